@@ -1,0 +1,7 @@
+# Deps image: upstream's requirements (after the recipe's filters) on the env image.
+# Keyed by env key + filtered requirements + constraints: reused while they are unchanged.
+ARG ENV_IMAGE
+FROM ${ENV_IMAGE}
+COPY requirements.txt /opt/harness/requirements.txt
+RUN pip install $(cat /opt/harness/pip-options.txt) -c /opt/harness/constraints.txt -r /opt/harness/requirements.txt \
+ && pip freeze --all > /opt/harness/pip-freeze.txt

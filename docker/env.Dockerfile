@@ -1,0 +1,21 @@
+# Env image: the base, system packages, a venv and the torch family. Keyed by the recipe;
+# shared by every commit built with that recipe. The wheelhouse lives only in the install
+# stage, so it never ends up in the image nor travels with later contexts.
+ARG BASE
+FROM ${BASE} AS base
+ARG APT_PACKAGES=""
+ARG PYTHON=python3
+ENV DEBIAN_FRONTEND=noninteractive
+RUN if [ -n "$APT_PACKAGES" ]; then apt-get update && apt-get install -y --no-install-recommends $APT_PACKAGES && rm -rf /var/lib/apt/lists/*; fi
+COPY pip.conf /etc/pip.conf
+COPY ca.pem constraints.txt pip-options.txt /opt/harness/
+ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN ${PYTHON} -m venv /opt/venv
+
+FROM base AS install
+COPY wheelhouse/ /opt/harness/wheelhouse/
+COPY env-requirements.txt /opt/harness/
+RUN if [ -s /opt/harness/env-requirements.txt ]; then pip install $(cat /opt/harness/pip-options.txt) --find-links /opt/harness/wheelhouse -c /opt/harness/constraints.txt -r /opt/harness/env-requirements.txt; fi
+
+FROM base
+COPY --from=install /opt/venv /opt/venv

@@ -1,0 +1,1 @@
+"""One adapter per outside system: the only modules that import docker, git or pynvml."""

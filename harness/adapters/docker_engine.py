@@ -1,0 +1,236 @@
+"""The Docker engine, through docker-py. The only module that imports `docker`."""
+
+from __future__ import annotations
+
+import io
+import queue
+import tarfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+import docker
+import docker.errors
+import docker.types
+import requests
+
+from harness.errors import BuildFailed, BuildInfraError, BuildTimeout, EngineUnavailable, NoGpuError, RunInfraError
+from harness.model import BuildSpec
+from harness.runplan import ContainerExit, RunRequest
+
+LineSink = Callable[[str], None]
+_NO_RUNTIME = "could not select device driver"
+
+
+@contextmanager
+def _engine_errors(what: str) -> Iterator[None]:
+    """Turn transport failures into EngineUnavailable, API errors into RunInfraError."""
+    try:
+        yield
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+        if isinstance(exc, docker.errors.APIError):
+            raise RunInfraError(f"{what}: {exc.explanation or exc}") from exc
+        raise EngineUnavailable(f"Docker engine unavailable during {what}: {exc}") from exc
+
+
+class DockerEngine:
+    """ImageBuilder and ContainerRunner on a real engine."""
+
+    def __init__(self, environment: Mapping[str, str], *, timeout: int = 120) -> None:
+        self._environment = dict(environment)
+        self._timeout = timeout
+        self.client = self._connect(timeout)
+
+    def _connect(self, timeout: int) -> docker.DockerClient:
+        where = self._environment.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        try:
+            client = docker.from_env(environment=self._environment, timeout=timeout)
+            client.ping()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise EngineUnavailable(
+                f"the Docker engine at {where} does not answer ({type(exc).__name__}). Start it "
+                "(scripts/setup-host.sh starts dockerd) or point DOCKER_HOST at a running engine."
+            ) from exc
+        return client
+
+    # -- images -------------------------------------------------------------------------
+    def image_id(self, name: str) -> str | None:
+        with _engine_errors(f"inspecting {name}"):
+            try:
+                return str(self.client.images.get(name).id)
+            except docker.errors.ImageNotFound:
+                return None
+
+    def image_labels(self, name: str) -> dict[str, str]:
+        with _engine_errors(f"inspecting {name}"):
+            try:
+                return dict(self.client.images.get(name).labels or {})
+            except docker.errors.ImageNotFound:
+                return {}
+
+    def repo_digest(self, name: str) -> str:
+        with _engine_errors(f"inspecting {name}"):
+            try:
+                digests = self.client.images.get(name).attrs.get("RepoDigests") or []
+            except docker.errors.ImageNotFound:
+                return ""
+        return str(digests[0]).split("@", 1)[-1] if digests else ""
+
+    def tag(self, image_id: str, repo: str, tag: str) -> None:
+        with _engine_errors(f"tagging {repo}:{tag}"):
+            if not self.client.api.tag(image_id, repo, tag, force=True):
+                raise RunInfraError(f"the engine refused to tag {image_id} as {repo}:{tag}")
+
+    def read_file(self, image: str, path: str) -> str:
+        """Read one file out of an image without running anything in it."""
+        with _engine_errors(f"reading {path} from {image}"):
+            container = self.client.containers.create(image, command=["true"], entrypoint=[],
+                                                      labels={"harness.purpose": "inspect"})
+            try:
+                stream, _ = container.get_archive(path)
+                data = b"".join(stream)
+            except docker.errors.NotFound:
+                return ""
+            finally:
+                container.remove(force=True)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.next()
+            handle = tar.extractfile(member) if member else None
+            return handle.read().decode("utf-8", "replace") if handle else ""
+
+    def build(self, spec: BuildSpec, context: BinaryIO, *, timeout_s: float, on_line: LineSink) -> str:
+        """Build `spec` from a ready tar context; docker-py has no build timeout, so we keep one."""
+        # A client of its own: on timeout we close it, which drops the connection, and the
+        # engine cancels a classic build whose client went away.
+        api = docker.from_env(environment=self._environment, timeout=max(60, int(timeout_s))).api
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def pump() -> None:
+            try:
+                for chunk in api.build(fileobj=context, custom_context=True, tag=spec.tag, rm=True,
+                                       forcerm=True, pull=False, decode=True,
+                                       buildargs=dict(spec.buildargs), labels=dict(spec.labels)):
+                    events.put(("chunk", chunk))
+                events.put(("end", None))
+            except Exception as exc:  # noqa: BLE001 - handed to the waiting thread as is
+                events.put(("exc", exc))
+
+        threading.Thread(target=pump, name=f"build-{spec.stage}", daemon=True).start()
+        deadline = time.monotonic() + timeout_s
+        tail: deque[str] = deque(maxlen=60)
+        image_id = ""
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BuildTimeout(f"{spec.stage} image build passed its {timeout_s:.0f} s limit")
+                try:
+                    kind, item = events.get(timeout=min(remaining, 1.0))
+                except queue.Empty:
+                    continue
+                if kind == "end":
+                    break
+                if kind == "exc":
+                    if isinstance(item, docker.errors.APIError):
+                        raise BuildInfraError(f"{spec.stage} image build: {item.explanation or item}") from item
+                    raise EngineUnavailable(f"Docker engine unavailable during the {spec.stage} build: {item}") from item
+                for line in str(item.get("stream", "")).splitlines():
+                    tail.append(line)
+                    on_line(line)
+                if "aux" in item and isinstance(item["aux"], dict) and "ID" in item["aux"]:
+                    image_id = str(item["aux"]["ID"])
+                if "error" in item:
+                    raise BuildFailed(spec.stage, str(item["error"]).strip(), tuple(tail))
+        finally:
+            api.close()
+        if not image_id:
+            image_id = self.image_id(spec.tag) or ""
+        if not image_id:
+            raise BuildInfraError(f"{spec.stage} image build ended without an image id")
+        return image_id
+
+    # -- containers -----------------------------------------------------------------------
+    def runtimes(self) -> set[str]:
+        with _engine_errors("reading engine info"):
+            return set((self.client.info().get("Runtimes") or {}).keys())
+
+    def _create(self, req: RunRequest) -> Any:
+        kwargs: dict[str, Any] = {
+            "command": list(req.command), "name": req.name, "detach": True,
+            "labels": dict(req.labels), "environment": dict(req.environment + req.gpu.environment),
+            "mounts": [docker.types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
+                       for m in req.mounts + req.gpu.mounts],
+            "devices": [f"{d}:{d}:rwm" for d in req.gpu.devices],
+        }
+        if req.gpu.device_request:
+            kwargs["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        try:
+            container = self.client.containers.create(req.image, **kwargs)
+            container.start()
+        except docker.errors.APIError as exc:
+            if _NO_RUNTIME in str(exc):
+                raise NoGpuError("the engine has no NVIDIA container runtime (DeviceRequest refused: "
+                                 f"{exc.explanation}); use gpu: devices or auto on this host") from exc
+            raise
+        return container
+
+    def run(self, request: RunRequest, *, log_path: str, on_line: LineSink) -> ContainerExit:
+        """Run detached, follow the logs into `log_path`, wait with our own deadline, always remove."""
+        started = time.monotonic()
+        container: Any = None
+        try:
+            with _engine_errors(f"starting {request.image}"):
+                container = self._create(request)
+            follower = threading.Thread(target=self._follow, args=(container, log_path, on_line), daemon=True)
+            follower.start()
+            exit_code, timed_out = self._wait(container, started + request.timeout_s)
+            follower.join(timeout=10)
+            with _engine_errors("inspecting the test container"):
+                container.reload()
+                oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
+            return ContainerExit(exit_code=exit_code, timed_out=timed_out, oom_killed=oom,
+                                 seconds=time.monotonic() - started)
+        finally:
+            if container is not None:
+                self._remove(container)
+
+    def _wait(self, container: Any, deadline: float) -> tuple[int | None, bool]:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                with _engine_errors("stopping the test container"):
+                    container.kill()
+                return None, True
+            try:
+                status = container.wait(timeout=max(1, min(int(remaining), 5)))
+                return int(status.get("StatusCode", -1)), False
+            except requests.exceptions.RequestException:
+                with _engine_errors("waiting for the test container"):
+                    self.client.ping()  # still there: it was only our poll timing out
+
+    @staticmethod
+    def _follow(container: Any, log_path: str, on_line: LineSink) -> None:
+        pending = b""
+        with open(log_path, "ab") as log:
+            try:
+                for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                    log.write(chunk)
+                    log.flush()
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        on_line(line.decode("utf-8", "replace"))
+            except (requests.exceptions.RequestException, docker.errors.DockerException):
+                return  # the container went away: what was written stays
+
+    def _remove(self, container: Any) -> None:
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            # The engine is gone; its label lets `gc` reap the leftover later.
+            pass

@@ -1,0 +1,157 @@
+"""The upstream repository through GitPython. The only module that imports `git`.
+
+A bare mirror clone lives in the state folder; a ref that does not resolve triggers one
+fetch before it is called unknown. Trees are read from the object store, never checked out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import git
+import git.exc
+from filelock import FileLock
+
+from harness.errors import UpstreamError
+from harness.model import Commit
+from harness.tarball import TreeEntry
+
+_REF_OK = re.compile(r"[A-Za-z0-9_./@{}~^+-]{1,200}\Z")
+
+
+def check_ref(ref: str) -> str:
+    """Refuse refs that git could read as options or ranges, before git sees them."""
+    if not ref.isascii() or not _REF_OK.match(ref) or ref.startswith("-") or ".." in ref:
+        raise UpstreamError(
+            f"invalid ref {ref!r}: give a commit sha, branch, tag or rev like HEAD~3 "
+            "(no ranges, no leading '-', ASCII only)"
+        )
+    return ref
+
+
+class GitUpstream:
+    """Upstream on a local bare mirror of `url` (a URL or a local path)."""
+
+    def __init__(self, url: str, mirror_dir: Path) -> None:
+        self.url = url
+        self.mirror_dir = mirror_dir
+        mirror_dir.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(mirror_dir) + ".lock", timeout=600):
+            try:
+                if (mirror_dir / "HEAD").exists():
+                    self.repo = git.Repo(mirror_dir)
+                else:
+                    self.repo = git.Repo.clone_from(url, mirror_dir, mirror=True)
+            except git.exc.GitError as exc:
+                raise UpstreamError(f"cannot clone upstream {url!r} into {mirror_dir}: {_stderr(exc)}") from exc
+        self._fetched = False
+
+    def fetch(self) -> None:
+        with FileLock(str(self.mirror_dir) + ".lock", timeout=600):
+            try:
+                self.repo.git.fetch("--prune", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+            except git.exc.GitCommandError as exc:
+                raise UpstreamError(f"cannot fetch upstream {self.url!r}: {_stderr(exc)}") from exc
+        self._fetched = True
+
+    def _rev_parse(self, ref: str) -> str | None:
+        try:
+            return str(self.repo.git.rev_parse("--verify", "--end-of-options", f"{ref}^{{commit}}"))
+        except git.exc.GitCommandError as exc:
+            if "ambiguous" in _stderr(exc):
+                raise UpstreamError(f"ref {ref!r} is ambiguous: give more hex digits") from exc
+            return None
+
+    def resolve(self, ref: str) -> Commit:
+        check_ref(ref)
+        sha = self._rev_parse(ref)
+        if sha is None and not self._fetched:
+            self.fetch()
+            sha = self._rev_parse(ref)
+        if sha is None:
+            raise UpstreamError(f"ref {ref!r} does not name a commit in {self.url}")
+        return self.commit(sha)
+
+    def commit(self, sha: str) -> Commit:
+        obj = self.repo.commit(sha)
+        return Commit(
+            sha=obj.hexsha,
+            message=str(obj.message).strip(),
+            author=f"{obj.author.name} <{obj.author.email}>",
+            date=obj.committed_datetime.isoformat(),
+        )
+
+    def read_file(self, sha: str, path: str) -> bytes | None:
+        try:
+            blob = self.repo.commit(sha).tree / path
+        except KeyError:
+            return None
+        if blob.type != "blob":
+            return None
+        return bytes(blob.data_stream.read())
+
+    def iter_tree(self, sha: str, skipped: list[str]) -> Iterator[TreeEntry]:
+        """Every file of the tree at `sha`. Blobs missing from a partial mirror go to `skipped`."""
+        listing = self.repo.git.ls_tree("-r", "-z", "--full-tree", sha)
+        for record in filter(None, listing.split("\0")):
+            meta, path = record.split("\t", 1)
+            mode, kind, blob_sha = meta.split()
+            if kind != "blob":
+                continue  # submodules (gitlinks) have no content here
+            try:
+                data = self.repo.odb.stream(bytes.fromhex(blob_sha)).read()
+            except (ValueError, git.exc.GitError, OSError):
+                skipped.append(path)
+                continue
+            yield TreeEntry(path=path, mode=int(mode, 8), data=data)
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        try:
+            self.repo.git.merge_base("--is-ancestor", older, newer)
+        except git.exc.GitCommandError:
+            return False
+        return True
+
+
+def _stderr(exc: git.exc.GitError) -> str:
+    text = getattr(exc, "stderr", "") or str(exc)
+    return " ".join(str(text).split())[:500]
+
+
+def write_commits(path: Path, commits: list[tuple[str, dict[str, str | None]]], *,
+                  start: str = "2026-01-05T10:00:00+00:00") -> list[str]:
+    """Create (or extend) a work-tree repo at `path` with one commit per (message, files) item.
+
+    `files` maps relative paths to their new text, or None to delete them. Dates advance one
+    hour per commit from `start`, so histories are reproducible. Returns the new shas.
+    """
+    import datetime
+
+    path.mkdir(parents=True, exist_ok=True)
+    repo = git.Repo(path) if (path / ".git").exists() else git.Repo.init(path, initial_branch="main")
+    actor = git.Actor("Sample Upstream", "upstream@example.invalid")
+    when = datetime.datetime.fromisoformat(start) + datetime.timedelta(hours=len(list(_safe_log(repo))))
+    shas = []
+    for message, files in commits:
+        for rel, text in files.items():
+            target = path / rel
+            if text is None:
+                if target.exists():
+                    repo.index.remove([rel], working_tree=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            repo.index.add([rel])
+        commit = repo.index.commit(message, author=actor, committer=actor, author_date=when, commit_date=when)
+        shas.append(commit.hexsha)
+        when += datetime.timedelta(hours=1)
+    return shas
+
+
+def _safe_log(repo: git.Repo) -> Iterator[object]:
+    try:
+        yield from repo.iter_commits()
+    except ValueError:  # no commit yet
+        return

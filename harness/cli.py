@@ -1,0 +1,167 @@
+"""The command line: parse, build adapters, call one use case, render, return an exit code.
+
+The only place a HarnessError becomes an exit code (0 pass, 1 fail, 125 infra/skip,
+2 usage/config, 130/143 interrupted): `git bisect run harness build-and-test` works as is.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import os
+import secrets
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from harness.config import load_config
+from harness.errors import EXIT_INTERRUPTED, EXIT_USAGE, HarnessError, UsageError
+from harness.report import history_table, print_record, record_dict, to_json
+from harness.store import Store
+
+app = typer.Typer(pretty_exceptions_enable=False, add_completion=False, no_args_is_help=True,
+                  help="Containerized rebuild harness for Headless-Wan2GP.")
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="HARNESS_CONFIG", help="harness.yaml")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+_debug = {"on": False}
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so every `finally` (container removal) runs."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def handles_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HarnessError as exc:
+            if _debug["on"]:
+                traceback.print_exc()
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: containers of this run were removed")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Terminated:
+            err.print("terminated: containers of this run were removed")
+            raise typer.Exit(128 + signal.SIGTERM) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class ConsoleReporter:
+    """Steps printed as they happen; build and run output shown in a live status line."""
+
+    def __init__(self, console: Console, verbose: bool) -> None:
+        self.console, self.verbose = console, verbose
+        self.status = console.status("")
+
+    def step(self, text: str) -> None:
+        self.console.print(f"[cyan]==>[/] {text}", highlight=False)
+
+    def line(self, text: str) -> None:
+        if self.verbose:
+            self.console.print(f"    {text}", highlight=False, markup=False)
+        elif text.strip():
+            self.status.update(text.strip()[:120])
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="tracebacks on errors")] = False) -> None:
+    _debug["on"] = debug
+
+
+def _store(config: Path) -> Store:
+    return Store(load_config(config).state_dir / "state.db")
+
+
+@app.command("build-and-test")
+@handles_errors
+def build_and_test_cmd(
+    ref: Annotated[str, typer.Argument(help="sha (full or short), branch, tag, HEAD, HEAD~3")],
+    config: ConfigOpt = Path("harness.yaml"),
+    rebuild: Annotated[bool, typer.Option(help="rebuild the commit image even if it exists")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="print every build/run line")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Build the image of REF, run the suite in it, judge the videos, record the run."""
+    from harness.adapters.docker_engine import DockerEngine
+    from harness.adapters.git_repo import GitUpstream
+    from harness.adapters.gpu import HostGpuProbe
+    from harness.adapters.video import probe_video
+    from harness.ops.build_and_test import World, build_and_test
+
+    cfg = load_config(config)
+    reporter = ConsoleReporter(err, verbose)
+    engine = DockerEngine(os.environ)
+    world = World(
+        upstream=GitUpstream(cfg.upstream_url, cfg.mirror_dir), builder=engine, runner=engine,
+        gpu=HostGpuProbe(), probe=probe_video, store=Store(cfg.state_dir / "state.db"), reporter=reporter,
+        clock=lambda: datetime.datetime.now(datetime.UTC), session=f"{os.getpid()}-{secrets.token_hex(3)}",
+    )
+    with reporter.status:
+        result = build_and_test(cfg, ref, world, rebuild=rebuild)
+    if json_out:
+        out.print_json(to_json(record_dict(result.record)))
+    else:
+        print_record(out, result.record)
+    raise typer.Exit(result.record.verdict.exit_code)
+
+
+@app.command("history")
+@handles_errors
+def history_cmd(config: ConfigOpt = Path("harness.yaml"), json_out: JsonOpt = False,
+                limit: Annotated[int, typer.Option(min=1, max=10000)] = 50) -> None:
+    """Recorded runs, newest first."""
+    records = _store(config).runs(limit)
+    if json_out:
+        out.print_json(to_json([record_dict(r) for r in records]))
+    else:
+        out.print(history_table(records))
+
+
+@app.command("show")
+@handles_errors
+def show_cmd(run: Annotated[str, typer.Argument(help="run id or a unique prefix")],
+             config: ConfigOpt = Path("harness.yaml"), json_out: JsonOpt = False) -> None:
+    """One run: verdict per case, with the reasons, paths and timings."""
+    record = _store(config).run(run)
+    if record is None:
+        raise UsageError(f"no run {run!r} (or the prefix matches several); see `harness history`")
+    if json_out:
+        out.print_json(to_json(record_dict(record)))
+    else:
+        print_record(out, record)
+
+
+@app.command("sample")
+@handles_errors
+def sample_cmd(folder: Annotated[Path, typer.Argument(help="where to create the sample upstream")]) -> None:
+    """Create the bundled sample upstream (a mini Wan2GP git repo) and a harness.yaml for it."""
+    from harness.sample.make import write_sample
+
+    config = write_sample(folder)
+    out.print(f"sample upstream and config written; try:\n  harness -c {config} build-and-test main")
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        app()
+    except SystemExit as exc:
+        sys.exit(exc.code)
+    sys.exit(EXIT_USAGE)

@@ -1,0 +1,197 @@
+"""`harness.yaml` into frozen dataclasses; every error names the file, the key and what is allowed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from harness.errors import ConfigError
+from harness.naming import validate_repo
+from harness.yamlio import Section, load_yaml_mapping
+
+GpuMode = Literal["auto", "nvidia", "devices", "none"]
+GPU_MODES: tuple[GpuMode, ...] = ("auto", "nvidia", "devices", "none")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_RESOLUTION = re.compile(r"([0-9]{1,5})x([0-9]{1,5})\Z")
+_CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    id: str
+    model: str
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    frames: int
+    steps: int
+    seed: int
+    guidance: float
+    flow_shift: float
+    guide_video: str | None
+    mask_video: str | None
+    requires_gpu: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suite:
+    name: str
+    cases: tuple[Case, ...]
+    overlays: Path | None  # folder of model definitions added to finetunes/
+
+    @property
+    def requires_gpu(self) -> bool:
+        return any(case.requires_gpu for case in self.cases)
+
+    def digest(self) -> str:
+        """Suite version: a record for another digest does not vouch for this suite."""
+        h = hashlib.sha256(json.dumps([asdict(c) for c in self.cases], sort_keys=True).encode())
+        if self.overlays is not None:
+            for path in sorted(self.overlays.rglob("*")):
+                if path.is_file():
+                    h.update(path.relative_to(self.overlays).as_posix().encode())
+                    h.update(path.read_bytes())
+        return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    source: Path
+    upstream_url: str
+    mirror_dir: Path
+    repo: str
+    recipe_dir: Path
+    docker_dir: Path
+    build_timeout_s: int
+    ca_bundle: Path | None
+    wheelhouse: Path | None
+    pip_options: tuple[str, ...]
+    gpu: GpuMode
+    run_timeout_s: int
+    model_cache: Path | None
+    driver_dir: Path
+    state_dir: Path
+    suite: Suite
+
+
+def _path(base: Path, value: str | None) -> Path | None:
+    if value is None:
+        return None
+    return (base / Path(value).expanduser()).resolve()
+
+
+def _existing(sec: Section, name: str, base: Path, *, kind: str) -> Path | None:
+    path = _path(base, sec.string(name))
+    if path is not None and not (path.is_dir() if kind == "folder" else path.is_file()):
+        raise ConfigError(sec.source, sec.key(name), f"{path} is not an existing {kind}")
+    return path
+
+
+def _case(sec: Section, defaults: Section, base: Path) -> Case:
+    allowed = {"id", "model", "prompt", "negative_prompt", "resolution", "frames", "steps", "seed",
+               "guidance", "flow_shift", "guide_video", "mask_video", "requires_gpu"}
+    sec.check_keys(allowed)
+    defaults.check_keys(allowed - {"id", "model"})
+    merged = Section(sec.source, sec.prefix, {**defaults.data, **sec.data})
+    case_id = merged.string("id", required=True)
+    if not _CASE_ID.match(case_id):
+        raise ConfigError(sec.source, sec.key("id"), f"{case_id!r}: use 1-64 of A-Z a-z 0-9 _ . -")
+    resolution = merged.string("resolution", "832x480")
+    match = _RESOLUTION.match(resolution)
+    if not match:
+        raise ConfigError(sec.source, sec.key("resolution"), f"{resolution!r}: write WIDTHxHEIGHT, e.g. 768x576")
+    width, height = int(match[1]), int(match[2])
+    if not (8 <= width <= 4096 and 8 <= height <= 4096):
+        raise ConfigError(sec.source, sec.key("resolution"), f"{resolution}: each side must be 8..4096")
+    guide = _existing(merged, "guide_video", base, kind="file")
+    mask = _existing(merged, "mask_video", base, kind="file")
+    return Case(
+        id=case_id,
+        model=merged.string("model", required=True),
+        prompt=merged.string("prompt", "a red fox running through snow"),
+        negative_prompt=merged.string("negative_prompt", "blurry, low quality, distorted"),
+        width=width,
+        height=height,
+        frames=merged.integer("frames", 65, low=1, high=1024),
+        steps=merged.integer("steps", 10, low=1, high=1000),
+        seed=merged.integer("seed", 12345, low=0, high=2**32 - 1),
+        guidance=merged.number("guidance", 3.0, low=0.0, high=100.0),
+        flow_shift=merged.number("flow_shift", 2.0, low=0.0, high=100.0),
+        guide_video=str(guide) if guide else None,
+        mask_video=str(mask) if mask else None,
+        requires_gpu=merged.boolean("requires_gpu", False),
+    )
+
+
+def _suite(sec: Section, base: Path) -> Suite:
+    sec.check_keys({"name", "overlays", "defaults", "cases"})
+    raw_cases = sec.data.get("cases")
+    if not isinstance(raw_cases, list) or not raw_cases:
+        raise ConfigError(sec.source, sec.key("cases"), "must be a non-empty list of cases")
+    defaults = sec.section("defaults")
+    cases = tuple(
+        _case(Section(sec.source, f"{sec.key('cases')}[{i}]", raw), defaults, base)
+        for i, raw in enumerate(raw_cases)
+    )
+    ids = [c.id for c in cases]
+    for case_id in ids:
+        if ids.count(case_id) > 1:
+            raise ConfigError(sec.source, sec.key("cases"), f"case id {case_id!r} appears twice")
+    return Suite(
+        name=sec.string("name", "baseline"),
+        cases=cases,
+        overlays=_existing(sec, "overlays", base, kind="folder"),
+    )
+
+
+def load_config(path: Path) -> Config:
+    """Load and check `harness.yaml`. Relative paths are relative to the file's folder."""
+    path = path.resolve()
+    top = Section(str(path), "", load_yaml_mapping(path))
+    top.check_keys({"upstream", "image", "build", "run", "state_dir", "suite"})
+    base = path.parent
+    state_dir = _path(base, top.string("state_dir", ".harness"))
+    assert state_dir is not None
+    up, img, build, run = (top.section(n) for n in ("upstream", "image", "build", "run"))
+    up.check_keys({"url", "mirror_dir"})
+    img.check_keys({"repo", "recipe", "docker_dir"})
+    build.check_keys({"timeout_s", "ca_bundle", "wheelhouse", "pip_options"})
+    run.check_keys({"gpu", "timeout_s", "model_cache", "driver_dir"})
+    url = up.string("url", required=True)
+    if "://" not in url and not url.startswith("git@"):
+        url = str(_path(base, url))
+    repo = img.string("repo", "harness/wan2gp")
+    try:
+        validate_repo(repo)
+    except Exception as exc:
+        raise ConfigError(str(path), "image.repo", str(exc)) from exc
+    recipe = img.string("recipe", "cpu")
+    recipe_dir = _path(PROJECT_ROOT / "images", recipe)
+    assert recipe_dir is not None
+    if "/" in recipe or recipe.startswith("."):
+        recipe_dir = _path(base, recipe) or recipe_dir
+    if not (recipe_dir / "recipe.yaml").is_file():
+        raise ConfigError(str(path), "image.recipe", f"{recipe!r}: no recipe.yaml in {recipe_dir}")
+    return Config(
+        source=path,
+        upstream_url=url,
+        mirror_dir=_path(base, up.string("mirror_dir")) or state_dir / "upstream.git",
+        repo=repo,
+        recipe_dir=recipe_dir,
+        docker_dir=_existing(img, "docker_dir", base, kind="folder") or PROJECT_ROOT / "docker",
+        build_timeout_s=build.integer("timeout_s", 3600, low=10, high=86400),
+        ca_bundle=_existing(build, "ca_bundle", base, kind="file"),
+        wheelhouse=_existing(build, "wheelhouse", base, kind="folder"),
+        pip_options=build.strings("pip_options"),
+        gpu=run.choice("gpu", "auto", GPU_MODES),  # type: ignore[arg-type]
+        run_timeout_s=run.integer("timeout_s", 1800, low=5, high=86400),
+        model_cache=_existing(run, "model_cache", base, kind="folder"),
+        driver_dir=_path(base, run.string("driver_dir", "/usr/local/nvidia")) or Path("/usr/local/nvidia"),
+        state_dir=state_dir,
+        suite=_suite(top.section("suite"), base),
+    )

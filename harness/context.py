@@ -1,0 +1,126 @@
+"""Plan the three builds of a commit image as data: env, deps, commit (no I/O here).
+
+env    = base + system packages + venv + torch family        key: base id, recipe, CA, wheelhouse
+deps   = env + upstream requirements after the recipe filters key: env key, filtered reqs, constraints
+commit = deps + upstream tree + overlays + runner             key: sha, deps key, overlays, runner
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from harness.model import BuildSpec, Commit
+from harness.naming import commit_tag, image_name, stage_repo
+from harness.recipe import FilterReport, Recipe
+
+KEY_LABEL = "harness.key"
+STAGE_LABEL = "harness.stage"
+OCI = "org.opencontainers.image"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostInputs:
+    """Facts about the host and the project, read by the use case and passed in."""
+
+    base_image_id: str
+    base_digest: str  # repo digest of the base image when it came from a registry, else ""
+    ca_bundle: bytes  # empty: none configured
+    wheelhouse: str | None  # host folder
+    wheelhouse_digest: str
+    pip_options: tuple[str, ...]
+    dockerfiles: dict[str, str]  # stage -> Dockerfile text
+    runner_files: tuple[tuple[str, bytes], ...]
+
+
+def digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def _pip_conf(ca: bytes) -> bytes:
+    # Containers reach PyPI behind a TLS-intercepting proxy only with the host's CA bundle.
+    return b"[global]\ncert = /opt/harness/ca.pem\n" if ca else b"[global]\n"
+
+
+def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
+    options = recipe.pip_options + host.pip_options
+    key = digest(
+        "env", host.base_image_id, recipe.text, recipe.constraints, host.dockerfiles["env"],
+        host.ca_bundle, host.wheelhouse_digest, "\n".join(options),
+    )
+    return BuildSpec(
+        stage="env",
+        tag=image_name(stage_repo(repo, "env"), key[:16]),
+        key=key,
+        dockerfile=host.dockerfiles["env"],
+        files=(
+            ("pip.conf", _pip_conf(host.ca_bundle)),
+            ("ca.pem", host.ca_bundle),
+            ("constraints.txt", recipe.constraints.encode()),
+            ("pip-options.txt", " ".join(options).encode()),
+            ("env-requirements.txt", "".join(f"{line}\n" for line in recipe.torch).encode()),
+        ),
+        dirs=(("wheelhouse", host.wheelhouse),) if host.wheelhouse else (("wheelhouse", ""),),
+        buildargs=(
+            ("BASE", recipe.base),
+            ("PYTHON", recipe.python),
+            ("APT_PACKAGES", " ".join(recipe.apt_packages)),
+        ),
+        labels=((KEY_LABEL, key), (STAGE_LABEL, "env"), ("harness.recipe", recipe.name)),
+    )
+
+
+def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: HostInputs,
+              repo: str) -> BuildSpec:
+    key = digest("deps", env.key, requirements.text, recipe.constraints, host.dockerfiles["deps"])
+    return BuildSpec(
+        stage="deps",
+        tag=image_name(stage_repo(repo, "deps"), key[:16]),
+        key=key,
+        dockerfile=host.dockerfiles["deps"],
+        files=(("requirements.txt", requirements.text.encode()),),
+        buildargs=(("ENV_IMAGE", env.tag),),
+        labels=((KEY_LABEL, key), (STAGE_LABEL, "deps"), ("harness.recipe", recipe.name),
+                ("harness.env-key", env.key)),
+    )
+
+
+def plan_commit(*, commit: Commit, deps: BuildSpec, recipe: Recipe, host: HostInputs, repo: str,
+                source: str, created: str, overlays: tuple[tuple[str, bytes], ...],
+                pip_freeze: str) -> BuildSpec:
+    """The commit image. `overlays` are (relative path under finetunes/, bytes)."""
+    runner = tuple((f"runner/{name}", data) for name, data in host.runner_files)
+    overlay_files = tuple((f"upstream/finetunes/{name}", data) for name, data in overlays)
+    key = digest(
+        "commit", commit.sha, deps.key, host.dockerfiles["commit"],
+        *(part for name, data in runner + overlay_files for part in (name, data)),
+    )
+    labels = [
+        (f"{OCI}.revision", commit.sha),
+        (f"{OCI}.source", source),
+        (f"{OCI}.created", created),
+        (f"{OCI}.base.name", recipe.base),
+        (KEY_LABEL, key),
+        (STAGE_LABEL, "commit"),
+        ("harness.commit", commit.sha),
+        ("harness.recipe", recipe.name),
+        ("harness.deps-key", deps.key),
+        ("harness.pip-freeze", pip_freeze),
+    ]
+    if host.base_digest:
+        labels.append((f"{OCI}.base.digest", host.base_digest))
+    return BuildSpec(
+        stage="commit",
+        tag=image_name(repo, commit_tag(commit.sha)),
+        key=key,
+        dockerfile=host.dockerfiles["commit"],
+        files=runner + overlay_files,
+        buildargs=(("DEPS_IMAGE", deps.tag),),
+        labels=tuple(labels),
+        tree_commit=commit.sha,
+    )

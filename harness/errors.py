@@ -1,0 +1,79 @@
+"""One error hierarchy; `cli.py` is the only place an error becomes an exit code.
+
+Exit codes follow `git bisect run`: 0 good, 1 bad (a real regression), 125 skip (infra:
+the commit could not be judged), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_SKIP = 125
+
+
+class HarnessError(Exception):
+    """Base of every error meant for the user: the message says what to do."""
+
+    exit_code: int = EXIT_SKIP
+
+
+class UsageError(HarnessError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """A config file is wrong: the message names the file, the key and what is allowed."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source, self.key, self.problem = source, key, problem
+        super().__init__(f"{source}: {key}: {problem}")
+
+
+class UpstreamError(UsageError):
+    """A ref does not resolve, is ambiguous, or the upstream cannot be read."""
+
+
+class InfraError(HarnessError):
+    """The commit could not be judged for a reason outside it (exit 125, never a regression)."""
+
+    exit_code = EXIT_SKIP
+
+
+class EngineUnavailable(InfraError):
+    """The Docker engine does not answer."""
+
+
+class BuildInfraError(InfraError):
+    """A build failed for a reason outside the commit: network, timeout, daemon."""
+
+
+class BuildTimeout(BuildInfraError):
+    pass
+
+
+class RunInfraError(InfraError):
+    """The test container could not run: timeout, engine error, no usable GPU."""
+
+
+class NoGpuError(RunInfraError):
+    pass
+
+
+class StoreError(HarnessError):
+    exit_code = EXIT_SKIP
+
+
+class Interrupted(HarnessError):
+    exit_code = EXIT_INTERRUPTED
+
+
+class BuildFailed(HarnessError):
+    """A build step failed; whether the commit or the infra is to blame is decided by the caller."""
+
+    exit_code = EXIT_FAIL
+
+    def __init__(self, stage: str, message: str, log_tail: tuple[str, ...]) -> None:
+        self.stage, self.log_tail = stage, log_tail
+        super().__init__(f"{stage} image build failed: {message}")

@@ -1,0 +1,92 @@
+"""Judge a run from its artifacts (pure). Exit codes alone never pass a case.
+
+Upstream exits 0 on a stale dependency and the old baseline script exited 0 on failures,
+so a case passes only when its video exists, decodes, has the asked frame count and
+resolution, is not constant, and the runner reported no error for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from harness.config import Case, Suite
+from harness.model import CaseResult, RunOutcome, Verdict, VideoFacts
+
+
+def _video_problems(case: Case, video: VideoFacts | None) -> list[str]:
+    if video is None or not video.exists:
+        return ["no output video"]
+    if not video.decodes:
+        return [f"video does not decode ({video.error or 'unknown error'})"]
+    problems = []
+    if video.frames != case.frames:
+        problems.append(f"{video.frames} frames, expected {case.frames}")
+    if (video.width, video.height) != (case.width, case.height):
+        problems.append(f"resolution {video.width}x{video.height}, expected {case.width}x{case.height}")
+    if video.constant:
+        problems.append("video is constant (every frame flat and unchanging)")
+    return problems
+
+
+def _rows(results: Mapping[str, object]) -> dict[str, Mapping[str, object]]:
+    rows = results.get("results")
+    if not isinstance(rows, list):
+        return {}
+    return {str(r.get("case_id")): r for r in rows if isinstance(r, Mapping)}
+
+
+def judge_case(case: Case, row: Mapping[str, object] | None, video: VideoFacts | None) -> CaseResult:
+    status = str(row.get("status", "missing")) if row else "missing"
+    error = str(row.get("error") or "") if row else ""
+    reasons = _video_problems(case, video)
+    if row is None:
+        reasons.insert(0, "the runner reported nothing for this case")
+    elif status != "success":
+        reasons.insert(0, f"runner status {status}" + (f": {error}" if error else ""))
+    gen_time = row.get("generation_time", 0.0) if row else 0.0
+    return CaseResult(
+        case_id=case.id,
+        model=case.model,
+        runner_status=status,
+        verdict=Verdict.FAIL if reasons else Verdict.PASS,
+        reasons=tuple(reasons),
+        output_path=video.path if video and video.exists else "",
+        generation_time=float(gen_time) if isinstance(gen_time, int | float) else 0.0,
+        error=error,
+        video=video,
+    )
+
+
+def evaluate(suite: Suite, outcome: RunOutcome) -> tuple[Verdict, str, tuple[CaseResult, ...]]:
+    """Overall verdict, a one-line summary, and the per-case results."""
+    if outcome.infra_error:
+        return Verdict.ERROR, outcome.infra_error, ()
+    if outcome.timed_out:
+        return Verdict.ERROR, f"test container passed its deadline after {outcome.seconds:.0f} s", ()
+    if outcome.oom_killed:
+        return Verdict.ERROR, "test container was killed for memory (OOMKilled)", ()
+    if outcome.results is None:
+        return Verdict.ERROR, f"the runner wrote no results.json (container exit {outcome.exit_code})", ()
+    rows = _rows(outcome.results)
+    cases = tuple(judge_case(c, rows.get(c.id), outcome.videos.get(c.id)) for c in suite.cases)
+    failed = [c for c in cases if c.verdict is Verdict.FAIL]
+    if failed:
+        first = failed[0]
+        return Verdict.FAIL, f"{len(failed)}/{len(cases)} cases failed; {first.case_id}: {first.reasons[0]}", cases
+    return Verdict.PASS, f"{len(cases)}/{len(cases)} cases passed", cases
+
+
+def classify_build_failure(stage: str, log_tail: tuple[str, ...]) -> Verdict:
+    """A failed build is the commit's fault (FAIL) only when its own requirements broke it.
+
+    env builds depend on the recipe and host only; commit builds only copy files. In the
+    deps build, network trouble is infra (bisect skips it); anything else - a requirement
+    that does not exist, a conflict, an sdist that does not compile - is the commit's.
+    """
+    if stage != "deps":
+        return Verdict.ERROR
+    text = "\n".join(log_tail).lower()
+    markers = ("temporary failure in name resolution", "connection refused", "connectionerror",
+               "read timed out", "max retries exceeded", "network is unreachable", "sslerror",
+               "certificate verify failed", "connection reset", "proxyerror", "no space left on device")
+    return Verdict.ERROR if any(m in text for m in markers) else Verdict.FAIL

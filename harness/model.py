@@ -1,0 +1,138 @@
+"""Value objects passed between the core, the adapters and the use cases."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from harness.errors import EXIT_FAIL, EXIT_PASS, EXIT_SKIP
+
+
+class Verdict(enum.Enum):
+    """Outcome of one case or of a whole run. Only PASS and FAIL judge the commit."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"  # infra: the commit could not be judged
+    SKIP = "skip"
+
+    @property
+    def exit_code(self) -> int:
+        match self:
+            case Verdict.PASS:
+                return EXIT_PASS
+            case Verdict.FAIL:
+                return EXIT_FAIL
+            case Verdict.ERROR | Verdict.SKIP:
+                return EXIT_SKIP
+
+
+@dataclass(frozen=True, kw_only=True)
+class Commit:
+    sha: str
+    message: str
+    author: str
+    date: str  # ISO 8601, committer date
+
+    @property
+    def short(self) -> str:
+        return self.sha[:12]
+
+    @property
+    def subject(self) -> str:
+        return self.message.splitlines()[0] if self.message else ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageRef:
+    repo: str
+    tag: str
+    id: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.repo}:{self.tag}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildSpec:
+    """One image to build: everything the engine needs, planned before any I/O."""
+
+    stage: str  # "env" | "deps" | "commit"
+    tag: str  # full reference repo:tag
+    key: str  # content key; for env/deps the image is reused when it already carries it
+    dockerfile: str  # text
+    files: tuple[tuple[str, bytes], ...]  # context entries besides the Dockerfile
+    dirs: tuple[tuple[str, str], ...] = ()  # (arcname, host folder) copied whole
+    buildargs: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    tree_commit: str = ""  # when set, the upstream tree at this sha goes under upstream/
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildResult:
+    image_id: str
+    tag: str
+    reused: bool
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class VideoFacts:
+    """What the host saw when it decoded an artifact."""
+
+    path: str
+    exists: bool
+    decodes: bool = False
+    frames: int = 0
+    width: int = 0
+    height: int = 0
+    constant: bool = False
+    size_bytes: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseResult:
+    case_id: str
+    model: str
+    runner_status: str  # the old schema's success / failed / no_output
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    output_path: str = ""
+    generation_time: float = 0.0
+    error: str = ""
+    video: VideoFacts | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOutcome:
+    """What came back from the test container, before judging."""
+
+    exit_code: int | None  # None: the container never finished
+    timed_out: bool
+    oom_killed: bool
+    log_path: str
+    results: dict[str, object] | None  # parsed results.json, None when absent or unreadable
+    videos: dict[str, VideoFacts] = field(default_factory=dict)
+    seconds: float = 0.0
+    infra_error: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRecord:
+    run_id: str
+    commit: str
+    image_id: str
+    image_tag: str
+    deps_key: str
+    suite: str
+    suite_hash: str
+    verdict: Verdict
+    summary: str
+    cases: tuple[CaseResult, ...]
+    started: str
+    build_seconds: float
+    run_seconds: float
+    run_dir: str
+    level: str = "baseline"

@@ -1,0 +1,56 @@
+"""Image names and tags, checked against the engine's reference grammar before any call.
+
+The grammar is the one of distribution/reference: ASCII only, lowercase repository path
+components, tags of at most 128 word characters, dots and dashes not leading.
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness.errors import UsageError
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?"
+_REPO_RE = re.compile(rf"{_DOMAIN}{_COMPONENT}(?:/{_COMPONENT})*\Z", re.ASCII)
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z", re.ASCII)
+_REPO_MAX = 255
+
+LAST_GOOD = "last-good"
+PRODUCTION = "production"
+
+
+def validate_repo(repo: str) -> str:
+    """Return `repo` if it is a valid image repository name, else raise UsageError."""
+    if not repo.isascii() or len(repo) > _REPO_MAX or not _REPO_RE.match(repo):
+        raise UsageError(
+            f"invalid image repository {repo!r}: use lowercase ASCII letters, digits and "
+            "'.', '_', '-' separators, path components joined by '/' (e.g. harness/wan2gp)"
+        )
+    return repo
+
+
+def validate_tag(tag: str) -> str:
+    """Return `tag` if it is a valid image tag, else raise UsageError."""
+    if not tag.isascii() or not _TAG_RE.match(tag):
+        raise UsageError(
+            f"invalid image tag {tag!r}: 1-128 ASCII letters, digits, '_', '.', '-', "
+            "not starting with '.' or '-'"
+        )
+    return tag
+
+
+def image_name(repo: str, tag: str) -> str:
+    return f"{validate_repo(repo)}:{validate_tag(tag)}"
+
+
+def commit_tag(sha: str) -> str:
+    """Commit images are tagged with the first 12 hex digits of the upstream sha."""
+    if not re.fullmatch(r"[0-9a-f]{40}", sha):
+        raise UsageError(f"not a full commit sha: {sha!r}")
+    return sha[:12]
+
+
+def stage_repo(repo: str, stage: str) -> str:
+    """Repository of the env and deps images that sit under the commit images."""
+    return validate_repo(f"{repo}-{stage}")

@@ -1,0 +1,121 @@
+"""Build the image of one upstream commit: env -> deps -> commit, reusing by content key."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import Config
+from harness.context import KEY_LABEL, HostInputs, plan_commit, plan_deps, plan_env
+from harness.errors import BuildInfraError
+from harness.model import BuildResult, BuildSpec, Commit
+from harness.ports import ImageBuilder, Reporter, Upstream
+from harness.recipe import FilterReport, Recipe, filter_requirements, load_recipe
+from harness.tarball import TreeEntry, write_context
+
+RUNNER_DIR = Path(__file__).resolve().parent.parent / "runner"
+FREEZE_PATH = "/opt/harness/pip-freeze.txt"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuiltImage:
+    commit: Commit
+    tag: str
+    image_id: str
+    deps_key: str
+    stages: tuple[BuildResult, ...]
+    filters: FilterReport
+    skipped_files: tuple[str, ...]
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.stages)
+
+
+def _wheelhouse_digest(folder: Path | None) -> str:
+    # Names, sizes and mtimes: a replaced wheel changes the key without hashing GBs per build.
+    if folder is None:
+        return ""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        st = path.stat()
+        h.update(f"{path.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def host_inputs(cfg: Config, recipe: Recipe, builder: ImageBuilder) -> HostInputs:
+    base_id = builder.image_id(recipe.base)
+    if base_id is None:
+        raise BuildInfraError(
+            f"base image {recipe.base!r} (from {recipe.folder}/recipe.yaml) is not on this engine: "
+            "pull it, or run scripts/setup-host.sh to bootstrap the local Debian base"
+        )
+    return HostInputs(
+        base_image_id=base_id,
+        base_digest=builder.repo_digest(recipe.base),
+        ca_bundle=cfg.ca_bundle.read_bytes() if cfg.ca_bundle else b"",
+        wheelhouse=str(cfg.wheelhouse) if cfg.wheelhouse else None,
+        wheelhouse_digest=_wheelhouse_digest(cfg.wheelhouse),
+        pip_options=cfg.pip_options,
+        dockerfiles={s: (cfg.docker_dir / f"{s}.Dockerfile").read_text() for s in ("env", "deps", "commit")},
+        runner_files=tuple((p.name, p.read_bytes()) for p in sorted(RUNNER_DIR.glob("*.py"))),
+    )
+
+
+def ensure_image(builder: ImageBuilder, spec: BuildSpec, reporter: Reporter, *, timeout_s: float,
+                 tree: Iterable[TreeEntry] = (), rebuild: bool = False) -> BuildResult:
+    """Build `spec` unless an image with its content key is already tagged."""
+    started = time.monotonic()
+    if not rebuild and builder.image_labels(spec.tag).get(KEY_LABEL) == spec.key:
+        image_id = builder.image_id(spec.tag) or ""
+        reporter.step(f"{spec.stage} image {spec.tag} reused ({image_id[7:19]})")
+        return BuildResult(image_id=image_id, tag=spec.tag, reused=True, seconds=time.monotonic() - started)
+    reporter.step(f"building {spec.stage} image {spec.tag}")
+    with tempfile.TemporaryFile(prefix="harness-context-") as context:
+        write_context(spec, context, tree)
+        context.seek(0)
+        image_id = builder.build(spec, context, timeout_s=timeout_s, on_line=reporter.line)
+    seconds = time.monotonic() - started
+    reporter.step(f"{spec.stage} image {spec.tag} built in {seconds:.1f} s ({image_id[7:19]})")
+    return BuildResult(image_id=image_id, tag=spec.tag, reused=False, seconds=seconds)
+
+
+def overlay_files(folder: Path | None) -> tuple[tuple[str, bytes], ...]:
+    if folder is None:
+        return ()
+    return tuple((p.relative_to(folder).as_posix(), p.read_bytes())
+                 for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def build_commit_image(cfg: Config, commit: Commit, *, upstream: Upstream, builder: ImageBuilder,
+                       reporter: Reporter, created: str, rebuild: bool = False) -> BuiltImage:
+    recipe = load_recipe(cfg.recipe_dir)
+    host = host_inputs(cfg, recipe, builder)
+    requirements = (upstream.read_file(commit.sha, "requirements.txt") or b"").decode("utf-8", "replace")
+    filters = filter_requirements(requirements, recipe.filters)
+    for line, action, reason in filters.applied:
+        reporter.step(f"requirement filter: {action} {line!r} ({reason})")
+    for rule in filters.unused:
+        reporter.step(f"requirement filter {rule.match!r} matched nothing (still needed? {rule.reason})")
+    env = plan_env(recipe, host, cfg.repo)
+    deps = plan_deps(env, filters, recipe, host, cfg.repo)
+    timeout = float(cfg.build_timeout_s)
+    env_result = ensure_image(builder, env, reporter, timeout_s=timeout)
+    deps_result = ensure_image(builder, deps, reporter, timeout_s=timeout)
+    freeze = builder.read_file(deps.tag, FREEZE_PATH)
+    spec = plan_commit(commit=commit, deps=deps, recipe=recipe, host=host, repo=cfg.repo,
+                       source=upstream.url, created=created, overlays=overlay_files(cfg.suite.overlays),
+                       pip_freeze=freeze)
+    skipped: list[str] = []
+    result = ensure_image(builder, spec, reporter, timeout_s=timeout, rebuild=rebuild,
+                          tree=upstream.iter_tree(commit.sha, skipped))
+    if skipped:
+        reporter.step(f"{len(skipped)} files missing from the mirror were left out: {', '.join(skipped[:10])}")
+    return BuiltImage(commit=commit, tag=spec.tag, image_id=result.image_id, deps_key=deps.key,
+                      stages=(env_result, deps_result, result), filters=filters,
+                      skipped_files=tuple(skipped))
+

@@ -1,0 +1,115 @@
+"""build-and-test: resolve, build, run, judge, record, and move `:last-good` forward."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import Config
+from harness.errors import BuildFailed, InfraError
+from harness.evaluate import classify_build_failure, evaluate
+from harness.model import Commit, RunRecord, Verdict
+from harness.naming import LAST_GOOD
+from harness.ops.build import BuiltImage, build_commit_image
+from harness.ops.test import VideoProbe, run_suite
+from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, Reporter, Upstream
+from harness.store import Store
+
+Clock = Callable[[], datetime.datetime]
+
+
+@dataclass(frozen=True, kw_only=True)
+class World:
+    """Everything outside the core that build-and-test touches, injected by the CLI or tests."""
+
+    upstream: Upstream
+    builder: ImageBuilder
+    runner: ContainerRunner
+    gpu: GpuProbe
+    probe: VideoProbe
+    store: Store
+    reporter: Reporter
+    clock: Clock
+    session: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    record: RunRecord
+    commit: Commit
+    moved_last_good: bool
+    built: BuiltImage | None
+
+
+def new_run_id(now: datetime.datetime) -> str:
+    return f"{now.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def _should_move(store: Store, upstream: Upstream, sha: str) -> bool:
+    """`:last-good` only moves forward in upstream history (like PyTorch's viable/strict)."""
+    current = store.pointer(LAST_GOOD)
+    return current is None or current.commit == sha or upstream.is_ancestor(current.commit, sha)
+
+
+def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False) -> Result:
+    commit = world.upstream.resolve(ref)
+    started = world.clock()
+    run_id = new_run_id(started)
+    run_dir = cfg.state_dir / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    world.reporter.step(f"run {run_id}: commit {commit.short} {commit.subject!r}")
+    base = dict(run_id=run_id, commit=commit.sha, suite=cfg.suite.name, suite_hash=cfg.suite.digest(),
+                started=started.isoformat(timespec="seconds"), run_dir=str(run_dir), cases=())
+    built: BuiltImage | None = None
+    try:
+        built = build_commit_image(cfg, commit, upstream=world.upstream, builder=world.builder,
+                                   reporter=world.reporter, created=started.isoformat(timespec="seconds"),
+                                   rebuild=rebuild)
+    except BuildFailed as exc:
+        (run_dir / "build.log").write_text("\n".join(exc.log_tail) + "\n")
+        verdict = classify_build_failure(exc.stage, exc.log_tail)
+        record = RunRecord(**base, image_id="", image_tag="", deps_key="", verdict=verdict,  # type: ignore[arg-type]
+                           summary=str(exc), build_seconds=0.0, run_seconds=0.0)
+        world.store.add_run(record)
+        return Result(record=record, commit=commit, moved_last_good=False, built=None)
+    except InfraError as exc:
+        record = RunRecord(**base, image_id="", image_tag="", deps_key="", verdict=Verdict.ERROR,  # type: ignore[arg-type]
+                           summary=str(exc), build_seconds=0.0, run_seconds=0.0)
+        world.store.add_run(record)
+        return Result(record=record, commit=commit, moved_last_good=False, built=None)
+    labels = {"harness.run": run_id, "harness.commit": commit.sha, "harness.session": world.session}
+    outcome = run_suite(cfg, image=built.image_id, run_id=run_id, run_dir=run_dir, labels=labels,
+                        runner=world.runner, gpu_probe=world.gpu, probe=world.probe, reporter=world.reporter)
+    verdict, summary, cases = evaluate(cfg.suite, outcome)
+    _write_results(run_dir, outcome.results, cases, verdict, summary)
+    move = verdict is Verdict.PASS and _should_move(world.store, world.upstream, commit.sha)
+    record = RunRecord(**base | {"cases": cases}, image_id=built.image_id, image_tag=built.tag,  # type: ignore[arg-type]
+                       deps_key=built.deps_key, verdict=verdict, summary=summary,
+                       build_seconds=built.seconds, run_seconds=outcome.seconds)
+    # Store first, then the tag: the store is the truth and the tag is derived from it.
+    world.store.add_run(record, move_pointer=LAST_GOOD if move else None)
+    if move:
+        repo = built.tag.rsplit(":", 1)[0]
+        world.builder.tag(built.image_id, repo, LAST_GOOD)
+        world.reporter.step(f"{repo}:{LAST_GOOD} -> {built.tag}")
+    return Result(record=record, commit=commit, moved_last_good=move, built=built)
+
+
+def _write_results(run_dir: Path, results: dict[str, object] | None, cases: tuple[object, ...],
+                   verdict: Verdict, summary: str) -> None:
+    """results.json in the old schema plus the harness's own checks per case."""
+    doc = dict(results or {"results": []})
+    checks = {c.case_id: dataclasses.asdict(c) | {"verdict": c.verdict.value}
+              for c in cases if dataclasses.is_dataclass(c) and hasattr(c, "case_id")}
+    rows = doc.get("results")
+    for row in rows if isinstance(rows, list) else []:
+        if isinstance(row, dict) and row.get("case_id") in checks:
+            row["checks"] = checks[row["case_id"]]
+    doc["verdict"] = verdict.value
+    doc["summary"] = summary
+    (run_dir / "results.json").write_text(json.dumps(doc, indent=2, default=str))

@@ -1,0 +1,82 @@
+"""Run the suite in a container of a commit image and collect what it left (no judging here)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+from harness.config import Config
+from harness.errors import InfraError
+from harness.model import RunOutcome, VideoFacts
+from harness.ports import ContainerRunner, GpuProbe, Reporter
+from harness.runplan import IN_DIR, MODEL_DIR, OUT_DIR, Mount, RunRequest, input_files, plan_gpu, runner_spec
+
+VideoProbe = Callable[[Path], VideoFacts]
+
+
+def _host_path(run_dir: Path, container_path: str) -> Path | None:
+    """Map a path the runner reported under OUT_DIR to the run folder; None if it escapes."""
+    try:
+        rel = PurePosixPath(container_path).relative_to(OUT_DIR)
+    except ValueError:
+        return None
+    out = (run_dir / "out").resolve()
+    host = (out / rel).resolve()
+    return host if host.is_relative_to(out) else None
+
+
+def _read_results(path: Path) -> dict[str, object] | None:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def run_suite(cfg: Config, *, image: str, run_id: str, run_dir: Path, labels: dict[str, str],
+              runner: ContainerRunner, gpu_probe: GpuProbe, probe: VideoProbe,
+              reporter: Reporter) -> RunOutcome:
+    suite = cfg.suite
+    log_path = run_dir / "container.log"
+    try:
+        gpu = plan_gpu(cfg.gpu, runtimes=runner.runtimes(), nodes=gpu_probe.device_nodes(),
+                       driver_dir=str(cfg.driver_dir) if cfg.driver_dir.is_dir() else None,
+                       required=suite.requires_gpu)
+    except InfraError as exc:
+        return RunOutcome(exit_code=None, timed_out=False, oom_killed=False, log_path=str(log_path),
+                          results=None, infra_error=str(exc))
+    reporter.step(f"gpu mode {gpu.mode}: {gpu.reason}")
+    in_dir, out_dir = run_dir / "in", run_dir / "out"
+    in_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    inputs = input_files(suite)
+    for host, target in inputs.items():
+        shutil.copyfile(host, in_dir / PurePosixPath(target).name)
+    (in_dir / "spec.json").write_text(json.dumps(runner_spec(suite, run_id, inputs), indent=2))
+    mounts = [Mount(source=str(in_dir), target=IN_DIR, read_only=True),
+              Mount(source=str(out_dir), target=OUT_DIR, read_only=False)]
+    if cfg.model_cache is not None:
+        mounts.append(Mount(source=str(cfg.model_cache), target=MODEL_DIR, read_only=True))
+    request = RunRequest(
+        image=image, command=("--spec", f"{IN_DIR}/spec.json", "--out", OUT_DIR),
+        labels=tuple(sorted(labels.items())), mounts=tuple(mounts), environment=(),
+        gpu=gpu, timeout_s=float(cfg.run_timeout_s), name=f"harness-{run_id}",
+    )
+    reporter.step(f"running suite {suite.name} ({len(suite.cases)} cases) in {image}")
+    try:
+        done = runner.run(request, log_path=str(log_path), on_line=reporter.line)
+    except InfraError as exc:
+        return RunOutcome(exit_code=None, timed_out=False, oom_killed=False, log_path=str(log_path),
+                          results=None, infra_error=str(exc))
+    results = _read_results(out_dir / "results.json")
+    videos: dict[str, VideoFacts] = {}
+    rows = results.get("results") if results else None
+    for row in rows if isinstance(rows, list) else []:
+        if isinstance(row, dict) and isinstance(row.get("output_path"), str):
+            host = _host_path(run_dir, row["output_path"])
+            if host is not None:
+                videos[str(row.get("case_id"))] = probe(host)
+    return RunOutcome(exit_code=done.exit_code, timed_out=done.timed_out, oom_killed=done.oom_killed,
+                      log_path=str(log_path), results=results, videos=videos, seconds=done.seconds)

@@ -1,0 +1,146 @@
+"""Plan the test container as data: mounts, GPU access, environment, labels, deadline.
+
+GPU modes (ARCHITECTURE.md): `nvidia` asks the engine for a DeviceRequest (needs the NVIDIA
+container runtime); `devices` passes /dev/nvidia* nodes and mounts the driver folder
+read-only (no runtime needed); `none` runs on the CPU. `auto` picks by what is there.
+A suite that needs a GPU never falls back to the CPU: it raises NoGpuError (exit 125).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from harness.config import Case, GpuMode, Suite
+from harness.errors import NoGpuError
+
+IN_DIR = "/harness/in"
+OUT_DIR = "/harness/out"
+UPSTREAM_DIR = "/opt/wan2gp"
+MODEL_DIR = f"{UPSTREAM_DIR}/ckpts"
+DRIVER_TARGET = "/usr/local/nvidia"
+_GPU_NODE = re.compile(r"/dev/nvidia[0-9]+\Z")
+_CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mount:
+    source: str
+    target: str
+    read_only: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuPlan:
+    mode: GpuMode
+    reason: str
+    device_request: bool = False
+    devices: tuple[str, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    environment: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRequest:
+    image: str
+    command: tuple[str, ...]
+    labels: tuple[tuple[str, str], ...]
+    mounts: tuple[Mount, ...]
+    environment: tuple[tuple[str, str], ...]
+    gpu: GpuPlan
+    timeout_s: float
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerExit:
+    exit_code: int | None
+    timed_out: bool
+    oom_killed: bool
+    seconds: float
+
+
+def plan_gpu(mode: GpuMode, *, runtimes: set[str], nodes: tuple[str, ...], driver_dir: str | None,
+             required: bool) -> GpuPlan:
+    """Resolve the configured GPU mode against what the engine and host offer."""
+    gpus = tuple(sorted(n for n in nodes if _GPU_NODE.match(n)))
+    has_devices = bool(gpus) and "/dev/nvidiactl" in nodes
+    if mode == "auto":
+        if "nvidia" in runtimes:
+            mode = "nvidia"
+        elif has_devices and driver_dir:
+            mode = "devices"
+        else:
+            mode = "none"
+            why = ("no NVIDIA container runtime in the engine, "
+                   f"{'no /dev/nvidia* device nodes' if not has_devices else 'no driver folder'} on the host")
+            if required:
+                raise NoGpuError(f"the suite needs a GPU but none is usable here: {why}")
+            return GpuPlan(mode="none", reason=f"auto: {why}; running on the CPU")
+    match mode:
+        case "nvidia":
+            if "nvidia" not in runtimes:
+                hint = " (gpu: devices would work: device nodes are present)" if has_devices else ""
+                raise NoGpuError(f"gpu: nvidia needs the NVIDIA container runtime, which this engine lacks{hint}")
+            return GpuPlan(mode="nvidia", reason="DeviceRequest through the NVIDIA runtime",
+                           device_request=True)
+        case "devices":
+            if not has_devices or not driver_dir:
+                raise NoGpuError("gpu: devices needs /dev/nvidia0.. and /dev/nvidiactl and the driver "
+                                 f"folder; found nodes {list(nodes) or 'none'}, driver folder {driver_dir or 'none'}")
+            controls = tuple(n for n in _CONTROL_NODES if n in nodes)
+            lib = f"{DRIVER_TARGET}/lib64:{DRIVER_TARGET}/lib"
+            return GpuPlan(
+                mode="devices", reason=f"explicit device nodes {', '.join(gpus)}",
+                devices=gpus + controls,
+                mounts=(Mount(source=driver_dir, target=DRIVER_TARGET, read_only=True),),
+                environment=(("LD_LIBRARY_PATH", lib), ("PATH_NVIDIA", f"{DRIVER_TARGET}/bin")),
+            )
+        case "none":
+            if required:
+                raise NoGpuError("the suite needs a GPU but gpu: none is configured")
+            return GpuPlan(mode="none", reason="gpu: none")
+
+
+def case_settings(case: Case, inputs: dict[str, str]) -> dict[str, object]:
+    """One case as Wan2GP task settings; `inputs` maps host input paths to container paths."""
+    settings: dict[str, object] = {
+        "model_type": case.model,
+        "prompt": case.prompt,
+        "negative_prompt": case.negative_prompt,
+        "resolution": f"{case.width}x{case.height}",
+        "video_length": case.frames,
+        "num_inference_steps": case.steps,
+        "seed": case.seed,
+        "guidance_scale": case.guidance,
+        "flow_shift": case.flow_shift,
+    }
+    prompt_type = ""
+    if case.guide_video:
+        settings["video_guide"] = inputs[case.guide_video]
+        prompt_type += "V"
+    if case.mask_video:
+        settings["video_mask"] = inputs[case.mask_video]
+        prompt_type += "M"
+    if prompt_type:
+        settings["video_prompt_type"] = prompt_type
+    return settings
+
+
+def input_files(suite: Suite) -> dict[str, str]:
+    """Host input file -> its path inside the container (under IN_DIR, name made unique)."""
+    mapping: dict[str, str] = {}
+    for case in suite.cases:
+        for path in (case.guide_video, case.mask_video):
+            if path and path not in mapping:
+                mapping[path] = str(PurePosixPath(IN_DIR) / f"{len(mapping)}-{PurePosixPath(path).name}")
+    return mapping
+
+
+def runner_spec(suite: Suite, run_id: str, inputs: dict[str, str]) -> dict[str, object]:
+    return {
+        "run_id": run_id,
+        "description": f"harness suite {suite.name}",
+        "cases": [{"id": c.id, "settings": case_settings(c, inputs)} for c in suite.cases],
+    }

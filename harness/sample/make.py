@@ -1,0 +1,117 @@
+"""Turn the bundled mini Wan2GP into a git history, and write a harness.yaml for it.
+
+The same pieces make the synthetic upstreams of the integration tests: the template
+files, plus small edits that reproduce upstream's breakage classes (a missing module at
+import, a flat video, exit 0 without output, a requirements change).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from harness.adapters.git_repo import write_commits
+from harness.adapters.video import write_sample_clip
+
+HERE = Path(__file__).resolve().parent
+TEMPLATE = HERE / "upstream"
+OVERLAYS = HERE / "overlays"
+Files = dict[str, str | None]
+_PROCESS_BLOCK = re.compile(r"# --- process-mode ---\n.*?# --- end process-mode ---\n", re.S)
+
+
+def template(*, process_mode: bool = True, api: bool = True) -> Files:
+    """The mini upstream's files; older shapes drop `--process` or `shared/api.py`."""
+    files: Files = {}
+    for path in sorted(TEMPLATE.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            files[path.relative_to(TEMPLATE).as_posix()] = path.read_text()
+    if not process_mode:
+        files["wgp.py"] = _PROCESS_BLOCK.sub("", files["wgp.py"] or "")
+    if not api:
+        files = {k: v for k, v in files.items() if not k.startswith("shared/")}
+    return files
+
+
+def knob(wgp: str, name: str, value: object) -> str:
+    """Flip one of the mini engine's knobs (FLAT_OUTPUT, SKIP_WRITE)."""
+    return re.sub(rf"^{name} = .*$", f"{name} = {value!r}", wgp, count=1, flags=re.M)
+
+
+def broken_import(wgp: str, module: str = "smplfitter") -> str:
+    """A new dependency not in requirements: the 'No module named ...' class of break."""
+    return wgp.replace("import av\n", f"import av\nimport {module}\n", 1)
+
+
+def sample_history() -> list[tuple[str, Files]]:
+    """Four commits, oldest first: in-process only, + --process, + shared/api.py, a break."""
+    full = template()
+    return [
+        ("mini engine: in-process generate_video", template(process_mode=False, api=False)),
+        ("added headless mode", {"wgp.py": template(api=False)["wgp.py"]}),
+        ("added session api", {k: v for k, v in full.items() if k.startswith("shared/")}),
+        ("stuff", {"wgp.py": broken_import(full["wgp.py"] or "")}),
+    ]
+
+
+CONFIG = """\
+# harness.yaml for the bundled sample upstream (written by `harness sample`).
+upstream:
+  url: upstream
+image:
+  repo: harness/sample
+  recipe: cpu
+build:
+  timeout_s: 1800
+{build_extra}run:
+  gpu: auto
+  timeout_s: 600
+suite:
+  name: sample-baseline
+  overlays: overlays
+  defaults:
+    resolution: 64x48
+    frames: 9
+    steps: 2
+    seed: 12345
+    guidance: 3
+    flow_shift: 2
+    negative_prompt: blurry, low quality, distorted
+  cases:
+    - id: t2v_tiny
+      model: t2v_tiny
+      prompt: a red fox running through snow
+    - id: vace_tiny
+      model: vace_tiny
+      prompt: a paper boat on a river
+      guide_video: inputs/guide.mp4
+      mask_video: inputs/guide.mp4
+    - id: optimised_t2i
+      model: optimised-t2i-tiny
+      prompt: a lighthouse at dusk
+      guidance: 1
+"""
+
+
+def host_build_extra(ca_bundle: Path | None, wheelhouse: Path | None) -> str:
+    lines = []
+    if ca_bundle is not None and ca_bundle.is_file():
+        lines.append(f"  ca_bundle: {ca_bundle}")
+    if wheelhouse is not None and wheelhouse.is_dir():
+        lines.append(f"  wheelhouse: {wheelhouse}")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def write_sample(folder: Path, *, ca_bundle: Path | None = Path("/etc/ssl/certs/ca-certificates.crt"),
+                 wheelhouse: Path | None = Path("/opt/wheels")) -> Path:
+    """Create folder/upstream (a git repo), inputs, overlays and harness.yaml; return its path."""
+    folder = folder.resolve()
+    upstream = folder / "upstream"
+    if not (upstream / ".git").exists():
+        write_commits(upstream, sample_history())
+    write_sample_clip(folder / "inputs" / "guide.mp4", width=64, height=48, frames=9, seed=7)
+    shutil.copytree(OVERLAYS, folder / "overlays", dirs_exist_ok=True)
+    config = folder / "harness.yaml"
+    config.write_text(CONFIG.format(build_extra=host_build_extra(ca_bundle, wheelhouse)))
+    return config

@@ -1,0 +1,132 @@
+"""The run store: SQLite in WAL mode, full synchronous writes, one transaction per write.
+
+Holds every run record and the pointers (`last-good`, later `production`) as image ids:
+tags are derived from the store, never the other way round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness.errors import StoreError
+from harness.model import CaseResult, RunRecord, Verdict, VideoFacts
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY, commit_sha TEXT NOT NULL, image_id TEXT NOT NULL,
+  image_tag TEXT NOT NULL, deps_key TEXT NOT NULL, suite TEXT NOT NULL,
+  suite_hash TEXT NOT NULL, level TEXT NOT NULL, verdict TEXT NOT NULL, summary TEXT NOT NULL,
+  started TEXT NOT NULL, build_seconds REAL NOT NULL, run_seconds REAL NOT NULL,
+  run_dir TEXT NOT NULL, cases TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_commit ON runs (commit_sha, suite_hash, level);
+CREATE TABLE IF NOT EXISTS pointers (
+  name TEXT PRIMARY KEY, image_id TEXT NOT NULL, commit_sha TEXT NOT NULL,
+  run_id TEXT NOT NULL, updated TEXT NOT NULL
+);
+"""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Pointer:
+    name: str
+    image_id: str
+    commit: str
+    run_id: str
+    updated: str
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            with self._tx():
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self.db.execute(statement)
+                row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+                if row is None:
+                    self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                elif int(row[0]) != SCHEMA_VERSION:
+                    raise StoreError(f"{path}: store schema {row[0]}, this harness reads {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot open the run store ({exc}); it was left untouched") from exc
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def add_run(self, record: RunRecord, *, move_pointer: str | None = None) -> None:
+        """Record a run and, in the same transaction, move a pointer to its image."""
+        cases = json.dumps([dataclasses.asdict(c) | {"verdict": c.verdict.value} for c in record.cases])
+        try:
+            with self._tx():
+                self.db.execute(
+                    "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (record.run_id, record.commit, record.image_id, record.image_tag, record.deps_key,
+                     record.suite, record.suite_hash, record.level, record.verdict.value, record.summary,
+                     record.started, record.build_seconds, record.run_seconds, record.run_dir, cases),
+                )
+                if move_pointer:
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO pointers VALUES (?,?,?,?,?)",
+                        (move_pointer, record.image_id, record.commit, record.run_id, record.started),
+                    )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: could not record run {record.run_id}: {exc}") from exc
+
+    def pointer(self, name: str) -> Pointer | None:
+        row = self.db.execute("SELECT * FROM pointers WHERE name=?", (name,)).fetchone()
+        return Pointer(name=row[0], image_id=row[1], commit=row[2], run_id=row[3], updated=row[4]) if row else None
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        rows = self.db.execute("SELECT * FROM runs ORDER BY started DESC, run_id DESC LIMIT ?", (limit,))
+        return [_record(row) for row in rows]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        """A run by id, or by a unique prefix of it."""
+        rows = self.db.execute("SELECT * FROM runs WHERE run_id LIKE ? || '%' ORDER BY run_id",
+                               (run_id,)).fetchall()
+        return _record(rows[0]) if len(rows) == 1 else None
+
+
+def _case(raw: dict[str, object]) -> CaseResult:
+    video = raw.get("video")
+    fields = {k: v for k, v in raw.items() if k not in ("verdict", "video", "reasons")}
+    return CaseResult(
+        **fields,  # type: ignore[arg-type]
+        verdict=Verdict(raw["verdict"]),
+        reasons=tuple(raw.get("reasons") or ()),  # type: ignore[arg-type]
+        video=VideoFacts(**video) if isinstance(video, dict) else None,
+    )
+
+
+def _record(row: tuple[object, ...]) -> RunRecord:
+    (run_id, commit, image_id, image_tag, deps_key, suite, suite_hash, level, verdict, summary,
+     started, build_s, run_s, run_dir, cases) = row
+    return RunRecord(
+        run_id=str(run_id), commit=str(commit), image_id=str(image_id), image_tag=str(image_tag),
+        deps_key=str(deps_key), suite=str(suite), suite_hash=str(suite_hash), level=str(level),
+        verdict=Verdict(verdict), summary=str(summary), started=str(started),
+        build_seconds=float(build_s), run_seconds=float(run_s),  # type: ignore[arg-type]
+        run_dir=str(run_dir), cases=tuple(_case(c) for c in json.loads(str(cases))),
+    )

@@ -1,0 +1,84 @@
+"""Deterministic build contexts: sorted entries, uid/gid 0, fixed mtime, normalised modes.
+
+The same inputs give the same bytes, so the engine's layer cache sees the same COPY
+checksums and a context can be hashed or compared in tests.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from harness.model import BuildSpec
+
+FIXED_MTIME = 0
+_SYMLINK = 0o120000
+
+
+@dataclass(frozen=True, kw_only=True)
+class TreeEntry:
+    path: str  # posix, relative
+    mode: int  # git mode: 0o100644, 0o100755 or 0o120000 (symlink; data is the target)
+    data: bytes
+
+
+def _info(name: str, *, size: int = 0, executable: bool = False) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = FIXED_MTIME
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode = 0o755 if executable else 0o644
+    return info
+
+
+def _parents(name: str) -> list[str]:
+    parts = name.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def write_context(spec: BuildSpec, out: BinaryIO, tree: Iterable[TreeEntry] = ()) -> int:
+    """Write the build context of `spec` as an uncompressed tar; returns the entry count."""
+    entries: dict[str, tuple[int, bytes | Path]] = {"Dockerfile": (0o100644, spec.dockerfile.encode())}
+    for entry in tree:
+        entries[f"upstream/{entry.path}"] = (entry.mode, entry.data)
+    for arcname, host_dir in spec.dirs:
+        entries[f"{arcname}/"] = (0o040755, b"")
+        root = Path(host_dir)
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for filename in filenames:
+                path = Path(dirpath) / filename
+                rel = path.relative_to(root).as_posix()
+                mode = 0o100755 if os.access(path, os.X_OK) else 0o100644
+                entries[f"{arcname}/{rel}"] = (mode, path)
+    for name, data in spec.files:  # spec files last: overlays win over the upstream tree
+        entries[name] = (0o100644, data)
+    dirs = {parent for name in entries for parent in _parents(name)}
+    dirs |= {name.rstrip("/") for name, (mode, _) in entries.items() if mode == 0o040755}
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(dirs | {n.rstrip("/") for n in entries}):
+            if name in dirs:
+                info = _info(name, executable=True)
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+                continue
+            mode, data = entries[name]
+            if mode == _SYMLINK:
+                info = _info(name)
+                info.type = tarfile.SYMTYPE
+                info.linkname = data.decode() if isinstance(data, bytes) else ""
+                tar.addfile(info)
+            elif isinstance(data, Path):
+                info = _info(name, size=data.stat().st_size, executable=mode == 0o100755)
+                with data.open("rb") as fh:
+                    tar.addfile(info, fh)
+            else:
+                info = _info(name, size=len(data), executable=mode == 0o100755)
+                tar.addfile(info, io.BytesIO(data))
+    return len(entries)

@@ -1,0 +1,127 @@
+"""Safe YAML reading shared by every config file: no tags, no duplicate keys, bounded size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import ConfigError
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def load_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file whose top level must be a mapping; every problem is a ConfigError."""
+    source = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ConfigError(source, "(file)", f"cannot read: {exc.strerror}") from exc
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(source, "(file)", f"{size} bytes; at most {MAX_CONFIG_BYTES} allowed")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, "(file)", "not UTF-8 text") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, "(syntax)", str(exc).replace("\n", " ")) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, "(top level)", "must be a mapping of keys to values")
+    return data
+
+
+class Section:
+    """Typed access to one mapping of a config file; errors name the file and dotted key."""
+
+    def __init__(self, source: str, prefix: str, data: object) -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(source, prefix or "(top level)", "must be a mapping")
+        self.source, self.prefix, self.data = source, prefix, data
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def check_keys(self, allowed: set[str]) -> None:
+        for name in self.data:
+            if name not in allowed:
+                raise ConfigError(
+                    self.source, self.key(str(name)), f"unknown key; allowed: {', '.join(sorted(allowed))}"
+                )
+
+    def section(self, name: str) -> Section:
+        return Section(self.source, self.key(name), self.data.get(name))
+
+    def _get(self, name: str, default: object, kind: type | tuple[type, ...], what: str) -> Any:
+        value = self.data.get(name, default)
+        if value is None and default is None:
+            return None
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise ConfigError(self.source, self.key(name), f"{value!r} is not {what}")
+        if not isinstance(value, kind):
+            raise ConfigError(self.source, self.key(name), f"{value!r} is not {what}")
+        return value
+
+    def string(self, name: str, default: str | None = None, *, required: bool = False) -> Any:
+        if required and name not in self.data:
+            raise ConfigError(self.source, self.key(name), "required, missing")
+        value = self._get(name, default, str, "a string")
+        if isinstance(value, str) and not value.strip():
+            raise ConfigError(self.source, self.key(name), "must not be empty")
+        return value
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        value: int = self._get(name, default, int, "an integer")
+        if not low <= value <= high:
+            raise ConfigError(self.source, self.key(name), f"{value} out of range {low}..{high}")
+        return value
+
+    def number(self, name: str, default: float, *, low: float, high: float) -> float:
+        value = float(self._get(name, default, (int, float), "a number"))
+        if not low <= value <= high:
+            raise ConfigError(self.source, self.key(name), f"{value} out of range {low}..{high}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value: bool = self._get(name, default, bool, "true or false")
+        return value
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self._get(name, default, str, "a string")
+        if value not in allowed:
+            raise ConfigError(self.source, self.key(name), f"{value!r}; allowed: {', '.join(allowed)}")
+        return str(value)
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        value = self._get(name, [], list, "a list of strings")
+        for item in value:
+            if not isinstance(item, str):
+                raise ConfigError(self.source, self.key(name), f"item {item!r} is not a string")
+        return tuple(value)
