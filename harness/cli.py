@@ -32,7 +32,7 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="HARNESS_CONFIG", help="harness.yaml")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-_debug = {"on": False}
+_state: dict[str, Any] = {"debug": False, "config": Path("harness.yaml")}
 
 
 class Terminated(BaseException):
@@ -49,7 +49,7 @@ def handles_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except HarnessError as exc:
-            if _debug["on"]:
+            if _state["debug"]:
                 traceback.print_exc()
             err.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
@@ -81,19 +81,19 @@ class ConsoleReporter:
 
 
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="tracebacks on errors")] = False) -> None:
-    _debug["on"] = debug
+def _main(config: ConfigOpt = Path("harness.yaml"),
+          debug: Annotated[bool, typer.Option("--debug", help="tracebacks on errors")] = False) -> None:
+    _state["debug"], _state["config"] = debug, config
 
 
-def _store(config: Path) -> Store:
-    return Store(load_config(config).state_dir / "state.db")
+def _store() -> Store:
+    return Store(load_config(_state["config"]).state_dir / "state.db")
 
 
 @app.command("build-and-test")
 @handles_errors
 def build_and_test_cmd(
     ref: Annotated[str, typer.Argument(help="sha (full or short), branch, tag, HEAD, HEAD~3")],
-    config: ConfigOpt = Path("harness.yaml"),
     rebuild: Annotated[bool, typer.Option(help="rebuild the commit image even if it exists")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="print every build/run line")] = False,
     json_out: JsonOpt = False,
@@ -105,7 +105,7 @@ def build_and_test_cmd(
     from harness.adapters.video import probe_video
     from harness.ops.build_and_test import World, build_and_test
 
-    cfg = load_config(config)
+    cfg = load_config(_state["config"])
     reporter = ConsoleReporter(err, verbose)
     engine = DockerEngine(os.environ)
     world = World(
@@ -124,10 +124,10 @@ def build_and_test_cmd(
 
 @app.command("history")
 @handles_errors
-def history_cmd(config: ConfigOpt = Path("harness.yaml"), json_out: JsonOpt = False,
+def history_cmd(json_out: JsonOpt = False,
                 limit: Annotated[int, typer.Option(min=1, max=10000)] = 50) -> None:
     """Recorded runs, newest first."""
-    records = _store(config).runs(limit)
+    records = _store().runs(limit)
     if json_out:
         out.print_json(to_json([record_dict(r) for r in records]))
     else:
@@ -137,9 +137,9 @@ def history_cmd(config: ConfigOpt = Path("harness.yaml"), json_out: JsonOpt = Fa
 @app.command("show")
 @handles_errors
 def show_cmd(run: Annotated[str, typer.Argument(help="run id or a unique prefix")],
-             config: ConfigOpt = Path("harness.yaml"), json_out: JsonOpt = False) -> None:
+             json_out: JsonOpt = False) -> None:
     """One run: verdict per case, with the reasons, paths and timings."""
-    record = _store(config).run(run)
+    record = _store().run(run)
     if record is None:
         raise UsageError(f"no run {run!r} (or the prefix matches several); see `harness history`")
     if json_out:

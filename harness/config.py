@@ -51,6 +51,10 @@ class Suite:
     def digest(self) -> str:
         """Suite version: a record for another digest does not vouch for this suite."""
         h = hashlib.sha256(json.dumps([asdict(c) for c in self.cases], sort_keys=True).encode())
+        for case in self.cases:
+            for video in (case.guide_video, case.mask_video):
+                if video:
+                    h.update(Path(video).read_bytes())
         if self.overlays is not None:
             for path in sorted(self.overlays.rglob("*")):
                 if path.is_file():

@@ -64,8 +64,10 @@ def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
             ("constraints.txt", recipe.constraints.encode()),
             ("pip-options.txt", " ".join(options).encode()),
             ("env-requirements.txt", "".join(f"{line}\n" for line in recipe.torch).encode()),
+            *((("wheelhouse/.keep", b""),) if not host.wheelhouse else ()),
         ),
-        dirs=(("wheelhouse", host.wheelhouse),) if host.wheelhouse else (("wheelhouse", ""),),
+        # No wheelhouse: an empty folder, so the Dockerfile's COPY has something to copy.
+        dirs=(("wheelhouse", host.wheelhouse),) if host.wheelhouse else (),
         buildargs=(
             ("BASE", recipe.base),
             ("PYTHON", recipe.python),

@@ -47,8 +47,8 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         try:
-            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             with self._tx():
@@ -59,7 +59,10 @@ class Store:
                     self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
                 elif int(row[0]) != SCHEMA_VERSION:
                     raise StoreError(f"{path}: store schema {row[0]}, this harness reads {SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, StoreError) as exc:
+            self.db.close()
+            if isinstance(exc, StoreError):
+                raise
             raise StoreError(f"{path}: cannot open the run store ({exc}); it was left untouched") from exc
 
     @contextmanager
@@ -104,8 +107,8 @@ class Store:
 
     def run(self, run_id: str) -> RunRecord | None:
         """A run by id, or by a unique prefix of it."""
-        rows = self.db.execute("SELECT * FROM runs WHERE run_id LIKE ? || '%' ORDER BY run_id",
-                               (run_id,)).fetchall()
+        rows = self.db.execute("SELECT * FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id",
+                               (len(run_id), run_id)).fetchall()
         return _record(rows[0]) if len(rows) == 1 else None
 
 

@@ -68,17 +68,17 @@ def write_context(spec: BuildSpec, out: BinaryIO, tree: Iterable[TreeEntry] = ()
                 info.type = tarfile.DIRTYPE
                 tar.addfile(info)
                 continue
-            mode, data = entries[name]
+            mode, payload = entries[name]
             if mode == _SYMLINK:
                 info = _info(name)
                 info.type = tarfile.SYMTYPE
-                info.linkname = data.decode() if isinstance(data, bytes) else ""
+                info.linkname = payload.decode() if isinstance(payload, bytes) else ""
                 tar.addfile(info)
-            elif isinstance(data, Path):
-                info = _info(name, size=data.stat().st_size, executable=mode == 0o100755)
-                with data.open("rb") as fh:
+            elif isinstance(payload, Path):
+                info = _info(name, size=payload.stat().st_size, executable=mode == 0o100755)
+                with payload.open("rb") as fh:
                     tar.addfile(info, fh)
             else:
-                info = _info(name, size=len(data), executable=mode == 0o100755)
-                tar.addfile(info, io.BytesIO(data))
+                info = _info(name, size=len(payload), executable=mode == 0o100755)
+                tar.addfile(info, io.BytesIO(payload))
     return len(entries)

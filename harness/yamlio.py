@@ -19,7 +19,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"keys must be plain scalars, not {type(key).__name__}", key_node.start_mark
+            )
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -30,7 +34,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
+    _construct_mapping,
 )
 
 
@@ -44,7 +48,7 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
     if size > MAX_CONFIG_BYTES:
         raise ConfigError(source, "(file)", f"{size} bytes; at most {MAX_CONFIG_BYTES} allowed")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except UnicodeDecodeError as exc:
         raise ConfigError(source, "(file)", "not UTF-8 text") from exc
     except yaml.YAMLError as exc:
@@ -90,7 +94,7 @@ class Section:
         return value
 
     def string(self, name: str, default: str | None = None, *, required: bool = False) -> Any:
-        if required and name not in self.data:
+        if required and self.data.get(name) is None:
             raise ConfigError(self.source, self.key(name), "required, missing")
         value = self._get(name, default, str, "a string")
         if isinstance(value, str) and not value.strip():

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
-import docker
 import docker.errors
 import docker.types
 import requests
 
+import docker
 from harness.errors import BuildFailed, BuildInfraError, BuildTimeout, EngineUnavailable, NoGpuError, RunInfraError
 from harness.model import BuildSpec
 from harness.runplan import ContainerExit, RunRequest
@@ -42,7 +42,14 @@ class DockerEngine:
     def __init__(self, environment: Mapping[str, str], *, timeout: int = 120) -> None:
         self._environment = dict(environment)
         self._timeout = timeout
-        self.client = self._connect(timeout)
+        self._client: docker.DockerClient | None = None
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """Connected on first use, so bad input is refused before any engine call."""
+        if self._client is None:
+            self._client = self._connect(self._timeout)
+        return self._client
 
     def _connect(self, timeout: int) -> docker.DockerClient:
         where = self._environment.get("DOCKER_HOST", "unix:///var/run/docker.sock")
@@ -136,7 +143,9 @@ class DockerEngine:
                 if kind == "exc":
                     if isinstance(item, docker.errors.APIError):
                         raise BuildInfraError(f"{spec.stage} image build: {item.explanation or item}") from item
-                    raise EngineUnavailable(f"Docker engine unavailable during the {spec.stage} build: {item}") from item
+                    raise EngineUnavailable(
+                        f"Docker engine unavailable during the {spec.stage} build: {item}"
+                    ) from item
                 for line in str(item.get("stream", "")).splitlines():
                     tail.append(line)
                     on_line(line)

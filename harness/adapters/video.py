@@ -30,6 +30,8 @@ def probe_video(path: Path) -> VideoFacts:
             if stream is None:
                 return VideoFacts(path=str(path), exists=True, size_bytes=size, error="no video stream")
             for frame in container.decode(stream):
+                if not isinstance(frame, av.VideoFrame):
+                    continue
                 grey = frame.to_ndarray(format="gray").astype(np.float32)
                 height, width = grey.shape
                 max_std = max(max_std, float(grey.std()))

@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.config import Config
 from harness.errors import BuildFailed, InfraError
 from harness.evaluate import classify_build_failure, evaluate
-from harness.model import Commit, RunRecord, Verdict
+from harness.model import CaseResult, Commit, RunRecord, Verdict
 from harness.naming import LAST_GOOD
 from harness.ops.build import BuiltImage, build_commit_image
 from harness.ops.test import VideoProbe, run_suite
@@ -100,12 +100,11 @@ def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False
     return Result(record=record, commit=commit, moved_last_good=move, built=built)
 
 
-def _write_results(run_dir: Path, results: dict[str, object] | None, cases: tuple[object, ...],
+def _write_results(run_dir: Path, results: dict[str, object] | None, cases: tuple[CaseResult, ...],
                    verdict: Verdict, summary: str) -> None:
     """results.json in the old schema plus the harness's own checks per case."""
     doc = dict(results or {"results": []})
-    checks = {c.case_id: dataclasses.asdict(c) | {"verdict": c.verdict.value}
-              for c in cases if dataclasses.is_dataclass(c) and hasattr(c, "case_id")}
+    checks = {c.case_id: dataclasses.asdict(c) | {"verdict": c.verdict.value} for c in cases}
     rows = doc.get("results")
     for row in rows if isinstance(rows, list) else []:
         if isinstance(row, dict) and row.get("case_id") in checks:

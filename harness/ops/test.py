@@ -52,8 +52,8 @@ def run_suite(cfg: Config, *, image: str, run_id: str, run_dir: Path, labels: di
     in_dir.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = input_files(suite)
-    for host, target in inputs.items():
-        shutil.copyfile(host, in_dir / PurePosixPath(target).name)
+    for source, target in inputs.items():
+        shutil.copyfile(source, in_dir / PurePosixPath(target).name)
     (in_dir / "spec.json").write_text(json.dumps(runner_spec(suite, run_id, inputs), indent=2))
     mounts = [Mount(source=str(in_dir), target=IN_DIR, read_only=True),
               Mount(source=str(out_dir), target=OUT_DIR, read_only=False)]

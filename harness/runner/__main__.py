@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     kind = entry.detect(root)
     doc: dict[str, object] = {
         "test_run_id": spec.get("run_id", ""),
-        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "timestamp": datetime.datetime.now(datetime.UTC).isoformat(),
         "description": spec.get("description", ""),
         "entry_point": kind,
         "import_finished": False,

@@ -1,0 +1,84 @@
+"""Integration fixtures: the real Docker engine, real git repos, a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+from typer.testing import CliRunner
+
+from harness.adapters.docker_engine import DockerEngine
+from harness.adapters.git_repo import write_commits
+from harness.cli import app
+from harness.config import load_config
+from harness.errors import EngineUnavailable
+from harness.sample.make import Files
+from harness.store import Store
+from tests.conftest import BASE_IMAGE, write_config
+
+TEST_REPO_PREFIX = "harness-test/"
+
+
+def _unavailable(reason: str) -> None:
+    # CI sets HARNESS_REQUIRE_DOCKER: there a missing engine is a failure, never a silent skip.
+    if os.environ.get("HARNESS_REQUIRE_DOCKER"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[DockerEngine]:
+    eng = DockerEngine(os.environ)
+    try:
+        _ = eng.client
+    except EngineUnavailable as exc:
+        _unavailable(str(exc))
+    if eng.image_id(BASE_IMAGE) is None:
+        _unavailable(f"base image {BASE_IMAGE} missing: run scripts/setup-host.sh")
+    yield eng
+    client = eng.client
+    for image in client.images.list():
+        for tag in image.tags:
+            if tag.startswith(TEST_REPO_PREFIX):
+                try:
+                    client.images.remove(tag, force=True)
+                except docker.errors.APIError:
+                    pass
+
+
+@dataclass
+class Project:
+    folder: Path
+    upstream: Path
+    config: Path
+    repo: str
+    engine: DockerEngine
+
+    def commit(self, message: str, files: Files) -> str:
+        return write_commits(self.upstream, [(message, files)])[0]
+
+    def run(self, *args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, ["-c", str(self.config), *args])
+        return result.exit_code, result.output
+
+    def store(self) -> Store:
+        return Store(load_config(self.config).state_dir / "state.db")
+
+    def image_id(self, tag: str) -> str | None:
+        return self.engine.image_id(f"{self.repo}:{tag}")
+
+    def containers(self) -> list[object]:
+        return list(self.engine.client.containers.list(all=True, filters={"label": f"harness.commit"}))
+
+
+@pytest.fixture
+def project(tmp_path: Path, engine: DockerEngine) -> Project:
+    repo = f"{TEST_REPO_PREFIX}{secrets.token_hex(4)}"
+    upstream = tmp_path / "upstream"
+    config = write_config(tmp_path, upstream=upstream, repo=repo)
+    return Project(folder=tmp_path, upstream=upstream, config=config, repo=repo, engine=engine)

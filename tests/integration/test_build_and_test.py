@@ -1,0 +1,126 @@
+"""build-and-test on the real engine against synthetic upstreams made in tmp_path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.model import Verdict
+from harness.naming import LAST_GOOD
+from harness.sample.make import broken_import, knob, template
+from tests.conftest import write_config
+from tests.integration.conftest import Project
+
+pytestmark = pytest.mark.integration
+
+
+def test_pass_builds_labelled_image_and_moves_last_good(project: Project) -> None:
+    sha = project.commit("good", template())
+    code, output = project.run("build-and-test", "HEAD")
+    assert code == 0, output
+    image_id = project.image_id(sha[:12])
+    assert image_id is not None
+    labels = project.engine.image_labels(f"{project.repo}:{sha[:12]}")
+    assert labels["org.opencontainers.image.revision"] == sha
+    assert labels["org.opencontainers.image.source"] == str(project.upstream)
+    assert labels["org.opencontainers.image.base.name"]
+    assert "numpy==" in labels["harness.pip-freeze"]
+    assert project.image_id(LAST_GOOD) == image_id
+    [record] = project.store().runs()
+    assert record.verdict is Verdict.PASS and record.image_id == image_id
+    results = json.loads((Path(record.run_dir) / "results.json").read_text())
+    row = results["results"][0]
+    assert row["status"] == "success" and row["model"] == "t2v_tiny"
+    assert row["checks"]["video"]["frames"] == 9 and row["checks"]["verdict"] == "pass"
+    assert {"test_run_id", "timestamp", "description"} <= results.keys()
+    assert (Path(record.run_dir) / "container.log").read_text().count("[harness-runner]") >= 2
+    assert project.containers() == []
+
+
+def test_import_break_fails_and_last_good_stays(project: Project) -> None:
+    good = project.commit("good", template())
+    project.commit("stuff", {"wgp.py": broken_import(template()["wgp.py"] or "")})
+    assert project.run("build-and-test", good[:8])[0] == 0
+    last_good = project.image_id(LAST_GOOD)
+    code, output = project.run("build-and-test", "HEAD")
+    assert code == 1, output
+    assert "No module named 'smplfitter'" in output
+    assert project.image_id(LAST_GOOD) == last_good
+    assert [r.verdict for r in project.store().runs()] == [Verdict.FAIL, Verdict.PASS]
+
+
+def test_code_only_change_reuses_deps_image(project: Project) -> None:
+    first = project.commit("one", template())
+    wgp = template()["wgp.py"] or ""
+    second = project.commit("two", {"wgp.py": wgp + "\n# a code-only change\n"})
+    assert project.run("build-and-test", first)[0] == 0
+    assert project.run("build-and-test", second)[0] == 0
+    a = project.engine.image_labels(f"{project.repo}:{first[:12]}")
+    b = project.engine.image_labels(f"{project.repo}:{second[:12]}")
+    assert a["harness.deps-key"] == b["harness.deps-key"]
+    assert project.image_id(first[:12]) != project.image_id(second[:12])
+    runs = project.store().runs()
+    assert runs[0].deps_key == runs[1].deps_key
+    # :last-good moved forward to the newer commit.
+    assert project.image_id(LAST_GOOD) == project.image_id(second[:12])
+
+
+def test_requirements_change_builds_new_deps_image(project: Project) -> None:
+    first = project.commit("one", template())
+    second = project.commit("bump", {"requirements.txt": "numpy>=1.25\nav>=12\n"})
+    assert project.run("build-and-test", first)[0] == 0
+    assert project.run("build-and-test", second)[0] == 0
+    new, old = project.store().runs()
+    assert new.deps_key != old.deps_key
+    deps_repo = f"{project.repo}-deps"
+    old_id = project.engine.image_id(f"{deps_repo}:{old.deps_key[:16]}")
+    new_id = project.engine.image_id(f"{deps_repo}:{new.deps_key[:16]}")
+    assert old_id and new_id and old_id != new_id
+
+
+@pytest.mark.parametrize(
+    ("knob_name", "reason"),
+    [("FLAT_OUTPUT", "video is constant"), ("SKIP_WRITE", "no output video")],
+)
+def test_bad_video_fails_even_when_process_exits_zero(project: Project, knob_name: str, reason: str) -> None:
+    project.commit("bad video", {**template(), "wgp.py": knob(template()["wgp.py"] or "", knob_name, True)})
+    code, output = project.run("build-and-test", "HEAD")
+    assert code == 1, output
+    [record] = project.store().runs()
+    [case] = record.cases
+    assert case.verdict is Verdict.FAIL
+    assert any(reason in r for r in case.reasons), case.reasons
+    assert project.image_id(LAST_GOOD) is None
+
+
+def test_older_commit_passing_does_not_move_last_good_back(project: Project) -> None:
+    old = project.commit("old", template())
+    new = project.commit("new", {"README.md": "newer\n"})
+    assert project.run("build-and-test", new)[0] == 0
+    assert project.run("build-and-test", old)[0] == 0
+    assert project.image_id(LAST_GOOD) == project.image_id(new[:12])
+
+
+def test_gpu_required_without_gpu_is_infra_125(project: Project, tmp_path: Path) -> None:
+    project.commit("good", template())
+    cases = "    - id: needs_gpu\n      model: t2v_tiny\n      prompt: x\n      requires_gpu: true\n"
+    write_config(tmp_path, upstream=project.upstream, repo=project.repo, cases=cases)
+    code, output = project.run("build-and-test", "HEAD")
+    assert code == 125, output
+    assert "needs a GPU" in output
+    [record] = project.store().runs()
+    assert record.verdict is Verdict.ERROR
+    assert project.image_id(LAST_GOOD) is None
+
+
+def test_history_and_show(project: Project) -> None:
+    project.commit("good", template())
+    assert project.run("build-and-test", "HEAD")[0] == 0
+    code, output = project.run("history", "--json")
+    assert code == 0
+    [run] = json.loads(output)
+    assert run["verdict"] == "pass"
+    code, output = project.run("show", run["run_id"][:18], "--json")
+    assert code == 0 and json.loads(output)["cases"][0]["case_id"] == "t2v"

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from harness.config import Case, Suite
+from harness.evaluate import classify_build_failure, evaluate
+from harness.model import RunOutcome, Verdict, VideoFacts
+
+CASE = Case(id="t2v", model="t2v_tiny", prompt="p", negative_prompt="n", width=64, height=48, frames=9, steps=2,
+            seed=1, guidance=3.0, flow_shift=2.0, guide_video=None, mask_video=None, requires_gpu=False)
+SUITE = Suite(name="s", cases=(CASE,), overlays=None)
+GOOD = VideoFacts(path="/out/t2v.mp4", exists=True, decodes=True, frames=9, width=64, height=48, size_bytes=900)
+ROW = {"case_id": "t2v", "status": "success", "generation_time": 1.5, "output_path": "/harness/out/t2v.mp4"}
+
+
+def outcome(video: VideoFacts | None = GOOD, row: dict[str, object] | None = ROW, **kw: object) -> RunOutcome:
+    fields: dict[str, object] = {
+        "exit_code": 0, "timed_out": False, "oom_killed": False, "log_path": "/logs/run.log",
+        "results": {"results": [row] if row else []}, "videos": {"t2v": video} if video else {}, "seconds": 42.0,
+    }
+    return RunOutcome(**(fields | kw))  # type: ignore[arg-type]
+
+
+def test_all_good_passes() -> None:
+    verdict, summary, (case,) = evaluate(SUITE, outcome())
+    assert verdict is Verdict.PASS
+    assert summary == "1/1 cases passed"
+    assert (case.verdict, case.reasons, case.output_path, case.generation_time) == (Verdict.PASS, (), GOOD.path, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("video", "reason"),
+    [
+        (None, "no output video"),
+        (VideoFacts(path="/out/t2v.mp4", exists=False), "no output video"),
+        (dataclasses.replace(GOOD, decodes=False, error="moov missing"), "does not decode (moov missing)"),
+        (dataclasses.replace(GOOD, frames=8), "8 frames, expected 9"),
+        (dataclasses.replace(GOOD, width=48, height=64), "resolution 48x64, expected 64x48"),
+        (dataclasses.replace(GOOD, constant=True), "video is constant"),
+    ],
+)
+def test_bad_video_fails_even_on_success_status(video: VideoFacts | None, reason: str) -> None:
+    verdict, summary, (case,) = evaluate(SUITE, outcome(video))
+    assert verdict is Verdict.FAIL
+    assert case.verdict is Verdict.FAIL and case.runner_status == "success"
+    assert reason in case.reasons[0]
+    assert summary.startswith("1/1 cases failed; t2v: ") and reason in summary
+
+
+def test_runner_failure_with_good_video_fails() -> None:
+    row = ROW | {"status": "failed", "error": "CUDA error"}
+    verdict, _, (case,) = evaluate(SUITE, outcome(row=row))
+    assert verdict is Verdict.FAIL
+    assert case.reasons == ("runner status failed: CUDA error",)
+
+
+def test_case_missing_from_results_fails() -> None:
+    verdict, _, (case,) = evaluate(SUITE, outcome(row=None))
+    assert verdict is Verdict.FAIL
+    assert case.runner_status == "missing"
+    assert case.reasons[0] == "the runner reported nothing for this case"
+
+
+@pytest.mark.parametrize(
+    ("kw", "words"),
+    [
+        ({"infra_error": "engine went away"}, "engine went away"),
+        ({"timed_out": True, "exit_code": None}, "deadline after 42 s"),
+        ({"oom_killed": True, "exit_code": 137}, "OOMKilled"),
+        ({"results": None, "exit_code": 3}, "no results.json (container exit 3)"),
+    ],
+)
+def test_infra_problems_are_errors_even_with_good_videos(kw: dict[str, object], words: str) -> None:
+    verdict, summary, cases = evaluate(SUITE, outcome(**kw))
+    assert verdict is Verdict.ERROR
+    assert words in summary
+    assert cases == ()
+
+
+@pytest.mark.parametrize(
+    ("stage", "tail", "verdict"),
+    [
+        ("env", ("ERROR: No matching distribution found for torch",), Verdict.ERROR),
+        ("commit", ("COPY failed",), Verdict.ERROR),
+        ("deps", ("Collecting x", "socket.gaierror: [Errno -3] Temporary failure in name resolution"), Verdict.ERROR),
+        ("deps", ("ERROR: No matching distribution found for nosuchpkg",), Verdict.FAIL),
+        ("deps", ("ResolutionImpossible: conflicting dependencies",), Verdict.FAIL),
+    ],
+)
+def test_classify_build_failure(stage: str, tail: tuple[str, ...], verdict: Verdict) -> None:
+    assert classify_build_failure(stage, tail) is verdict
+
+
+def test_verdict_exit_codes() -> None:
+    assert [v.exit_code for v in (Verdict.PASS, Verdict.FAIL, Verdict.ERROR, Verdict.SKIP)] == [0, 1, 125, 125]
