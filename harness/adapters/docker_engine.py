@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
+import docker
 import docker.errors
 import docker.types
 import requests
 
-import docker
 from harness.errors import BuildFailed, BuildInfraError, BuildTimeout, EngineUnavailable, NoGpuError, RunInfraError
 from harness.model import BuildSpec
 from harness.runplan import ContainerExit, RunRequest

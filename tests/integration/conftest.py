@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -45,10 +46,8 @@ def engine() -> Iterator[DockerEngine]:
     for image in client.images.list():
         for tag in image.tags:
             if tag.startswith(TEST_REPO_PREFIX):
-                try:
+                with contextlib.suppress(docker.errors.APIError):
                     client.images.remove(tag, force=True)
-                except docker.errors.APIError:
-                    pass
 
 
 @dataclass
@@ -73,7 +72,7 @@ class Project:
         return self.engine.image_id(f"{self.repo}:{tag}")
 
     def containers(self) -> list[object]:
-        return list(self.engine.client.containers.list(all=True, filters={"label": f"harness.commit"}))
+        return list(self.engine.client.containers.list(all=True, filters={"label": "harness.commit"}))
 
 
 @pytest.fixture

@@ -5,9 +5,8 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 
-import pytest
-
 import docker
+import pytest
 
 HERMETIC = "unit tests are hermetic"
 

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
-
 import docker
+import pytest
 
 
 def test_guard_refuses_docker_and_subprocess() -> None:

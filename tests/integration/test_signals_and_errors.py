@@ -1,0 +1,79 @@
+"""Interrupts, an unreachable engine and bad refs, through the real `harness` process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.adapters.git_repo import write_commits
+from harness.sample.make import template
+from tests.conftest import write_config
+from tests.integration.conftest import Project
+
+pytestmark = pytest.mark.integration
+
+
+def _harness(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "harness", "-c", str(config), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
+
+
+def _hanging_wgp() -> str:
+    wgp = template()["wgp.py"] or ""
+    return wgp.replace("    model = get_model_def(model_type)\n",
+                       "    import time\n    time.sleep(600)\n    model = get_model_def(model_type)\n", 1)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_during_run_leaves_no_container(project: Project, sig: signal.Signals, code: int) -> None:
+    sha = project.commit("hangs", {**template(), "wgp.py": _hanging_wgp()})
+    proc = _harness(project.config, "build-and-test", "HEAD")
+    label = {"label": f"harness.commit={sha}"}
+    deadline = time.monotonic() + 600
+    while not project.engine.client.containers.list(filters={**label, "status": "running"}):
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, "the test container never started"
+        time.sleep(0.5)
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == code, output
+    assert project.engine.client.containers.list(all=True, filters=label) == []
+
+
+def test_unreachable_engine_is_infra_125(tmp_path: Path) -> None:
+    upstream = tmp_path / "upstream"
+    write_commits(upstream, [("good", template())])
+    config = write_config(tmp_path, upstream=upstream, repo="harness-test/unreachable")
+    proc = _harness(config, "build-and-test", "HEAD", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 125, output
+    assert "does not answer" in output and "DOCKER_HOST" in output
+
+
+@pytest.mark.parametrize("ref", ["nosuchbranch", "--upload-pack=touch /tmp/x", "HEAD..", "deadbeefdeadbeef"])
+def test_bad_refs_are_usage_errors_before_any_engine_call(tmp_path: Path, ref: str) -> None:
+    upstream = tmp_path / "upstream"
+    write_commits(upstream, [("good", template())])
+    config = write_config(tmp_path, upstream=upstream, repo="harness-test/refs")
+    # An unreachable engine proves the ref is refused before the engine is asked anything.
+    # "--" so the option-looking ref reaches harness's own check, not click's parser.
+    proc = _harness(config, "build-and-test", "--", ref, env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2, output
+    assert repr(ref) in output or ref in output
+
+
+def test_malformed_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "harness.yaml"
+    config.write_text("upstream:\n  url: .\nrun:\n  gpu: cuda\nsuite:\n  cases: [{id: a, model: m}]\n")
+    proc = _harness(config, "build-and-test", "HEAD")
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, output
+    assert "run.gpu" in output and "auto, nvidia, devices, none" in output
