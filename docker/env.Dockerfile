@@ -13,6 +13,8 @@ ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PIP_NO_CACHE_DIR=1 PIP_DISABL
 RUN ${PYTHON} -m venv /opt/venv
 
 FROM base AS install
+# The classic builder keeps this stage as an untagged image; the label lets gc find it.
+LABEL harness.purpose=build-stage
 COPY wheelhouse/ /opt/harness/wheelhouse/
 COPY env-requirements.txt /opt/harness/
 RUN if [ -s /opt/harness/env-requirements.txt ]; then pip install $(cat /opt/harness/pip-options.txt) --find-links /opt/harness/wheelhouse -c /opt/harness/constraints.txt -r /opt/harness/env-requirements.txt; fi

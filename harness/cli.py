@@ -95,6 +95,8 @@ def _store() -> Store:
 def build_and_test_cmd(
     ref: Annotated[str, typer.Argument(help="sha (full or short), branch, tag, HEAD, HEAD~3")],
     rebuild: Annotated[bool, typer.Option(help="rebuild the commit image even if it exists")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="rebuild env, deps and commit images "
+                                           "without the engine's layer cache")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="print every build/run line")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -114,7 +116,7 @@ def build_and_test_cmd(
         clock=lambda: datetime.datetime.now(datetime.UTC), session=f"{os.getpid()}-{secrets.token_hex(3)}",
     )
     with reporter.status:
-        result = build_and_test(cfg, ref, world, rebuild=rebuild)
+        result = build_and_test(cfg, ref, world, rebuild=rebuild, no_cache=no_cache)
     if json_out:
         out.print_json(to_json(record_dict(result.record)))
     else:

@@ -108,7 +108,8 @@ class DockerEngine:
             handle = tar.extractfile(member) if member else None
             return handle.read().decode("utf-8", "replace") if handle else ""
 
-    def build(self, spec: BuildSpec, context: BinaryIO, *, timeout_s: float, on_line: LineSink) -> str:
+    def build(self, spec: BuildSpec, context: BinaryIO, *, timeout_s: float, on_line: LineSink,
+              nocache: bool = False) -> str:
         """Build `spec` from a ready tar context; docker-py has no build timeout, so we keep one."""
         # A client of its own: on timeout we close it, which drops the connection, and the
         # engine cancels a classic build whose client went away.
@@ -118,7 +119,7 @@ class DockerEngine:
         def pump() -> None:
             try:
                 for chunk in api.build(fileobj=context, custom_context=True, tag=spec.tag, rm=True,
-                                       forcerm=True, pull=False, decode=True,
+                                       forcerm=True, pull=False, decode=True, nocache=nocache,
                                        buildargs=dict(spec.buildargs), labels=dict(spec.labels)):
                     events.put(("chunk", chunk))
                 events.put(("end", None))

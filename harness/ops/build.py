@@ -68,7 +68,10 @@ def host_inputs(cfg: Config, recipe: Recipe, builder: ImageBuilder) -> HostInput
 
 def ensure_image(builder: ImageBuilder, spec: BuildSpec, reporter: Reporter, *, timeout_s: float,
                  tree: Iterable[TreeEntry] = (), rebuild: bool = False) -> BuildResult:
-    """Build `spec` unless an image with its content key is already tagged."""
+    """Build `spec` unless an image with its content key is already tagged.
+
+    `rebuild` builds anyway and bypasses the engine's layer cache: a truly fresh image.
+    """
     started = time.monotonic()
     if not rebuild and builder.image_labels(spec.tag).get(KEY_LABEL) == spec.key:
         image_id = builder.image_id(spec.tag) or ""
@@ -78,7 +81,7 @@ def ensure_image(builder: ImageBuilder, spec: BuildSpec, reporter: Reporter, *, 
     with tempfile.TemporaryFile(prefix="harness-context-") as context:
         write_context(spec, context, tree)
         context.seek(0)
-        image_id = builder.build(spec, context, timeout_s=timeout_s, on_line=reporter.line)
+        image_id = builder.build(spec, context, timeout_s=timeout_s, on_line=reporter.line, nocache=rebuild)
     seconds = time.monotonic() - started
     reporter.step(f"{spec.stage} image {spec.tag} built in {seconds:.1f} s ({image_id[7:19]})")
     return BuildResult(image_id=image_id, tag=spec.tag, reused=False, seconds=seconds)
@@ -92,7 +95,10 @@ def overlay_files(folder: Path | None) -> tuple[tuple[str, bytes], ...]:
 
 
 def build_commit_image(cfg: Config, commit: Commit, *, upstream: Upstream, builder: ImageBuilder,
-                       reporter: Reporter, created: str, rebuild: bool = False) -> BuiltImage:
+                       reporter: Reporter, created: str, rebuild: bool = False,
+                       no_cache: bool = False) -> BuiltImage:
+    """Build (or reuse) env, deps and commit images. `rebuild` redoes the commit image;
+    `no_cache` redoes all three without the engine's layer cache."""
     recipe = load_recipe(cfg.recipe_dir)
     host = host_inputs(cfg, recipe, builder)
     requirements = (upstream.read_file(commit.sha, "requirements.txt") or b"").decode("utf-8", "replace")
@@ -104,14 +110,14 @@ def build_commit_image(cfg: Config, commit: Commit, *, upstream: Upstream, build
     env = plan_env(recipe, host, cfg.repo)
     deps = plan_deps(env, filters, recipe, host, cfg.repo)
     timeout = float(cfg.build_timeout_s)
-    env_result = ensure_image(builder, env, reporter, timeout_s=timeout)
-    deps_result = ensure_image(builder, deps, reporter, timeout_s=timeout)
+    env_result = ensure_image(builder, env, reporter, timeout_s=timeout, rebuild=no_cache)
+    deps_result = ensure_image(builder, deps, reporter, timeout_s=timeout, rebuild=no_cache)
     freeze = builder.read_file(deps.tag, FREEZE_PATH)
     spec = plan_commit(commit=commit, deps=deps, recipe=recipe, host=host, repo=cfg.repo,
                        source=upstream.url, created=created, overlays=overlay_files(cfg.suite.overlays),
                        pip_freeze=freeze)
     skipped: list[str] = []
-    result = ensure_image(builder, spec, reporter, timeout_s=timeout, rebuild=rebuild,
+    result = ensure_image(builder, spec, reporter, timeout_s=timeout, rebuild=rebuild or no_cache,
                           tree=upstream.iter_tree(commit.sha, skipped))
     if skipped:
         reporter.step(f"{len(skipped)} files missing from the mirror were left out: {', '.join(skipped[:10])}")

@@ -56,7 +56,8 @@ def _should_move(store: Store, upstream: Upstream, sha: str) -> bool:
     return current is None or current.commit == sha or upstream.is_ancestor(current.commit, sha)
 
 
-def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False) -> Result:
+def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False,
+                   no_cache: bool = False) -> Result:
     commit = world.upstream.resolve(ref)
     started = world.clock()
     run_id = new_run_id(started)
@@ -69,7 +70,7 @@ def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False
     try:
         built = build_commit_image(cfg, commit, upstream=world.upstream, builder=world.builder,
                                    reporter=world.reporter, created=started.isoformat(timespec="seconds"),
-                                   rebuild=rebuild)
+                                   rebuild=rebuild, no_cache=no_cache)
     except BuildFailed as exc:
         (run_dir / "build.log").write_text("\n".join(exc.log_tail) + "\n")
         verdict = classify_build_failure(exc.stage, exc.log_tail)
