@@ -1,7 +1,11 @@
 # Deps image: upstream's requirements (after the recipe's filters) on the env image.
 # Keyed by env key + filtered requirements + constraints: reused while they are unchanged.
+# The runtime settings live here too, so a commit image is one COPY and one LABEL step.
 ARG ENV_IMAGE
 FROM ${ENV_IMAGE}
 COPY requirements.txt /opt/harness/requirements.txt
 RUN pip install $(cat /opt/harness/pip-options.txt) -c /opt/harness/constraints.txt -r /opt/harness/requirements.txt \
  && pip freeze --all > /opt/harness/pip-freeze.txt
+WORKDIR /opt/wan2gp
+ENV PYTHONPATH=/opt/harness PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+ENTRYPOINT ["python", "-m", "harness_runner"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from harness.model import BuildSpec, Commit
 from harness.naming import commit_tag, image_name, stage_repo
 from harness.recipe import FilterReport, Recipe
+from harness.tarball import RUNNER_PREFIX, TREE_PREFIX
 
 KEY_LABEL = "harness.key"
 STAGE_LABEL = "harness.stage"
@@ -42,6 +43,22 @@ def digest(*parts: str | bytes) -> str:
     return h.hexdigest()
 
 
+def _quote(value: str) -> str:
+    """A Dockerfile double-quoted word: no variable expansion, no line breaks."""
+    value = " ".join(value.split("\n"))
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+
+
+def with_labels(dockerfile: str, labels: tuple[tuple[str, str], ...]) -> str:
+    """Append every label as one last LABEL instruction.
+
+    docker-py's `labels=` makes the classic builder add one LABEL step (and one throwaway
+    container) per label; one instruction, last, costs one step and busts no layer cache.
+    """
+    pairs = " ".join(f"{_quote(key)}={_quote(value)}" for key, value in labels)
+    return f"{dockerfile.rstrip()}\nLABEL {pairs}\n"
+
+
 def _pip_conf(ca: bytes) -> bytes:
     # Containers reach PyPI behind a TLS-intercepting proxy only with the host's CA bundle.
     return b"[global]\ncert = /opt/harness/ca.pem\n" if ca else b"[global]\n"
@@ -53,11 +70,12 @@ def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
         "env", host.base_image_id, recipe.text, recipe.constraints, host.dockerfiles["env"],
         host.ca_bundle, host.wheelhouse_digest, "\n".join(options),
     )
+    labels = ((KEY_LABEL, key), (STAGE_LABEL, "env"), ("harness.recipe", recipe.name))
     return BuildSpec(
         stage="env",
         tag=image_name(stage_repo(repo, "env"), key[:16]),
         key=key,
-        dockerfile=host.dockerfiles["env"],
+        dockerfile=with_labels(host.dockerfiles["env"], labels),
         files=(
             ("pip.conf", _pip_conf(host.ca_bundle)),
             ("ca.pem", host.ca_bundle),
@@ -73,22 +91,22 @@ def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
             ("PYTHON", recipe.python),
             ("APT_PACKAGES", " ".join(recipe.apt_packages)),
         ),
-        labels=((KEY_LABEL, key), (STAGE_LABEL, "env"), ("harness.recipe", recipe.name)),
+        labels=labels,
     )
 
 
 def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: HostInputs,
               repo: str) -> BuildSpec:
     key = digest("deps", env.key, requirements.text, recipe.constraints, host.dockerfiles["deps"])
+    labels = ((KEY_LABEL, key), (STAGE_LABEL, "deps"), ("harness.recipe", recipe.name), ("harness.env-key", env.key))
     return BuildSpec(
         stage="deps",
         tag=image_name(stage_repo(repo, "deps"), key[:16]),
         key=key,
-        dockerfile=host.dockerfiles["deps"],
+        dockerfile=with_labels(host.dockerfiles["deps"], labels),
         files=(("requirements.txt", requirements.text.encode()),),
         buildargs=(("ENV_IMAGE", env.tag),),
-        labels=((KEY_LABEL, key), (STAGE_LABEL, "deps"), ("harness.recipe", recipe.name),
-                ("harness.env-key", env.key)),
+        labels=labels,
     )
 
 
@@ -96,8 +114,8 @@ def plan_commit(*, commit: Commit, deps: BuildSpec, recipe: Recipe, host: HostIn
                 source: str, created: str, overlays: tuple[tuple[str, bytes], ...],
                 pip_freeze: str) -> BuildSpec:
     """The commit image. `overlays` are (relative path under finetunes/, bytes)."""
-    runner = tuple((f"runner/{name}", data) for name, data in host.runner_files)
-    overlay_files = tuple((f"upstream/finetunes/{name}", data) for name, data in overlays)
+    runner = tuple((f"{RUNNER_PREFIX}{name}", data) for name, data in host.runner_files)
+    overlay_files = tuple((f"{TREE_PREFIX}finetunes/{name}", data) for name, data in overlays)
     key = digest(
         "commit", commit.sha, deps.key, host.dockerfiles["commit"],
         *(part for name, data in runner + overlay_files for part in (name, data)),
@@ -120,7 +138,7 @@ def plan_commit(*, commit: Commit, deps: BuildSpec, recipe: Recipe, host: HostIn
         stage="commit",
         tag=image_name(repo, commit_tag(commit.sha)),
         key=key,
-        dockerfile=host.dockerfiles["commit"],
+        dockerfile=with_labels(host.dockerfiles["commit"], tuple(labels)),
         files=runner + overlay_files,
         buildargs=(("DEPS_IMAGE", deps.tag),),
         labels=tuple(labels),

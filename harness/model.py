@@ -66,7 +66,7 @@ class BuildSpec:
     dirs: tuple[tuple[str, str], ...] = ()  # (arcname, host folder) copied whole
     buildargs: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
-    tree_commit: str = ""  # when set, the upstream tree at this sha goes under upstream/
+    tree_commit: str = ""  # when set, the upstream tree at this sha goes under opt/wan2gp/
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,6 +17,9 @@ from typing import BinaryIO
 from harness.model import BuildSpec
 
 FIXED_MTIME = 0
+# Contexts mirror the image's filesystem, so one `COPY opt/ /opt/` adds everything in one step.
+TREE_PREFIX = "opt/wan2gp/"
+RUNNER_PREFIX = "opt/harness/harness_runner/"
 _SYMLINK = 0o120000
 
 
@@ -46,7 +49,7 @@ def write_context(spec: BuildSpec, out: BinaryIO, tree: Iterable[TreeEntry] = ()
     """Write the build context of `spec` as an uncompressed tar; returns the entry count."""
     entries: dict[str, tuple[int, bytes | Path]] = {"Dockerfile": (0o100644, spec.dockerfile.encode())}
     for entry in tree:
-        entries[f"upstream/{entry.path}"] = (entry.mode, entry.data)
+        entries[f"{TREE_PREFIX}{entry.path}"] = (entry.mode, entry.data)
     for arcname, host_dir in spec.dirs:
         entries[f"{arcname}/"] = (0o040755, b"")
         root = Path(host_dir)

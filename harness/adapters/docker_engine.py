@@ -120,7 +120,7 @@ class DockerEngine:
             try:
                 for chunk in api.build(fileobj=context, custom_context=True, tag=spec.tag, rm=True,
                                        forcerm=True, pull=False, decode=True, nocache=nocache,
-                                       buildargs=dict(spec.buildargs), labels=dict(spec.labels)):
+                                       buildargs=dict(spec.buildargs)):  # labels: in the Dockerfile
                     events.put(("chunk", chunk))
                 events.put(("end", None))
             except Exception as exc:  # noqa: BLE001 - handed to the waiting thread as is

@@ -94,6 +94,17 @@ def overlay_files(folder: Path | None) -> tuple[tuple[str, bytes], ...]:
                  for p in sorted(folder.rglob("*")) if p.is_file())
 
 
+def _pip_freeze(builder: ImageBuilder, deps: BuildResult, cache: Path) -> str:
+    """The deps image's pip freeze, read once per deps image (reading costs a container)."""
+    path = cache / f"pip-freeze-{deps.image_id.removeprefix('sha256:')[:24]}.txt"
+    if path.is_file():
+        return path.read_text()
+    freeze = builder.read_file(deps.tag, FREEZE_PATH)
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_text(freeze)
+    return freeze
+
+
 def build_commit_image(cfg: Config, commit: Commit, *, upstream: Upstream, builder: ImageBuilder,
                        reporter: Reporter, created: str, rebuild: bool = False,
                        no_cache: bool = False) -> BuiltImage:
@@ -112,7 +123,7 @@ def build_commit_image(cfg: Config, commit: Commit, *, upstream: Upstream, build
     timeout = float(cfg.build_timeout_s)
     env_result = ensure_image(builder, env, reporter, timeout_s=timeout, rebuild=no_cache)
     deps_result = ensure_image(builder, deps, reporter, timeout_s=timeout, rebuild=no_cache)
-    freeze = builder.read_file(deps.tag, FREEZE_PATH)
+    freeze = _pip_freeze(builder, deps_result, cfg.state_dir / "cache")
     spec = plan_commit(commit=commit, deps=deps, recipe=recipe, host=host, repo=cfg.repo,
                        source=upstream.url, created=created, overlays=overlay_files(cfg.suite.overlays),
                        pip_freeze=freeze)

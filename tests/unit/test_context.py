@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.context import HostInputs, plan_commit, plan_deps, plan_env
+from harness.context import HostInputs, plan_commit, plan_deps, plan_env, with_labels
 from harness.model import BuildSpec, Commit
 from harness.recipe import FilterRule, Recipe, filter_requirements
 from harness.tarball import TreeEntry, write_context
@@ -70,7 +70,10 @@ def test_commit_labels_and_tag() -> None:
     assert labels["harness.deps-key"] == deps.key
     assert dict(spec.buildargs) == {"DEPS_IMAGE": deps.tag}
     assert "org.opencontainers.image.base.digest" not in labels
-    assert dict(spec.files) == {"runner/entry.py": b"print('run')\n", "upstream/finetunes/tiny.json": b"{}"}
+    assert dict(spec.files) == {
+        "opt/harness/harness_runner/entry.py": b"print('run')\n",
+        "opt/wan2gp/finetunes/tiny.json": b"{}",
+    }
     digest = "debian@sha256:" + "c" * 64
     with_digest = dict(commit_spec(dataclasses.replace(HOST, base_digest=digest))[1].labels)
     assert with_digest["org.opencontainers.image.base.digest"] == digest
@@ -97,14 +100,14 @@ TREE = (
     TreeEntry(path="latest", mode=0o120000, data=b"wgp.py"),
 )
 SPEC = BuildSpec(stage="commit", tag="x:y", key="k", dockerfile="FROM scratch\n",
-                 files=(("upstream/finetunes/tiny.json", b"new"), ("runner/entry.py", b"e")))
+                 files=(("opt/wan2gp/finetunes/tiny.json", b"new"), ("opt/harness/harness_runner/entry.py", b"e")))
 
 
 def test_context_is_deterministic() -> None:
     first, names, members = tar_members(SPEC, TREE)
     assert tar_members(SPEC, TREE)[0] == first
     assert names == sorted(names)
-    assert "upstream" in names and "upstream/finetunes" in names and "Dockerfile" in names
+    assert "opt/wan2gp" in names and "opt/wan2gp/finetunes" in names and "Dockerfile" in names
     assert not any(".git" in n.split("/") for n in names)
     for m, _ in members.values():
         assert (m.uid, m.gid, m.mtime, m.uname, m.gname) == (0, 0, 0, "", "")
@@ -112,13 +115,13 @@ def test_context_is_deterministic() -> None:
 
 def test_context_modes_links_and_overlays() -> None:
     _, _, members = tar_members(SPEC, TREE)
-    assert members["upstream/run.sh"][0].mode == 0o755
-    assert members["upstream/wgp.py"][0].mode == 0o644
-    assert members["upstream"][0].isdir()
-    link = members["upstream/latest"][0]
+    assert members["opt/wan2gp/run.sh"][0].mode == 0o755
+    assert members["opt/wan2gp/wgp.py"][0].mode == 0o644
+    assert members["opt/wan2gp"][0].isdir()
+    link = members["opt/wan2gp/latest"][0]
     assert link.issym() and link.linkname == "wgp.py"
-    assert members["upstream/finetunes/tiny.json"][1] == b"new"
-    assert members["runner/entry.py"][1] == b"e"
+    assert members["opt/wan2gp/finetunes/tiny.json"][1] == b"new"
+    assert members["opt/harness/harness_runner/entry.py"][1] == b"e"
     assert members["Dockerfile"][1] == b"FROM scratch\n"
 
 
@@ -139,3 +142,12 @@ def test_env_context_without_wheelhouse_is_empty(tmp_path: Path, monkeypatch: py
     monkeypatch.chdir(tmp_path)
     _, names, _ = tar_members(plan_env(RECIPE, HOST, REPO))
     assert [n for n in names if n.startswith("wheelhouse")] == ["wheelhouse", "wheelhouse/.keep"]
+
+
+def test_labels_are_one_last_instruction_and_quoted() -> None:
+    spec = commit_spec(HOST)[1]
+    *body, last = spec.dockerfile.rstrip().splitlines()
+    assert last.startswith("LABEL ") and sum(line.startswith("LABEL") for line in body) == 0
+    assert '"org.opencontainers.image.revision"="' + SHA + '"' in last
+    hostile = with_labels("FROM x", (("k", 'a "b" $HOME\nc'),))
+    assert hostile.splitlines()[-1] == 'LABEL "k"="a \\"b\\" \\$HOME c"'
