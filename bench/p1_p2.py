@@ -58,8 +58,14 @@ def timed(fn: object, *args: object, **kwargs: object) -> tuple[float, object]:
 
 
 def sh(*argv: str, cwd: Path | None = None) -> None:
-    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                   env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    subprocess.run(
+        argv,
+        cwd=cwd,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )
 
 
 def main() -> None:
@@ -77,20 +83,40 @@ def main() -> None:
 
     print("P1: cold build (env + deps + commit, no layer cache)", flush=True)
     commit = upstream.resolve("HEAD~1")
-    cold, _ = timed(build_commit_image, cfg, commit, upstream=upstream, builder=engine, reporter=Quiet(),
-                    created=created, no_cache=True)
-    wgp = (Path(cfg.upstream_url) / "wgp.py")
+    cold, _ = timed(
+        build_commit_image,
+        cfg,
+        commit,
+        upstream=upstream,
+        builder=engine,
+        reporter=Quiet(),
+        created=created,
+        no_cache=True,
+    )
+    wgp = Path(cfg.upstream_url) / "wgp.py"
     sha = write_commits(Path(cfg.upstream_url), [("code only", {"wgp.py": wgp.read_text() + "\n# edit\n"})])[0]
     upstream.fetch()
-    incremental, built = timed(build_commit_image, cfg, upstream.commit(sha), upstream=upstream, builder=engine,
-                               reporter=Quiet(), created=created)
+    incremental, built = timed(
+        build_commit_image,
+        cfg,
+        upstream.commit(sha),
+        upstream=upstream,
+        builder=engine,
+        reporter=Quiet(),
+        created=created,
+    )
     print(f"P1 = incremental {incremental:.2f} s / cold {cold:.2f} s = {incremental / cold:.4f}  (goal <= 0.02)")
 
     print("P2: harness build-and-test vs raw docker build + docker run (new commit, warm caches)")
     sha2 = write_commits(Path(cfg.upstream_url), [("code only 2", {"wgp.py": wgp.read_text() + "\n# edit 2\n"})])[0]
     harness_bin = str(Path(sys.executable).parent / "harness")
-    t_harness, _ = timed(subprocess.run, [harness_bin, "-c", str(config_path), "build-and-test", sha2],
-                         check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t_harness, _ = timed(
+        subprocess.run,
+        [harness_bin, "-c", str(config_path), "build-and-test", sha2],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     ctx = work / "naive"
     sh("git", "clone", "-q", str(cfg.upstream_url), str(ctx / "upstream"))
     sh("git", "-C", str(ctx / "upstream"), "checkout", "-q", sha2)
@@ -106,9 +132,24 @@ def main() -> None:
     spec = next((cfg.state_dir / "runs").glob("*/in/spec.json"))
     started = time.monotonic()
     sh("docker", "build", "-q", "-t", f"{repo}-naive:x", str(ctx))
-    subprocess.run(["docker", "run", "--rm", "-v", f"{spec.parent}:/harness/in:ro", "-v",
-                    f"{run_dir / 'out'}:/harness/out", f"{repo}-naive:x", "--spec", "/harness/in/spec.json",
-                    "--out", "/harness/out"], check=False, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "-v",
+            f"{spec.parent}:/harness/in:ro",
+            "-v",
+            f"{run_dir / 'out'}:/harness/out",
+            f"{repo}-naive:x",
+            "--spec",
+            "/harness/in/spec.json",
+            "--out",
+            "/harness/out",
+        ],
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
     t_raw = time.monotonic() - started
     print(f"P2 = harness {t_harness:.2f} s / raw CLI {t_raw:.2f} s = {t_harness / t_raw:.3f}  (goal <= 1.05)")
     print(f"   (commit stage alone {built.stages[-1].seconds:.2f} s; files in {work})")  # type: ignore[attr-defined]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import functools
 import os
-import secrets
 import signal
 import sys
 import traceback
@@ -25,14 +24,18 @@ from harness.errors import EXIT_INTERRUPTED, EXIT_USAGE, HarnessError, UsageErro
 from harness.report import history_table, print_record, record_dict, to_json
 from harness.store import Store
 
-app = typer.Typer(pretty_exceptions_enable=False, add_completion=False, no_args_is_help=True,
-                  help="Containerized rebuild harness for Headless-Wan2GP.")
+app = typer.Typer(
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    no_args_is_help=True,
+    help="Containerized rebuild harness for Headless-Wan2GP.",
+)
 out = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="HARNESS_CONFIG", help="harness.yaml")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-_state: dict[str, Any] = {"debug": False, "config": Path("harness.yaml")}
+state: dict[str, Any] = {"debug": False, "config": Path("harness.yaml")}
 
 
 class Terminated(BaseException):
@@ -49,7 +52,7 @@ def handles_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except HarnessError as exc:
-            if _state["debug"]:
+            if state["debug"]:
                 traceback.print_exc()
             err.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
@@ -81,13 +84,15 @@ class ConsoleReporter:
 
 
 @app.callback()
-def _main(config: ConfigOpt = Path("harness.yaml"),
-          debug: Annotated[bool, typer.Option("--debug", help="tracebacks on errors")] = False) -> None:
-    _state["debug"], _state["config"] = debug, config
+def _main(
+    config: ConfigOpt = Path("harness.yaml"),
+    debug: Annotated[bool, typer.Option("--debug", help="tracebacks on errors")] = False,
+) -> None:
+    state["debug"], state["config"] = debug, config
 
 
 def _store() -> Store:
-    return Store(load_config(_state["config"]).state_dir / "state.db")
+    return Store(load_config(state["config"]).state_dir / "state.db")
 
 
 @app.command("build-and-test")
@@ -95,8 +100,9 @@ def _store() -> Store:
 def build_and_test_cmd(
     ref: Annotated[str, typer.Argument(help="sha (full or short), branch, tag, HEAD, HEAD~3")],
     rebuild: Annotated[bool, typer.Option(help="rebuild the commit image even if it exists")] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="rebuild env, deps and commit images "
-                                           "without the engine's layer cache")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="rebuild env, deps and commit images without the engine's layer cache")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="print every build/run line")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -106,14 +112,21 @@ def build_and_test_cmd(
     from harness.adapters.gpu import HostGpuProbe
     from harness.adapters.video import probe_video
     from harness.ops.build_and_test import World, build_and_test
+    from harness.ops.gc import session_id
 
-    cfg = load_config(_state["config"])
+    cfg = load_config(state["config"])
     reporter = ConsoleReporter(err, verbose)
     engine = DockerEngine(os.environ)
     world = World(
-        upstream=GitUpstream(cfg.upstream_url, cfg.mirror_dir), builder=engine, runner=engine,
-        gpu=HostGpuProbe(), probe=probe_video, store=Store(cfg.state_dir / "state.db"), reporter=reporter,
-        clock=lambda: datetime.datetime.now(datetime.UTC), session=f"{os.getpid()}-{secrets.token_hex(3)}",
+        upstream=GitUpstream(cfg.upstream_url, cfg.mirror_dir),
+        builder=engine,
+        runner=engine,
+        gpu=HostGpuProbe(),
+        probe=probe_video,
+        store=Store(cfg.state_dir / "state.db"),
+        reporter=reporter,
+        clock=lambda: datetime.datetime.now(datetime.UTC),
+        session=session_id(),
     )
     with reporter.status:
         result = build_and_test(cfg, ref, world, rebuild=rebuild, no_cache=no_cache)
@@ -126,8 +139,7 @@ def build_and_test_cmd(
 
 @app.command("history")
 @handles_errors
-def history_cmd(json_out: JsonOpt = False,
-                limit: Annotated[int, typer.Option(min=1, max=10000)] = 50) -> None:
+def history_cmd(json_out: JsonOpt = False, limit: Annotated[int, typer.Option(min=1, max=10000)] = 50) -> None:
     """Recorded runs, newest first."""
     records = _store().runs(limit)
     if json_out:
@@ -138,8 +150,7 @@ def history_cmd(json_out: JsonOpt = False,
 
 @app.command("show")
 @handles_errors
-def show_cmd(run: Annotated[str, typer.Argument(help="run id or a unique prefix")],
-             json_out: JsonOpt = False) -> None:
+def show_cmd(run: Annotated[str, typer.Argument(help="run id or a unique prefix")], json_out: JsonOpt = False) -> None:
     """One run: verdict per case, with the reasons, paths and timings."""
     record = _store().run(run)
     if record is None:
@@ -167,3 +178,7 @@ def main() -> None:
     except SystemExit as exc:
         sys.exit(exc.code)
     sys.exit(EXIT_USAGE)
+
+
+# Registers the production commands on `app` (kept in their own module for size).
+import harness.cli_release  # noqa: E402, F401

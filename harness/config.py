@@ -64,6 +64,15 @@ class Suite:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeployConfig:
+    compose_file: Path
+    service: str
+    project: str
+    health_timeout_s: int
+    lock_wait_s: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     source: Path
     upstream_url: str
@@ -81,6 +90,7 @@ class Config:
     driver_dir: Path
     state_dir: Path
     suite: Suite
+    deploy: DeployConfig
 
 
 def _path(base: Path, value: str | None) -> Path | None:
@@ -97,8 +107,21 @@ def _existing(sec: Section, name: str, base: Path, *, kind: str) -> Path | None:
 
 
 def _case(sec: Section, defaults: Section, base: Path) -> Case:
-    allowed = {"id", "model", "prompt", "negative_prompt", "resolution", "frames", "steps", "seed",
-               "guidance", "flow_shift", "guide_video", "mask_video", "requires_gpu"}
+    allowed = {
+        "id",
+        "model",
+        "prompt",
+        "negative_prompt",
+        "resolution",
+        "frames",
+        "steps",
+        "seed",
+        "guidance",
+        "flow_shift",
+        "guide_video",
+        "mask_video",
+        "requires_gpu",
+    }
     sec.check_keys(allowed)
     defaults.check_keys(allowed - {"id", "model"})
     merged = Section(sec.source, sec.prefix, {**defaults.data, **sec.data})
@@ -139,8 +162,7 @@ def _suite(sec: Section, base: Path) -> Suite:
         raise ConfigError(sec.source, sec.key("cases"), "must be a non-empty list of cases")
     defaults = sec.section("defaults")
     cases = tuple(
-        _case(Section(sec.source, f"{sec.key('cases')}[{i}]", raw), defaults, base)
-        for i, raw in enumerate(raw_cases)
+        _case(Section(sec.source, f"{sec.key('cases')}[{i}]", raw), defaults, base) for i, raw in enumerate(raw_cases)
     )
     ids = [c.id for c in cases]
     for case_id in ids:
@@ -157,7 +179,7 @@ def load_config(path: Path) -> Config:
     """Load and check `harness.yaml`. Relative paths are relative to the file's folder."""
     path = path.resolve()
     top = Section(str(path), "", load_yaml_mapping(path))
-    top.check_keys({"upstream", "image", "build", "run", "state_dir", "suite"})
+    top.check_keys({"upstream", "image", "build", "run", "state_dir", "suite", "deploy"})
     base = path.parent
     state_dir = _path(base, top.string("state_dir", ".harness"))
     assert state_dir is not None
@@ -198,4 +220,16 @@ def load_config(path: Path) -> Config:
         driver_dir=_path(base, run.string("driver_dir", "/usr/local/nvidia")) or Path("/usr/local/nvidia"),
         state_dir=state_dir,
         suite=_suite(top.section("suite"), base),
+        deploy=_deploy(top.section("deploy"), base),
+    )
+
+
+def _deploy(sec: Section, base: Path) -> DeployConfig:
+    sec.check_keys({"compose_file", "service", "project", "health_timeout_s", "lock_wait_s"})
+    return DeployConfig(
+        compose_file=_existing(sec, "compose_file", base, kind="file") or PROJECT_ROOT / "compose.yaml",
+        service=sec.string("service", "worker"),
+        project=sec.string("project", "harness"),
+        health_timeout_s=sec.integer("health_timeout_s", 600, low=1, high=86400),
+        lock_wait_s=sec.integer("lock_wait_s", 30, low=0, high=86400),
     )

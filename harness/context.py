@@ -67,8 +67,14 @@ def _pip_conf(ca: bytes) -> bytes:
 def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
     options = recipe.pip_options + host.pip_options
     key = digest(
-        "env", host.base_image_id, recipe.text, recipe.constraints, host.dockerfiles["env"],
-        host.ca_bundle, host.wheelhouse_digest, "\n".join(options),
+        "env",
+        host.base_image_id,
+        recipe.text,
+        recipe.constraints,
+        host.dockerfiles["env"],
+        host.ca_bundle,
+        host.wheelhouse_digest,
+        "\n".join(options),
     )
     labels = ((KEY_LABEL, key), (STAGE_LABEL, "env"), ("harness.recipe", recipe.name))
     return BuildSpec(
@@ -95,8 +101,7 @@ def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
     )
 
 
-def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: HostInputs,
-              repo: str) -> BuildSpec:
+def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
     key = digest("deps", env.key, requirements.text, recipe.constraints, host.dockerfiles["deps"])
     labels = ((KEY_LABEL, key), (STAGE_LABEL, "deps"), ("harness.recipe", recipe.name), ("harness.env-key", env.key))
     return BuildSpec(
@@ -110,14 +115,26 @@ def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: 
     )
 
 
-def plan_commit(*, commit: Commit, deps: BuildSpec, recipe: Recipe, host: HostInputs, repo: str,
-                source: str, created: str, overlays: tuple[tuple[str, bytes], ...],
-                pip_freeze: str) -> BuildSpec:
+def plan_commit(
+    *,
+    commit: Commit,
+    deps: BuildSpec,
+    recipe: Recipe,
+    host: HostInputs,
+    repo: str,
+    source: str,
+    created: str,
+    overlays: tuple[tuple[str, bytes], ...],
+    pip_freeze: str,
+) -> BuildSpec:
     """The commit image. `overlays` are (relative path under finetunes/, bytes)."""
     runner = tuple((f"{RUNNER_PREFIX}{name}", data) for name, data in host.runner_files)
     overlay_files = tuple((f"{TREE_PREFIX}finetunes/{name}", data) for name, data in overlays)
     key = digest(
-        "commit", commit.sha, deps.key, host.dockerfiles["commit"],
+        "commit",
+        commit.sha,
+        deps.key,
+        host.dockerfiles["commit"],
         *(part for name, data in runner + overlay_files for part in (name, data)),
     )
     labels = [

@@ -77,3 +77,19 @@ class BuildFailed(HarnessError):
     def __init__(self, stage: str, message: str, log_tail: tuple[str, ...]) -> None:
         self.stage, self.log_tail = stage, log_tail
         super().__init__(f"{stage} image build failed: {message}")
+
+
+class PromotionRefused(HarnessError):
+    """The candidate is not vouched for by a PASS record of the current suite (or is gone)."""
+
+    exit_code = EXIT_FAIL
+
+
+class LockBusy(InfraError):
+    """Another harness process holds the promotion lock past our wait."""
+
+
+class DeployFailed(HarnessError):
+    """The service did not become healthy on the new image; production was rolled back."""
+
+    exit_code = EXIT_FAIL

@@ -86,7 +86,17 @@ def classify_build_failure(stage: str, log_tail: tuple[str, ...]) -> Verdict:
     if stage != "deps":
         return Verdict.ERROR
     text = "\n".join(log_tail).lower()
-    markers = ("temporary failure in name resolution", "connection refused", "connectionerror",
-               "read timed out", "max retries exceeded", "network is unreachable", "sslerror",
-               "certificate verify failed", "connection reset", "proxyerror", "no space left on device")
+    markers = (
+        "temporary failure in name resolution",
+        "connection refused",
+        "connectionerror",
+        "read timed out",
+        "max retries exceeded",
+        "network is unreachable",
+        "sslerror",
+        "certificate verify failed",
+        "connection reset",
+        "proxyerror",
+        "no space left on device",
+    )
     return Verdict.ERROR if any(m in text for m in markers) else Verdict.FAIL

@@ -37,8 +37,7 @@ def validate_tag(tag: str) -> str:
     """Return `tag` if it is a valid image tag, else raise UsageError."""
     if not tag.isascii() or not _TAG_RE.match(tag):
         raise UsageError(
-            f"invalid image tag {tag!r}: 1-128 ASCII letters, digits, '_', '.', '-', "
-            "not starting with '.' or '-'"
+            f"invalid image tag {tag!r}: 1-128 ASCII letters, digits, '_', '.', '-', not starting with '.' or '-'"
         )
     return tag
 

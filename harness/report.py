@@ -11,8 +11,7 @@ from rich.table import Table
 
 from harness.model import RunRecord, Verdict
 
-STYLE = {Verdict.PASS: "bold green", Verdict.FAIL: "bold red", Verdict.ERROR: "bold yellow",
-         Verdict.SKIP: "yellow"}
+STYLE = {Verdict.PASS: "bold green", Verdict.FAIL: "bold red", Verdict.ERROR: "bold yellow", Verdict.SKIP: "yellow"}
 
 
 def record_dict(record: RunRecord) -> dict[str, Any]:
@@ -34,10 +33,13 @@ def verdict_table(record: RunRecord) -> Table:
     for case in record.cases:
         video = case.video
         table.add_row(
-            case.case_id, case.model, f"[{STYLE[case.verdict]}]{case.verdict.value.upper()}[/]",
+            case.case_id,
+            case.model,
+            f"[{STYLE[case.verdict]}]{case.verdict.value.upper()}[/]",
             str(video.frames) if video and video.decodes else "-",
             f"{video.width}x{video.height}" if video and video.decodes else "-",
-            f"{case.generation_time:.1f}", "; ".join(case.reasons) or "ok",
+            f"{case.generation_time:.1f}",
+            "; ".join(case.reasons) or "ok",
         )
     return table
 
@@ -47,8 +49,10 @@ def print_record(console: Console, record: RunRecord) -> None:
         console.print(verdict_table(record))
     console.print(f"[{STYLE[record.verdict]}]{record.verdict.value.upper()}[/] {record.summary}")
     if record.image_tag:
-        console.print(f"image {record.image_tag} ({record.image_id[7:19]}), build {record.build_seconds:.1f} s, "
-                      f"run {record.run_seconds:.1f} s; files in {record.run_dir}")
+        console.print(
+            f"image {record.image_tag} ({record.image_id[7:19]}), build {record.build_seconds:.1f} s, "
+            f"run {record.run_seconds:.1f} s; files in {record.run_dir}"
+        )
 
 
 def history_table(records: list[RunRecord]) -> Table:
@@ -56,6 +60,7 @@ def history_table(records: list[RunRecord]) -> Table:
     for column in ("run", "started", "commit", "verdict", "image", "summary"):
         table.add_column(column, overflow="fold")
     for r in records:
-        table.add_row(r.run_id, r.started, r.commit[:12], f"[{STYLE[r.verdict]}]{r.verdict.value}[/]",
-                      r.image_id[7:19], r.summary)
+        table.add_row(
+            r.run_id, r.started, r.commit[:12], f"[{STYLE[r.verdict]}]{r.verdict.value}[/]", r.image_id[7:19], r.summary
+        )
     return table

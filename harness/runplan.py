@@ -61,8 +61,9 @@ class ContainerExit:
     seconds: float
 
 
-def plan_gpu(mode: GpuMode, *, runtimes: set[str], nodes: tuple[str, ...], driver_dir: str | None,
-             required: bool) -> GpuPlan:
+def plan_gpu(
+    mode: GpuMode, *, runtimes: set[str], nodes: tuple[str, ...], driver_dir: str | None, required: bool
+) -> GpuPlan:
     """Resolve the configured GPU mode against what the engine and host offer."""
     gpus = tuple(sorted(n for n in nodes if _GPU_NODE.match(n)))
     has_devices = bool(gpus) and "/dev/nvidiactl" in nodes
@@ -73,8 +74,10 @@ def plan_gpu(mode: GpuMode, *, runtimes: set[str], nodes: tuple[str, ...], drive
             mode = "devices"
         else:
             mode = "none"
-            why = ("no NVIDIA container runtime in the engine, "
-                   f"{'no /dev/nvidia* device nodes' if not has_devices else 'no driver folder'} on the host")
+            why = (
+                "no NVIDIA container runtime in the engine, "
+                f"{'no /dev/nvidia* device nodes' if not has_devices else 'no driver folder'} on the host"
+            )
             if required:
                 raise NoGpuError(f"the suite needs a GPU but none is usable here: {why}")
             return GpuPlan(mode="none", reason=f"auto: {why}; running on the CPU")
@@ -83,16 +86,18 @@ def plan_gpu(mode: GpuMode, *, runtimes: set[str], nodes: tuple[str, ...], drive
             if "nvidia" not in runtimes:
                 hint = " (gpu: devices would work: device nodes are present)" if has_devices else ""
                 raise NoGpuError(f"gpu: nvidia needs the NVIDIA container runtime, which this engine lacks{hint}")
-            return GpuPlan(mode="nvidia", reason="DeviceRequest through the NVIDIA runtime",
-                           device_request=True)
+            return GpuPlan(mode="nvidia", reason="DeviceRequest through the NVIDIA runtime", device_request=True)
         case "devices":
             if not has_devices or not driver_dir:
-                raise NoGpuError("gpu: devices needs /dev/nvidia0.. and /dev/nvidiactl and the driver "
-                                 f"folder; found nodes {list(nodes) or 'none'}, driver folder {driver_dir or 'none'}")
+                raise NoGpuError(
+                    "gpu: devices needs /dev/nvidia0.. and /dev/nvidiactl and the driver "
+                    f"folder; found nodes {list(nodes) or 'none'}, driver folder {driver_dir or 'none'}"
+                )
             controls = tuple(n for n in _CONTROL_NODES if n in nodes)
             lib = f"{DRIVER_TARGET}/lib64:{DRIVER_TARGET}/lib"
             return GpuPlan(
-                mode="devices", reason=f"explicit device nodes {', '.join(gpus)}",
+                mode="devices",
+                reason=f"explicit device nodes {', '.join(gpus)}",
                 devices=gpus + controls,
                 mounts=(Mount(source=driver_dir, target=DRIVER_TARGET, read_only=True),),
                 environment=(("LD_LIBRARY_PATH", lib), ("PATH_NVIDIA", f"{DRIVER_TARGET}/bin")),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from harness.errors import StoreError
 from harness.model import CaseResult, RunRecord, Verdict, VideoFacts
+from harness.promotion import Release
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -27,6 +28,12 @@ CREATE TABLE IF NOT EXISTS runs (
   run_dir TEXT NOT NULL, cases TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_commit ON runs (commit_sha, suite_hash, level);
+CREATE TABLE IF NOT EXISTS releases (
+  revision INTEGER PRIMARY KEY, action TEXT NOT NULL, image_id TEXT NOT NULL,
+  commit_sha TEXT NOT NULL, from_image_id TEXT NOT NULL, run_id TEXT NOT NULL,
+  created TEXT NOT NULL, user TEXT NOT NULL, reason TEXT NOT NULL, forced INTEGER NOT NULL,
+  based_on INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pointers (
   name TEXT PRIMARY KEY, image_id TEXT NOT NULL, commit_sha TEXT NOT NULL,
   run_id TEXT NOT NULL, updated TEXT NOT NULL
@@ -85,9 +92,23 @@ class Store:
             with self._tx():
                 self.db.execute(
                     "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (record.run_id, record.commit, record.image_id, record.image_tag, record.deps_key,
-                     record.suite, record.suite_hash, record.level, record.verdict.value, record.summary,
-                     record.started, record.build_seconds, record.run_seconds, record.run_dir, cases),
+                    (
+                        record.run_id,
+                        record.commit,
+                        record.image_id,
+                        record.image_tag,
+                        record.deps_key,
+                        record.suite,
+                        record.suite_hash,
+                        record.level,
+                        record.verdict.value,
+                        record.summary,
+                        record.started,
+                        record.build_seconds,
+                        record.run_seconds,
+                        record.run_dir,
+                        cases,
+                    ),
                 )
                 if move_pointer:
                     self.db.execute(
@@ -96,6 +117,74 @@ class Store:
                     )
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: could not record run {record.run_id}: {exc}") from exc
+
+    def add_release(self, release: Release) -> Release:
+        """Append a release; its revision is assigned inside the single-writer transaction.
+
+        `release.revision` and, for a promotion, `based_on` are ignored and filled in here,
+        as is `from_image_id` (the production image before this release).
+        """
+        try:
+            with self._tx():
+                row = self.db.execute(
+                    "SELECT revision, image_id FROM releases ORDER BY revision DESC LIMIT 1"
+                ).fetchone()
+                revision = (row[0] if row else 0) + 1
+                based_on = revision if release.action == "promote" else release.based_on
+                stored = dataclasses.replace(
+                    release, revision=revision, based_on=based_on, from_image_id=row[1] if row else ""
+                )
+                self.db.execute(
+                    "INSERT INTO releases VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        stored.revision,
+                        stored.action,
+                        stored.image_id,
+                        stored.commit,
+                        stored.from_image_id,
+                        stored.run_id,
+                        stored.created,
+                        stored.user,
+                        stored.reason,
+                        int(stored.forced),
+                        stored.based_on,
+                    ),
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: could not record the release: {exc}") from exc
+        return stored
+
+    def releases(self) -> list[Release]:
+        """Production history, oldest first."""
+        rows = self.db.execute("SELECT * FROM releases ORDER BY revision").fetchall()
+        return [
+            Release(
+                revision=r[0],
+                action=r[1],
+                image_id=r[2],
+                commit=r[3],
+                from_image_id=r[4],
+                run_id=r[5],
+                created=r[6],
+                user=r[7],
+                reason=r[8],
+                forced=bool(r[9]),
+                based_on=r[10],
+            )
+            for r in rows
+        ]
+
+    def production(self) -> Release | None:
+        releases = self.releases()
+        return releases[-1] if releases else None
+
+    def runs_for_image(self, image_id: str) -> list[RunRecord]:
+        rows = self.db.execute("SELECT * FROM runs WHERE image_id=? ORDER BY started DESC, run_id DESC", (image_id,))
+        return [_record(row) for row in rows]
+
+    def runs_for_commit(self, sha: str) -> list[RunRecord]:
+        rows = self.db.execute("SELECT * FROM runs WHERE commit_sha=? ORDER BY started DESC, run_id DESC", (sha,))
+        return [_record(row) for row in rows]
 
     def pointer(self, name: str) -> Pointer | None:
         row = self.db.execute("SELECT * FROM pointers WHERE name=?", (name,)).fetchone()
@@ -107,8 +196,9 @@ class Store:
 
     def run(self, run_id: str) -> RunRecord | None:
         """A run by id, or by a unique prefix of it."""
-        rows = self.db.execute("SELECT * FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id",
-                               (len(run_id), run_id)).fetchall()
+        rows = self.db.execute(
+            "SELECT * FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id", (len(run_id), run_id)
+        ).fetchall()
         return _record(rows[0]) if len(rows) == 1 else None
 
 
@@ -124,12 +214,37 @@ def _case(raw: dict[str, object]) -> CaseResult:
 
 
 def _record(row: tuple[object, ...]) -> RunRecord:
-    (run_id, commit, image_id, image_tag, deps_key, suite, suite_hash, level, verdict, summary,
-     started, build_s, run_s, run_dir, cases) = row
+    (
+        run_id,
+        commit,
+        image_id,
+        image_tag,
+        deps_key,
+        suite,
+        suite_hash,
+        level,
+        verdict,
+        summary,
+        started,
+        build_s,
+        run_s,
+        run_dir,
+        cases,
+    ) = row
     return RunRecord(
-        run_id=str(run_id), commit=str(commit), image_id=str(image_id), image_tag=str(image_tag),
-        deps_key=str(deps_key), suite=str(suite), suite_hash=str(suite_hash), level=str(level),
-        verdict=Verdict(verdict), summary=str(summary), started=str(started),
-        build_seconds=float(build_s), run_seconds=float(run_s),  # type: ignore[arg-type]
-        run_dir=str(run_dir), cases=tuple(_case(c) for c in json.loads(str(cases))),
+        run_id=str(run_id),
+        commit=str(commit),
+        image_id=str(image_id),
+        image_tag=str(image_tag),
+        deps_key=str(deps_key),
+        suite=str(suite),
+        suite_hash=str(suite_hash),
+        level=str(level),
+        verdict=Verdict(verdict),
+        summary=str(summary),
+        started=str(started),
+        build_seconds=float(str(build_s)),
+        run_seconds=float(str(run_s)),
+        run_dir=str(run_dir),
+        cases=tuple(_case(c) for c in json.loads(str(cases))),
     )

@@ -23,19 +23,30 @@ filters:
 """
 
 
-def write_config(folder: Path, *, upstream: Path, repo: str, recipe: str = "recipe", extra_suite: str = "",
-                 cases: str | None = None, run_extra: str = "") -> Path:
+def write_config(
+    folder: Path,
+    *,
+    upstream: Path,
+    repo: str,
+    recipe: str = "recipe",
+    extra_suite: str = "",
+    cases: str | None = None,
+    run_extra: str = "",
+) -> Path:
     """A harness.yaml for a synthetic upstream; the light recipe is written beside it."""
     (folder / "recipe").mkdir(parents=True, exist_ok=True)
     (folder / "recipe" / "recipe.yaml").write_text(LIGHT_RECIPE)
     (folder / "recipe" / "constraints.txt").write_text("")
     ca = f"  ca_bundle: {HOST_CA}\n" if HOST_CA.is_file() else ""
     wheels = f"  wheelhouse: {WHEELHOUSE}\n" if recipe != "recipe" and WHEELHOUSE.is_dir() else ""
-    cases = cases or """\
+    cases = (
+        cases
+        or """\
     - id: t2v
       model: t2v_tiny
       prompt: a red fox running through snow
 """
+    )
     text = f"""\
 upstream:
   url: {upstream}

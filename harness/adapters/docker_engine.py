@@ -9,7 +9,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, BinaryIO
 
 import docker
@@ -17,9 +17,11 @@ import docker.errors
 import docker.types
 import requests
 
+from harness.compose import ServiceSpec
 from harness.errors import BuildFailed, BuildInfraError, BuildTimeout, EngineUnavailable, NoGpuError, RunInfraError
 from harness.model import BuildSpec
 from harness.runplan import ContainerExit, RunRequest
+from harness.services import ContainerInfo, ImageInfo, ServiceState
 
 LineSink = Callable[[str], None]
 _NO_RUNTIME = "could not select device driver"
@@ -94,8 +96,9 @@ class DockerEngine:
     def read_file(self, image: str, path: str) -> str:
         """Read one file out of an image without running anything in it."""
         with _engine_errors(f"reading {path} from {image}"):
-            container = self.client.containers.create(image, command=["true"], entrypoint=[],
-                                                      labels={"harness.purpose": "inspect"})
+            container = self.client.containers.create(
+                image, command=["true"], entrypoint=[], labels={"harness.purpose": "inspect"}
+            )
             try:
                 stream, _ = container.get_archive(path)
                 data = b"".join(stream)
@@ -108,8 +111,9 @@ class DockerEngine:
             handle = tar.extractfile(member) if member else None
             return handle.read().decode("utf-8", "replace") if handle else ""
 
-    def build(self, spec: BuildSpec, context: BinaryIO, *, timeout_s: float, on_line: LineSink,
-              nocache: bool = False) -> str:
+    def build(
+        self, spec: BuildSpec, context: BinaryIO, *, timeout_s: float, on_line: LineSink, nocache: bool = False
+    ) -> str:
         """Build `spec` from a ready tar context; docker-py has no build timeout, so we keep one."""
         # A client of its own: on timeout we close it, which drops the connection, and the
         # engine cancels a classic build whose client went away.
@@ -118,9 +122,17 @@ class DockerEngine:
 
         def pump() -> None:
             try:
-                for chunk in api.build(fileobj=context, custom_context=True, tag=spec.tag, rm=True,
-                                       forcerm=True, pull=False, decode=True, nocache=nocache,
-                                       buildargs=dict(spec.buildargs)):  # labels: in the Dockerfile
+                for chunk in api.build(
+                    fileobj=context,
+                    custom_context=True,
+                    tag=spec.tag,
+                    rm=True,
+                    forcerm=True,
+                    pull=False,
+                    decode=True,
+                    nocache=nocache,
+                    buildargs=dict(spec.buildargs),
+                ):  # labels: in the Dockerfile
                     events.put(("chunk", chunk))
                 events.put(("end", None))
             except Exception as exc:  # noqa: BLE001 - handed to the waiting thread as is
@@ -169,10 +181,15 @@ class DockerEngine:
 
     def _create(self, req: RunRequest) -> Any:
         kwargs: dict[str, Any] = {
-            "command": list(req.command), "name": req.name, "detach": True,
-            "labels": dict(req.labels), "environment": dict(req.environment + req.gpu.environment),
-            "mounts": [docker.types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
-                       for m in req.mounts + req.gpu.mounts],
+            "command": list(req.command),
+            "name": req.name,
+            "detach": True,
+            "labels": dict(req.labels),
+            "environment": dict(req.environment + req.gpu.environment),
+            "mounts": [
+                docker.types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
+                for m in req.mounts + req.gpu.mounts
+            ],
             "devices": [f"{d}:{d}:rwm" for d in req.gpu.devices],
         }
         if req.gpu.device_request:
@@ -182,8 +199,10 @@ class DockerEngine:
             container.start()
         except docker.errors.APIError as exc:
             if _NO_RUNTIME in str(exc):
-                raise NoGpuError("the engine has no NVIDIA container runtime (DeviceRequest refused: "
-                                 f"{exc.explanation}); use gpu: devices or auto on this host") from exc
+                raise NoGpuError(
+                    "the engine has no NVIDIA container runtime (DeviceRequest refused: "
+                    f"{exc.explanation}); use gpu: devices or auto on this host"
+                ) from exc
             raise
         return container
 
@@ -201,8 +220,9 @@ class DockerEngine:
             with _engine_errors("inspecting the test container"):
                 container.reload()
                 oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
-            return ContainerExit(exit_code=exit_code, timed_out=timed_out, oom_killed=oom,
-                                 seconds=time.monotonic() - started)
+            return ContainerExit(
+                exit_code=exit_code, timed_out=timed_out, oom_killed=oom, seconds=time.monotonic() - started
+            )
         finally:
             if container is not None:
                 self._remove(container)
@@ -244,3 +264,106 @@ class DockerEngine:
         except (docker.errors.DockerException, requests.exceptions.RequestException):
             # The engine is gone; its label lets `gc` reap the leftover later.
             pass
+
+    # -- services (the production worker) ----------------------------------------------
+    def replace_service(self, spec: ServiceSpec, image: str, *, project: str, labels: dict[str, str]) -> str:
+        """Recreate the service container `<project>-<service>` from `image`; returns its id."""
+        name = f"{project}-{spec.name}"
+        with _engine_errors(f"replacing service {name}"):
+            with suppress(docker.errors.NotFound):
+                self.client.containers.get(name).remove(force=True)
+            kwargs: dict[str, Any] = {
+                "command": list(spec.command) or None,
+                "name": name,
+                "detach": True,
+                "environment": dict(spec.environment),
+                "labels": {**dict(spec.labels), **labels},
+                "mounts": [
+                    docker.types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
+                    for m in spec.mounts
+                ],
+                "restart_policy": {"Name": spec.restart if spec.restart != "no" else ""},
+            }
+            if spec.health is not None:
+                ns = 1_000_000_000
+                kwargs["healthcheck"] = docker.types.Healthcheck(
+                    test=list(spec.health.test),
+                    interval=int(spec.health.interval_s * ns),
+                    timeout=int(spec.health.timeout_s * ns),
+                    retries=spec.health.retries,
+                    start_period=int(spec.health.start_period_s * ns),
+                )
+            if spec.gpu:
+                kwargs["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
+            try:
+                container = self.client.containers.create(image, **kwargs)
+                container.start()
+            except docker.errors.APIError as exc:
+                if _NO_RUNTIME in str(exc):
+                    raise NoGpuError(
+                        f"service {spec.name} reserves a GPU but the engine has no NVIDIA runtime; "
+                        "deploy the worker-cpu service on this host"
+                    ) from exc
+                raise
+            return str(container.id)
+
+    def service_state(self, container_id: str) -> ServiceState:
+        with _engine_errors("inspecting the service"):
+            try:
+                container = self.client.containers.get(container_id)
+            except docker.errors.NotFound:
+                return ServiceState(status="gone", health="", restarts=0, log_tail="")
+            state = container.attrs.get("State", {})
+            tail = container.logs(tail=20).decode("utf-8", "replace")
+        return ServiceState(
+            status=str(state.get("Status", "")),
+            health=str((state.get("Health") or {}).get("Status", "")),
+            restarts=int(container.attrs.get("RestartCount", 0)),
+            log_tail=tail,
+        )
+
+    def containers(self, label: str) -> list[ContainerInfo]:
+        """Every container (running or not) that carries `label` (key or key=value)."""
+        with _engine_errors("listing containers"):
+            found = self.client.containers.list(all=True, filters={"label": label})
+            return [
+                ContainerInfo(
+                    id=str(c.id),
+                    name=str(c.name),
+                    status=str(c.status),
+                    image_id=str(c.image.id if c.image else ""),
+                    labels=dict(c.labels),
+                )
+                for c in found
+            ]
+
+    def remove_container(self, container_id: str) -> None:
+        with _engine_errors("removing a container"), suppress(docker.errors.NotFound):
+            self.client.containers.get(container_id).remove(force=True)
+
+    def images(self, label: str) -> list[ImageInfo]:
+        with _engine_errors("listing images"):
+            return [
+                ImageInfo(
+                    id=str(i.id),
+                    tags=tuple(i.tags),
+                    labels=dict(i.labels or {}),
+                    created=str(i.attrs.get("Created", "")),
+                )
+                for i in self.client.images.list(filters={"label": label})
+            ]
+
+    def dangling(self, label: str) -> list[str]:
+        with _engine_errors("listing images"):
+            return [str(i.id) for i in self.client.images.list(filters={"label": label, "dangling": True})]
+
+    def remove_image(self, ref: str) -> bool:
+        """Remove an image (by id or tag); False when the engine refuses (in use, has children)."""
+        with _engine_errors(f"removing {ref}"):
+            try:
+                self.client.images.remove(ref, noprune=False)
+            except docker.errors.ImageNotFound:
+                return True
+            except docker.errors.APIError:
+                return False
+        return True

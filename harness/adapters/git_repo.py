@@ -120,8 +120,9 @@ def _stderr(exc: git.exc.GitError) -> str:
     return " ".join(str(text).split())[:500]
 
 
-def write_commits(path: Path, commits: list[tuple[str, dict[str, str | None]]], *,
-                  start: str = "2026-01-05T10:00:00+00:00") -> list[str]:
+def write_commits(
+    path: Path, commits: list[tuple[str, dict[str, str | None]]], *, start: str = "2026-01-05T10:00:00+00:00"
+) -> list[str]:
     """Create (or extend) a work-tree repo at `path` with one commit per (message, files) item.
 
     `files` maps relative paths to their new text, or None to delete them. Dates advance one
@@ -155,3 +156,14 @@ def _safe_log(repo: git.Repo) -> Iterator[object]:
         yield from repo.iter_commits()
     except ValueError:  # no commit yet
         return
+
+
+def set_gitlink(repo_dir: Path, path: str, sha: str) -> str:
+    """Point the submodule gitlink `path` of the repo at `repo_dir` to `sha` (index only,
+    no network, no checkout). Returns the repository's top folder."""
+    try:
+        repo = git.Repo(repo_dir, search_parent_directories=True)
+        repo.git.update_index("--add", "--cacheinfo", f"160000,{sha},{path}")
+    except (git.exc.GitError, git.exc.InvalidGitRepositoryError) as exc:
+        raise UpstreamError(f"cannot update the {path} gitlink in {repo_dir}: {_stderr(exc)}") from exc
+    return str(repo.working_tree_dir)

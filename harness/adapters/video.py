@@ -42,8 +42,16 @@ def probe_video(path: Path) -> VideoFacts:
     if frames == 0:
         return VideoFacts(path=str(path), exists=True, size_bytes=size, error="no decodable frame")
     constant = max_std < FLAT_STD and (max(means) - min(means)) < FLAT_STD
-    return VideoFacts(path=str(path), exists=True, decodes=True, frames=frames, width=width,
-                      height=height, constant=constant, size_bytes=size)
+    return VideoFacts(
+        path=str(path),
+        exists=True,
+        decodes=True,
+        frames=frames,
+        width=width,
+        height=height,
+        constant=constant,
+        size_bytes=size,
+    )
 
 
 def write_sample_clip(path: Path, *, width: int, height: int, frames: int, seed: int, fps: int = 16) -> None:

@@ -66,8 +66,15 @@ def host_inputs(cfg: Config, recipe: Recipe, builder: ImageBuilder) -> HostInput
     )
 
 
-def ensure_image(builder: ImageBuilder, spec: BuildSpec, reporter: Reporter, *, timeout_s: float,
-                 tree: Iterable[TreeEntry] = (), rebuild: bool = False) -> BuildResult:
+def ensure_image(
+    builder: ImageBuilder,
+    spec: BuildSpec,
+    reporter: Reporter,
+    *,
+    timeout_s: float,
+    tree: Iterable[TreeEntry] = (),
+    rebuild: bool = False,
+) -> BuildResult:
     """Build `spec` unless an image with its content key is already tagged.
 
     `rebuild` builds anyway and bypasses the engine's layer cache: a truly fresh image.
@@ -90,8 +97,7 @@ def ensure_image(builder: ImageBuilder, spec: BuildSpec, reporter: Reporter, *, 
 def overlay_files(folder: Path | None) -> tuple[tuple[str, bytes], ...]:
     if folder is None:
         return ()
-    return tuple((p.relative_to(folder).as_posix(), p.read_bytes())
-                 for p in sorted(folder.rglob("*")) if p.is_file())
+    return tuple((p.relative_to(folder).as_posix(), p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file())
 
 
 def _pip_freeze(builder: ImageBuilder, deps: BuildResult, cache: Path) -> str:
@@ -105,9 +111,17 @@ def _pip_freeze(builder: ImageBuilder, deps: BuildResult, cache: Path) -> str:
     return freeze
 
 
-def build_commit_image(cfg: Config, commit: Commit, *, upstream: Upstream, builder: ImageBuilder,
-                       reporter: Reporter, created: str, rebuild: bool = False,
-                       no_cache: bool = False) -> BuiltImage:
+def build_commit_image(
+    cfg: Config,
+    commit: Commit,
+    *,
+    upstream: Upstream,
+    builder: ImageBuilder,
+    reporter: Reporter,
+    created: str,
+    rebuild: bool = False,
+    no_cache: bool = False,
+) -> BuiltImage:
     """Build (or reuse) env, deps and commit images. `rebuild` redoes the commit image;
     `no_cache` redoes all three without the engine's layer cache."""
     recipe = load_recipe(cfg.recipe_dir)
@@ -124,15 +138,34 @@ def build_commit_image(cfg: Config, commit: Commit, *, upstream: Upstream, build
     env_result = ensure_image(builder, env, reporter, timeout_s=timeout, rebuild=no_cache)
     deps_result = ensure_image(builder, deps, reporter, timeout_s=timeout, rebuild=no_cache)
     freeze = _pip_freeze(builder, deps_result, cfg.state_dir / "cache")
-    spec = plan_commit(commit=commit, deps=deps, recipe=recipe, host=host, repo=cfg.repo,
-                       source=upstream.url, created=created, overlays=overlay_files(cfg.suite.overlays),
-                       pip_freeze=freeze)
+    spec = plan_commit(
+        commit=commit,
+        deps=deps,
+        recipe=recipe,
+        host=host,
+        repo=cfg.repo,
+        source=upstream.url,
+        created=created,
+        overlays=overlay_files(cfg.suite.overlays),
+        pip_freeze=freeze,
+    )
     skipped: list[str] = []
-    result = ensure_image(builder, spec, reporter, timeout_s=timeout, rebuild=rebuild or no_cache,
-                          tree=upstream.iter_tree(commit.sha, skipped))
+    result = ensure_image(
+        builder,
+        spec,
+        reporter,
+        timeout_s=timeout,
+        rebuild=rebuild or no_cache,
+        tree=upstream.iter_tree(commit.sha, skipped),
+    )
     if skipped:
         reporter.step(f"{len(skipped)} files missing from the mirror were left out: {', '.join(skipped[:10])}")
-    return BuiltImage(commit=commit, tag=spec.tag, image_id=result.image_id, deps_key=deps.key,
-                      stages=(env_result, deps_result, result), filters=filters,
-                      skipped_files=tuple(skipped))
-
+    return BuiltImage(
+        commit=commit,
+        tag=spec.tag,
+        image_id=result.image_id,
+        deps_key=deps.key,
+        stages=(env_result, deps_result, result),
+        filters=filters,
+        skipped_files=tuple(skipped),
+    )

@@ -56,53 +56,85 @@ def _should_move(store: Store, upstream: Upstream, sha: str) -> bool:
     return current is None or current.commit == sha or upstream.is_ancestor(current.commit, sha)
 
 
-def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False,
-                   no_cache: bool = False) -> Result:
+def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False, no_cache: bool = False) -> Result:
     commit = world.upstream.resolve(ref)
     started = world.clock()
     run_id = new_run_id(started)
     run_dir = cfg.state_dir / "runs" / run_id
     run_dir.mkdir(parents=True)
     world.reporter.step(f"run {run_id}: commit {commit.short} {commit.subject!r}")
-    base = dict(run_id=run_id, commit=commit.sha, suite=cfg.suite.name, suite_hash=cfg.suite.digest(),
-                started=started.isoformat(timespec="seconds"), run_dir=str(run_dir), cases=())
-    built: BuiltImage | None = None
+
+    def record(
+        verdict: Verdict,
+        summary: str,
+        built: BuiltImage | None = None,
+        cases: tuple[CaseResult, ...] = (),
+        run_seconds: float = 0.0,
+    ) -> RunRecord:
+        return RunRecord(
+            run_id=run_id,
+            commit=commit.sha,
+            suite=cfg.suite.name,
+            suite_hash=cfg.suite.digest(),
+            started=started.isoformat(timespec="seconds"),
+            run_dir=str(run_dir),
+            cases=cases,
+            image_id=built.image_id if built else "",
+            image_tag=built.tag if built else "",
+            deps_key=built.deps_key if built else "",
+            verdict=verdict,
+            summary=summary,
+            build_seconds=built.seconds if built else 0.0,
+            run_seconds=run_seconds,
+        )
+
     try:
-        built = build_commit_image(cfg, commit, upstream=world.upstream, builder=world.builder,
-                                   reporter=world.reporter, created=started.isoformat(timespec="seconds"),
-                                   rebuild=rebuild, no_cache=no_cache)
-    except BuildFailed as exc:
-        (run_dir / "build.log").write_text("\n".join(exc.log_tail) + "\n")
-        verdict = classify_build_failure(exc.stage, exc.log_tail)
-        record = RunRecord(**base, image_id="", image_tag="", deps_key="", verdict=verdict,  # type: ignore[arg-type]
-                           summary=str(exc), build_seconds=0.0, run_seconds=0.0)
-        world.store.add_run(record)
-        return Result(record=record, commit=commit, moved_last_good=False, built=None)
-    except InfraError as exc:
-        record = RunRecord(**base, image_id="", image_tag="", deps_key="", verdict=Verdict.ERROR,  # type: ignore[arg-type]
-                           summary=str(exc), build_seconds=0.0, run_seconds=0.0)
-        world.store.add_run(record)
-        return Result(record=record, commit=commit, moved_last_good=False, built=None)
+        built = build_commit_image(
+            cfg,
+            commit,
+            upstream=world.upstream,
+            builder=world.builder,
+            reporter=world.reporter,
+            created=started.isoformat(timespec="seconds"),
+            rebuild=rebuild,
+            no_cache=no_cache,
+        )
+    except (BuildFailed, InfraError) as exc:
+        verdict = Verdict.ERROR
+        if isinstance(exc, BuildFailed):
+            (run_dir / "build.log").write_text("\n".join(exc.log_tail) + "\n")
+            verdict = classify_build_failure(exc.stage, exc.log_tail)
+        failed = record(verdict, str(exc))
+        world.store.add_run(failed)
+        return Result(record=failed, commit=commit, moved_last_good=False, built=None)
     labels = {"harness.run": run_id, "harness.commit": commit.sha, "harness.session": world.session}
-    outcome = run_suite(cfg, image=built.image_id, run_id=run_id, run_dir=run_dir, labels=labels,
-                        runner=world.runner, gpu_probe=world.gpu, probe=world.probe, reporter=world.reporter)
+    outcome = run_suite(
+        cfg,
+        image=built.image_id,
+        run_id=run_id,
+        run_dir=run_dir,
+        labels=labels,
+        runner=world.runner,
+        gpu_probe=world.gpu,
+        probe=world.probe,
+        reporter=world.reporter,
+    )
     verdict, summary, cases = evaluate(cfg.suite, outcome)
     _write_results(run_dir, outcome.results, cases, verdict, summary)
     move = verdict is Verdict.PASS and _should_move(world.store, world.upstream, commit.sha)
-    record = RunRecord(**base | {"cases": cases}, image_id=built.image_id, image_tag=built.tag,  # type: ignore[arg-type]
-                       deps_key=built.deps_key, verdict=verdict, summary=summary,
-                       build_seconds=built.seconds, run_seconds=outcome.seconds)
+    done = record(verdict, summary, built, cases, outcome.seconds)
     # Store first, then the tag: the store is the truth and the tag is derived from it.
-    world.store.add_run(record, move_pointer=LAST_GOOD if move else None)
+    world.store.add_run(done, move_pointer=LAST_GOOD if move else None)
     if move:
         repo = built.tag.rsplit(":", 1)[0]
         world.builder.tag(built.image_id, repo, LAST_GOOD)
         world.reporter.step(f"{repo}:{LAST_GOOD} -> {built.tag}")
-    return Result(record=record, commit=commit, moved_last_good=move, built=built)
+    return Result(record=done, commit=commit, moved_last_good=move, built=built)
 
 
-def _write_results(run_dir: Path, results: dict[str, object] | None, cases: tuple[CaseResult, ...],
-                   verdict: Verdict, summary: str) -> None:
+def _write_results(
+    run_dir: Path, results: dict[str, object] | None, cases: tuple[CaseResult, ...], verdict: Verdict, summary: str
+) -> None:
     """results.json in the old schema plus the harness's own checks per case."""
     doc = dict(results or {"results": []})
     checks = {c.case_id: dataclasses.asdict(c) | {"verdict": c.verdict.value} for c in cases}

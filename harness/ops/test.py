@@ -35,18 +35,37 @@ def _read_results(path: Path) -> dict[str, object] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def run_suite(cfg: Config, *, image: str, run_id: str, run_dir: Path, labels: dict[str, str],
-              runner: ContainerRunner, gpu_probe: GpuProbe, probe: VideoProbe,
-              reporter: Reporter) -> RunOutcome:
+def run_suite(
+    cfg: Config,
+    *,
+    image: str,
+    run_id: str,
+    run_dir: Path,
+    labels: dict[str, str],
+    runner: ContainerRunner,
+    gpu_probe: GpuProbe,
+    probe: VideoProbe,
+    reporter: Reporter,
+) -> RunOutcome:
     suite = cfg.suite
     log_path = run_dir / "container.log"
     try:
-        gpu = plan_gpu(cfg.gpu, runtimes=runner.runtimes(), nodes=gpu_probe.device_nodes(),
-                       driver_dir=str(cfg.driver_dir) if cfg.driver_dir.is_dir() else None,
-                       required=suite.requires_gpu)
+        gpu = plan_gpu(
+            cfg.gpu,
+            runtimes=runner.runtimes(),
+            nodes=gpu_probe.device_nodes(),
+            driver_dir=str(cfg.driver_dir) if cfg.driver_dir.is_dir() else None,
+            required=suite.requires_gpu,
+        )
     except InfraError as exc:
-        return RunOutcome(exit_code=None, timed_out=False, oom_killed=False, log_path=str(log_path),
-                          results=None, infra_error=str(exc))
+        return RunOutcome(
+            exit_code=None,
+            timed_out=False,
+            oom_killed=False,
+            log_path=str(log_path),
+            results=None,
+            infra_error=str(exc),
+        )
     reporter.step(f"gpu mode {gpu.mode}: {gpu.reason}")
     in_dir, out_dir = run_dir / "in", run_dir / "out"
     in_dir.mkdir(parents=True, exist_ok=True)
@@ -55,21 +74,34 @@ def run_suite(cfg: Config, *, image: str, run_id: str, run_dir: Path, labels: di
     for source, target in inputs.items():
         shutil.copyfile(source, in_dir / PurePosixPath(target).name)
     (in_dir / "spec.json").write_text(json.dumps(runner_spec(suite, run_id, inputs), indent=2))
-    mounts = [Mount(source=str(in_dir), target=IN_DIR, read_only=True),
-              Mount(source=str(out_dir), target=OUT_DIR, read_only=False)]
+    mounts = [
+        Mount(source=str(in_dir), target=IN_DIR, read_only=True),
+        Mount(source=str(out_dir), target=OUT_DIR, read_only=False),
+    ]
     if cfg.model_cache is not None:
         mounts.append(Mount(source=str(cfg.model_cache), target=MODEL_DIR, read_only=True))
     request = RunRequest(
-        image=image, command=("--spec", f"{IN_DIR}/spec.json", "--out", OUT_DIR),
-        labels=tuple(sorted(labels.items())), mounts=tuple(mounts), environment=(),
-        gpu=gpu, timeout_s=float(cfg.run_timeout_s), name=f"harness-{run_id}",
+        image=image,
+        command=("--spec", f"{IN_DIR}/spec.json", "--out", OUT_DIR),
+        labels=tuple(sorted(labels.items())),
+        mounts=tuple(mounts),
+        environment=(),
+        gpu=gpu,
+        timeout_s=float(cfg.run_timeout_s),
+        name=f"harness-{run_id}",
     )
     reporter.step(f"running suite {suite.name} ({len(suite.cases)} cases) in {image}")
     try:
         done = runner.run(request, log_path=str(log_path), on_line=reporter.line)
     except InfraError as exc:
-        return RunOutcome(exit_code=None, timed_out=False, oom_killed=False, log_path=str(log_path),
-                          results=None, infra_error=str(exc))
+        return RunOutcome(
+            exit_code=None,
+            timed_out=False,
+            oom_killed=False,
+            log_path=str(log_path),
+            results=None,
+            infra_error=str(exc),
+        )
     results = _read_results(out_dir / "results.json")
     videos: dict[str, VideoFacts] = {}
     rows = results.get("results") if results else None
@@ -78,5 +110,12 @@ def run_suite(cfg: Config, *, image: str, run_id: str, run_dir: Path, labels: di
             host = _host_path(run_dir, row["output_path"])
             if host is not None:
                 videos[str(row.get("case_id"))] = probe(host)
-    return RunOutcome(exit_code=done.exit_code, timed_out=done.timed_out, oom_killed=done.oom_killed,
-                      log_path=str(log_path), results=results, videos=videos, seconds=done.seconds)
+    return RunOutcome(
+        exit_code=done.exit_code,
+        timed_out=done.timed_out,
+        oom_killed=done.oom_killed,
+        log_path=str(log_path),
+        results=results,
+        videos=videos,
+        seconds=done.seconds,
+    )

@@ -11,6 +11,7 @@ import argparse
 import datetime
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -24,12 +25,39 @@ def _write(out: Path, doc: dict[str, object]) -> None:
     os.replace(tmp, out / "results.json")
 
 
+READY_FILE = "/tmp/harness-worker-ready"
+
+
+def serve(root: Path) -> int:
+    """Stand-in production worker: load the upstream engine, report ready, then idle.
+
+    compose.yaml's health check looks for READY_FILE, so an image whose engine does not
+    load never turns healthy and `harness promote --deploy` rolls it back.
+    """
+    kind = entry.detect(root)
+    try:
+        entry.DRIVERS[kind](root, Path("/tmp")).start()
+    except BaseException as exc:  # noqa: BLE001 - upstream may raise anything, even SystemExit
+        print(f"[harness-worker] upstream failed to load: {entry.describe(exc)}", flush=True)
+        return 1
+    Path(READY_FILE).write_text(kind)
+    print(f"[harness-worker] ready (entry point {kind})", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        signal.pause()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="harness_runner")
-    parser.add_argument("--spec", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--spec", type=Path)
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--root", default=os.getcwd(), type=Path)
+    parser.add_argument("--serve", action="store_true", help="run as the production stand-in worker")
     args = parser.parse_args(argv)
+    if args.serve:
+        return serve(args.root.resolve())
+    if args.spec is None or args.out is None:
+        parser.error("--spec and --out are required (or --serve)")
     spec = json.loads(args.spec.read_text())
     args.out.mkdir(parents=True, exist_ok=True)
     root = args.root.resolve()
@@ -60,8 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         case_out = args.out / case["id"]
         case_out.mkdir(parents=True, exist_ok=True)
         if not doc["import_finished"]:
-            row.update(status="failed", output_path=None, generation_time=0.0,
-                       file_size_mb=0.0, error=f"upstream did not load: {doc.get('import_error')}")
+            row.update(
+                status="failed",
+                output_path=None,
+                generation_time=0.0,
+                file_size_mb=0.0,
+                error=f"upstream did not load: {doc.get('import_error')}",
+            )
             continue
         print(f"[harness-runner] case {case['id']} ({row['model']})", flush=True)
         started = time.monotonic()
@@ -73,11 +106,19 @@ def main(argv: list[str] | None = None) -> int:
         videos = [f for f in files if Path(f).is_file()]
         if videos:
             video = Path(videos[-1])
-            row.update(status="success" if not error else "failed", output_path=str(video),
-                       file_size_mb=round(video.stat().st_size / 1e6, 3), error=error or None)
+            row.update(
+                status="success" if not error else "failed",
+                output_path=str(video),
+                file_size_mb=round(video.stat().st_size / 1e6, 3),
+                error=error or None,
+            )
         else:
-            row.update(status="failed" if error else "no_output", output_path=None,
-                       file_size_mb=0.0, error=error or "no output file")
+            row.update(
+                status="failed" if error else "no_output",
+                output_path=None,
+                file_size_mb=0.0,
+                error=error or "no output file",
+            )
         print(f"[harness-runner] case {case['id']}: {row['status']} {row.get('error') or ''}", flush=True)
         _write(args.out, doc)
     _write(args.out, doc)

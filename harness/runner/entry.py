@@ -69,8 +69,9 @@ class ApiDriver:
     def start(self) -> None:
         _enter(self.root)
         api = importlib.import_module("shared.api")
-        self.session = api.init(**_accepted(api.init, root=str(self.root), output_dir=str(self.out),
-                                            cli_args=[], console_isatty=False))
+        self.session = api.init(
+            **_accepted(api.init, root=str(self.root), output_dir=str(self.out), cli_args=[], console_isatty=False)
+        )
 
     def generate(self, settings: dict[str, Any], case_out: Path) -> tuple[list[str], str]:
         result = self.session.submit_task(settings).result()

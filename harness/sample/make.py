@@ -67,6 +67,10 @@ build:
 {build_extra}run:
   gpu: auto
   timeout_s: 600
+deploy:
+  service: worker-cpu    # compose.yaml's CPU profile: this host has no NVIDIA runtime
+  project: harness-sample
+  health_timeout_s: 120
 suite:
   name: sample-baseline
   overlays: overlays
@@ -103,8 +107,12 @@ def host_build_extra(ca_bundle: Path | None, wheelhouse: Path | None) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-def write_sample(folder: Path, *, ca_bundle: Path | None = Path("/etc/ssl/certs/ca-certificates.crt"),
-                 wheelhouse: Path | None = Path("/opt/wheels")) -> Path:
+def write_sample(
+    folder: Path,
+    *,
+    ca_bundle: Path | None = Path("/etc/ssl/certs/ca-certificates.crt"),
+    wheelhouse: Path | None = Path("/opt/wheels"),
+) -> Path:
     """Create folder/upstream (a git repo), inputs, overlays and harness.yaml; return its path."""
     folder = folder.resolve()
     upstream = folder / "upstream"

@@ -19,8 +19,9 @@ def test_git_bisect_run_names_the_breaking_commit(project: Project) -> None:
     probe = f'{sys.executable} -m harness -c {project.config} build-and-test "$(git rev-parse HEAD)"'
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=project.upstream, capture_output=True, text=True,
-                              check=True, timeout=900).stdout
+        return subprocess.run(
+            ["git", *args], cwd=project.upstream, capture_output=True, text=True, check=True, timeout=900
+        ).stdout
 
     git("bisect", "start", shas[-1], shas[0])
     output = git("bisect", "run", "sh", "-c", probe)

@@ -20,15 +20,22 @@ pytestmark = pytest.mark.integration
 
 
 def _harness(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "harness", "-c", str(config), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "-c", str(config), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _hanging_wgp() -> str:
     wgp = template()["wgp.py"] or ""
-    return wgp.replace("    model = get_model_def(model_type)\n",
-                       "    import time\n    time.sleep(600)\n    model = get_model_def(model_type)\n", 1)
+    return wgp.replace(
+        "    model = get_model_def(model_type)\n",
+        "    import time\n    time.sleep(600)\n    model = get_model_def(model_type)\n",
+        1,
+    )
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

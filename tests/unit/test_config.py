@@ -13,11 +13,21 @@ from harness.yamlio import MAX_CONFIG_BYTES
 CASE = "    - {id: t2v, model: t2v_tiny}\n"
 
 
-def write(tmp_path: Path, *, top: str = "", run: str = "", defaults: str = "", cases: str = CASE,
-          upstream: str = "  url: ./up\n", gpu: str = "none") -> Path:
+def write(
+    tmp_path: Path,
+    *,
+    top: str = "",
+    run: str = "",
+    defaults: str = "",
+    cases: str = CASE,
+    upstream: str = "  url: ./up\n",
+    gpu: str = "none",
+) -> Path:
     (tmp_path / "up").mkdir(exist_ok=True)
-    text = (f"upstream:\n{upstream}run:\n  gpu: {gpu}\n{run}{top}"
-            f"suite:\n  defaults:\n    steps: 2\n{defaults}  cases:\n{cases}")
+    text = (
+        f"upstream:\n{upstream}run:\n  gpu: {gpu}\n{run}{top}"
+        f"suite:\n  defaults:\n    steps: 2\n{defaults}  cases:\n{cases}"
+    )
     path = tmp_path / "harness.yaml"
     path.write_text(text)
     return path

@@ -16,12 +16,25 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 REPO = "harness/wan2gp"
 RULE = FilterRule(match=r"^--extra-index-url", action="drop", replacement="", reason="unreachable")
 RECIPE = Recipe(
-    name="cpu", folder=Path("/recipes/cpu"), text="base: debian:12\n", base="debian:12", python="python3",
-    apt_packages=(), torch=("torch==2.13.0",), pip_options=(), constraints="torch==2.13.0\n", filters=(RULE,),
+    name="cpu",
+    folder=Path("/recipes/cpu"),
+    text="base: debian:12\n",
+    base="debian:12",
+    python="python3",
+    apt_packages=(),
+    torch=("torch==2.13.0",),
+    pip_options=(),
+    constraints="torch==2.13.0\n",
+    filters=(RULE,),
 )
 HOST = HostInputs(
-    base_image_id="sha256:" + "a" * 64, base_digest="", ca_bundle=b"", wheelhouse=None, wheelhouse_digest="",
-    pip_options=(), dockerfiles={"env": "FROM env", "deps": "FROM deps", "commit": "FROM commit"},
+    base_image_id="sha256:" + "a" * 64,
+    base_digest="",
+    ca_bundle=b"",
+    wheelhouse=None,
+    wheelhouse_digest="",
+    pip_options=(),
+    dockerfiles={"env": "FROM env", "deps": "FROM deps", "commit": "FROM commit"},
     runner_files=(("entry.py", b"print('run')\n"),),
 )
 COMMIT = Commit(sha=SHA, message="subject\n\nbody", author="a <a@b>", date="2024-01-01T00:00:00+00:00")
@@ -35,8 +48,17 @@ def deps_key(requirements: str, host: HostInputs = HOST) -> str:
 def commit_spec(host: HostInputs = HOST) -> tuple[BuildSpec, BuildSpec]:
     env = plan_env(RECIPE, host, REPO)
     deps = plan_deps(env, filter_requirements("numpy\n", ()), RECIPE, host, REPO)
-    return deps, plan_commit(commit=COMMIT, deps=deps, recipe=RECIPE, host=host, repo=REPO, source="file:///up",
-                       created="2024-01-02T00:00:00Z", overlays=(("tiny.json", b"{}"),), pip_freeze="numpy==2.0")
+    return deps, plan_commit(
+        commit=COMMIT,
+        deps=deps,
+        recipe=RECIPE,
+        host=host,
+        repo=REPO,
+        source="file:///up",
+        created="2024-01-02T00:00:00Z",
+        overlays=(("tiny.json", b"{}"),),
+        pip_freeze="numpy==2.0",
+    )
 
 
 def test_env_key_follows_base_and_ca() -> None:
@@ -99,8 +121,13 @@ TREE = (
     TreeEntry(path="finetunes/tiny.json", mode=0o100644, data=b"old"),
     TreeEntry(path="latest", mode=0o120000, data=b"wgp.py"),
 )
-SPEC = BuildSpec(stage="commit", tag="x:y", key="k", dockerfile="FROM scratch\n",
-                 files=(("opt/wan2gp/finetunes/tiny.json", b"new"), ("opt/harness/harness_runner/entry.py", b"e")))
+SPEC = BuildSpec(
+    stage="commit",
+    tag="x:y",
+    key="k",
+    dockerfile="FROM scratch\n",
+    files=(("opt/wan2gp/finetunes/tiny.json", b"new"), ("opt/harness/harness_runner/entry.py", b"e")),
+)
 
 
 def test_context_is_deterministic() -> None:

@@ -8,8 +8,22 @@ from harness.config import Case, Suite
 from harness.evaluate import classify_build_failure, evaluate
 from harness.model import RunOutcome, Verdict, VideoFacts
 
-CASE = Case(id="t2v", model="t2v_tiny", prompt="p", negative_prompt="n", width=64, height=48, frames=9, steps=2,
-            seed=1, guidance=3.0, flow_shift=2.0, guide_video=None, mask_video=None, requires_gpu=False)
+CASE = Case(
+    id="t2v",
+    model="t2v_tiny",
+    prompt="p",
+    negative_prompt="n",
+    width=64,
+    height=48,
+    frames=9,
+    steps=2,
+    seed=1,
+    guidance=3.0,
+    flow_shift=2.0,
+    guide_video=None,
+    mask_video=None,
+    requires_gpu=False,
+)
 SUITE = Suite(name="s", cases=(CASE,), overlays=None)
 GOOD = VideoFacts(path="/out/t2v.mp4", exists=True, decodes=True, frames=9, width=64, height=48, size_bytes=900)
 ROW = {"case_id": "t2v", "status": "success", "generation_time": 1.5, "output_path": "/harness/out/t2v.mp4"}
@@ -17,8 +31,13 @@ ROW = {"case_id": "t2v", "status": "success", "generation_time": 1.5, "output_pa
 
 def outcome(video: VideoFacts | None = GOOD, row: dict[str, object] | None = ROW, **kw: object) -> RunOutcome:
     fields: dict[str, object] = {
-        "exit_code": 0, "timed_out": False, "oom_killed": False, "log_path": "/logs/run.log",
-        "results": {"results": [row] if row else []}, "videos": {"t2v": video} if video else {}, "seconds": 42.0,
+        "exit_code": 0,
+        "timed_out": False,
+        "oom_killed": False,
+        "log_path": "/logs/run.log",
+        "results": {"results": [row] if row else []},
+        "videos": {"t2v": video} if video else {},
+        "seconds": 42.0,
     }
     return RunOutcome(**(fields | kw))  # type: ignore[arg-type]
 

@@ -10,9 +10,22 @@ from harness.runplan import DRIVER_TARGET, IN_DIR, Mount, case_settings, input_f
 
 NODES = ("/dev/nvidia1", "/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-caps")
 DRIVER = "/usr/lib/nvidia-driver"
-CASE = Case(id="vace", model="vace_tiny", prompt="a fox", negative_prompt="blur", width=64, height=48, frames=9,
-            steps=2, seed=7, guidance=4.5, flow_shift=3.0, guide_video="/in/a/clip.mp4", mask_video="/in/b/clip.mp4",
-            requires_gpu=True)
+CASE = Case(
+    id="vace",
+    model="vace_tiny",
+    prompt="a fox",
+    negative_prompt="blur",
+    width=64,
+    height=48,
+    frames=9,
+    steps=2,
+    seed=7,
+    guidance=4.5,
+    flow_shift=3.0,
+    guide_video="/in/a/clip.mp4",
+    mask_video="/in/b/clip.mp4",
+    requires_gpu=True,
+)
 
 
 def test_auto_prefers_nvidia_runtime() -> None:
@@ -30,8 +43,11 @@ def test_auto_falls_back_to_device_nodes() -> None:
 
 @pytest.mark.parametrize(
     ("nodes", "driver", "why"),
-    [((), DRIVER, "no /dev/nvidia* device nodes"), (NODES, None, "no driver folder"),
-     (("/dev/nvidia0",), DRIVER, "no /dev/nvidia* device nodes")],
+    [
+        ((), DRIVER, "no /dev/nvidia* device nodes"),
+        (NODES, None, "no driver folder"),
+        (("/dev/nvidia0",), DRIVER, "no /dev/nvidia* device nodes"),
+    ],
 )
 def test_auto_without_gpu(nodes: tuple[str, ...], driver: str | None, why: str) -> None:
     plan = plan_gpu("auto", runtimes={"runc"}, nodes=nodes, driver_dir=driver, required=False)
@@ -71,9 +87,18 @@ def test_case_settings() -> None:
     inputs = input_files(Suite(name="s", cases=(CASE,), overlays=None))
     settings = case_settings(CASE, inputs)
     assert settings == {
-        "model_type": "vace_tiny", "prompt": "a fox", "negative_prompt": "blur", "resolution": "64x48",
-        "video_length": 9, "num_inference_steps": 2, "seed": 7, "guidance_scale": 4.5, "flow_shift": 3.0,
-        "video_guide": inputs["/in/a/clip.mp4"], "video_mask": inputs["/in/b/clip.mp4"], "video_prompt_type": "VM",
+        "model_type": "vace_tiny",
+        "prompt": "a fox",
+        "negative_prompt": "blur",
+        "resolution": "64x48",
+        "video_length": 9,
+        "num_inference_steps": 2,
+        "seed": 7,
+        "guidance_scale": 4.5,
+        "flow_shift": 3.0,
+        "video_guide": inputs["/in/a/clip.mp4"],
+        "video_mask": inputs["/in/b/clip.mp4"],
+        "video_prompt_type": "VM",
     }
     plain = case_settings(dataclasses.replace(CASE, guide_video=None, mask_video=None), {})
     assert not {"video_guide", "video_mask", "video_prompt_type"} & set(plain)
@@ -83,5 +108,8 @@ def test_runner_spec() -> None:
     suite = Suite(name="base", cases=(CASE,), overlays=None)
     inputs = input_files(suite)
     spec = runner_spec(suite, "run-1", inputs)
-    assert spec == {"run_id": "run-1", "description": "harness suite base",
-                    "cases": [{"id": "vace", "settings": case_settings(CASE, inputs)}]}
+    assert spec == {
+        "run_id": "run-1",
+        "description": "harness suite base",
+        "cases": [{"id": "vace", "settings": case_settings(CASE, inputs)}],
+    }

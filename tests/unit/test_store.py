@@ -13,15 +13,41 @@ from harness.store import Store
 
 VIDEO = VideoFacts(path="/runs/r/t2v.mp4", exists=True, decodes=True, frames=9, width=64, height=48, size_bytes=10)
 CASES = (
-    CaseResult(case_id="t2v", model="t2v_tiny", runner_status="success", verdict=Verdict.PASS, reasons=(),
-               output_path=VIDEO.path, generation_time=1.25, video=VIDEO),
-    CaseResult(case_id="vace", model="vace_tiny", runner_status="failed", verdict=Verdict.FAIL,
-               reasons=("runner status failed: boom", "no output video"), error="boom"),
+    CaseResult(
+        case_id="t2v",
+        model="t2v_tiny",
+        runner_status="success",
+        verdict=Verdict.PASS,
+        reasons=(),
+        output_path=VIDEO.path,
+        generation_time=1.25,
+        video=VIDEO,
+    ),
+    CaseResult(
+        case_id="vace",
+        model="vace_tiny",
+        runner_status="failed",
+        verdict=Verdict.FAIL,
+        reasons=("runner status failed: boom", "no output video"),
+        error="boom",
+    ),
 )
 RECORD = RunRecord(
-    run_id="20240101-000000-abc123", commit="0" * 40, image_id="sha256:" + "1" * 64, image_tag="harness/x:000000000000",
-    deps_key="d" * 64, suite="baseline", suite_hash="f" * 16, verdict=Verdict.PASS, summary="2/2", cases=CASES,
-    started="2024-01-01T00:00:00+00:00", build_seconds=3.5, run_seconds=9.0, run_dir="/runs/r", level="smoke",
+    run_id="20240101-000000-abc123",
+    commit="0" * 40,
+    image_id="sha256:" + "1" * 64,
+    image_tag="harness/x:000000000000",
+    deps_key="d" * 64,
+    suite="baseline",
+    suite_hash="f" * 16,
+    verdict=Verdict.PASS,
+    summary="2/2",
+    cases=CASES,
+    started="2024-01-01T00:00:00+00:00",
+    build_seconds=3.5,
+    run_seconds=9.0,
+    run_dir="/runs/r",
+    level="smoke",
 )
 
 
@@ -59,9 +85,14 @@ def test_pointer_moves_with_the_run(store: Store) -> None:
     pointer = store.pointer("last-good")
     assert pointer is not None
     assert (pointer.image_id, pointer.commit, pointer.run_id, pointer.updated) == (
-        RECORD.image_id, RECORD.commit, RECORD.run_id, RECORD.started)
-    later = dataclasses.replace(RECORD, run_id="20240102-000000-def456", image_id="sha256:" + "2" * 64,
-                                started="2024-01-02T00:00:00+00:00")
+        RECORD.image_id,
+        RECORD.commit,
+        RECORD.run_id,
+        RECORD.started,
+    )
+    later = dataclasses.replace(
+        RECORD, run_id="20240102-000000-def456", image_id="sha256:" + "2" * 64, started="2024-01-02T00:00:00+00:00"
+    )
     store.add_run(later, move_pointer="last-good")
     assert store.pointer("last-good").run_id == later.run_id  # type: ignore[union-attr]
     assert [r.run_id for r in store.runs()] == [later.run_id, RECORD.run_id]

@@ -1,0 +1,243 @@
+"""Production commands: promote, rollback, reconcile, status, releases, gc, pin.
+
+Registered on the app of `harness.cli`, whose `handles_errors` turns errors into exit codes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import getpass
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from harness.adapters.docker_engine import DockerEngine
+from harness.cli import JsonOpt, app, err, handles_errors, out, state
+from harness.config import Config, load_config
+from harness.naming import LAST_GOOD
+from harness.ops.deploy import Deployer
+from harness.ops.promote import Mover, promote, reconcile, rollback
+from harness.promotion import Release
+from harness.report import record_dict, to_json
+from harness.store import Store
+
+ReasonOpt = Annotated[str, typer.Option("--reason", help="why (kept in the release history)")]
+DeployOpt = Annotated[bool, typer.Option("--deploy", help="recreate the compose service and wait for its health check")]
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _fault(point: str) -> None:
+    # Fault injection for the crash tests: HARNESS_FAULT=<point> parks the process there.
+    if os.environ.get("HARNESS_FAULT") == point:
+        print(f"harness: fault point {point} reached", file=sys.stderr, flush=True)
+        time.sleep(3600)
+
+
+def _setup() -> tuple[Config, Mover, DockerEngine]:
+    from harness.adapters.git_repo import GitUpstream
+
+    cfg = load_config(state["config"])
+    engine = DockerEngine(os.environ)
+    mover = Mover(
+        store=Store(cfg.state_dir / "state.db"),
+        builder=engine,
+        upstream=lambda: GitUpstream(cfg.upstream_url, cfg.mirror_dir),
+        repo=cfg.repo,
+        suite_hash=cfg.suite.digest(),
+        lock_path=cfg.state_dir / "production.lock",
+        lock_wait_s=float(cfg.deploy.lock_wait_s),
+        user=os.environ.get("HARNESS_USER") or getpass.getuser(),
+        now=_now,
+        fault=_fault,
+    )
+    return cfg, mover, engine
+
+
+def _deployer(cfg: Config, engine: DockerEngine) -> Deployer:
+    from harness.compose import load_service
+
+    env = dict(os.environ)
+    if cfg.model_cache is not None:
+        env["HARNESS_MODEL_CACHE"] = str(cfg.model_cache)
+    spec = load_service(cfg.deploy.compose_file, cfg.deploy.service, env)
+    for mount in spec.mounts:
+        Path(mount.source).mkdir(parents=True, exist_ok=True)
+    return Deployer(
+        engine=engine,
+        spec=spec,
+        project=cfg.deploy.project,
+        timeout_s=float(cfg.deploy.health_timeout_s),
+        reporter=_Steps(),
+    )
+
+
+class _Steps:
+    def step(self, text: str) -> None:
+        err.print(f"[cyan]==>[/] {text}", highlight=False)
+
+    def line(self, text: str) -> None:
+        pass
+
+
+def _release_line(r: Release) -> str:
+    return (
+        f"revision {r.revision} ({r.action}): image {r.image_id[7:19]} commit {r.commit[:12]} by {r.user}: {r.reason}"
+    )
+
+
+@app.command("promote")
+@handles_errors
+def promote_cmd(
+    target: Annotated[str, typer.Argument(help="upstream ref, run id, or image (name or id)")],
+    reason: ReasonOpt = "",
+    force: Annotated[bool, typer.Option("--force", help="promote without a PASS record (needs --reason)")] = False,
+    deploy: DeployOpt = False,
+) -> None:
+    """Make an image production: only with a PASS record of the current suite."""
+    cfg, mover, engine = _setup()
+    if deploy:
+        from harness.ops.deploy import promote_and_deploy
+
+        release, detail = promote_and_deploy(mover, _deployer(cfg, engine), target, reason=reason, force=force)
+        out.print(f"production -> {_release_line(release)}\n{detail}")
+        return
+    release = promote(mover, target, reason=reason, force=force)
+    out.print(f"production -> {_release_line(release)}")
+
+
+@app.command("rollback")
+@handles_errors
+def rollback_cmd(
+    to: Annotated[int | None, typer.Option("--to", help="revision to restore (default: the previous one)")] = None,
+    reason: ReasonOpt = "",
+    deploy: DeployOpt = False,
+) -> None:
+    """Move production back to an earlier release's image, as a new revision."""
+    cfg, mover, engine = _setup()
+    release = rollback(mover, to=to, reason=reason)
+    out.print(f"production -> {_release_line(release)}")
+    if deploy:
+        from harness.errors import DeployFailed
+        from harness.ops.deploy import deploy as deploy_release
+
+        report = deploy_release(_deployer(cfg, engine), release)
+        if not report.healthy:
+            raise DeployFailed(f"service not healthy on revision {release.revision}: {report.detail}")
+        out.print(f"service healthy: {report.detail}")
+
+
+@app.command("reconcile")
+@handles_errors
+def reconcile_cmd() -> None:
+    """Repair tags left behind by an interrupted move (the store is the truth)."""
+    _, mover, _ = _setup()
+    repaired = reconcile(mover)
+    out.print("\n".join(f"repaired {r}" for r in repaired) or "consistent: tags match the store")
+
+
+@app.command("releases")
+@handles_errors
+def releases_cmd(json_out: JsonOpt = False) -> None:
+    """Production history: revision, commit, image id, when, who, why."""
+    _, mover, _ = _setup()
+    reconcile(mover)
+    releases = mover.store.releases()
+    if json_out:
+        out.print_json(to_json([dataclasses.asdict(r) for r in releases]))
+        return
+    table = Table(title="production releases")
+    for column in ("rev", "action", "commit", "image", "when", "who", "why"):
+        table.add_column(column, overflow="fold")
+    for r in releases:
+        table.add_row(str(r.revision), r.action, r.commit[:12], r.image_id[7:19], r.created, r.user, r.reason)
+    out.print(table)
+
+
+@app.command("status")
+@handles_errors
+def status_cmd(json_out: JsonOpt = False) -> None:
+    """Production, last-good, upstream head and the last runs."""
+    from harness.errors import HarnessError
+
+    cfg, mover, _ = _setup()
+    repaired = reconcile(mover)
+    production = mover.store.production()
+    last_good = mover.store.pointer(LAST_GOOD)
+    try:
+        head = mover.upstream().resolve("HEAD")
+        upstream: dict[str, object] = dataclasses.asdict(head)
+    except HarnessError as exc:
+        upstream = {"error": str(exc)}
+    doc = {
+        "production": dataclasses.asdict(production) if production else None,
+        "last_good": dataclasses.asdict(last_good) if last_good else None,
+        "upstream_head": upstream,
+        "runs": [record_dict(r) for r in mover.store.runs(5)],
+        "repaired": repaired,
+        "repo": cfg.repo,
+    }
+    if json_out:
+        out.print_json(to_json(doc))
+        return
+    out.print(f"production: {_release_line(production) if production else 'none'}")
+    out.print(f"last-good:  {last_good.commit[:12] + ' image ' + last_good.image_id[7:19] if last_good else 'none'}")
+    out.print(f"upstream:   {upstream.get('sha', '')!s:.12} {upstream.get('message', upstream.get('error', ''))!s:.70}")
+    for r in mover.store.runs(5):
+        out.print(f"  {r.run_id} {r.commit[:12]} {r.verdict.value:5} {r.summary}")
+
+
+@app.command("gc")
+@handles_errors
+def gc_cmd(
+    keep: Annotated[int, typer.Option("--keep", min=1, max=10000, help="newest commit images/releases kept")] = 5,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would go, remove nothing")] = False,
+) -> None:
+    """Remove commit images, run folders and leftover containers beyond the retention policy."""
+    from harness.ops.gc import gc
+
+    cfg, mover, engine = _setup()
+    reconcile(mover)
+    plan, problems = gc(
+        engine,
+        mover.store,
+        repo=cfg.repo,
+        keep=keep,
+        dry_run=dry_run,
+        state_dir=cfg.state_dir,
+    )
+    verb = "would remove" if dry_run else "removed"
+    for image in plan.remove_images:
+        out.print(f"{verb} image {', '.join(image.tags)} ({image.id[7:19]})")
+    for run_dir in plan.remove_run_dirs:
+        out.print(f"{verb} run folder {run_dir}")
+    for container in plan.remove_containers:
+        out.print(f"{verb} leftover container {container.name} ({container.status})")
+    for image_id in plan.remove_dangling:
+        out.print(f"{verb} build-stage image {image_id[7:19]}")
+    for image, why in plan.keep_images:
+        out.print(f"kept {', '.join(image.tags)}: {why}")
+    for problem in problems:
+        err.print(f"not removed: {problem}")
+
+
+@app.command("pin")
+@handles_errors
+def pin_cmd(
+    repo_dir: Annotated[Path, typer.Option("--repo", help="checkout holding the Wan2GP gitlink")] = Path("."),
+    submodule: Annotated[str, typer.Option(help="gitlink path")] = "Wan2GP",
+) -> None:
+    """Point the Wan2GP gitlink at the production commit (index only) and record it in STRUCTURE.md."""
+    from harness.ops.pin import pin
+
+    _, mover, _ = _setup()
+    sha, command = pin(mover.store, repo_dir, submodule=submodule, now=_now())
+    out.print(f"{submodule} -> {sha}\nnow commit it:\n  {command}")

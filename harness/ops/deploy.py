@@ -1,0 +1,86 @@
+"""Deploy production as the compose service and, when it does not turn healthy, roll back.
+
+The service is recreated through the engine API from compose.yaml (harness parses the
+subset it needs), so no compose binary is required. Blue/green is not assumed: a GPU
+worker usually owns its GPU, so the old container goes before the new one starts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from harness.compose import ServiceSpec
+from harness.errors import DeployFailed
+from harness.ops.promote import Mover, locked, promote, rollback
+from harness.ports import Reporter
+from harness.promotion import Release
+from harness.services import ServiceState
+
+
+class ServiceEngine(Protocol):
+    def replace_service(self, spec: ServiceSpec, image: str, *, project: str, labels: dict[str, str]) -> str: ...
+    def service_state(self, container_id: str) -> ServiceState: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deployer:
+    engine: ServiceEngine
+    spec: ServiceSpec
+    project: str
+    timeout_s: float
+    reporter: Reporter
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployReport:
+    healthy: bool
+    container: str
+    detail: str
+
+
+def deploy(d: Deployer, release: Release) -> DeployReport:
+    """Recreate the service on `release`'s image and wait for its health check."""
+    labels = {"harness.release": str(release.revision), "harness.commit": release.commit}
+    d.reporter.step(f"deploying revision {release.revision} ({release.image_id[7:19]}) as {d.project}-{d.spec.name}")
+    container = d.engine.replace_service(d.spec, release.image_id, project=d.project, labels=labels)
+    deadline = d.clock() + d.timeout_s
+    while True:
+        state = d.engine.service_state(container)
+        if state.health == "healthy" or (d.spec.health is None and state.status == "running"):
+            return DeployReport(healthy=True, container=container, detail=f"{state.status}, {state.health or 'up'}")
+        broken = state.health == "unhealthy" or state.status in ("exited", "dead", "gone") or state.restarts > 0
+        if broken or d.clock() >= deadline:
+            why = "timed out waiting for health" if not broken else f"{state.status}, {state.health or 'no health'}"
+            tail = " | ".join(state.log_tail.strip().splitlines()[-3:])
+            return DeployReport(healthy=False, container=container, detail=f"{why}; last log: {tail}")
+        d.sleep(1.0)
+
+
+def promote_and_deploy(mover: Mover, d: Deployer, spec: str, *, reason: str, force: bool) -> tuple[Release, str]:
+    """Promote, deploy, and roll back automatically (a new revision) if the service is unhealthy."""
+    with locked(mover):  # held across the deploy: no second move while this one is judged
+        release = promote(mover, spec, reason=reason, force=force)
+        report = deploy(d, release)
+        if report.healthy:
+            return release, f"service healthy on revision {release.revision}: {report.detail}"
+        if release.revision == 1:
+            raise DeployFailed(
+                f"revision 1 did not turn healthy ({report.detail}) and there is nothing to roll back to"
+            )
+        back = rollback(
+            mover,
+            to=release.revision - 1,
+            action="auto-rollback",
+            reason=f"revision {release.revision} failed its health check: {report.detail}",
+        )
+        again = deploy(d, back)
+        state = "service healthy again" if again.healthy else f"the old image is unhealthy too ({again.detail})"
+        raise DeployFailed(
+            f"revision {release.revision} did not turn healthy ({report.detail}); rolled back automatically "
+            f"to {back.image_id[7:19]} as revision {back.revision}: {state}"
+        )

@@ -1,0 +1,185 @@
+"""promote, rollback and reconcile: move production by retagging, recorded as releases.
+
+Order of every move: take the lock, write the new release (the truth), then retag
+`:production` (derived). A process killed in between leaves the store ahead of the tag;
+`reconcile`, run at the start of every command, retags to what the store says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from harness.errors import LockBusy, PromotionRefused, StoreError, UsageError
+from harness.naming import LAST_GOOD, PRODUCTION
+from harness.ports import ImageBuilder, Upstream
+from harness.promotion import Release, refusal, rollback_target
+from harness.store import Store
+
+_RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{1,6}\Z|[0-9]{8}-[0-9]{4,6}\Z")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mover:
+    """What a production move touches, injected by the CLI or the tests."""
+
+    store: Store
+    builder: ImageBuilder
+    upstream: Callable[[], Upstream]  # made on demand: only ref targets need git
+    repo: str
+    suite_hash: str
+    lock_path: Path
+    lock_wait_s: float
+    user: str
+    now: Callable[[], str]
+    fault: Callable[[str], None] = lambda point: None  # fault injection points for tests
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    image_id: str
+    commit: str
+    run_id: str
+
+
+def reconcile(mover: Mover) -> list[str]:
+    """Make `:production` and `:last-good` match the store; return what was repaired."""
+    repaired = []
+    production = mover.store.production()
+    last_good = mover.store.pointer(LAST_GOOD)
+    wanted = [
+        (PRODUCTION, production.image_id if production else None),
+        (LAST_GOOD, last_good.image_id if last_good else None),
+    ]
+    for tag, image_id in wanted:
+        if image_id is None or mover.builder.image_id(f"{mover.repo}:{tag}") == image_id:
+            continue
+        if mover.builder.image_id(image_id) is None:
+            raise StoreError(
+                f"the store's {tag} image {image_id[7:19]} is gone from the engine; "
+                "move it with `harness rollback --to N` or `harness promote`"
+            )
+        mover.builder.tag(image_id, mover.repo, tag)
+        repaired.append(f"{mover.repo}:{tag} -> {image_id[7:19]}")
+    return repaired
+
+
+def resolve_target(mover: Mover, spec: str) -> Target:
+    """A run id, an image (name or id), or an upstream ref, as the image it designates."""
+    if _RUN_ID.match(spec):
+        record = mover.store.run(spec)
+        if record is None:
+            raise UsageError(f"no run {spec!r} (or the prefix matches several); see `harness history`")
+        if not record.image_id:
+            raise PromotionRefused(f"run {record.run_id} built no image: {record.summary}")
+        return Target(image_id=record.image_id, commit=record.commit, run_id=record.run_id)
+    if ":" in spec or spec.startswith("sha256"):
+        image_id = mover.builder.image_id(spec)
+        if image_id is None:
+            raise PromotionRefused(f"image {spec!r} is not on this engine")
+        runs = mover.store.runs_for_image(image_id)
+        return Target(image_id=image_id, commit=runs[0].commit if runs else "", run_id=runs[0].run_id if runs else "")
+    commit = mover.upstream().resolve(spec)
+    runs = [r for r in mover.store.runs_for_commit(commit.sha) if r.image_id]
+    current = [r for r in runs if r.suite_hash == mover.suite_hash] or runs
+    if not current:
+        raise PromotionRefused(f"commit {commit.short} has no tested image: run `harness build-and-test {spec}` first")
+    return Target(image_id=current[0].image_id, commit=commit.sha, run_id=current[0].run_id)
+
+
+_LOCKS: dict[str, FileLock] = {}
+
+
+@contextmanager
+def locked(mover: Mover) -> Iterator[None]:
+    """The production lock: one writer at a time, others wait `lock_wait_s` then fail clearly.
+
+    One reentrant lock object per path in this process (two objects on one path would deadlock).
+    """
+    mover.lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = _LOCKS.setdefault(str(mover.lock_path), FileLock(str(mover.lock_path)))
+    try:
+        lock.acquire(timeout=mover.lock_wait_s)
+    except Timeout as exc:
+        raise LockBusy(
+            f"another harness process is moving production (lock {mover.lock_path} held for "
+            f"{mover.lock_wait_s:.0f} s); retry, or raise deploy.lock_wait_s"
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _move(mover: Mover, release: Release) -> Release:
+    stored = mover.store.add_release(release)
+    mover.fault("after-store-write")
+    mover.builder.tag(stored.image_id, mover.repo, PRODUCTION)
+    return stored
+
+
+def promote(mover: Mover, spec: str, *, reason: str, force: bool) -> Release:
+    if force and not reason.strip():
+        raise UsageError("--force needs --reason: the history keeps why the gate was overridden")
+    with locked(mover):
+        reconcile(mover)
+        target = resolve_target(mover, spec)
+        if mover.builder.image_id(target.image_id) is None:
+            raise PromotionRefused(f"image {target.image_id[7:19]} is gone from the engine")
+        why_not = refusal(target.image_id, mover.store.runs_for_image(target.image_id), mover.suite_hash)
+        if why_not and not force:
+            raise PromotionRefused(f"promotion refused: {why_not} (override: --force --reason TEXT)")
+        current = mover.store.production()
+        if current and current.image_id == target.image_id:
+            raise UsageError(f"image {target.image_id[7:19]} is already production (revision {current.revision})")
+        note = f"{reason} [forced past: {why_not}]" if why_not else reason
+        return _move(
+            mover,
+            Release(
+                revision=0,
+                action="promote",
+                image_id=target.image_id,
+                commit=target.commit,
+                from_image_id="",
+                run_id=target.run_id,
+                created=mover.now(),
+                user=mover.user,
+                reason=note,
+                forced=bool(why_not),
+                based_on=0,
+            ),
+        )
+
+
+def rollback(mover: Mover, *, to: int | None, reason: str, action: str = "rollback") -> Release:
+    with locked(mover):
+        reconcile(mover)
+        releases = mover.store.releases()
+        target = rollback_target(releases, to)
+        if mover.builder.image_id(target.image_id) is None:
+            alive = [r.revision for r in releases if mover.builder.image_id(r.image_id) is not None]
+            raise PromotionRefused(
+                f"revision {target.revision}'s image {target.image_id[7:19]} no longer exists; "
+                f"revisions whose images exist: {alive or 'none'}"
+            )
+        return _move(
+            mover,
+            Release(
+                revision=0,
+                action=action,
+                image_id=target.image_id,
+                commit=target.commit,
+                from_image_id="",
+                run_id=target.run_id,
+                created=mover.now(),
+                user=mover.user,
+                reason=reason or f"back to revision {target.revision}",
+                forced=False,
+                based_on=target.based_on,
+            ),
+        )
