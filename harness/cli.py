@@ -30,8 +30,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Containerized rebuild harness for Headless-Wan2GP.",
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # messages stay one line: users grep and copy them
+err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="HARNESS_CONFIG", help="harness.yaml")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]

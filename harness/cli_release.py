@@ -141,7 +141,7 @@ def reconcile_cmd() -> None:
     """Repair tags left behind by an interrupted move (the store is the truth)."""
     _, mover, _ = _setup()
     repaired = reconcile(mover)
-    out.print("\n".join(f"repaired {r}" for r in repaired) or "consistent: tags match the store")
+    out.print("\n".join(repaired) or "consistent: tags match the store")
 
 
 @app.command("releases")

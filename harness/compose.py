@@ -85,6 +85,8 @@ def load_service(path: Path, service: str, env: Mapping[str, str]) -> ServiceSpe
         test = hc.data.get("test")
         if isinstance(test, str):
             test = ["CMD-SHELL", test]
+        if not isinstance(test, list) or not all(isinstance(t, str) for t in test):
+            raise ConfigError(hc.source, hc.key("test"), f"{test!r}: a command string or a list like [CMD, ...]")
         health = Health(
             test=tuple(str(t) for t in test or ()),
             interval_s=_seconds(hc, "interval", 30),

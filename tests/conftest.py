@@ -32,6 +32,7 @@ def write_config(
     extra_suite: str = "",
     cases: str | None = None,
     run_extra: str = "",
+    deploy: str = "",
 ) -> Path:
     """A harness.yaml for a synthetic upstream; the light recipe is written beside it."""
     (folder / "recipe").mkdir(parents=True, exist_ok=True)
@@ -58,7 +59,7 @@ build:
 {ca}{wheels}run:
   gpu: auto
   timeout_s: 300
-{run_extra}suite:
+{run_extra}{deploy}suite:
   name: test-suite
 {extra_suite}  defaults:
     resolution: 64x48

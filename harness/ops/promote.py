@@ -15,7 +15,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from harness.errors import LockBusy, PromotionRefused, StoreError, UsageError
+from harness.errors import LockBusy, PromotionRefused, UsageError
 from harness.naming import LAST_GOOD, PRODUCTION
 from harness.ports import ImageBuilder, Upstream
 from harness.promotion import Release, refusal, rollback_target
@@ -48,8 +48,12 @@ class Target:
 
 
 def reconcile(mover: Mover) -> list[str]:
-    """Make `:production` and `:last-good` match the store; return what was repaired."""
-    repaired = []
+    """Make `:production` and `:last-good` match the store; return what was repaired or is wrong.
+
+    An image the store names but the engine lost is reported, not fatal: rollback and
+    promote are how it gets fixed, so they must still run.
+    """
+    notes = []
     production = mover.store.production()
     last_good = mover.store.pointer(LAST_GOOD)
     wanted = [
@@ -60,13 +64,14 @@ def reconcile(mover: Mover) -> list[str]:
         if image_id is None or mover.builder.image_id(f"{mover.repo}:{tag}") == image_id:
             continue
         if mover.builder.image_id(image_id) is None:
-            raise StoreError(
-                f"the store's {tag} image {image_id[7:19]} is gone from the engine; "
-                "move it with `harness rollback --to N` or `harness promote`"
+            notes.append(
+                f"warning: the store's {tag} image {image_id[7:19]} is gone from the engine "
+                "(move it with `harness rollback --to N` or `harness promote`)"
             )
+            continue
         mover.builder.tag(image_id, mover.repo, tag)
-        repaired.append(f"{mover.repo}:{tag} -> {image_id[7:19]}")
-    return repaired
+        notes.append(f"repaired {mover.repo}:{tag} -> {image_id[7:19]}")
+    return notes
 
 
 def resolve_target(mover: Mover, spec: str) -> Target:

@@ -130,3 +130,17 @@ def test_newer_schema_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreError, match="store schema 99"):
         Store(tmp_path / "runs.sqlite")
+
+
+def test_releases_get_revisions_and_from_images_in_order(tmp_path: Path) -> None:
+    from tests.unit.test_promotion import rel
+
+    store = Store(tmp_path / "state.db")
+    first = store.add_release(rel(0, "sha256:a"))
+    second = store.add_release(rel(0, "sha256:b"))
+    back = store.add_release(rel(0, "sha256:a", action="rollback", based_on=1))
+    assert (first.revision, second.revision, back.revision) == (1, 2, 3)
+    assert (first.from_image_id, second.from_image_id, back.from_image_id) == ("", "sha256:a", "sha256:b")
+    assert (first.based_on, second.based_on, back.based_on) == (1, 2, 1)
+    assert store.releases() == [first, second, back]
+    assert store.production() == back

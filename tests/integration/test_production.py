@@ -1,0 +1,204 @@
+"""promote / rollback / reconcile / deploy / gc / status on the real engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.adapters.git_repo import write_commits
+from harness.naming import PRODUCTION
+from harness.sample.make import broken_import, template
+from tests.conftest import write_config
+from tests.integration.conftest import Project
+
+pytestmark = pytest.mark.integration
+
+
+def _tested(project: Project, n_good: int = 3) -> tuple[list[str], str]:
+    """n_good passing commits (code-only changes) and one failing commit, all built and tested."""
+    wgp = template()["wgp.py"] or ""
+    good = [project.commit("good 0", template())]
+    good += [project.commit(f"good {i}", {"wgp.py": f"{wgp}\n# change {i}\n"}) for i in range(1, n_good)]
+    bad = project.commit("stuff", {"wgp.py": broken_import(wgp)})
+    for sha in good:
+        assert project.run("build-and-test", sha)[0] == 0
+    assert project.run("build-and-test", bad)[0] == 1
+    return good, bad
+
+
+def _production(project: Project) -> str | None:
+    return project.image_id(PRODUCTION)
+
+
+def test_promote_pass_moves_production_and_refuses_the_rest(project: Project) -> None:
+    good, bad = _tested(project, 1)
+    code, output = project.run("promote", good[0], "--reason", "first")
+    assert code == 0, output
+    assert _production(project) == project.image_id(good[0][:12])
+    assert [r.revision for r in project.store().releases()] == [1]
+    # FAIL and untested: refused, nothing moves.
+    code, output = project.run("promote", bad)
+    assert code == 1 and "is FAIL" in output
+    untested = project.commit("untested", {"README.md": "x\n"})
+    code, output = project.run("promote", untested)
+    assert code == 1 and "no tested image" in output
+    assert _production(project) == project.image_id(good[0][:12])
+    assert len(project.store().releases()) == 1
+    # --force needs a reason and is recorded as forced.
+    assert project.run("promote", bad, "--force")[0] == 2
+    code, output = project.run("promote", bad, "--force", "--reason", "hotfix needs it")
+    assert code == 0, output
+    forced = project.store().releases()[-1]
+    assert forced.forced and "hotfix needs it" in forced.reason and "forced past" in forced.reason
+    code, output = project.run("releases", "--json")
+    assert code == 0 and [r["revision"] for r in json.loads(output)] == [1, 2]
+    code, output = project.run("status", "--json")
+    status = json.loads(output)
+    assert code == 0 and status["production"]["revision"] == 2 and status["upstream_head"]["sha"] == untested
+
+
+def test_rollback_walks_back_and_refuses_when_the_image_is_gone(project: Project) -> None:
+    good, _ = _tested(project, 3)
+    for sha in good:
+        assert project.run("promote", sha)[0] == 0
+    ids = [project.image_id(sha[:12]) for sha in good]
+    assert project.run("rollback")[0] == 0
+    assert _production(project) == ids[1]
+    assert project.run("rollback")[0] == 0
+    assert _production(project) == ids[0]
+    releases = project.store().releases()
+    assert [(r.revision, r.action) for r in releases][-2:] == [(4, "rollback"), (5, "rollback")]
+    # Remove revision 3's image (C): rollback --to 3 must refuse and leave production alone.
+    project.engine.client.images.remove(ids[2], force=True)  # every tag of it, last-good included
+    code, output = project.run("rollback", "--to", "3")
+    assert code == 1 and "no longer exists" in output and "revisions whose images exist" in output
+    assert _production(project) == ids[0]
+    assert len(project.store().releases()) == 5
+
+
+def test_kill_between_store_write_and_retag_is_repaired_by_reconcile(project: Project) -> None:
+    good, _ = _tested(project, 2)
+    assert project.run("promote", good[0])[0] == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "-c", str(project.config), "promote", good[1]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "HARNESS_FAULT": "after-store-write"},
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "fault point after-store-write reached" in line:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    store_says = project.store().production()
+    assert store_says is not None and store_says.revision == 2
+    assert _production(project) == project.image_id(good[0][:12])  # the tag lags the store
+    code, output = project.run("reconcile")
+    assert code == 0 and "repaired" in output
+    assert _production(project) == store_says.image_id == project.image_id(good[1][:12])
+
+
+def test_concurrent_promotes_each_get_a_revision_in_order(project: Project) -> None:
+    good, _ = _tested(project, 3)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "harness", "-c", str(project.config), "promote", sha],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for sha in good
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    releases = project.store().releases()
+    assert [r.revision for r in releases] == [1, 2, 3]
+    assert {r.image_id for r in releases} == {project.image_id(sha[:12]) for sha in good}
+    # Each release's from_image is the one before it: the history never interleaved.
+    assert [r.from_image_id for r in releases[1:]] == [r.image_id for r in releases[:-1]]
+    assert _production(project) == releases[-1].image_id
+
+
+def test_deploy_failing_health_rolls_back_and_old_image_serves(project: Project, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    write_config(
+        tmp_path,
+        upstream=project.upstream,
+        repo=project.repo,
+        run_extra=f"  model_cache: {models}\n",
+        deploy=f"deploy:\n  service: worker-cpu\n  project: {project.repo.replace('/', '-')}\n"
+        "  health_timeout_s: 120\n",
+    )
+    good, bad = _tested(project, 1)
+    name = f"{project.repo.replace('/', '-')}-worker-cpu"
+    try:
+        code, output = project.run("promote", good[0], "--deploy")
+        assert code == 0 and "healthy" in output, output
+        code, output = project.run("promote", bad, "--force", "--reason", "try it", "--deploy")
+        assert code == 1, output
+        assert "rolled back automatically" in output and "service healthy again" in output
+        actions = [r.action for r in project.store().releases()]
+        assert actions == ["promote", "promote", "auto-rollback"]
+        container = project.engine.client.containers.get(name)
+        assert container.image.id == project.image_id(good[0][:12])
+        assert container.attrs["State"]["Health"]["Status"] == "healthy"
+        assert _production(project) == project.image_id(good[0][:12])
+    finally:
+        project.engine.client.containers.get(name).remove(force=True)
+
+
+def test_gc_keeps_what_it_must_and_dry_run_removes_nothing(project: Project) -> None:
+    good, bad = _tested(project, 4)
+    assert project.run("promote", good[0])[0] == 0
+    before = {sha: project.image_id(sha[:12]) for sha in [*good, bad]}
+    code, output = project.run("gc", "--keep", "1", "--dry-run")
+    assert code == 0 and "would remove image" in output
+    assert {sha: project.image_id(sha[:12]) for sha in before} == before
+    code, output = project.run("gc", "--keep", "1")
+    assert code == 0, output
+    after = {sha: project.image_id(sha[:12]) for sha in before}
+    assert after[good[0]] == before[good[0]]  # production
+    assert after[good[3]] == before[good[3]]  # last-good
+    assert after[bad] == before[bad]  # newest commit image
+    assert after[good[1]] is None and after[good[2]] is None
+
+
+def test_pin_points_the_gitlink_at_production(project: Project, tmp_path: Path) -> None:
+    good, _ = _tested(project, 1)
+    assert project.run("promote", good[0])[0] == 0
+    checkout = tmp_path / "wrapper"
+    write_commits(checkout, [("wrapper", {"README.md": "wrapper\n"})])
+    code, output = project.run("pin", "--repo", str(checkout))
+    assert code == 0, output
+    staged = subprocess.run(
+        ["git", "ls-files", "-s", "Wan2GP"], cwd=checkout, capture_output=True, text=True, check=True
+    ).stdout
+    assert staged.startswith(f"160000 {good[0]} ")
+    assert good[0] in (checkout / "STRUCTURE.md").read_text()
+
+
+def test_promote_waits_for_the_lock_then_fails_clearly(project: Project, tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    write_config(tmp_path, upstream=project.upstream, repo=project.repo, deploy="deploy:\n  lock_wait_s: 1\n")
+    good, _ = _tested(project, 1)
+    with FileLock(str(project.folder / ".harness" / "production.lock")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "harness", "-c", str(project.config), "promote", good[0]],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 125, proc.stdout + proc.stderr
+    assert "another harness process is moving production" in proc.stderr
+    assert project.store().releases() == []
