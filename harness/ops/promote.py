@@ -121,7 +121,23 @@ def locked(mover: Mover) -> Iterator[None]:
         lock.release()
 
 
-def _move(mover: Mover, release: Release) -> Release:
+def _move(
+    mover: Mover, *, action: str, target: Target, reason: str, forced: bool = False, based_on: int = 0
+) -> Release:
+    """Record the release (the truth), then retag `:production` (derived from it)."""
+    release = Release(
+        revision=0,
+        action=action,
+        image_id=target.image_id,
+        commit=target.commit,
+        from_image_id="",
+        run_id=target.run_id,
+        created=mover.now(),
+        user=mover.user,
+        reason=reason,
+        forced=forced,
+        based_on=based_on,
+    )
     stored = mover.store.add_release(release)
     mover.fault("after-store-write")
     mover.builder.tag(stored.image_id, mover.repo, PRODUCTION)
@@ -143,22 +159,7 @@ def promote(mover: Mover, spec: str, *, reason: str, force: bool) -> Release:
         if current and current.image_id == target.image_id:
             raise UsageError(f"image {target.image_id[7:19]} is already production (revision {current.revision})")
         note = f"{reason} [forced past: {why_not}]" if why_not else reason
-        return _move(
-            mover,
-            Release(
-                revision=0,
-                action="promote",
-                image_id=target.image_id,
-                commit=target.commit,
-                from_image_id="",
-                run_id=target.run_id,
-                created=mover.now(),
-                user=mover.user,
-                reason=note,
-                forced=bool(why_not),
-                based_on=0,
-            ),
-        )
+        return _move(mover, action="promote", target=target, reason=note, forced=bool(why_not))
 
 
 def rollback(mover: Mover, *, to: int | None, reason: str, action: str = "rollback") -> Release:
@@ -172,19 +173,11 @@ def rollback(mover: Mover, *, to: int | None, reason: str, action: str = "rollba
                 f"revision {target.revision}'s image {target.image_id[7:19]} no longer exists; "
                 f"revisions whose images exist: {alive or 'none'}"
             )
+        back = Target(image_id=target.image_id, commit=target.commit, run_id=target.run_id)
         return _move(
             mover,
-            Release(
-                revision=0,
-                action=action,
-                image_id=target.image_id,
-                commit=target.commit,
-                from_image_id="",
-                run_id=target.run_id,
-                created=mover.now(),
-                user=mover.user,
-                reason=reason or f"back to revision {target.revision}",
-                forced=False,
-                based_on=target.based_on,
-            ),
+            action=action,
+            target=back,
+            reason=reason or f"back to revision {target.revision}",
+            based_on=target.based_on,
         )

@@ -27,6 +27,13 @@ def _host_path(run_dir: Path, container_path: str) -> Path | None:
     return host if host.is_relative_to(out) else None
 
 
+def _infra(log_path: Path, exc: InfraError) -> RunOutcome:
+    """The run could not happen: no verdict on the commit, only the reason."""
+    return RunOutcome(
+        exit_code=None, timed_out=False, oom_killed=False, log_path=str(log_path), results=None, infra_error=str(exc)
+    )
+
+
 def _read_results(path: Path) -> dict[str, object] | None:
     try:
         doc = json.loads(path.read_text())
@@ -58,14 +65,7 @@ def run_suite(
             required=suite.requires_gpu,
         )
     except InfraError as exc:
-        return RunOutcome(
-            exit_code=None,
-            timed_out=False,
-            oom_killed=False,
-            log_path=str(log_path),
-            results=None,
-            infra_error=str(exc),
-        )
+        return _infra(log_path, exc)
     reporter.step(f"gpu mode {gpu.mode}: {gpu.reason}")
     in_dir, out_dir = run_dir / "in", run_dir / "out"
     in_dir.mkdir(parents=True, exist_ok=True)
@@ -94,14 +94,7 @@ def run_suite(
     try:
         done = runner.run(request, log_path=str(log_path), on_line=reporter.line)
     except InfraError as exc:
-        return RunOutcome(
-            exit_code=None,
-            timed_out=False,
-            oom_killed=False,
-            log_path=str(log_path),
-            results=None,
-            infra_error=str(exc),
-        )
+        return _infra(log_path, exc)
     results = _read_results(out_dir / "results.json")
     videos: dict[str, VideoFacts] = {}
     rows = results.get("results") if results else None
