@@ -71,8 +71,9 @@ class Project:
     def image_id(self, tag: str) -> str | None:
         return self.engine.image_id(f"{self.repo}:{tag}")
 
-    def containers(self) -> list[object]:
-        return list(self.engine.client.containers.list(all=True, filters={"label": "harness.commit"}))
+    def containers(self, sha: str) -> list[object]:
+        """Containers left behind for this commit (test runs label theirs harness.commit=<sha>)."""
+        return list(self.engine.client.containers.list(all=True, filters={"label": f"harness.commit={sha}"}))
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def test_pass_builds_labelled_image_and_moves_last_good(project: Project) -> Non
     assert row["checks"]["video"]["frames"] == 9 and row["checks"]["verdict"] == "pass"
     assert {"test_run_id", "timestamp", "description"} <= results.keys()
     assert (Path(record.run_dir) / "container.log").read_text().count("[harness-runner]") >= 2
-    assert project.containers() == []
+    assert project.containers(sha) == []
 
 
 def test_import_break_fails_and_last_good_stays(project: Project) -> None:
