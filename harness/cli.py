@@ -14,12 +14,16 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from harness.config import load_config
+if TYPE_CHECKING:
+    from harness.ops.build_and_test import World
+    from harness.ports import Reporter
+
+from harness.config import Config, load_config
 from harness.errors import EXIT_INTERRUPTED, EXIT_USAGE, HarnessError, UsageError
 from harness.report import history_table, print_record, record_dict, to_json
 from harness.store import Store
@@ -95,6 +99,29 @@ def _store() -> Store:
     return Store(load_config(state["config"]).state_dir / "state.db")
 
 
+def make_world(cfg: Config, reporter: Reporter) -> World:
+    """The real adapters behind build-and-test (and the probes of bisect)."""
+    from harness.adapters.docker_engine import DockerEngine
+    from harness.adapters.git_repo import GitUpstream
+    from harness.adapters.gpu import HostGpuProbe
+    from harness.adapters.video import probe_video
+    from harness.ops.build_and_test import World
+    from harness.ops.gc import session_id
+
+    engine = DockerEngine(os.environ)
+    return World(
+        upstream=GitUpstream(cfg.upstream_url, cfg.mirror_dir),
+        builder=engine,
+        runner=engine,
+        gpu=HostGpuProbe(),
+        probe=probe_video,
+        store=Store(cfg.state_dir / "state.db"),
+        reporter=reporter,
+        clock=lambda: datetime.datetime.now(datetime.UTC),
+        session=session_id(),
+    )
+
+
 @app.command("build-and-test")
 @handles_errors
 def build_and_test_cmd(
@@ -107,27 +134,11 @@ def build_and_test_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Build the image of REF, run the suite in it, judge the videos, record the run."""
-    from harness.adapters.docker_engine import DockerEngine
-    from harness.adapters.git_repo import GitUpstream
-    from harness.adapters.gpu import HostGpuProbe
-    from harness.adapters.video import probe_video
-    from harness.ops.build_and_test import World, build_and_test
-    from harness.ops.gc import session_id
+    from harness.ops.build_and_test import build_and_test
 
     cfg = load_config(state["config"])
     reporter = ConsoleReporter(err, verbose)
-    engine = DockerEngine(os.environ)
-    world = World(
-        upstream=GitUpstream(cfg.upstream_url, cfg.mirror_dir),
-        builder=engine,
-        runner=engine,
-        gpu=HostGpuProbe(),
-        probe=probe_video,
-        store=Store(cfg.state_dir / "state.db"),
-        reporter=reporter,
-        clock=lambda: datetime.datetime.now(datetime.UTC),
-        session=session_id(),
-    )
+    world = make_world(cfg, reporter)
     with reporter.status:
         result = build_and_test(cfg, ref, world, rebuild=rebuild, no_cache=no_cache)
     if json_out:
@@ -180,5 +191,6 @@ def main() -> None:
     sys.exit(EXIT_USAGE)
 
 
-# Registers the production commands on `app` (kept in their own module for size).
+# Register the production and bisect commands on `app` (their own modules, for size).
+import harness.cli_bisect  # noqa: E402
 import harness.cli_release  # noqa: E402, F401

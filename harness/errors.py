@@ -93,3 +93,7 @@ class DeployFailed(HarnessError):
     """The service did not become healthy on the new image; production was rolled back."""
 
     exit_code = EXIT_FAIL
+
+
+class BisectError(UsageError):
+    """The range cannot be bisected as asked (endpoints do not bound it, nothing to resume)."""

@@ -58,7 +58,7 @@ class Store:
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
-            with self._tx():
+            with self.transaction():
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     self.db.execute(statement)
                 row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
@@ -73,7 +73,7 @@ class Store:
             raise StoreError(f"{path}: cannot open the run store ({exc}); it was left untouched") from exc
 
     @contextmanager
-    def _tx(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[None]:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -89,7 +89,7 @@ class Store:
         """Record a run and, in the same transaction, move a pointer to its image."""
         cases = json.dumps([dataclasses.asdict(c) | {"verdict": c.verdict.value} for c in record.cases])
         try:
-            with self._tx():
+            with self.transaction():
                 self.db.execute(
                     "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
@@ -125,7 +125,7 @@ class Store:
         as is `from_image_id` (the production image before this release).
         """
         try:
-            with self._tx():
+            with self.transaction():
                 row = self.db.execute(
                     "SELECT revision, image_id FROM releases ORDER BY revision DESC LIMIT 1"
                 ).fetchone()

@@ -107,6 +107,20 @@ class GitUpstream:
                 continue
             yield TreeEntry(path=path, mode=int(mode, 8), data=data)
 
+    def first_parent_range(self, good: str, bad: str) -> list[str]:
+        """[good, ..., bad] along bad's first-parent history (merges count as one step)."""
+        if not self.is_ancestor(good, bad):
+            raise UpstreamError(f"{good[:12]} is not an ancestor of {bad[:12]}: give --good older than --bad")
+        return _first_parent_range(self.repo, good, bad)
+
+    def diffstat(self, old: str, new: str) -> list[tuple[str, int, int]]:
+        """(path, lines added, lines deleted) for every file that differs."""
+        return _numstat(self.repo, old, new)
+
+    def parent(self, sha: str) -> str | None:
+        parents = self.repo.commit(sha).parents
+        return parents[0].hexsha if parents else None
+
     def is_ancestor(self, older: str, newer: str) -> bool:
         try:
             self.repo.git.merge_base("--is-ancestor", older, newer)
@@ -167,3 +181,16 @@ def set_gitlink(repo_dir: Path, path: str, sha: str) -> str:
     except (git.exc.GitError, git.exc.InvalidGitRepositoryError) as exc:
         raise UpstreamError(f"cannot update the {path} gitlink in {repo_dir}: {_stderr(exc)}") from exc
     return str(repo.working_tree_dir)
+
+
+def _first_parent_range(repo: git.Repo, good: str, bad: str) -> list[str]:
+    listed = repo.git.rev_list("--first-parent", "--reverse", f"{good}..{bad}")
+    return [good, *listed.split()]
+
+
+def _numstat(repo: git.Repo, old: str, new: str) -> list[tuple[str, int, int]]:
+    out = []
+    for line in repo.git.diff("--numstat", "--no-renames", old, new).splitlines():
+        added, deleted, path = line.split("\t", 2)
+        out.append((path, int(added) if added.isdigit() else 0, int(deleted) if deleted.isdigit() else 0))
+    return out

@@ -1,0 +1,95 @@
+"""Bisect over upstream commits (pure): where to probe next, what to prefetch, the answer.
+
+`commits` is the first-parent range oldest first: commits[0] is the known-good endpoint,
+commits[-1] the known-bad one. Verdicts: PASS is good, FAIL is bad, ERROR/SKIP mean the
+commit could not be judged and is dropped, as `git bisect skip` does; a neighbour is tried.
+Probing the middle of the open window keeps it to ceil(log2(N)) probes for N candidates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from harness.model import Verdict
+
+JUDGED = (Verdict.PASS, Verdict.FAIL)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Window:
+    lo: int  # index of the newest known-good commit
+    hi: int  # index of the oldest known-bad commit after lo
+
+    @property
+    def size(self) -> int:
+        return self.hi - self.lo
+
+
+def window(commits: Sequence[str], verdicts: Mapping[str, Verdict]) -> Window:
+    """The open window (lo, hi]: the first bad commit is commits[lo+1 .. hi]."""
+    goods = [i for i, c in enumerate(commits) if verdicts.get(c) is Verdict.PASS]
+    lo = max(goods) if goods else 0
+    bads = [i for i, c in enumerate(commits) if i > lo and verdicts.get(c) is Verdict.FAIL]
+    hi = min(bads) if bads else len(commits) - 1
+    return Window(lo=lo, hi=hi)
+
+
+def _order(w: Window) -> list[int]:
+    """Indexes strictly inside the window, nearest the middle first (then alternate outwards)."""
+    mid = (w.lo + w.hi) // 2
+    inside = range(w.lo + 1, w.hi)
+    return sorted(inside, key=lambda i: (abs(i - mid), i))
+
+
+def next_probe(commits: Sequence[str], verdicts: Mapping[str, Verdict]) -> str | None:
+    """The commit to test next, or None when the answer is known (or skips hide it)."""
+    w = window(commits, verdicts)
+    for index in _order(w):
+        if commits[index] not in verdicts:
+            return commits[index]
+    return None
+
+
+def prefetch(commits: Sequence[str], verdicts: Mapping[str, Verdict], probing: str, jobs: int) -> list[str]:
+    """Commits worth building while `probing` is tested: the next probe if it turns out good,
+    and if it turns out bad (then their successors, up to `jobs`)."""
+    out: list[str] = []
+    frontier = [dict(verdicts)]
+    pending = [probing]
+    while pending and len(out) < jobs:
+        nxt_frontier, nxt_pending = [], []
+        for state, commit in zip(frontier, pending, strict=True):
+            for outcome in (Verdict.PASS, Verdict.FAIL):
+                guess = {**state, commit: outcome}
+                candidate = next_probe(commits, guess)
+                if candidate is not None and candidate not in out and candidate != probing:
+                    out.append(candidate)
+                    nxt_frontier.append(guess)
+                    nxt_pending.append(candidate)
+        frontier, pending = nxt_frontier, nxt_pending
+    return out[:jobs]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Answer:
+    first_bad: str | None  # exact culprit, when no skip hides it
+    candidates: tuple[str, ...]  # the smallest range that surely holds the first bad commit
+    skipped: tuple[str, ...]
+
+
+def answer(commits: Sequence[str], verdicts: Mapping[str, Verdict]) -> Answer:
+    w = window(commits, verdicts)
+    candidates = tuple(commits[w.lo + 1 : w.hi + 1])
+    skipped = tuple(c for c in commits if verdicts.get(c) in (Verdict.ERROR, Verdict.SKIP))
+    return Answer(first_bad=candidates[0] if len(candidates) == 1 else None, candidates=candidates, skipped=skipped)
+
+
+def endpoint_problem(good: str, bad: str, verdicts: Mapping[str, Verdict]) -> str | None:
+    """Why the endpoints cannot bound a bisect (checked before any further build), or None."""
+    g, b = verdicts.get(good), verdicts.get(bad)
+    if g is not Verdict.PASS:
+        return f"the good endpoint {good[:12]} is not good here ({g.value if g else 'untested'}): pick an older --good"
+    if b is not Verdict.FAIL:
+        return f"the bad endpoint {bad[:12]} is not bad here ({b.value if b else 'untested'}): nothing to bisect"
+    return None

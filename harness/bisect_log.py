@@ -1,0 +1,117 @@
+"""Bisect sessions in the run store: parameters for --resume, steps for --log."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass
+
+from harness.errors import StoreError
+from harness.model import Verdict
+from harness.store import Store
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS bisects (
+      id TEXT PRIMARY KEY, good TEXT NOT NULL, bad TEXT NOT NULL, level TEXT NOT NULL,
+      suite_hash TEXT NOT NULL, started TEXT NOT NULL, finished TEXT NOT NULL DEFAULT '',
+      answer TEXT NOT NULL DEFAULT '')""",
+    """CREATE TABLE IF NOT EXISTS bisect_steps (
+      bisect_id TEXT NOT NULL, seq INTEGER NOT NULL, commit_sha TEXT NOT NULL, verdict TEXT NOT NULL,
+      source TEXT NOT NULL, seconds REAL NOT NULL, run_id TEXT NOT NULL, summary TEXT NOT NULL,
+      PRIMARY KEY (bisect_id, seq))""",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Session:
+    id: str
+    good: str
+    bad: str
+    level: str
+    suite_hash: str
+    started: str
+    finished: str
+    answer: dict[str, object]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    commit: str
+    verdict: Verdict
+    source: str  # reused (a recorded run) | fresh (tested now)
+    seconds: float
+    run_id: str
+    summary: str
+
+
+class BisectLog:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        with store.transaction():
+            for statement in _SCHEMA:
+                store.db.execute(statement)
+
+    def start(self, session: Session) -> None:
+        with self.store.transaction():
+            self.store.db.execute(
+                "INSERT OR IGNORE INTO bisects (id, good, bad, level, suite_hash, started) VALUES (?,?,?,?,?,?)",
+                (session.id, session.good, session.bad, session.level, session.suite_hash, session.started),
+            )
+
+    def add_step(self, bisect_id: str, step: Step) -> None:
+        try:
+            with self.store.transaction():
+                (seq,) = self.store.db.execute(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM bisect_steps WHERE bisect_id=?", (bisect_id,)
+                ).fetchone()
+                self.store.db.execute(
+                    "INSERT INTO bisect_steps VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        bisect_id,
+                        seq,
+                        step.commit,
+                        step.verdict.value,
+                        step.source,
+                        step.seconds,
+                        step.run_id,
+                        step.summary,
+                    ),
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.store.path}: could not record a bisect step: {exc}") from exc
+
+    def finish(self, bisect_id: str, finished: str, answer: dict[str, object]) -> None:
+        with self.store.transaction():
+            self.store.db.execute(
+                "UPDATE bisects SET finished=?, answer=? WHERE id=?", (finished, json.dumps(answer), bisect_id)
+            )
+
+    def sessions(self) -> list[Session]:
+        rows = self.store.db.execute("SELECT * FROM bisects ORDER BY started DESC, id DESC").fetchall()
+        return [
+            Session(
+                id=r[0],
+                good=r[1],
+                bad=r[2],
+                level=r[3],
+                suite_hash=r[4],
+                started=r[5],
+                finished=r[6],
+                answer=json.loads(r[7]) if r[7] else {},
+            )
+            for r in rows
+        ]
+
+    def steps(self, bisect_id: str) -> list[Step]:
+        rows = self.store.db.execute(
+            "SELECT commit_sha, verdict, source, seconds, run_id, summary FROM bisect_steps "
+            "WHERE bisect_id=? ORDER BY seq",
+            (bisect_id,),
+        )
+        return [
+            Step(commit=r[0], verdict=Verdict(r[1]), source=r[2], seconds=r[3], run_id=r[4], summary=r[5]) for r in rows
+        ]
+
+
+def step_dict(step: Step) -> dict[str, object]:
+    return asdict(step) | {"verdict": step.verdict.value}

@@ -1,0 +1,208 @@
+"""bisect: find the first bad upstream commit over per-commit images, reusing every record.
+
+Endpoints are checked first; each probe is build-and-test at the chosen level unless a
+run for that commit, suite and level is already recorded. While one probe runs, the next
+probes of both possible outcomes are built in the background (`jobs`), and kept as images.
+Infra verdicts are skips. Bisect never touches production; last-good only moves forward.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.bisect import Answer, answer, endpoint_problem, next_probe, prefetch
+from harness.bisect_log import BisectLog, Session, Step
+from harness.config import Config
+from harness.errors import BisectError, HarnessError
+from harness.model import Commit, Verdict
+from harness.ops.build import build_commit_image
+from harness.ops.build_and_test import World, build_and_test, new_run_id
+from harness.ports import ImageBuilder, Upstream
+from harness.reqdiff import RequirementChanges, requirement_changes
+
+INTEGRATION_PATHS = ("wgp.py", "defaults/", "finetunes/", "shared/", "requirements.txt", "Dockerfile")
+DepsPolicy = Literal["fail", "skip"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BisectWorld:
+    world: World
+    log: BisectLog
+    make_upstream: Callable[[], Upstream]  # prefetch threads get their own git and engine clients
+    make_builder: Callable[[], ImageBuilder]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Culprit:
+    commit: Commit
+    parent: str
+    files: tuple[tuple[str, int, int], ...]
+    integration: tuple[tuple[str, int, int], ...]
+    requirements: RequirementChanges
+
+
+@dataclass(frozen=True, kw_only=True)
+class BisectReport:
+    session: Session
+    commits: int
+    steps: tuple[Step, ...]
+    answer: Answer
+    culprit: Culprit | None
+    prefetched: tuple[str, ...]
+
+
+class _Quiet:
+    def step(self, text: str) -> None:
+        pass
+
+    def line(self, text: str) -> None:
+        pass
+
+
+def culprit_report(upstream: Upstream, sha: str) -> Culprit:
+    parent = upstream.parent(sha) or sha
+    files = tuple(upstream.diffstat(parent, sha))
+    old = (upstream.read_file(parent, "requirements.txt") or b"").decode("utf-8", "replace")
+    new = (upstream.read_file(sha, "requirements.txt") or b"").decode("utf-8", "replace")
+    return Culprit(
+        commit=upstream.commit(sha),
+        parent=parent,
+        files=files,
+        integration=tuple(f for f in files if f[0].startswith(INTEGRATION_PATHS)),
+        requirements=requirement_changes(old, new),
+    )
+
+
+class _Prober:
+    def __init__(self, cfg: Config, bw: BisectWorld, session: Session, policy: DepsPolicy) -> None:
+        self.cfg, self.bw, self.session, self.policy = cfg, bw, session, policy
+        self.verdicts: dict[str, Verdict] = {}
+
+    def recorded(self, sha: str) -> Verdict | None:
+        runs = [
+            r
+            for r in self.bw.world.store.runs_for_commit(sha)
+            if r.suite_hash == self.session.suite_hash and r.level == self.session.level
+        ]
+        return self._as_bisect(runs[0].verdict, runs[0].image_id) if runs else None
+
+    def _as_bisect(self, verdict: Verdict, image_id: str) -> Verdict:
+        # A FAIL with no image is a dependency install the commit itself broke; policy decides.
+        if verdict is Verdict.FAIL and not image_id and self.policy == "skip":
+            return Verdict.SKIP
+        return verdict
+
+    def probe(self, sha: str) -> Verdict:
+        started = time.monotonic()
+        runs = [
+            r
+            for r in self.bw.world.store.runs_for_commit(sha)
+            if r.suite_hash == self.session.suite_hash and r.level == self.session.level
+        ]
+        if runs:
+            record, source = runs[0], "reused"
+        else:
+            self.bw.world.reporter.step(f"probe {sha[:12]}: build-and-test")
+            record, source = build_and_test(self.cfg, sha, self.bw.world).record, "fresh"
+        verdict = self._as_bisect(record.verdict, record.image_id)
+        self.verdicts[sha] = verdict
+        self.bw.log.add_step(
+            self.session.id,
+            Step(
+                commit=sha,
+                verdict=verdict,
+                source=source,
+                seconds=round(time.monotonic() - started, 3),
+                run_id=record.run_id,
+                summary=record.summary,
+            ),
+        )
+        self.bw.world.reporter.step(f"probe {sha[:12]}: {verdict.value.upper()} ({source}) {record.summary}")
+        return verdict
+
+
+def run_bisect(
+    cfg: Config,
+    bw: BisectWorld,
+    *,
+    good_ref: str,
+    bad_ref: str,
+    level: str,
+    jobs: int,
+    policy: DepsPolicy,
+    session_id: str | None = None,
+) -> BisectReport:
+    upstream, world = bw.world.upstream, bw.world
+    good, bad = upstream.resolve(good_ref), upstream.resolve(bad_ref)
+    commits = upstream.first_parent_range(good.sha, bad.sha)
+    now = world.clock()
+    session = Session(
+        id=session_id or f"b{new_run_id(now)}",
+        good=good.sha,
+        bad=bad.sha,
+        level=level,
+        suite_hash=cfg.suite.digest(),
+        started=now.isoformat(timespec="seconds"),
+        finished="",
+        answer={},
+    )
+    bw.log.start(session)
+    world.reporter.step(f"bisect {session.id}: {len(commits) - 1} commits after {good.short} up to {bad.short}")
+    prober = _Prober(cfg, bw, session, policy)
+    for endpoint in (good.sha, bad.sha):
+        prober.probe(endpoint)
+    problem = endpoint_problem(good.sha, bad.sha, prober.verdicts)
+    if problem:
+        raise BisectError(f"{problem} (endpoints checked before any further build)")
+    submitted: dict[str, Future[None]] = {}
+    pool = ThreadPoolExecutor(max_workers=jobs) if jobs > 0 else None
+    try:
+        while (sha := next_probe(commits, prober.verdicts)) is not None:
+            if pool is not None:
+                for ahead in prefetch(commits, prober.verdicts, sha, jobs):
+                    if ahead not in submitted and prober.recorded(ahead) is None:
+                        submitted[ahead] = pool.submit(_build_ahead, cfg, bw, ahead)
+            prober.probe(sha)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    result = answer(commits, prober.verdicts)
+    culprit = culprit_report(upstream, result.first_bad) if result.first_bad else None
+    finished = world.clock().isoformat(timespec="seconds")
+    bw.log.finish(
+        session.id,
+        finished,
+        {"first_bad": result.first_bad, "candidates": list(result.candidates), "skipped": list(result.skipped)},
+    )
+    return BisectReport(
+        session=session,
+        commits=len(commits),
+        steps=tuple(bw.log.steps(session.id)),
+        answer=result,
+        culprit=culprit,
+        prefetched=tuple(s for s, f in submitted.items() if f.done()),
+    )
+
+
+def _build_ahead(cfg: Config, bw: BisectWorld, sha: str) -> None:
+    """Build a likely next probe; failures are left for the real probe to meet and judge."""
+    upstream = bw.make_upstream()
+    created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    try:
+        build_commit_image(
+            cfg, upstream.commit(sha), upstream=upstream, builder=bw.make_builder(), reporter=_Quiet(), created=created
+        )
+    except HarnessError:
+        return
+
+
+def resume_session(log: BisectLog) -> Session:
+    unfinished = [s for s in log.sessions() if not s.finished]
+    if not unfinished:
+        raise BisectError("no interrupted bisect to resume (see `harness bisect --log`)")
+    return unfinished[0]

@@ -1,0 +1,77 @@
+"""Property tests of the pure bisect core (harness/bisect.py)."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.bisect import answer, endpoint_problem, next_probe, prefetch
+from harness.model import Verdict
+
+
+def _run(
+    n: int, first_bad: int, skipped: frozenset[int] = frozenset()
+) -> tuple[list[str], dict[str, Verdict], list[int]]:
+    commits = [f"c{i:04d}" for i in range(n)]
+    verdicts = {commits[0]: Verdict.PASS, commits[-1]: Verdict.FAIL}  # the endpoint checks
+    probed: list[int] = []
+    while (commit := next_probe(commits, verdicts)) is not None:
+        index = commits.index(commit)
+        assert commit not in verdicts  # never probes a commit twice
+        probed.append(index)
+        if index in skipped:
+            verdicts[commit] = Verdict.ERROR
+        else:
+            verdicts[commit] = Verdict.PASS if index < first_bad else Verdict.FAIL
+    return commits, verdicts, probed
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_finds_first_bad_within_log2_probes(data: st.DataObject) -> None:
+    n = data.draw(st.integers(min_value=2, max_value=600), label="n")
+    first_bad = data.draw(st.integers(min_value=1, max_value=n - 1), label="first_bad")
+    commits, verdicts, probed = _run(n, first_bad)
+    assert answer(commits, verdicts).first_bad == commits[first_bad]
+    assert len(probed) <= math.ceil(math.log2(n))
+    assert all(0 < i < n - 1 for i in probed)  # never outside the range (endpoints already known)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_skips_never_lose_the_culprit(data: st.DataObject) -> None:
+    n = data.draw(st.integers(min_value=2, max_value=200), label="n")
+    first_bad = data.draw(st.integers(min_value=1, max_value=n - 1), label="first_bad")
+    skipped = data.draw(st.frozensets(st.integers(min_value=1, max_value=max(1, n - 2))), label="skipped")
+    commits, verdicts, probed = _run(n, first_bad, skipped)
+    result = answer(commits, verdicts)
+    assert commits[first_bad] in result.candidates
+    assert all(0 < i < n - 1 for i in probed)
+    if result.first_bad is None:
+        # Every candidate but the last was skipped: the range is as small as the skips allow.
+        assert all(verdicts.get(c) is Verdict.ERROR for c in result.candidates[:-1])
+    else:
+        assert result.first_bad == commits[first_bad]
+
+
+@given(st.integers(min_value=4, max_value=300), st.integers(min_value=1, max_value=4))
+def test_prefetch_offers_the_next_probes_of_both_outcomes(n: int, jobs: int) -> None:
+    commits = [f"c{i}" for i in range(n)]
+    verdicts = {commits[0]: Verdict.PASS, commits[-1]: Verdict.FAIL}
+    probing = next_probe(commits, verdicts)
+    assert probing is not None
+    ahead = prefetch(commits, verdicts, probing, jobs)
+    assert len(ahead) <= jobs and probing not in ahead and len(set(ahead)) == len(ahead)
+    for outcome in (Verdict.PASS, Verdict.FAIL):
+        following = next_probe(commits, {**verdicts, probing: outcome})
+        if following is not None and jobs >= 2:
+            assert following in ahead
+
+
+def test_endpoints_must_bound_the_range() -> None:
+    assert endpoint_problem("g", "b", {"g": Verdict.PASS, "b": Verdict.FAIL}) is None
+    assert "good endpoint" in (endpoint_problem("g", "b", {"g": Verdict.FAIL, "b": Verdict.FAIL}) or "")
+    assert "bad endpoint" in (endpoint_problem("g", "b", {"g": Verdict.PASS, "b": Verdict.PASS}) or "")
+    assert "untested" in (endpoint_problem("g", "b", {"g": Verdict.PASS}) or "")
