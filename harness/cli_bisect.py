@@ -15,7 +15,7 @@ from harness.errors import UsageError
 from harness.model import Verdict
 from harness.report import STYLE, to_json
 
-LEVELS = ("baseline",)  # contract and smoke join when they exist
+LEVELS = ("contract", "baseline")  # smoke joins when it exists
 
 
 def _steps_table(steps: list) -> Table:  # type: ignore[type-arg]

@@ -91,6 +91,7 @@ class Config:
     state_dir: Path
     suite: Suite
     deploy: DeployConfig
+    contract: Path | None  # None: no contract check before building
 
 
 def _path(base: Path, value: str | None) -> Path | None:
@@ -179,7 +180,7 @@ def load_config(path: Path) -> Config:
     """Load and check `harness.yaml`. Relative paths are relative to the file's folder."""
     path = path.resolve()
     top = Section(str(path), "", load_yaml_mapping(path))
-    top.check_keys({"upstream", "image", "build", "run", "state_dir", "suite", "deploy"})
+    top.check_keys({"upstream", "image", "build", "run", "state_dir", "suite", "deploy", "contract"})
     base = path.parent
     state_dir = _path(base, top.string("state_dir", ".harness"))
     assert state_dir is not None
@@ -221,7 +222,17 @@ def load_config(path: Path) -> Config:
         state_dir=state_dir,
         suite=_suite(top.section("suite"), base),
         deploy=_deploy(top.section("deploy"), base),
+        contract=_contract(top, base),
     )
+
+
+def _contract(top: Section, base: Path) -> Path | None:
+    value = top.data.get("contract", "default")
+    if value is None or value == "none":
+        return None
+    if value == "default":
+        return PROJECT_ROOT / "harness" / "contract.yaml"
+    return _existing(top, "contract", base, kind="file")
 
 
 def _deploy(sec: Section, base: Path) -> DeployConfig:

@@ -8,6 +8,7 @@ from pathlib import Path
 BASE_IMAGE = os.environ.get("HARNESS_BASE_IMAGE", "harness-base:bookworm")
 HOST_CA = Path(os.environ.get("PIP_CERT", "/etc/ssl/certs/ca-certificates.crt"))
 WHEELHOUSE = Path("/opt/wheels")
+SAMPLE_CONTRACT = Path(__file__).resolve().parent.parent / "harness" / "sample" / "contract.yaml"
 
 LIGHT_RECIPE = f"""\
 # Test recipe: the sample engine falls back to numpy without torch, so tests skip the
@@ -51,6 +52,7 @@ def write_config(
     text = f"""\
 upstream:
   url: {upstream}
+contract: {SAMPLE_CONTRACT}
 image:
   repo: {repo}
   recipe: {recipe if recipe != "recipe" else "./recipe"}

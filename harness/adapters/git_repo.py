@@ -117,6 +117,17 @@ class GitUpstream:
         """(path, lines added, lines deleted) for every file that differs."""
         return _numstat(self.repo, old, new)
 
+    def list_files(self, sha: str, folder: str) -> list[str]:
+        """File names directly under `folder` at `sha` (empty when the folder does not exist)."""
+        out = self.repo.git.ls_tree("--name-only", "-z", sha, f"{folder.rstrip('/')}/")
+        return [p.rsplit("/", 1)[-1] for p in out.split("\0") if p]
+
+    def name_status(self, old: str, new: str) -> list[tuple[str, str]]:
+        """(A|D|M|T, path) for every file that differs."""
+        out = self.repo.git.diff("--name-status", "--no-renames", "-z", old, new)
+        parts = [p for p in out.split("\0") if p]
+        return [(parts[i][0], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+
     def parent(self, sha: str) -> str | None:
         parents = self.repo.commit(sha).parents
         return parents[0].hexsha if parents else None

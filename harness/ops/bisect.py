@@ -18,10 +18,12 @@ from typing import Literal
 from harness.bisect import Answer, answer, endpoint_problem, next_probe, prefetch
 from harness.bisect_log import BisectLog, Session, Step
 from harness.config import Config
+from harness.contract import DEFAULT_CONTRACT, load_contract
 from harness.errors import BisectError, HarnessError
-from harness.model import Commit, Verdict
+from harness.model import Commit, RunRecord, Verdict
 from harness.ops.build import build_commit_image
 from harness.ops.build_and_test import World, build_and_test, new_run_id
+from harness.ops.check import check_commit, contract_record
 from harness.ports import ImageBuilder, Upstream
 from harness.reqdiff import RequirementChanges, requirement_changes
 
@@ -97,6 +99,26 @@ class _Prober:
             return Verdict.SKIP
         return verdict
 
+    def _contract(self, sha: str) -> RunRecord:
+        upstream, world = self.bw.world.upstream, self.bw.world
+        result = check_commit(
+            upstream,
+            upstream.commit(sha),
+            load_contract(self.cfg.contract or DEFAULT_CONTRACT),
+            overlays=self.cfg.suite.overlays,
+            suite_models=tuple(c.model for c in self.cfg.suite.cases),
+        )
+        now = world.clock()
+        record = contract_record(
+            result,
+            run_id=new_run_id(now),
+            started=now.isoformat(timespec="seconds"),
+            suite=self.cfg.suite.name,
+            suite_hash=self.session.suite_hash,
+        )
+        world.store.add_run(record)
+        return record
+
     def probe(self, sha: str) -> Verdict:
         started = time.monotonic()
         runs = [
@@ -106,6 +128,8 @@ class _Prober:
         ]
         if runs:
             record, source = runs[0], "reused"
+        elif self.session.level == "contract":
+            record, source = self._contract(sha), "fresh"
         else:
             self.bw.world.reporter.step(f"probe {sha[:12]}: build-and-test")
             record, source = build_and_test(self.cfg, sha, self.bw.world).record, "fresh"
@@ -160,7 +184,7 @@ def run_bisect(
     if problem:
         raise BisectError(f"{problem} (endpoints checked before any further build)")
     submitted: dict[str, Future[None]] = {}
-    pool = ThreadPoolExecutor(max_workers=jobs) if jobs > 0 else None
+    pool = ThreadPoolExecutor(max_workers=jobs) if jobs > 0 and level != "contract" else None
     try:
         while (sha := next_probe(commits, prober.verdicts)) is not None:
             if pool is not None:

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import Config
+from harness.contract import load_contract
 from harness.errors import BuildFailed, InfraError
 from harness.evaluate import classify_build_failure, evaluate
 from harness.model import CaseResult, Commit, RunRecord, Verdict
 from harness.naming import LAST_GOOD
 from harness.ops.build import BuiltImage, build_commit_image
+from harness.ops.check import check_commit
 from harness.ops.test import VideoProbe, run_suite
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, Reporter, Upstream
 from harness.store import Store
@@ -88,6 +90,23 @@ def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False
             run_seconds=run_seconds,
         )
 
+    if cfg.contract is not None:
+        checked = check_commit(
+            world.upstream,
+            commit,
+            load_contract(cfg.contract),
+            overlays=cfg.suite.overlays,
+            suite_models=tuple(c.model for c in cfg.suite.cases),
+        )
+        broken = [r for r in checked.items if r.status != "ok"]
+        world.reporter.step(
+            f"contract: {'holds' if not broken else f'{len(broken)} items broken'} ({checked.seconds:.2f} s)"
+        )
+        if broken:
+            reasons = "; ".join(f"{r.name}: {', '.join(r.reasons)}" for r in broken)
+            failed = record(Verdict.FAIL, f"contract broken (nothing built): {reasons}")
+            world.store.add_run(failed)
+            return Result(record=failed, commit=commit, moved_last_good=False, built=None)
     try:
         built = build_commit_image(
             cfg,

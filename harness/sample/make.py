@@ -59,6 +59,7 @@ CONFIG = """\
 # harness.yaml for the bundled sample upstream (written by `harness sample`).
 upstream:
   url: upstream
+contract: {contract}
 image:
   repo: harness/sample
   recipe: cpu
@@ -121,5 +122,7 @@ def write_sample(
     write_sample_clip(folder / "inputs" / "guide.mp4", width=64, height=48, frames=9, seed=7)
     shutil.copytree(OVERLAYS, folder / "overlays", dirs_exist_ok=True)
     config = folder / "harness.yaml"
-    config.write_text(CONFIG.format(build_extra=host_build_extra(ca_bundle, wheelhouse)))
+    config.write_text(
+        CONFIG.format(build_extra=host_build_extra(ca_bundle, wheelhouse), contract=HERE / "contract.yaml")
+    )
     return config

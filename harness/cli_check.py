@@ -1,0 +1,97 @@
+"""`harness check` and `harness diff`: registered on the app of `harness.cli`."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from harness.cli import JsonOpt, app, handles_errors, out, state
+from harness.config import Config, load_config
+from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
+from harness.errors import UsageError
+from harness.report import to_json
+
+STATUS_STYLE = {"ok": "green", "missing": "bold red", "changed": "bold red", "error": "bold red"}
+
+
+def _contract(cfg: Config) -> Contract:
+    return load_contract(cfg.contract or DEFAULT_CONTRACT)
+
+
+def _suite_models(cfg: Config) -> tuple[str, ...]:
+    return tuple(c.model for c in cfg.suite.cases)
+
+
+@app.command("check")
+@handles_errors
+def check_cmd(ref: Annotated[str, typer.Argument(help="upstream ref")], json_out: JsonOpt = False) -> None:
+    """Check the integration contract at REF from git (ast, no checkout, no import): exit 0 holds, 1 broken."""
+    from harness.adapters.git_repo import GitUpstream
+    from harness.ops.check import check_commit
+
+    cfg = load_config(state["config"])
+    upstream = GitUpstream(cfg.upstream_url, cfg.mirror_dir)
+    result = check_commit(
+        upstream, upstream.resolve(ref), _contract(cfg), overlays=cfg.suite.overlays, suite_models=_suite_models(cfg)
+    )
+    if json_out:
+        out.print_json(
+            to_json(
+                {
+                    "commit": dataclasses.asdict(result.commit),
+                    "holds": result.holds,
+                    "seconds": round(result.seconds, 3),
+                    "items": [dataclasses.asdict(i) for i in result.items],
+                }
+            )
+        )
+    else:
+        table = Table(title=f"contract at {result.commit.short} ({result.commit.date[:10]}) in {result.seconds:.2f} s")
+        for column in ("status", "kind", "item", "why"):
+            table.add_column(column, overflow="fold")
+        for item in result.items:
+            table.add_row(
+                f"[{STATUS_STYLE[item.status]}]{item.status}[/]", item.kind, item.name, "; ".join(item.reasons)
+            )
+        out.print(table)
+        out.print("contract holds" if result.holds else "[bold red]contract broken[/]")
+    raise typer.Exit(0 if result.holds else 1)
+
+
+@app.command("diff")
+@handles_errors
+def diff_cmd(
+    old: Annotated[str | None, typer.Argument(help="from (default: the production commit)")] = None,
+    new: Annotated[str | None, typer.Argument(help="to (default: upstream HEAD, fetched)")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="write impact.md and impact.json here")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Impact report of upstream changes: commits, files, requirements, models, signatures, checklist."""
+    from harness.adapters.git_repo import GitUpstream
+    from harness.ops.diff import diff, markdown
+    from harness.store import Store
+
+    cfg = load_config(state["config"])
+    upstream = GitUpstream(cfg.upstream_url, cfg.mirror_dir)
+    if old is None:
+        production = Store(cfg.state_dir / "state.db").production()
+        if production is None or not production.commit:
+            raise UsageError("no production commit to diff from: give FROM explicitly")
+        old = production.commit
+    if new is None:
+        upstream.fetch()
+        new = "HEAD"
+    report = diff(upstream, old, new, _contract(cfg), overlays=cfg.suite.overlays, suite_models=_suite_models(cfg))
+    doc = dataclasses.asdict(report)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "impact.md").write_text(markdown(report))
+        (out_dir / "impact.json").write_text(to_json(doc))
+    if json_out:
+        out.print_json(to_json(doc))
+    else:
+        out.print(markdown(report), markup=False, highlight=False)

@@ -1,0 +1,278 @@
+"""The integration contract (pure): what the wrapper relies on, checked by parsing upstream.
+
+Nothing is imported or checked out: sources come from git as text and are read with `ast`,
+so a check costs a parse (well under a second for a 14k-line wgp.py) and no GPU.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from harness.errors import ConfigError
+from harness.yamlio import Section, load_yaml_mapping
+
+DEFAULT_CONTRACT = Path(__file__).resolve().parent / "contract.yaml"
+Status = Literal["ok", "missing", "changed", "error"]
+_PROCESS_FLAG = re.compile(r"""["']--process["']""")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionItem:
+    names: tuple[str, ...]
+    positional: tuple[str, ...]
+    keyword: tuple[str, ...]
+    # The wrapper passes every setting (get_default_settings merged with its own), so a new
+    # parameter without default is filled for it and is not a break by itself.
+    fills_all_settings: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Contract:
+    files: tuple[str, ...]
+    functions: tuple[FunctionItem, ...]
+    globals: tuple[str, ...]
+    models: tuple[str, ...]
+    entry_points: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Signature:
+    name: str
+    file: str
+    line: int
+    params: tuple[tuple[str, str, bool], ...]  # (name, kind: posonly|pos|kwonly, has default)
+    varargs: bool
+    varkw: bool
+
+    def render(self) -> str:
+        parts = [f"{n}{'=…' if d else ''}" if k != "kwonly" else f"*{n}{'=…' if d else ''}" for n, k, d in self.params]
+        return f"{self.name}({', '.join(parts)}{', *args' if self.varargs else ''}{', **kw' if self.varkw else ''})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemResult:
+    kind: str  # function | global | model | entry_point | source
+    name: str
+    status: Status
+    reasons: tuple[str, ...] = ()
+
+
+def load_contract(path: Path = DEFAULT_CONTRACT) -> Contract:
+    sec = Section(str(path), "", load_yaml_mapping(path))
+    sec.check_keys({"files", "functions", "globals", "models", "entry_points"})
+    raw = sec.data.get("functions") or []
+    if not isinstance(raw, list):
+        raise ConfigError(str(path), "functions", "must be a list")
+    functions = []
+    for i, item in enumerate(raw):
+        fs = Section(str(path), f"functions[{i}]", item)
+        fs.check_keys({"names", "positional", "keyword", "fills_all_settings"})
+        names = fs.strings("names")
+        if not names:
+            raise ConfigError(str(path), fs.key("names"), "give at least one name")
+        functions.append(
+            FunctionItem(
+                names=names,
+                positional=fs.strings("positional"),
+                keyword=fs.strings("keyword"),
+                fills_all_settings=fs.boolean("fills_all_settings", False),
+            )
+        )
+    return Contract(
+        files=sec.strings("files") or ("wgp.py",),
+        functions=tuple(functions),
+        globals=sec.strings("globals"),
+        models=sec.strings("models"),
+        entry_points=sec.strings("entry_points"),
+    )
+
+
+def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, file: str) -> Signature:
+    a = node.args
+    positional = [*a.posonlyargs, *a.args]
+    first_default = len(positional) - len(a.defaults)
+    params = [
+        (p.arg, "posonly" if i < len(a.posonlyargs) else "pos", i >= first_default) for i, p in enumerate(positional)
+    ]
+    params += [(p.arg, "kwonly", d is not None) for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True)]
+    return Signature(
+        name=node.name,
+        file=file,
+        line=node.lineno,
+        params=tuple(params),
+        varargs=a.vararg is not None,
+        varkw=a.kwarg is not None,
+    )
+
+
+def _module_level(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Statements that run at module level: top level and inside top-level if/try/with/for
+    blocks (wgp.py defines `server_config` in an if/else), never inside defs or classes."""
+    out: list[ast.stmt] = []
+    for node in body:
+        out.append(node)
+        if isinstance(node, ast.If | ast.For | ast.While | ast.With | ast.Try):
+            for field in ("body", "orelse", "finalbody"):
+                out += _module_level(getattr(node, field, []) or [])
+            for handler in getattr(node, "handlers", []) or []:
+                out += _module_level(handler.body)
+    return out
+
+
+def parse_module(source: str, file: str) -> tuple[dict[str, Signature], set[str]]:
+    """Top-level functions and module-level names of one file (SyntaxError propagates)."""
+    tree = ast.parse(source, filename=file)
+    functions: dict[str, Signature] = {}
+    names: set[str] = set()
+    for node in _module_level(tree.body):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            functions[node.name] = _signature(node, file)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    for inner in ast.walk(tree):
+        if isinstance(inner, ast.Global):
+            names |= set(inner.names)  # set inside functions: a module global at run time
+    return functions, names
+
+
+def check_function(item: FunctionItem, functions: Mapping[str, Signature]) -> ItemResult:
+    found = next((n for n in item.names if n in functions), None)
+    label = " / ".join(item.names)
+    if found is None:
+        return ItemResult(
+            kind="function",
+            name=label,
+            status="missing",
+            reasons=(
+                f"`{item.names[0]}` removed"
+                if len(item.names) == 1
+                else f"none of {', '.join(f'`{n}`' for n in item.names)} is defined",
+            ),
+        )
+    sig = functions[found]
+    reasons: list[str] = []
+    notes = [f"found as `{found}` (alternative of `{item.names[0]}`)"] if found != item.names[0] else []
+    positional = [n for n, k, _ in sig.params if k != "kwonly"]
+    for index, name in enumerate(item.positional):
+        if index >= len(positional):
+            if not sig.varargs:
+                reasons.append(
+                    f"takes {len(positional)} positional parameters, the wrapper passes {len(item.positional)}"
+                )
+            break
+        if positional[index] != name:
+            reasons.append(f"positional parameter {index + 1} is now `{positional[index]}` (was `{name}`)")
+    accepted = {n for n, k, _ in sig.params if k != "posonly"}
+    for name in item.keyword:
+        if name not in accepted and not sig.varkw:
+            close = difflib.get_close_matches(name, sorted(accepted - set(item.keyword)), n=1)
+            hint = f"renamed to `{close[0]}`?" if close else "renamed?"
+            reasons.append(f"parameter `{name}` no longer accepted ({hint})")
+    passed = set(item.positional[: len(positional)]) | set(item.keyword)
+    for index, (name, kind, has_default) in enumerate(sig.params):
+        if item.fills_all_settings:
+            break
+        if not has_default and name not in passed and not (kind != "kwonly" and index < len(item.positional)):
+            reasons.append(f"new required parameter `{name}` without default")
+    return ItemResult(
+        kind="function", name=label, status="changed" if reasons else "ok", reasons=tuple(reasons or notes)
+    )
+
+
+def check(
+    contract: Contract,
+    sources: Mapping[str, str | None],
+    *,
+    model_ids: set[str],
+    overlay_ids: set[str],
+    suite_models: tuple[str, ...] = (),
+    entry_points: set[str] | None = None,
+) -> list[ItemResult]:
+    """Check every contract item against the upstream sources (file -> text, None if absent)."""
+    results: list[ItemResult] = []
+    functions: dict[str, Signature] = {}
+    names: set[str] = set()
+    for file in contract.files:
+        text = sources.get(file)
+        if text is None:
+            results.append(ItemResult(kind="source", name=file, status="missing", reasons=(f"{file} does not exist",)))
+            continue
+        try:
+            found, module_names = parse_module(text, file)
+        except SyntaxError as exc:
+            results.append(
+                ItemResult(
+                    kind="source",
+                    name=file,
+                    status="error",
+                    reasons=(f"{file} does not parse: line {exc.lineno}: {exc.msg}",),
+                )
+            )
+            continue
+        functions.update(found)
+        names |= module_names | set(found)
+    parsed = any(r.kind == "source" for r in results) is False
+    if parsed:
+        results += [check_function(item, functions) for item in contract.functions]
+        results += [
+            ItemResult(
+                kind="global",
+                name=g,
+                status="ok" if g in names else "missing",
+                reasons=() if g in names else (f"module global `{g}` no longer defined",),
+            )
+            for g in contract.globals
+        ]
+    for model in dict.fromkeys((*contract.models, *suite_models)):
+        if model in model_ids or model in overlay_ids:
+            results.append(ItemResult(kind="model", name=model, status="ok"))
+        else:
+            results.append(
+                ItemResult(
+                    kind="model",
+                    name=model,
+                    status="missing",
+                    reasons=(
+                        f"model `{model}` not defined in defaults/ or finetunes/ (and not in the suite's overlays)",
+                    ),
+                )
+            )
+    if contract.entry_points and entry_points is not None:
+        present = [e for e in contract.entry_points if e in entry_points]
+        results.append(
+            ItemResult(
+                kind="entry_point",
+                name=" / ".join(contract.entry_points),
+                status="ok" if present else "missing",
+                reasons=(f"available: {', '.join(present)}",)
+                if present
+                else ("no headless entry point the runner can use",),
+            )
+        )
+    return results
+
+
+def entry_points(sources: Mapping[str, str | None], functions: set[str]) -> set[str]:
+    """Which headless entry points a commit offers (the runner's own detection, statically)."""
+    found = set()
+    if sources.get("shared/api.py") is not None:
+        found.add("api")
+    if any(_PROCESS_FLAG.search(sources.get(f) or "") for f in ("wgp.py", "shared/cli_args.py")):
+        found.add("process")
+    if functions & {"generate_video", "generate_media"}:
+        found.add("inprocess")
+    return found
+
+
+def holds(results: list[ItemResult]) -> bool:
+    return all(r.status == "ok" for r in results)

@@ -1,0 +1,92 @@
+"""check: the contract at one upstream commit, read from git (no checkout, no import)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.contract import Contract, ItemResult, check, entry_points, holds, parse_module
+from harness.model import Commit, RunRecord, Verdict
+from harness.ports import Upstream
+
+SOURCES = ("wgp.py", "shared/api.py", "shared/cli_args.py")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckResult:
+    commit: Commit
+    items: tuple[ItemResult, ...]
+    seconds: float
+
+    @property
+    def holds(self) -> bool:
+        return holds(list(self.items))
+
+
+def model_ids(upstream: Upstream, sha: str) -> set[str]:
+    return {
+        name.removesuffix(".json")
+        for folder in ("defaults", "finetunes")
+        for name in upstream.list_files(sha, folder)
+        if name.endswith(".json")
+    }
+
+
+def overlay_ids(overlays: Path | None) -> set[str]:
+    return {p.stem for p in overlays.glob("*.json")} if overlays else set()
+
+
+def read_sources(upstream: Upstream, sha: str, files: tuple[str, ...]) -> dict[str, str | None]:
+    sources: dict[str, str | None] = {}
+    for name in dict.fromkeys((*files, *SOURCES)):
+        data = upstream.read_file(sha, name)
+        sources[name] = data.decode("utf-8", "replace") if data is not None else None
+    return sources
+
+
+def check_commit(
+    upstream: Upstream, commit: Commit, contract: Contract, *, overlays: Path | None, suite_models: tuple[str, ...]
+) -> CheckResult:
+    started = time.monotonic()
+    sources = read_sources(upstream, commit.sha, contract.files)
+    try:
+        defined = set(parse_module(sources.get("wgp.py") or "", "wgp.py")[0])
+    except SyntaxError:
+        defined = set()
+    items = check(
+        contract,
+        sources,
+        model_ids=model_ids(upstream, commit.sha),
+        overlay_ids=overlay_ids(overlays),
+        suite_models=suite_models,
+        entry_points=entry_points(sources, defined),
+    )
+    return CheckResult(commit=commit, items=tuple(items), seconds=time.monotonic() - started)
+
+
+def contract_record(result: CheckResult, *, run_id: str, started: str, suite: str, suite_hash: str) -> RunRecord:
+    """A contract check as a run record (level `contract`), so bisect and history reuse it."""
+    broken = [r for r in result.items if r.status != "ok"]
+    summary = (
+        "contract holds"
+        if not broken
+        else "contract broken: " + "; ".join(f"{r.name}: {', '.join(r.reasons)}" for r in broken)
+    )
+    return RunRecord(
+        run_id=run_id,
+        commit=result.commit.sha,
+        image_id="",
+        image_tag="",
+        deps_key="",
+        suite=suite,
+        suite_hash=suite_hash,
+        verdict=Verdict.PASS if not broken else Verdict.FAIL,
+        summary=summary,
+        cases=(),
+        started=started,
+        build_seconds=0.0,
+        run_seconds=round(result.seconds, 3),
+        run_dir="",
+        level="contract",
+    )

@@ -1,0 +1,177 @@
+"""diff: what changed upstream between two commits, from a wrapper's point of view.
+
+Replaces the manual "phase 1" (diff analysis, integration analysis, update checklist):
+commits, files (integration files first), requirement changes, model definitions,
+signatures of contract functions, the contract verdict at the newer commit, a checklist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.contract import Contract, ItemResult, Signature, parse_module
+from harness.model import Commit
+from harness.ops.bisect import INTEGRATION_PATHS
+from harness.ops.check import CheckResult, check_commit
+from harness.ports import Upstream
+from harness.reqdiff import RequirementChanges, requirement_changes
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelChange:
+    id: str
+    change: str  # added | removed | changed
+    keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiffReport:
+    old: Commit
+    new: Commit
+    commits: tuple[Commit, ...]
+    files: tuple[tuple[str, str], ...]
+    requirements: RequirementChanges
+    models: tuple[ModelChange, ...]
+    signatures: tuple[tuple[str, str, str], ...]  # (function, old rendering or "", new rendering or "")
+    contract: CheckResult
+    checklist: tuple[str, ...]
+
+
+def _functions(upstream: Upstream, sha: str, files: tuple[str, ...]) -> dict[str, Signature]:
+    found: dict[str, Signature] = {}
+    for name in files:
+        data = upstream.read_file(sha, name)
+        if data is None:
+            continue
+        try:
+            found.update(parse_module(data.decode("utf-8", "replace"), name)[0])
+        except SyntaxError:
+            continue
+    return found
+
+
+def _flat(doc: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(doc, dict):
+        out: dict[str, object] = {}
+        for key, value in doc.items():
+            out |= _flat(value, f"{prefix}{key}.") if key == "model" and not prefix else {f"{prefix}{key}": value}
+        return out
+    return {prefix.rstrip("."): doc}
+
+
+def _models(upstream: Upstream, old: str, new: str, files: tuple[tuple[str, str], ...]) -> tuple[ModelChange, ...]:
+    changes = []
+    for status, path in files:
+        if not (path.startswith(("defaults/", "finetunes/")) and path.endswith(".json")):
+            continue
+        model = Path(path).stem
+        if status == "A":
+            changes.append(ModelChange(id=model, change="added"))
+        elif status == "D":
+            changes.append(ModelChange(id=model, change="removed"))
+        else:
+            try:
+                before = _flat(json.loads(upstream.read_file(old, path) or b"{}"))
+                after = _flat(json.loads(upstream.read_file(new, path) or b"{}"))
+            except ValueError:
+                changes.append(ModelChange(id=model, change="changed", keys=("(not valid JSON)",)))
+                continue
+            keys = tuple(sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k)))
+            changes.append(ModelChange(id=model, change="changed", keys=keys))
+    return tuple(changes)
+
+
+def _checklist(report: DiffReport, contract_items: tuple[ItemResult, ...]) -> tuple[str, ...]:
+    items = [
+        f"fix the wrapper for {r.kind} `{r.name}`: {'; '.join(r.reasons)}" for r in contract_items if r.status != "ok"
+    ]
+    items += [
+        f"review calls to `{name}`: {old or '(absent)'} -> {new or '(removed)'}" for name, old, new in report.signatures
+    ]
+    r = report.requirements
+    if not r.empty:
+        items.append(
+            f"requirements changed ({len(r.added)} added, {len(r.removed)} removed, {len(r.repinned)} re-pinned): "
+            "the deps image rebuilds; check the recipe filters still match"
+        )
+    for name, old, new in r.repinned:
+        if name == "mmgp":
+            items.append(f"mmgp re-pinned ({old} -> {new}): wgp exits 0 at import on a mismatch")
+    for option in r.options:
+        items.append(f"requirements option {option[0]}{option[1]}: does a recipe filter need to drop it?")
+    for m in report.models:
+        if m.change == "removed":
+            items.append(f"model definition `{m.id}` removed: does the suite or an overlay use it?")
+    return tuple(items)
+
+
+def diff(
+    upstream: Upstream,
+    old_ref: str,
+    new_ref: str,
+    contract: Contract,
+    *,
+    overlays: Path | None,
+    suite_models: tuple[str, ...],
+) -> DiffReport:
+    old, new = upstream.resolve(old_ref), upstream.resolve(new_ref)
+    shas = upstream.first_parent_range(old.sha, new.sha)[1:]
+    files = tuple(
+        sorted(upstream.name_status(old.sha, new.sha), key=lambda f: (not f[1].startswith(INTEGRATION_PATHS), f[1]))
+    )
+    req = requirement_changes(
+        (upstream.read_file(old.sha, "requirements.txt") or b"").decode("utf-8", "replace"),
+        (upstream.read_file(new.sha, "requirements.txt") or b"").decode("utf-8", "replace"),
+    )
+    before, after = _functions(upstream, old.sha, contract.files), _functions(upstream, new.sha, contract.files)
+    wanted = [n for item in contract.functions for n in item.names]
+    signatures = tuple(
+        (n, before[n].render() if n in before else "", after[n].render() if n in after else "")
+        for n in wanted
+        if (before[n].render() if n in before else "") != (after[n].render() if n in after else "")
+    )
+    verdict = check_commit(upstream, new, contract, overlays=overlays, suite_models=suite_models)
+    report = DiffReport(
+        old=old,
+        new=new,
+        commits=tuple(upstream.commit(s) for s in shas),
+        files=files,
+        requirements=req,
+        models=_models(upstream, old.sha, new.sha, files),
+        signatures=signatures,
+        contract=verdict,
+        checklist=(),
+    )
+    return dataclasses.replace(report, checklist=_checklist(report, verdict.items))
+
+
+def markdown(report: DiffReport) -> str:
+    lines = [
+        f"# Upstream impact: {report.old.short} .. {report.new.short}",
+        "",
+        f"{len(report.commits)} commits; contract at {report.new.short}: "
+        f"**{'holds' if report.contract.holds else 'BROKEN'}**",
+        "",
+        "## Update checklist",
+        "",
+    ]
+    lines += [f"- [ ] {item}" for item in report.checklist] or ["- nothing to do"]
+    lines += ["", "## Contract", ""]
+    lines += [f"- {r.status}: {r.kind} `{r.name}` {'; '.join(r.reasons)}" for r in report.contract.items]
+    lines += ["", "## Signatures of contract functions", ""]
+    lines += [f"- `{n}`: `{o or '(absent)'}` -> `{w or '(removed)'}`" for n, o, w in report.signatures] or [
+        "- unchanged"
+    ]
+    r = report.requirements
+    lines += ["", "## Requirements", ""]
+    lines += [f"- added `{a}`" for a in r.added] + [f"- removed `{x}`" for x in r.removed]
+    lines += [f"- `{n}`: `{o}` -> `{w}`" for n, o, w in r.repinned] + [f"- option {s}`{o}`" for s, o in r.options]
+    lines += ["", "## Model definitions", ""]
+    lines += [f"- {m.change} `{m.id}` {', '.join(m.keys)}" for m in report.models] or ["- unchanged"]
+    lines += ["", "## Files (integration first)", ""] + [f"- {s} {p}" for s, p in report.files]
+    lines += ["", "## Commits (first parent, oldest first)", ""]
+    lines += [f"- {c.short} {c.date} {c.subject}" for c in report.commits]
+    return "\n".join(lines) + "\n"
