@@ -331,7 +331,8 @@ class DockerEngine:
                     id=str(c.id),
                     name=str(c.name),
                     status=str(c.status),
-                    image_id=str(c.image.id if c.image else ""),
+                    # attrs, not c.image: that looks the image up, and a leftover's may be gone
+                    image_id=str(c.attrs.get("Image", "")),
                     labels=dict(c.labels),
                 )
                 for c in found

@@ -43,6 +43,11 @@ def engine() -> Iterator[DockerEngine]:
         _unavailable(f"base image {BASE_IMAGE} missing: run scripts/setup-host.sh")
     yield eng
     client = eng.client
+    test_images = {i.id for i in client.images.list() if any(t.startswith(TEST_REPO_PREFIX) for t in i.tags)}
+    for container in client.containers.list(all=True, filters={"label": "harness.commit"}):
+        if container.attrs.get("Image") in test_images:  # e.g. left by the kill -9 tests
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
     for image in client.images.list():
         for tag in image.tags:
             if tag.startswith(TEST_REPO_PREFIX):
