@@ -4,8 +4,9 @@
 ARG ENV_IMAGE
 FROM ${ENV_IMAGE}
 COPY requirements.txt /opt/harness/requirements.txt
-RUN pip install $(cat /opt/harness/pip-options.txt) -c /opt/harness/constraints.txt -r /opt/harness/requirements.txt \
- && pip freeze --all > /opt/harness/pip-freeze.txt
+# The freeze comes from importlib.metadata: an environment reused from the base may have no pip.
+RUN if [ -s /opt/harness/requirements.txt ]; then pip install $(cat /opt/harness/pip-options.txt) -c /opt/harness/constraints.txt -r /opt/harness/requirements.txt; fi \
+ && python -c "import importlib.metadata as m; print(chr(10).join(sorted({d.metadata['Name'] + '==' + d.version for d in m.distributions() if d.metadata['Name']})))" > /opt/harness/pip-freeze.txt
 WORKDIR /opt/wan2gp
 ENV PYTHONPATH=/opt/harness PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 ENTRYPOINT ["python", "-m", "harness_runner"]

@@ -5,12 +5,15 @@ ARG BASE
 FROM ${BASE} AS base
 ARG APT_PACKAGES=""
 ARG PYTHON=python3
+ARG VENV=create
 ENV DEBIAN_FRONTEND=noninteractive
 RUN if [ -n "$APT_PACKAGES" ]; then apt-get update && apt-get install -y --no-install-recommends $APT_PACKAGES && rm -rf /var/lib/apt/lists/*; fi
 COPY pip.conf /etc/pip.conf
 COPY ca.pem constraints.txt pip-options.txt /opt/harness/
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN ${PYTHON} -m venv /opt/venv
+# VENV=create makes a fresh venv; a path reuses the base image's own environment (a GPU
+# host's image that already holds torch), linked as /opt/venv.
+RUN if [ "$VENV" = create ]; then ${PYTHON} -m venv /opt/venv; else ln -s "$VENV" /opt/venv; fi
 
 FROM base AS install
 # The classic builder keeps this stage as an untagged image; the label lets gc find it.

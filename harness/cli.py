@@ -104,7 +104,7 @@ def make_world(cfg: Config, reporter: Reporter) -> World:
     from harness.adapters.docker_engine import DockerEngine
     from harness.adapters.git_repo import GitUpstream
     from harness.adapters.gpu import HostGpuProbe
-    from harness.adapters.video import probe_video
+    from harness.adapters.video import probe_video, read_frames
     from harness.ops.build_and_test import World
     from harness.ops.gc import session_id
 
@@ -115,6 +115,7 @@ def make_world(cfg: Config, reporter: Reporter) -> World:
         runner=engine,
         gpu=HostGpuProbe(),
         probe=probe_video,
+        frames=read_frames,
         store=Store(cfg.state_dir / "state.db"),
         reporter=reporter,
         clock=lambda: datetime.datetime.now(datetime.UTC),

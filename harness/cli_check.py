@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +61,28 @@ def check_cmd(ref: Annotated[str, typer.Argument(help="upstream ref")], json_out
         out.print(table)
         out.print("contract holds" if result.holds else "[bold red]contract broken[/]")
     raise typer.Exit(0 if result.holds else 1)
+
+
+@app.command("doctor")
+@handles_errors
+def doctor_cmd(json_out: JsonOpt = False) -> None:
+    """Engine, runtimes, the GPU mode `auto` would pick, devices, driver, base image, model cache."""
+    from harness.adapters.docker_engine import DockerEngine
+    from harness.adapters.gpu import HostGpuProbe
+    from harness.ops.doctor import doctor
+
+    cfg = load_config(state["config"])
+    rows = doctor(cfg, DockerEngine(os.environ), HostGpuProbe())
+    if json_out:
+        out.print_json(to_json([dataclasses.asdict(r) for r in rows]))
+    else:
+        table = Table(title="harness doctor")
+        for column in ("", "area", "item", "value"):
+            table.add_column(column, overflow="fold")
+        for r in rows:
+            table.add_row("[green]ok[/]" if r.ok else "[bold red]!![/]", r.area, r.item, r.value)
+        out.print(table)
+    raise typer.Exit(0 if all(r.ok for r in rows) else 125)
 
 
 @app.command("diff")

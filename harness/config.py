@@ -43,6 +43,8 @@ class Suite:
     name: str
     cases: tuple[Case, ...]
     overlays: Path | None  # folder of model definitions added to finetunes/
+    min_free_gpu_gib: float = 0.0  # preflight: each GPU used needs this much free memory
+    min_psnr: float | None = None  # drift against last-good below this fails the case; None: record only
 
     @property
     def requires_gpu(self) -> bool:
@@ -85,6 +87,7 @@ class Config:
     wheelhouse: Path | None
     pip_options: tuple[str, ...]
     gpu: GpuMode
+    gpus: tuple[int, ...]  # run.gpus: [ids] to use only these GPUs; empty: all
     run_timeout_s: int
     model_cache: Path | None
     driver_dir: Path
@@ -157,7 +160,7 @@ def _case(sec: Section, defaults: Section, base: Path) -> Case:
 
 
 def _suite(sec: Section, base: Path) -> Suite:
-    sec.check_keys({"name", "overlays", "defaults", "cases"})
+    sec.check_keys({"name", "overlays", "defaults", "cases", "min_free_gpu_gib", "min_psnr"})
     raw_cases = sec.data.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
         raise ConfigError(sec.source, sec.key("cases"), "must be a non-empty list of cases")
@@ -173,6 +176,8 @@ def _suite(sec: Section, base: Path) -> Suite:
         name=sec.string("name", "baseline"),
         cases=cases,
         overlays=_existing(sec, "overlays", base, kind="folder"),
+        min_free_gpu_gib=sec.number("min_free_gpu_gib", 0.0, low=0.0, high=4096.0),
+        min_psnr=sec.number("min_psnr", 0.0, low=0.0, high=200.0) if sec.data.get("min_psnr") is not None else None,
     )
 
 
@@ -188,7 +193,7 @@ def load_config(path: Path) -> Config:
     up.check_keys({"url", "mirror_dir"})
     img.check_keys({"repo", "recipe", "docker_dir"})
     build.check_keys({"timeout_s", "ca_bundle", "wheelhouse", "pip_options"})
-    run.check_keys({"gpu", "timeout_s", "model_cache", "driver_dir"})
+    run.check_keys({"gpu", "gpus", "timeout_s", "model_cache", "driver_dir"})
     url = up.string("url", required=True)
     if "://" not in url and not url.startswith("git@"):
         url = str(_path(base, url))
@@ -216,6 +221,7 @@ def load_config(path: Path) -> Config:
         wheelhouse=_existing(build, "wheelhouse", base, kind="folder"),
         pip_options=build.strings("pip_options"),
         gpu=run.choice("gpu", "auto", GPU_MODES),  # type: ignore[arg-type]
+        gpus=_gpu_ids(run),
         run_timeout_s=run.integer("timeout_s", 1800, low=5, high=86400),
         model_cache=_existing(run, "model_cache", base, kind="folder"),
         driver_dir=_path(base, run.string("driver_dir", "/usr/local/nvidia")) or Path("/usr/local/nvidia"),
@@ -233,6 +239,19 @@ def _contract(top: Section, base: Path) -> Path | None:
     if value == "default":
         return PROJECT_ROOT / "harness" / "contract.yaml"
     return _existing(top, "contract", base, kind="file")
+
+
+def _gpu_ids(sec: Section) -> tuple[int, ...]:
+    raw = sec.data.get("gpus", "all")
+    if raw == "all":
+        return ()
+    if (
+        not isinstance(raw, list)
+        or not raw
+        or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 64 for i in raw)
+    ):
+        raise ConfigError(sec.source, sec.key("gpus"), f"{raw!r}: write all, or a list of GPU indexes like [0, 1]")
+    return tuple(raw)
 
 
 def _deploy(sec: Section, base: Path) -> DeployConfig:

@@ -95,6 +95,7 @@ def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
         buildargs=(
             ("BASE", recipe.base),
             ("PYTHON", recipe.python),
+            ("VENV", recipe.venv),
             ("APT_PACKAGES", " ".join(recipe.apt_packages)),
         ),
         labels=labels,

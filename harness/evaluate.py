@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from harness.config import Case, Suite
 from harness.model import CaseResult, RunOutcome, Verdict, VideoFacts
+from harness.telemetry import CaseTelemetry
 
 
 def _video_problems(case: Case, video: VideoFacts | None) -> list[str]:
@@ -35,7 +36,15 @@ def _rows(results: Mapping[str, object]) -> dict[str, Mapping[str, object]]:
     return {str(r.get("case_id")): r for r in rows if isinstance(r, Mapping)}
 
 
-def judge_case(case: Case, row: Mapping[str, object] | None, video: VideoFacts | None) -> CaseResult:
+def judge_case(
+    case: Case,
+    row: Mapping[str, object] | None,
+    video: VideoFacts | None,
+    *,
+    telemetry: CaseTelemetry | None = None,
+    drift: float | None = None,
+    min_psnr: float | None = None,
+) -> CaseResult:
     status = str(row.get("status", "missing")) if row else "missing"
     error = str(row.get("error") or "") if row else ""
     reasons = _video_problems(case, video)
@@ -43,6 +52,14 @@ def judge_case(case: Case, row: Mapping[str, object] | None, video: VideoFacts |
         reasons.insert(0, "the runner reported nothing for this case")
     elif status != "success":
         reasons.insert(0, f"runner status {status}" + (f": {error}" if error else ""))
+    notes = []
+    if telemetry is not None and telemetry.leaked:
+        notes.append(f"GPU memory leak: {telemetry.leak_mib:+.0f} MiB still used after the case")
+    if drift is not None:
+        if min_psnr is not None and drift < min_psnr:
+            reasons.append(f"drift: PSNR {drift:.1f} dB against last-good, below {min_psnr:g} (suite.min_psnr)")
+        else:
+            notes.append(f"drift: PSNR {drift:.1f} dB against last-good")
     gen_time = row.get("generation_time", 0.0) if row else 0.0
     return CaseResult(
         case_id=case.id,
@@ -54,6 +71,11 @@ def judge_case(case: Case, row: Mapping[str, object] | None, video: VideoFacts |
         generation_time=float(gen_time) if isinstance(gen_time, int | float) else 0.0,
         error=error,
         video=video,
+        gpu_peak_mib=telemetry.peak_mib if telemetry else None,
+        gpu_util_mean=telemetry.util_mean if telemetry else None,
+        gpu_leak_mib=telemetry.leak_mib if telemetry else None,
+        drift_psnr=drift,
+        notes=tuple(notes),
     )
 
 
@@ -68,7 +90,17 @@ def evaluate(suite: Suite, outcome: RunOutcome) -> tuple[Verdict, str, tuple[Cas
     if outcome.results is None:
         return Verdict.ERROR, f"the runner wrote no results.json (container exit {outcome.exit_code})", ()
     rows = _rows(outcome.results)
-    cases = tuple(judge_case(c, rows.get(c.id), outcome.videos.get(c.id)) for c in suite.cases)
+    cases = tuple(
+        judge_case(
+            c,
+            rows.get(c.id),
+            outcome.videos.get(c.id),
+            drift=outcome.drift.get(c.id),
+            telemetry=t if isinstance(t := outcome.telemetry.get(c.id), CaseTelemetry) else None,
+            min_psnr=suite.min_psnr,
+        )
+        for c in suite.cases
+    )
     failed = [c for c in cases if c.verdict is Verdict.FAIL]
     if failed:
         first = failed[0]

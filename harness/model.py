@@ -103,6 +103,11 @@ class CaseResult:
     generation_time: float = 0.0
     error: str = ""
     video: VideoFacts | None = None
+    gpu_peak_mib: float | None = None
+    gpu_util_mean: float | None = None
+    gpu_leak_mib: float | None = None
+    drift_psnr: float | None = None  # against the last-good image's output for this case and seed
+    notes: tuple[str, ...] = ()  # flags that do not fail the case (a GPU memory leak, recorded drift)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +122,9 @@ class RunOutcome:
     videos: dict[str, VideoFacts] = field(default_factory=dict)
     seconds: float = 0.0
     infra_error: str = ""
+    telemetry: dict[str, object] = field(default_factory=dict)  # case id -> telemetry.CaseTelemetry
+    drift: dict[str, float] = field(default_factory=dict)  # case id -> PSNR against last-good
+    gpu_mode: str = "none"
 
 
 @dataclass(frozen=True, kw_only=True)

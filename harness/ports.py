@@ -6,8 +6,10 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO, Protocol
 
 from harness.model import BuildSpec, Commit
+from harness.preflight import GpuInfo
 from harness.runplan import ContainerExit, RunRequest
 from harness.tarball import TreeEntry
+from harness.telemetry import Sample
 
 LineSink = Callable[[str], None]
 
@@ -36,6 +38,7 @@ class ImageBuilder(Protocol):
     ) -> str: ...
     def tag(self, image_id: str, repo: str, tag: str) -> None: ...
     def read_file(self, image: str, path: str) -> str: ...
+    def torch_arch_list(self, image: str) -> list[str] | None: ...
 
 
 class ContainerRunner(Protocol):
@@ -43,8 +46,17 @@ class ContainerRunner(Protocol):
     def run(self, request: RunRequest, *, log_path: str, on_line: LineSink) -> ContainerExit: ...
 
 
+class Sampler(Protocol):
+    samples: list[Sample]
+
+    def __enter__(self) -> Sampler: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+
 class GpuProbe(Protocol):
     def device_nodes(self) -> tuple[str, ...]: ...
+    def gpus(self) -> tuple[list[GpuInfo], str]: ...
+    def sampler(self, indexes: list[int], period_s: float = 0.25) -> Sampler: ...
 
 
 class Reporter(Protocol):

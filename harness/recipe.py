@@ -33,6 +33,7 @@ class Recipe:
     text: str  # recipe.yaml as written: part of the env key
     base: str
     python: str
+    venv: str  # "create", or the path of an environment the base image already has
     apt_packages: tuple[str, ...]
     torch: tuple[str, ...]  # requirement lines installed in the env image
     pip_options: tuple[str, ...]
@@ -50,7 +51,7 @@ class FilterReport:
 def load_recipe(folder: Path) -> Recipe:
     path = folder / "recipe.yaml"
     sec = Section(str(path), "", load_yaml_mapping(path))
-    sec.check_keys({"base", "python", "apt_packages", "torch", "pip_options", "constraints", "filters"})
+    sec.check_keys({"base", "python", "venv", "apt_packages", "torch", "pip_options", "constraints", "filters"})
     constraints_name = sec.string("constraints")
     constraints = ""
     if constraints_name is not None:
@@ -68,6 +69,7 @@ def load_recipe(folder: Path) -> Recipe:
         text=path.read_text(encoding="utf-8"),
         base=sec.string("base", required=True),
         python=sec.string("python", "python3"),
+        venv=sec.string("venv", "create"),
         apt_packages=sec.strings("apt_packages"),
         torch=sec.strings("torch"),
         pip_options=sec.strings("pip_options"),

@@ -28,7 +28,7 @@ def to_json(value: Any) -> str:
 
 def verdict_table(record: RunRecord) -> Table:
     table = Table(title=f"run {record.run_id}  commit {record.commit[:12]}  suite {record.suite}")
-    for column in ("case", "model", "verdict", "frames", "size", "gen s", "why"):
+    for column in ("case", "model", "verdict", "frames", "size", "gen s", "GPU peak", "why"):
         table.add_column(column, overflow="fold")
     for case in record.cases:
         video = case.video
@@ -39,7 +39,8 @@ def verdict_table(record: RunRecord) -> Table:
             str(video.frames) if video and video.decodes else "-",
             f"{video.width}x{video.height}" if video and video.decodes else "-",
             f"{case.generation_time:.1f}",
-            "; ".join(case.reasons) or "ok",
+            f"{case.gpu_peak_mib:.0f} MiB, {case.gpu_util_mean:.0f}%" if case.gpu_peak_mib is not None else "-",
+            "; ".join(case.reasons + case.notes) or "ok",
         )
     return table
 

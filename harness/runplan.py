@@ -36,6 +36,7 @@ class GpuPlan:
     mode: GpuMode
     reason: str
     device_request: bool = False
+    device_ids: tuple[int, ...] = ()  # nvidia mode: these GPUs only (empty: all)
     devices: tuple[str, ...] = ()
     mounts: tuple[Mount, ...] = ()
     environment: tuple[tuple[str, str], ...] = ()
@@ -62,11 +63,22 @@ class ContainerExit:
 
 
 def plan_gpu(
-    mode: GpuMode, *, runtimes: set[str], nodes: tuple[str, ...], driver_dir: str | None, required: bool
+    mode: GpuMode,
+    *,
+    runtimes: set[str],
+    nodes: tuple[str, ...],
+    driver_dir: str | None,
+    required: bool,
+    gpus: tuple[int, ...] = (),
 ) -> GpuPlan:
     """Resolve the configured GPU mode against what the engine and host offer."""
-    gpus = tuple(sorted(n for n in nodes if _GPU_NODE.match(n)))
-    has_devices = bool(gpus) and "/dev/nvidiactl" in nodes
+    nodes_found = tuple(sorted(n for n in nodes if _GPU_NODE.match(n)))
+    wanted = tuple(f"/dev/nvidia{i}" for i in gpus)
+    missing = [n for n in wanted if n not in nodes_found]
+    if missing and mode == "devices":
+        raise NoGpuError(f"run.gpus asks for {', '.join(missing)}, which this host does not have")
+    gpu_nodes = wanted or nodes_found
+    has_devices = bool(gpu_nodes) and not missing and "/dev/nvidiactl" in nodes
     if mode == "auto":
         if "nvidia" in runtimes:
             mode = "nvidia"
@@ -86,7 +98,9 @@ def plan_gpu(
             if "nvidia" not in runtimes:
                 hint = " (gpu: devices would work: device nodes are present)" if has_devices else ""
                 raise NoGpuError(f"gpu: nvidia needs the NVIDIA container runtime, which this engine lacks{hint}")
-            return GpuPlan(mode="nvidia", reason="DeviceRequest through the NVIDIA runtime", device_request=True)
+            return GpuPlan(
+                mode="nvidia", reason="DeviceRequest through the NVIDIA runtime", device_request=True, device_ids=gpus
+            )
         case "devices":
             if not has_devices or not driver_dir:
                 raise NoGpuError(
@@ -97,8 +111,8 @@ def plan_gpu(
             lib = f"{DRIVER_TARGET}/lib64:{DRIVER_TARGET}/lib"
             return GpuPlan(
                 mode="devices",
-                reason=f"explicit device nodes {', '.join(gpus)}",
-                devices=gpus + controls,
+                reason=f"explicit device nodes {', '.join(gpu_nodes)}",
+                devices=gpu_nodes + controls,
                 mounts=(Mount(source=driver_dir, target=DRIVER_TARGET, read_only=True),),
                 environment=(("LD_LIBRARY_PATH", lib), ("PATH_NVIDIA", f"{DRIVER_TARGET}/bin")),
             )

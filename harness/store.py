@@ -204,11 +204,12 @@ class Store:
 
 def _case(raw: dict[str, object]) -> CaseResult:
     video = raw.get("video")
-    fields = {k: v for k, v in raw.items() if k not in ("verdict", "video", "reasons")}
+    fields = {k: v for k, v in raw.items() if k not in ("verdict", "video", "reasons", "notes")}
     return CaseResult(
         **fields,  # type: ignore[arg-type]
         verdict=Verdict(raw["verdict"]),
         reasons=tuple(raw.get("reasons") or ()),  # type: ignore[arg-type]
+        notes=tuple(raw.get("notes") or ()),  # type: ignore[arg-type]
         video=VideoFacts(**video) if isinstance(video, dict) else None,
     )
 

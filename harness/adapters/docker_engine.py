@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import queue
 import tarfile
 import threading
@@ -111,6 +112,26 @@ class DockerEngine:
             handle = tar.extractfile(member) if member else None
             return handle.read().decode("utf-8", "replace") if handle else ""
 
+    def torch_arch_list(self, image: str) -> list[str] | None:
+        """CUDA architectures torch in `image` was built for ([] for a CPU build, None: no torch)."""
+        code = "import json, torch; print(json.dumps(torch.cuda.get_arch_list()))"
+        with _engine_errors(f"reading torch's arch list in {image}"):
+            try:
+                out = self.client.containers.run(
+                    image,
+                    entrypoint=["python", "-c", code],
+                    remove=True,
+                    network_disabled=True,
+                    labels={"harness.purpose": "inspect"},
+                )
+            except docker.errors.ContainerError:
+                return None
+        try:
+            value = json.loads(out.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return None
+        return [str(v) for v in value] if isinstance(value, list) else None
+
     def build(
         self, spec: BuildSpec, context: BinaryIO, *, timeout_s: float, on_line: LineSink, nocache: bool = False
     ) -> str:
@@ -174,6 +195,11 @@ class DockerEngine:
             raise BuildInfraError(f"{spec.stage} image build ended without an image id")
         return image_id
 
+    def version(self) -> str:
+        with _engine_errors("reading the engine version"):
+            info = self.client.version()
+        return f"{info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+
     # -- containers -----------------------------------------------------------------------
     def runtimes(self) -> set[str]:
         with _engine_errors("reading engine info"):
@@ -193,7 +219,12 @@ class DockerEngine:
             "devices": [f"{d}:{d}:rwm" for d in req.gpu.devices],
         }
         if req.gpu.device_request:
-            kwargs["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
+            ids = [str(i) for i in req.gpu.device_ids]
+            kwargs["device_requests"] = [
+                docker.types.DeviceRequest(device_ids=ids, capabilities=[["gpu"]])
+                if ids
+                else docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])
+            ]
         try:
             container = self.client.containers.create(req.image, **kwargs)
             container.start()

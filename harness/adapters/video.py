@@ -1,20 +1,70 @@
-"""Decode artifacts on the host with PyAV. The only module that imports `av`.
+"""Decode and write videos on the host. The only module that imports `av` (or `cv2`).
 
-The harness judges videos itself rather than trusting what ran inside the image.
+The harness judges videos itself rather than trusting what ran inside the image. PyAV is
+the decoder; OpenCV stands in where PyAV is not installed (the GPU machine's image has
+OpenCV but no PyAV).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import av
 import numpy as np
 
 from harness.model import VideoFacts
 
+try:
+    import av
+except ImportError:  # pragma: no cover - exercised on hosts without PyAV
+    av = None  # type: ignore[assignment]
+
 # A clip whose every frame is flat (std below this, in 8-bit grey levels) and whose mean
 # does not move is "constant": the classic all-black or all-grey output of a broken pipeline.
 FLAT_STD = 1.0
+
+
+class DecodeError(Exception):
+    pass
+
+
+def _grey_frames(path: Path) -> Iterator[np.ndarray]:
+    if av is not None:
+        try:
+            with av.open(str(path)) as container:
+                stream = next((s for s in container.streams if s.type == "video"), None)
+                if stream is None:
+                    raise DecodeError("no video stream")
+                for frame in container.decode(stream):
+                    if isinstance(frame, av.VideoFrame):
+                        yield frame.to_ndarray(format="gray")
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise DecodeError(str(exc)) from exc
+        return
+    import cv2  # the fallback decoder
+
+    capture: Any = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise DecodeError("OpenCV cannot open it")
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    finally:
+        capture.release()
+
+
+def read_frames(path: Path, limit: int = 512) -> np.ndarray:
+    """Up to `limit` grey frames as one (N, H, W) uint8 array (for drift against last-good)."""
+    frames = []
+    for frame in _grey_frames(path):
+        frames.append(frame)
+        if len(frames) >= limit:
+            break
+    return np.stack(frames) if frames else np.zeros((0, 0, 0), dtype=np.uint8)
 
 
 def probe_video(path: Path) -> VideoFacts:
@@ -25,19 +75,13 @@ def probe_video(path: Path) -> VideoFacts:
     max_std = 0.0
     means: list[float] = []
     try:
-        with av.open(str(path)) as container:
-            stream = next((s for s in container.streams if s.type == "video"), None)
-            if stream is None:
-                return VideoFacts(path=str(path), exists=True, size_bytes=size, error="no video stream")
-            for frame in container.decode(stream):
-                if not isinstance(frame, av.VideoFrame):
-                    continue
-                grey = frame.to_ndarray(format="gray").astype(np.float32)
-                height, width = grey.shape
-                max_std = max(max_std, float(grey.std()))
-                means.append(float(grey.mean()))
-                frames += 1
-    except (av.FFmpegError, OSError, ValueError) as exc:
+        for frame in _grey_frames(path):
+            grey = frame.astype(np.float32)
+            height, width = grey.shape
+            max_std = max(max_std, float(grey.std()))
+            means.append(float(grey.mean()))
+            frames += 1
+    except DecodeError as exc:
         return VideoFacts(path=str(path), exists=True, size_bytes=size, frames=frames, error=str(exc))
     if frames == 0:
         return VideoFacts(path=str(path), exists=True, size_bytes=size, error="no decodable frame")
@@ -55,7 +99,9 @@ def probe_video(path: Path) -> VideoFacts:
 
 
 def write_sample_clip(path: Path, *, width: int, height: int, frames: int, seed: int, fps: int = 16) -> None:
-    """A deterministic H.264-free test clip (MPEG-4 part 2, in every FFmpeg build)."""
+    """A deterministic test clip (MPEG-4 part 2, in every FFmpeg build): guide and mask inputs."""
+    if av is None:
+        raise RuntimeError("writing sample clips needs PyAV (pip install av)")
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)

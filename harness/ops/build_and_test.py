@@ -18,7 +18,8 @@ from harness.model import CaseResult, Commit, RunRecord, Verdict
 from harness.naming import LAST_GOOD
 from harness.ops.build import BuiltImage, build_commit_image
 from harness.ops.check import check_commit
-from harness.ops.test import VideoProbe, run_suite
+from harness.ops.gpu_checks import drift_reference, host_preflight, image_preflight
+from harness.ops.test import FramesReader, VideoProbe, run_suite
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, Reporter, Upstream
 from harness.store import Store
 
@@ -34,6 +35,7 @@ class World:
     runner: ContainerRunner
     gpu: GpuProbe
     probe: VideoProbe
+    frames: FramesReader
     store: Store
     reporter: Reporter
     clock: Clock
@@ -90,6 +92,12 @@ def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False
             run_seconds=run_seconds,
         )
 
+    def stop(verdict: Verdict, summary: str, built: BuiltImage | None = None) -> Result:
+        """End early: record why (nothing is tagged) and return."""
+        failed = record(verdict, summary, built)
+        world.store.add_run(failed)
+        return Result(record=failed, commit=commit, moved_last_good=False, built=built)
+
     if cfg.contract is not None:
         checked = check_commit(
             world.upstream,
@@ -104,9 +112,10 @@ def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False
         )
         if broken:
             reasons = "; ".join(f"{r.name}: {', '.join(r.reasons)}" for r in broken)
-            failed = record(Verdict.FAIL, f"contract broken (nothing built): {reasons}")
-            world.store.add_run(failed)
-            return Result(record=failed, commit=commit, moved_last_good=False, built=None)
+            return stop(Verdict.FAIL, f"contract broken (nothing built): {reasons}")
+    problem = host_preflight(cfg, world.gpu)
+    if problem:
+        return stop(Verdict.ERROR, f"GPU preflight: {problem}")
     try:
         built = build_commit_image(
             cfg,
@@ -123,9 +132,10 @@ def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False
         if isinstance(exc, BuildFailed):
             (run_dir / "build.log").write_text("\n".join(exc.log_tail) + "\n")
             verdict = classify_build_failure(exc.stage, exc.log_tail)
-        failed = record(verdict, str(exc))
-        world.store.add_run(failed)
-        return Result(record=failed, commit=commit, moved_last_good=False, built=None)
+        return stop(verdict, str(exc))
+    problem = image_preflight(cfg, world.gpu, world.builder, built.image_id)
+    if problem:
+        return stop(Verdict.ERROR, f"GPU preflight: {problem}", built)
     labels = {"harness.run": run_id, "harness.commit": commit.sha, "harness.session": world.session}
     outcome = run_suite(
         cfg,
@@ -137,6 +147,8 @@ def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False
         gpu_probe=world.gpu,
         probe=world.probe,
         reporter=world.reporter,
+        frames=world.frames,
+        reference=drift_reference(world.store, cfg.suite.digest()),
     )
     verdict, summary, cases = evaluate(cfg.suite, outcome)
     _write_results(run_dir, outcome.results, cases, verdict, summary)

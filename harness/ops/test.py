@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+
+import numpy as np
 
 from harness.config import Config
 from harness.errors import InfraError
 from harness.model import RunOutcome, VideoFacts
 from harness.ports import ContainerRunner, GpuProbe, Reporter
 from harness.runplan import IN_DIR, MODEL_DIR, OUT_DIR, Mount, RunRequest, input_files, plan_gpu, runner_spec
+from harness.telemetry import case_telemetry, case_windows, psnr
 
 VideoProbe = Callable[[Path], VideoFacts]
+FramesReader = Callable[[Path], np.ndarray]
 
 
 def _host_path(run_dir: Path, container_path: str) -> Path | None:
@@ -53,6 +59,8 @@ def run_suite(
     gpu_probe: GpuProbe,
     probe: VideoProbe,
     reporter: Reporter,
+    frames: FramesReader | None = None,
+    reference: dict[str, Path] | None = None,
 ) -> RunOutcome:
     suite = cfg.suite
     log_path = run_dir / "container.log"
@@ -63,6 +71,7 @@ def run_suite(
             nodes=gpu_probe.device_nodes(),
             driver_dir=str(cfg.driver_dir) if cfg.driver_dir.is_dir() else None,
             required=suite.requires_gpu,
+            gpus=cfg.gpus,
         )
     except InfraError as exc:
         return _infra(log_path, exc)
@@ -91,10 +100,22 @@ def run_suite(
         name=f"harness-{run_id}",
     )
     reporter.step(f"running suite {suite.name} ({len(suite.cases)} cases) in {image}")
+    lines: list[tuple[float, str]] = []
+
+    def on_line(text: str) -> None:
+        lines.append((time.monotonic(), text))  # case markers, for GPU telemetry per case
+        reporter.line(text)
+
+    indexes = (
+        [g.index for g in gpu_probe.gpus()[0] if not cfg.gpus or g.index in cfg.gpus] if gpu.mode != "none" else []
+    )
+    sampler = gpu_probe.sampler(indexes) if indexes else None
     try:
-        done = runner.run(request, log_path=str(log_path), on_line=reporter.line)
+        with sampler if sampler is not None else contextlib.nullcontext():
+            done = runner.run(request, log_path=str(log_path), on_line=on_line)
     except InfraError as exc:
         return _infra(log_path, exc)
+    telemetry = case_telemetry(sampler.samples, case_windows(lines)) if sampler is not None else {}
     results = _read_results(out_dir / "results.json")
     videos: dict[str, VideoFacts] = {}
     rows = results.get("results") if results else None
@@ -103,6 +124,13 @@ def run_suite(
             host = _host_path(run_dir, row["output_path"])
             if host is not None:
                 videos[str(row.get("case_id"))] = probe(host)
+    drift: dict[str, float] = {}
+    for case_id, facts in videos.items():
+        ref = (reference or {}).get(case_id)
+        if frames is not None and ref is not None and facts.decodes:
+            score = psnr(frames(Path(facts.path)), frames(ref))
+            if score is not None:
+                drift[case_id] = score
     return RunOutcome(
         exit_code=done.exit_code,
         timed_out=done.timed_out,
@@ -111,4 +139,7 @@ def run_suite(
         results=results,
         videos=videos,
         seconds=done.seconds,
+        telemetry=dict(telemetry),
+        drift=drift,
+        gpu_mode=gpu.mode,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
 import os
 import signal
@@ -17,6 +18,14 @@ import time
 from pathlib import Path
 
 from . import entry
+
+
+def _free_gpu_memory() -> None:
+    """Give back cached GPU memory after a case, so the host can tell a leak from a cache."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _write(out: Path, doc: dict[str, object]) -> None:
@@ -103,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         except BaseException as exc:  # noqa: BLE001 - see above
             files, error = [], entry.describe(exc)
         row["generation_time"] = round(time.monotonic() - started, 3)
+        _free_gpu_memory()
         videos = [f for f in files if Path(f).is_file()]
         if videos:
             video = Path(videos[-1])

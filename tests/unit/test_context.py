@@ -21,6 +21,7 @@ RECIPE = Recipe(
     text="base: debian:12\n",
     base="debian:12",
     python="python3",
+    venv="create",
     apt_packages=(),
     torch=("torch==2.13.0",),
     pip_options=(),

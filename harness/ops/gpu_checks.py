@@ -1,0 +1,48 @@
+"""GPU preflight as a use case: host checks before the build, the image's arch after it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.config import Config
+from harness.naming import LAST_GOOD
+from harness.ports import GpuProbe, ImageBuilder
+from harness.preflight import arch_problem, host_problems
+from harness.store import Store
+
+
+def wants_gpu(cfg: Config, gpu: GpuProbe) -> bool:
+    """The run will use a GPU: asked for explicitly, needed by the suite, or `auto` finds nodes."""
+    if cfg.gpu == "none":
+        return False
+    return cfg.gpu != "auto" or cfg.suite.requires_gpu or any(n.startswith("/dev/nvidia") for n in gpu.device_nodes())
+
+
+def host_preflight(cfg: Config, gpu: GpuProbe) -> str | None:
+    """One message naming every host problem, or None. Only when the run will use a GPU."""
+    if not wants_gpu(cfg, gpu):
+        return None
+    gpus, error = gpu.gpus()
+    problems = host_problems(gpus, error, min_free_gib=cfg.suite.min_free_gpu_gib)
+    if problems and not cfg.suite.requires_gpu and cfg.gpu == "auto":
+        return None  # auto on a host whose GPU is unusable: the run plan falls back to the CPU, said there
+    return "; ".join(problems) or None
+
+
+def image_preflight(cfg: Config, gpu: GpuProbe, builder: ImageBuilder, image: str) -> str | None:
+    """Whether torch in the image can run on the host's GPU (before any GPU time is spent)."""
+    if not wants_gpu(cfg, gpu):
+        return None
+    gpus, _ = gpu.gpus()
+    if not gpus:
+        return None
+    return arch_problem(builder.torch_arch_list(image), gpus[0])
+
+
+def drift_reference(store: Store, suite_hash: str) -> dict[str, Path]:
+    """The last-good run's video per case, when it ran the same suite (so the same seeds)."""
+    pointer = store.pointer(LAST_GOOD)
+    record = store.run(pointer.run_id) if pointer else None
+    if record is None or record.suite_hash != suite_hash:
+        return {}
+    return {c.case_id: Path(c.output_path) for c in record.cases if c.output_path and Path(c.output_path).is_file()}
