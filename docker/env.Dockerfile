@@ -4,23 +4,26 @@
 ARG BASE
 FROM ${BASE} AS base
 ARG APT_PACKAGES=""
-ARG PYTHON=python3
-ARG VENV=create
 ENV DEBIAN_FRONTEND=noninteractive
 RUN if [ -n "$APT_PACKAGES" ]; then apt-get update && apt-get install -y --no-install-recommends $APT_PACKAGES && rm -rf /var/lib/apt/lists/*; fi
 COPY pip.conf /etc/pip.conf
 COPY ca.pem constraints.txt pip-options.txt /opt/harness/
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-# VENV=create makes a fresh venv; a path reuses the base image's own environment (a GPU
-# host's image that already holds torch), linked as /opt/venv.
-RUN if [ "$VENV" = create ]; then ${PYTHON} -m venv /opt/venv; else ln -s "$VENV" /opt/venv; fi
 
 FROM base AS install
 # The classic builder keeps this stage as an untagged image; the label lets gc find it.
 LABEL harness.purpose=build-stage
+ARG PYTHON=python3
+# VENV=create makes a fresh venv; a path reuses the base image's own environment (a GPU
+# host's image that already holds torch): then nothing is copied, /opt/venv links to it.
+ARG VENV=create
 COPY wheelhouse/ /opt/harness/wheelhouse/
 COPY env-requirements.txt /opt/harness/
-RUN if [ -s /opt/harness/env-requirements.txt ]; then pip install $(cat /opt/harness/pip-options.txt) --find-links /opt/harness/wheelhouse -c /opt/harness/constraints.txt -r /opt/harness/env-requirements.txt; fi
+RUN if [ "$VENV" = create ]; then ${PYTHON} -m venv /opt/venv; else ln -s "$VENV" /opt/venv; fi \
+ && if [ -s /opt/harness/env-requirements.txt ]; then pip install $(cat /opt/harness/pip-options.txt) --find-links /opt/harness/wheelhouse -c /opt/harness/constraints.txt -r /opt/harness/env-requirements.txt; fi \
+ && if [ "$VENV" = create ]; then mv /opt/venv /opt/venv-export; else mkdir /opt/venv-export; fi
 
 FROM base
-COPY --from=install /opt/venv /opt/venv
+ARG VENV=create
+COPY --from=install /opt/venv-export /opt/venv
+RUN if [ "$VENV" != create ]; then rmdir /opt/venv && ln -s "$VENV" /opt/venv; fi

@@ -205,7 +205,16 @@ class DockerEngine:
         with _engine_errors("reading engine info"):
             return set((self.client.info().get("Runtimes") or {}).keys())
 
-    def _create(self, req: RunRequest) -> Any:
+    def host_config(self, req: RunRequest) -> dict[str, Any]:
+        """The HostConfig the engine records for `req`, from a created, never started container."""
+        with _engine_errors(f"creating a container of {req.image}"):
+            container = self.client.containers.create(req.image, **self._create_kwargs(req))
+            try:
+                return dict(container.attrs.get("HostConfig", {}))
+            finally:
+                container.remove(force=True)
+
+    def _create_kwargs(self, req: RunRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "command": list(req.command),
             "name": req.name,
@@ -225,8 +234,11 @@ class DockerEngine:
                 if ids
                 else docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])
             ]
+        return kwargs
+
+    def _create(self, req: RunRequest) -> Any:
         try:
-            container = self.client.containers.create(req.image, **kwargs)
+            container = self.client.containers.create(req.image, **self._create_kwargs(req))
             container.start()
         except docker.errors.APIError as exc:
             if _NO_RUNTIME in str(exc):

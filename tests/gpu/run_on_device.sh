@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs tests/gpu on the GPU machine (device tool), which has no Docker and no network:
+#   carry: .dk (bash ../shared/device/make-docker-bundle.sh .dk) and .whl (GitPython, gitdb, smmap)
+#   command: bash tests/gpu/run_on_device.sh
+# Results (JSON, logs) go to $OUT.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+{
+  echo "== tools"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; command -v git
+  source .dk/start-dockerd.sh
+  python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+  export PYTHONPATH=$PWD:/tmp/site:/tmp/dk/site
+  if ! docker image inspect local/host-torch:1 >/dev/null 2>&1; then
+    echo "== importing the GPU base image from this machine's files"
+    time (tar -C / -c usr/bin usr/lib usr/lib64 usr/sbin bin lib lib64 sbin etc opt/torch 2>/dev/null \
+      | docker import - local/host-torch:1 >/dev/null)
+  fi
+  echo "== tests/gpu"
+  git config --global user.email gpu@example.invalid; git config --global user.name gpu
+  PYTHONUNBUFFERED=1 python3 -m pytest tests/gpu -q -s -p no:cacheprovider -W ignore "$@"
+  echo "pytest exit $?"
+} 2>&1 | tee "$OUT/gpu-tests.log"

@@ -1,0 +1,164 @@
+"""GPU path end to end (run on the GPU machine: tests/gpu/run_on_device.sh).
+
+Skipped, with the reason, where no NVIDIA GPU, engine or GPU base image is present, so CI
+on CPU stays green. The base image comes from the GPU machine's own files (its torch);
+`gpu: devices` passes /dev/nvidia* and the driver folder (no NVIDIA container runtime there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.adapters.docker_engine import DockerEngine
+from harness.adapters.git_repo import write_commits
+from harness.cli import app
+from harness.config import load_config
+from harness.errors import EngineUnavailable
+from harness.runplan import plan_gpu
+from harness.store import Store
+
+HERE = Path(__file__).resolve().parent
+BASE = os.environ.get("HARNESS_GPU_BASE", "local/host-torch:1")
+VENV = os.environ.get("HARNESS_GPU_VENV", "/opt/torch/.venv")
+OUT = Path(os.environ["OUT"]) if os.environ.get("OUT") else None
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not Path("/dev/nvidia0").exists(), reason="no NVIDIA GPU on this host (/dev/nvidia0)"),
+]
+
+
+@pytest.fixture(scope="module")
+def engine() -> DockerEngine:
+    eng = DockerEngine(os.environ)
+    try:
+        _ = eng.client
+    except EngineUnavailable as exc:
+        pytest.skip(str(exc))
+    if eng.image_id(BASE) is None:
+        pytest.skip(f"GPU base image {BASE} missing (tests/gpu/run_on_device.sh makes it)")
+    return eng
+
+
+def _project(folder: Path, *, gpu: str, extra_run: str = "", requires_gpu: bool = True) -> Path:
+    upstream = folder / "upstream"
+    if not upstream.exists():
+        write_commits(
+            upstream,
+            [
+                (
+                    "gpu mini engine",
+                    {
+                        "wgp.py": (HERE / "gpu_wgp.py.txt").read_text(),
+                        "gen_bench.py": (HERE / "gen_bench.py.txt").read_text(),
+                        "defaults/t2v_gpu.json": json.dumps({"model": {"name": "GPU tiny", "architecture": "t2v"}}),
+                        "requirements.txt": "",
+                    },
+                )
+            ],
+        )
+    recipe = folder / "recipe"
+    recipe.mkdir(exist_ok=True)
+    (recipe / "recipe.yaml").write_text(f"base: {BASE}\npython: {VENV}/bin/python3\nvenv: {VENV}\ntorch: []\n")
+    config = folder / "harness.yaml"
+    config.write_text(f"""\
+upstream: {{url: {upstream}}}
+contract: none
+image: {{repo: harness-gpu/test, recipe: ./recipe}}
+run:
+  gpu: {gpu}
+  timeout_s: 600
+{extra_run}suite:
+  name: gpu
+  cases:
+    - {{id: gpu_t2v, model: t2v_gpu, prompt: a fox, resolution: 256x256, frames: 17, steps: 20,
+        requires_gpu: {str(requires_gpu).lower()}}}
+""")
+    return config
+
+
+def _run(config: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["-c", str(config), *args])
+    return result.exit_code, result.output
+
+
+def _save(name: str, doc: object) -> None:
+    if OUT is not None:
+        (OUT / name).write_text(json.dumps(doc, indent=2, default=str))
+
+
+@pytest.mark.parametrize("mode", ["devices", "auto"])
+def test_build_and_test_passes_on_the_gpu_with_vram_recorded(engine: DockerEngine, tmp_path: Path, mode: str) -> None:
+    config = _project(tmp_path, gpu=mode)
+    code, output = _run(config, "build-and-test", "HEAD", "--json")
+    assert code == 0, output
+    [record] = Store(load_config(config).state_dir / "state.db").runs()
+    [case] = record.cases
+    assert case.gpu_peak_mib is not None and case.gpu_peak_mib > 0
+    _save(
+        f"gpu-run-{mode}.json",
+        {
+            "record": json.loads(output[output.index("{") :]),
+            "log": Path(record.run_dir, "container.log").read_text()[-3000:],
+        },
+    )
+    if mode == "auto":
+        code, doctor = _run(config, "doctor", "--json")
+        mode_row = next(r for r in json.loads(doctor) if r["item"] == "mode (auto)")
+        assert mode_row["value"].startswith("devices")
+
+
+@pytest.mark.parametrize(
+    ("gpu", "extra", "needle"),
+    [
+        ("none", "", "the suite needs a GPU but gpu: none is configured"),
+        ("devices", "  gpus: [7]\n", "run.gpus asks for /dev/nvidia7"),
+    ],
+)
+def test_hidden_gpu_is_infra_125(engine: DockerEngine, tmp_path: Path, gpu: str, extra: str, needle: str) -> None:
+    config = _project(tmp_path, gpu=gpu, extra_run=extra)
+    code, output = _run(config, "build-and-test", "HEAD")
+    assert code == 125, output
+    assert needle in " ".join(output.split())
+    _save(f"gpu-hidden-{gpu}.txt", output)
+
+
+def test_p4_throughput_in_container_vs_native(engine: DockerEngine, tmp_path: Path) -> None:
+    config = _project(tmp_path, gpu="devices")
+    assert _run(config, "build-and-test", "HEAD")[0] == 0
+    [record] = Store(load_config(config).state_dir / "state.db").runs()
+    native = json.loads(
+        subprocess.run(
+            [f"{VENV}/bin/python3", "gen_bench.py"],
+            cwd=tmp_path / "upstream",
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()[-1]
+    )
+    plan = plan_gpu(
+        "devices",
+        runtimes=engine.runtimes(),
+        nodes=tuple(str(p) for p in Path("/dev").glob("nvidia*")),
+        driver_dir="/usr/local/nvidia",
+        required=True,
+    )
+    out = engine.client.containers.run(
+        record.image_id,
+        entrypoint=["python", "gen_bench.py"],
+        remove=True,
+        devices=[f"{d}:{d}:rwm" for d in plan.devices],
+        environment=dict(plan.environment),
+        volumes={"/usr/local/nvidia": {"bind": "/usr/local/nvidia", "mode": "ro"}},
+    )
+    inside = json.loads(out.decode().strip().splitlines()[-1])
+    ratio = inside["frames_per_s"] / native["frames_per_s"]
+    print(f"P4 = container {inside['frames_per_s']:.1f} / native {native['frames_per_s']:.1f} frames/s = {ratio:.3f}")
+    _save("p4.json", {"native": native, "container": inside, "ratio": ratio})
+    assert inside["frames_per_s"] > 0 and native["frames_per_s"] > 0
