@@ -11,11 +11,17 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
   source .dk/start-dockerd.sh
   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
   export PYTHONPATH=$PWD:/tmp/site:/tmp/dk/site
-  if ! docker image inspect local/host-torch:1 >/dev/null 2>&1; then
-    echo "== importing the GPU base image from this machine's files"
-    time (tar -C / -c usr/bin usr/lib usr/lib64 usr/sbin bin lib lib64 sbin etc opt/torch 2>/dev/null \
-      | docker import - local/host-torch:1 >/dev/null)
-  fi
+  echo "== importing the GPU base image from this machine's files (the bundle has no docker CLI)"
+  time python3 - <<'PY'
+import subprocess, docker
+api = docker.from_env(timeout=1800).api
+if not api.images(name="local/host-torch"):
+    tar = subprocess.Popen(["tar", "-C", "/", "-c", "usr/bin", "usr/lib", "usr/lib64", "usr/sbin", "bin", "lib",
+                            "lib64", "sbin", "etc", "opt/torch"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    print(api.import_image_from_stream(tar.stdout, repository="local/host-torch", tag="1")[-200:])
+    tar.wait()
+print(api.images(name="local/host-torch"))
+PY
   echo "== tests/gpu"
   git config --global user.email gpu@example.invalid; git config --global user.name gpu
   PYTHONUNBUFFERED=1 python3 -m pytest tests/gpu -q -s -p no:cacheprovider -W ignore "$@"
