@@ -114,7 +114,12 @@ class DockerEngine:
 
     def torch_arch_list(self, image: str) -> list[str] | None:
         """CUDA architectures torch in `image` was built for ([] for a CPU build, None: no torch)."""
-        code = "import json, torch; print(json.dumps(torch.cuda.get_arch_list()))"
+        # get_arch_list() is [] whenever no GPU is visible, as in this inspection container; the
+        # build flags are what the wheel carries. None: a CUDA build that does not say.
+        code = (
+            "import json, torch; f = getattr(torch._C, '_cuda_getArchFlags', lambda: None)(); "
+            "print(json.dumps(f.split() if f else ([] if torch.version.cuda is None else None)))"
+        )
         with _engine_errors(f"reading torch's arch list in {image}"):
             try:
                 out = self.client.containers.run(

@@ -23,7 +23,16 @@ def host_preflight(cfg: Config, gpu: GpuProbe) -> str | None:
     if not wants_gpu(cfg, gpu):
         return None
     gpus, error = gpu.gpus()
-    problems = host_problems(gpus, error, min_free_gib=cfg.suite.min_free_gpu_gib)
+    problems = host_problems(
+        [g for g in gpus if not cfg.gpus or g.index in cfg.gpus], error, min_free_gib=cfg.suite.min_free_gpu_gib
+    )
+    unknown = [i for i in cfg.gpus if i not in {g.index for g in gpus}]
+    if unknown and gpus:
+        problems.insert(
+            0,
+            f"run.gpus asks for GPU {', '.join(map(str, unknown))}; this host has "
+            f"{', '.join(str(g.index) for g in gpus)}",
+        )
     if problems and not cfg.suite.requires_gpu and cfg.gpu == "auto":
         return None  # auto on a host whose GPU is unusable: the run plan falls back to the CPU, said there
     return "; ".join(problems) or None
