@@ -23,16 +23,15 @@ def host_preflight(cfg: Config, gpu: GpuProbe) -> str | None:
     if not wants_gpu(cfg, gpu):
         return None
     gpus, error = gpu.gpus()
+    unknown = [i for i in cfg.gpus if i not in {g.index for g in gpus}]
+    if unknown and gpus:
+        return (
+            f"run.gpus asks for GPU {', '.join(map(str, unknown))}; this host has "
+            f"{', '.join(str(g.index) for g in gpus)}"
+        )
     problems = host_problems(
         [g for g in gpus if not cfg.gpus or g.index in cfg.gpus], error, min_free_gib=cfg.suite.min_free_gpu_gib
     )
-    unknown = [i for i in cfg.gpus if i not in {g.index for g in gpus}]
-    if unknown and gpus:
-        problems.insert(
-            0,
-            f"run.gpus asks for GPU {', '.join(map(str, unknown))}; this host has "
-            f"{', '.join(str(g.index) for g in gpus)}",
-        )
     if problems and not cfg.suite.requires_gpu and cfg.gpu == "auto":
         return None  # auto on a host whose GPU is unusable: the run plan falls back to the CPU, said there
     return "; ".join(problems) or None

@@ -79,6 +79,8 @@ run:
   cases:
     - {{id: gpu_t2v, model: t2v_gpu, prompt: a fox, resolution: 256x256, frames: 17, steps: 20,
         requires_gpu: {str(requires_gpu).lower()}}}
+    - {{id: gpu_t2v_big, model: t2v_gpu, prompt: a boat, resolution: 512x512, frames: 33, steps: 40,
+        requires_gpu: {str(requires_gpu).lower()}}}
 """)
     return config
 
@@ -99,8 +101,14 @@ def test_build_and_test_passes_on_the_gpu_with_vram_recorded(engine: DockerEngin
     code, output = _run(config, "build-and-test", "HEAD", "--json")
     assert code == 0, output
     [record] = Store(load_config(config).state_dir / "state.db").runs()
-    [case] = record.cases
-    assert case.gpu_peak_mib is not None and case.gpu_peak_mib > 0
+    for case in record.cases:
+        assert case.gpu_peak_mib is not None and case.gpu_peak_mib > 0
+        assert not any("leak" in note for note in case.notes), case.notes  # the context is not a leak
+    # A second run of the same image measures drift against the first (last-good, same seeds).
+    code, again_out = _run(config, "build-and-test", "HEAD", "--json")
+    assert code == 0, again_out
+    again = Store(load_config(config).state_dir / "state.db").runs()[0]
+    assert all(c.drift_psnr is not None and c.drift_psnr > 30 for c in again.cases), again.cases
     _save(
         f"gpu-run-{mode}.json",
         {
@@ -118,7 +126,7 @@ def test_build_and_test_passes_on_the_gpu_with_vram_recorded(engine: DockerEngin
     ("gpu", "extra", "needle"),
     [
         ("none", "", "the suite needs a GPU but gpu: none is configured"),
-        ("devices", "  gpus: [7]\n", "run.gpus asks for /dev/nvidia7"),
+        ("devices", "  gpus: [7]\n", "run.gpus asks for GPU 7; this host has 0"),
     ],
 )
 def test_hidden_gpu_is_infra_125(engine: DockerEngine, tmp_path: Path, gpu: str, extra: str, needle: str) -> None:
