@@ -101,21 +101,17 @@ def test_build_and_test_passes_on_the_gpu_with_vram_recorded(engine: DockerEngin
     code, output = _run(config, "build-and-test", "HEAD", "--json")
     assert code == 0, output
     [record] = Store(load_config(config).state_dir / "state.db").runs()
+    log = Path(record.run_dir, "container.log").read_text()[-3000:]
+    _save(f"gpu-run-{mode}.json", {"record": json.loads(output[output.index("{") :]), "log": log})
     for case in record.cases:
         assert case.gpu_peak_mib is not None and case.gpu_peak_mib > 0
         assert not any("leak" in note for note in case.notes), case.notes  # the context is not a leak
     # A second run of the same image measures drift against the first (last-good, same seeds).
     code, again_out = _run(config, "build-and-test", "HEAD", "--json")
+    _save(f"gpu-run-{mode}-again.json", json.loads(again_out[again_out.index("{") :]))
     assert code == 0, again_out
     again = Store(load_config(config).state_dir / "state.db").runs()[0]
     assert all(c.drift_psnr is not None and c.drift_psnr > 30 for c in again.cases), again.cases
-    _save(
-        f"gpu-run-{mode}.json",
-        {
-            "record": json.loads(output[output.index("{") :]),
-            "log": Path(record.run_dir, "container.log").read_text()[-3000:],
-        },
-    )
     if mode == "auto":
         code, doctor = _run(config, "doctor", "--json")
         mode_row = next(r for r in json.loads(doctor) if r["item"] == "mode (auto)")
