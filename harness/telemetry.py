@@ -16,6 +16,7 @@ import numpy as np
 
 START = re.compile(r"\[harness-runner\] case (\S+) \(")
 END = re.compile(r"\[harness-runner\] case (\S+): ")
+USED = re.compile(r"\[gpu_used_mib=([0-9.]+)\]\s*$")
 LEAK_MIB = 1024.0  # tolerance: allocator caches, cuDNN plans and driver state move by less than this
 
 
@@ -34,31 +35,53 @@ class CaseTelemetry:
     leaked: bool
 
 
-def case_windows(lines: list[tuple[float, str]]) -> dict[str, tuple[float, float]]:
-    """(start, end) per case from timestamped runner log lines."""
-    starts: dict[str, float] = {}
-    windows: dict[str, tuple[float, float]] = {}
+@dataclass(frozen=True, kw_only=True)
+class Window:
+    start: float
+    end: float
+    used_start: float | None = None  # device memory the runner measured at its markers, if it could
+    used_end: float | None = None
+
+
+def _used(line: str) -> float | None:
+    m = USED.search(line)
+    return float(m[1]) if m else None
+
+
+def case_windows(lines: list[tuple[float, str]]) -> dict[str, Window]:
+    """Per case, its window from timestamped runner log lines (and in-process memory readings)."""
+    starts: dict[str, tuple[float, float | None]] = {}
+    windows: dict[str, Window] = {}
     for t, line in lines:
         if m := START.search(line):
-            starts[m[1]] = t
+            starts[m[1]] = (t, _used(line))
         elif (m := END.search(line)) and m[1] in starts:
-            windows[m[1]] = (starts[m[1]], t)
+            begun, used = starts[m[1]]
+            windows[m[1]] = Window(start=begun, end=t, used_start=used, used_end=_used(line))
     return windows
 
 
-def _nearest(samples: list[Sample], t: float) -> Sample:
-    return min(samples, key=lambda s: abs(s.t - t))
+def _at(samples: list[Sample], t: float) -> Sample:
+    """The last sample taken at or before `t` (the first one if none was)."""
+    before = [s for s in samples if s.t <= t]
+    return before[-1] if before else samples[0]
 
 
 def case_telemetry(
-    samples: list[Sample], windows: dict[str, tuple[float, float]], leak_mib: float = LEAK_MIB
+    samples: list[Sample], windows: dict[str, Window], leak_mib: float = LEAK_MIB
 ) -> dict[str, CaseTelemetry]:
+    """Peak and mean utilisation from the host's samples inside each case's window; the leak
+    from the runner's own readings at its markers when it gave them (host samples race cases
+    shorter than the sampling period), else from the samples at the markers."""
     out: dict[str, CaseTelemetry] = {}
     if not samples:
         return out
-    for case, (start, end) in windows.items():
-        inside = [s for s in samples if start <= s.t <= end] or [_nearest(samples, (start + end) / 2)]
-        leak = _nearest(samples, end).used_mib - _nearest(samples, start).used_mib
+    for case, w in windows.items():
+        inside = [s for s in samples if w.start <= s.t <= w.end] or [_at(samples, (w.start + w.end) / 2)]
+        if w.used_start is not None and w.used_end is not None:
+            leak = w.used_end - w.used_start
+        else:
+            leak = _at(samples, w.end).used_mib - _at(samples, w.start).used_mib
         out[case] = CaseTelemetry(
             peak_mib=max(s.used_mib for s in inside),
             util_mean=sum(s.util for s in inside) / len(inside),

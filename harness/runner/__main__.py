@@ -42,6 +42,15 @@ def _warm_gpu() -> None:
     print("[harness-runner] CUDA context ready", flush=True)
 
 
+def _gpu_used() -> str:
+    """Device memory in use, measured in-process at a case marker (host samples race short cases)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return ""
+    free, total = torch.cuda.mem_get_info()
+    return f" [gpu_used_mib={(total - free) / 2**20:.1f}]"
+
+
 def _free_gpu_memory() -> None:
     """Give back cached GPU memory after a case, so the host can tell a leak from a cache."""
     gc.collect()
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 error=f"upstream did not load: {doc.get('import_error')}",
             )
             continue
-        print(f"[harness-runner] case {case['id']} ({row['model']})", flush=True)
+        print(f"[harness-runner] case {case['id']} ({row['model']}){_gpu_used()}", flush=True)
         started = time.monotonic()
         try:
             files, error = driver.generate(case["settings"], case_out)
@@ -152,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                 file_size_mb=0.0,
                 error=error or "no output file",
             )
-        print(f"[harness-runner] case {case['id']}: {row['status']} {row.get('error') or ''}", flush=True)
+        print(f"[harness-runner] case {case['id']}: {row['status']} {row.get('error') or ''}{_gpu_used()}", flush=True)
         _write(args.out, doc)
     _write(args.out, doc)
     return 0 if all(r.get("status") == "success" for r in results) else 1
