@@ -242,10 +242,11 @@ class DockerEngine:
         return kwargs
 
     def _create(self, req: RunRequest) -> Any:
+        container = self.client.containers.create(req.image, **self._create_kwargs(req))
         try:
-            container = self.client.containers.create(req.image, **self._create_kwargs(req))
             container.start()
         except docker.errors.APIError as exc:
+            self._remove(container)  # created but never started: nothing else would remove it
             if _NO_RUNTIME in str(exc):
                 raise NoGpuError(
                     "the engine has no NVIDIA container runtime (DeviceRequest refused: "
