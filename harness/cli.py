@@ -132,16 +132,22 @@ def build_and_test_cmd(
         bool, typer.Option("--no-cache", help="rebuild env, deps and commit images without the engine's layer cache")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="print every build/run line")] = False,
+    level: Annotated[
+        str | None, typer.Option(help="contract | smoke | baseline (default: the deepest this host can run)")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Build the image of REF, run the suite in it, judge the videos, record the run."""
-    from harness.ops.build_and_test import build_and_test
+    from harness.ops.build_and_test import LEVELS, build_and_test
+
+    if level is not None and level not in LEVELS:
+        raise UsageError(f"--level {level!r}: allowed: {', '.join(LEVELS)}")
 
     cfg = load_config(state["config"])
     reporter = ConsoleReporter(err, verbose)
     world = make_world(cfg, reporter)
     with reporter.status:
-        result = build_and_test(cfg, ref, world, rebuild=rebuild, no_cache=no_cache)
+        result = build_and_test(cfg, ref, world, rebuild=rebuild, no_cache=no_cache, level=level)
     if json_out:
         out.print_json(to_json(record_dict(result.record)))
     else:

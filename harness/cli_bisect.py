@@ -15,7 +15,7 @@ from harness.errors import UsageError
 from harness.model import Verdict
 from harness.report import STYLE, to_json
 
-LEVELS = ("contract", "baseline")  # smoke joins when it exists
+LEVELS = ("contract", "smoke", "baseline")
 
 
 def _steps_table(steps: list) -> Table:  # type: ignore[type-arg]

@@ -110,7 +110,10 @@ def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: 
         tag=image_name(stage_repo(repo, "deps"), key[:16]),
         key=key,
         dockerfile=with_labels(host.dockerfiles["deps"], labels),
-        files=(("requirements.txt", requirements.text.encode()),),
+        files=(
+            ("requirements.txt", requirements.text.encode()),
+            ("pre-install.sh", "".join(f"{line}\n" for line in ("set -eux", *recipe.pre_install)).encode()),
+        ),
         buildargs=(("ENV_IMAGE", env.tag),),
         labels=labels,
     )

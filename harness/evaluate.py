@@ -79,8 +79,8 @@ def judge_case(
     )
 
 
-def evaluate(suite: Suite, outcome: RunOutcome) -> tuple[Verdict, str, tuple[CaseResult, ...]]:
-    """Overall verdict, a one-line summary, and the per-case results."""
+def evaluate_infra(outcome: RunOutcome) -> tuple[Verdict, str, tuple[CaseResult, ...]]:
+    """The verdict when the container did not finish normally (always ERROR), or PASS to go on."""
     if outcome.infra_error:
         return Verdict.ERROR, outcome.infra_error, ()
     if outcome.timed_out:
@@ -89,6 +89,14 @@ def evaluate(suite: Suite, outcome: RunOutcome) -> tuple[Verdict, str, tuple[Cas
         return Verdict.ERROR, "test container was killed for memory (OOMKilled)", ()
     if outcome.results is None:
         return Verdict.ERROR, f"the runner wrote no results.json (container exit {outcome.exit_code})", ()
+    return Verdict.PASS, "", ()
+
+
+def evaluate(suite: Suite, outcome: RunOutcome) -> tuple[Verdict, str, tuple[CaseResult, ...]]:
+    """Overall verdict, a one-line summary, and the per-case results."""
+    verdict, summary, cases = evaluate_infra(outcome)
+    if verdict is not Verdict.PASS or outcome.results is None:
+        return verdict, summary, cases
     rows = _rows(outcome.results)
     cases = tuple(
         judge_case(
@@ -106,6 +114,23 @@ def evaluate(suite: Suite, outcome: RunOutcome) -> tuple[Verdict, str, tuple[Cas
         first = failed[0]
         return Verdict.FAIL, f"{len(failed)}/{len(cases)} cases failed; {first.case_id}: {first.reasons[0]}", cases
     return Verdict.PASS, f"{len(cases)}/{len(cases)} cases passed", cases
+
+
+def evaluate_smoke(outcome: RunOutcome) -> tuple[Verdict, str]:
+    """Smoke: the upstream engine imported on the CPU and every suite model resolved."""
+    if outcome.infra_error or outcome.timed_out or outcome.oom_killed or outcome.results is None:
+        verdict, summary, _ = evaluate_infra(outcome)
+        return verdict, summary
+    doc = outcome.results
+    if not doc.get("import_finished"):
+        return Verdict.FAIL, f"smoke: upstream did not load: {doc.get('import_error', 'unknown error')}"
+    models = doc.get("models")
+    if not isinstance(models, dict):
+        return Verdict.FAIL, "smoke: the runner reported no model resolution"
+    bad = {m: v for m, v in models.items() if v != "ok"}
+    if bad:
+        return Verdict.FAIL, "smoke: " + "; ".join(f"model {m}: {v}" for m, v in bad.items())
+    return Verdict.PASS, f"smoke: wgp imported on the CPU, {len(models)} models resolved"
 
 
 def classify_build_failure(stage: str, log_tail: tuple[str, ...]) -> Verdict:

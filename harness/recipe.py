@@ -36,6 +36,7 @@ class Recipe:
     venv: str  # "create", or the path of an environment the base image already has
     apt_packages: tuple[str, ...]
     torch: tuple[str, ...]  # requirement lines installed in the env image
+    pre_install: tuple[str, ...]  # shell commands run in the deps image before the requirements
     pip_options: tuple[str, ...]
     constraints: str
     filters: tuple[FilterRule, ...]
@@ -51,7 +52,9 @@ class FilterReport:
 def load_recipe(folder: Path) -> Recipe:
     path = folder / "recipe.yaml"
     sec = Section(str(path), "", load_yaml_mapping(path))
-    sec.check_keys({"base", "python", "venv", "apt_packages", "torch", "pip_options", "constraints", "filters"})
+    sec.check_keys(
+        {"base", "python", "venv", "apt_packages", "torch", "pip_options", "constraints", "filters", "pre_install"}
+    )
     constraints_name = sec.string("constraints")
     constraints = ""
     if constraints_name is not None:
@@ -72,6 +75,7 @@ def load_recipe(folder: Path) -> Recipe:
         venv=sec.string("venv", "create"),
         apt_packages=sec.strings("apt_packages"),
         torch=sec.strings("torch"),
+        pre_install=sec.strings("pre_install"),
         pip_options=sec.strings("pip_options"),
         constraints=constraints,
         filters=filters,

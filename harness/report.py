@@ -48,7 +48,7 @@ def verdict_table(record: RunRecord) -> Table:
 def print_record(console: Console, record: RunRecord) -> None:
     if record.cases:
         console.print(verdict_table(record))
-    console.print(f"[{STYLE[record.verdict]}]{record.verdict.value.upper()}[/] {record.summary}")
+    console.print(f"[{STYLE[record.verdict]}]{record.verdict.value.upper()}[/] ({record.level}) {record.summary}")
     if record.image_tag:
         console.print(
             f"image {record.image_tag} ({record.image_id[7:19]}), build {record.build_seconds:.1f} s, "

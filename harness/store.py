@@ -179,11 +179,11 @@ class Store:
         return releases[-1] if releases else None
 
     def runs_for_image(self, image_id: str) -> list[RunRecord]:
-        rows = self.db.execute("SELECT * FROM runs WHERE image_id=? ORDER BY started DESC, run_id DESC", (image_id,))
+        rows = self.db.execute("SELECT * FROM runs WHERE image_id=? ORDER BY started DESC, rowid DESC", (image_id,))
         return [_record(row) for row in rows]
 
     def runs_for_commit(self, sha: str) -> list[RunRecord]:
-        rows = self.db.execute("SELECT * FROM runs WHERE commit_sha=? ORDER BY started DESC, run_id DESC", (sha,))
+        rows = self.db.execute("SELECT * FROM runs WHERE commit_sha=? ORDER BY started DESC, rowid DESC", (sha,))
         return [_record(row) for row in rows]
 
     def pointer(self, name: str) -> Pointer | None:
@@ -191,7 +191,7 @@ class Store:
         return Pointer(name=row[0], image_id=row[1], commit=row[2], run_id=row[3], updated=row[4]) if row else None
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
-        rows = self.db.execute("SELECT * FROM runs ORDER BY started DESC, run_id DESC LIMIT ?", (limit,))
+        rows = self.db.execute("SELECT * FROM runs ORDER BY started DESC, rowid DESC LIMIT ?", (limit,))
         return [_record(row) for row in rows]
 
     def run(self, run_id: str) -> RunRecord | None:

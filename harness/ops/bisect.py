@@ -132,7 +132,7 @@ class _Prober:
             record, source = self._contract(sha), "fresh"
         else:
             self.bw.world.reporter.step(f"probe {sha[:12]}: build-and-test")
-            record, source = build_and_test(self.cfg, sha, self.bw.world).record, "fresh"
+            record, source = build_and_test(self.cfg, sha, self.bw.world, level=self.session.level).record, "fresh"
         verdict = self._as_bisect(record.verdict, record.image_id)
         self.verdicts[sha] = verdict
         self.bw.log.add_step(

@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.config import Config
 from harness.contract import load_contract
 from harness.errors import BuildFailed, InfraError
-from harness.evaluate import classify_build_failure, evaluate
+from harness.evaluate import classify_build_failure, evaluate, evaluate_smoke
 from harness.model import CaseResult, Commit, RunRecord, Verdict
 from harness.naming import LAST_GOOD
 from harness.ops.build import BuiltImage, build_commit_image
@@ -60,8 +60,23 @@ def _should_move(store: Store, upstream: Upstream, sha: str) -> bool:
     return current is None or current.commit == sha or upstream.is_ancestor(current.commit, sha)
 
 
-def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False, no_cache: bool = False) -> Result:
+LEVELS = ("contract", "smoke", "baseline")
+
+
+def default_level(cfg: Config, gpu: GpuProbe) -> tuple[str, str]:
+    """The deepest level this host can run, and why."""
+    if cfg.suite.requires_gpu and (cfg.gpu == "none" or not gpu.gpus()[0]):
+        return "smoke", "the suite needs a GPU and none is usable here (--level baseline to insist)"
+    return "baseline", "the full suite"
+
+
+def build_and_test(
+    cfg: Config, ref: str, world: World, *, rebuild: bool = False, no_cache: bool = False, level: str | None = None
+) -> Result:
     commit = world.upstream.resolve(ref)
+    if level is None:
+        level, why = default_level(cfg, world.gpu)
+        world.reporter.step(f"level {level}: {why}")
     started = world.clock()
     run_id = new_run_id(started)
     run_dir = cfg.state_dir / "runs" / run_id
@@ -90,6 +105,7 @@ def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False
             summary=summary,
             build_seconds=built.seconds if built else 0.0,
             run_seconds=run_seconds,
+            level=level,
         )
 
     def stop(verdict: Verdict, summary: str, built: BuiltImage | None = None) -> Result:
@@ -113,7 +129,9 @@ def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False
         if broken:
             reasons = "; ".join(f"{r.name}: {', '.join(r.reasons)}" for r in broken)
             return stop(Verdict.FAIL, f"contract broken (nothing built): {reasons}")
-    problem = host_preflight(cfg, world.gpu)
+    if level == "contract":
+        return stop(Verdict.PASS, "contract holds" if cfg.contract else "no contract configured")
+    problem = host_preflight(cfg, world.gpu) if level == "baseline" else None
     if problem:
         return stop(Verdict.ERROR, f"GPU preflight: {problem}")
     try:
@@ -133,7 +151,7 @@ def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False
             (run_dir / "build.log").write_text("\n".join(exc.log_tail) + "\n")
             verdict = classify_build_failure(exc.stage, exc.log_tail)
         return stop(verdict, str(exc))
-    problem = image_preflight(cfg, world.gpu, world.builder, built.image_id)
+    problem = image_preflight(cfg, world.gpu, world.builder, built.image_id) if level == "baseline" else None
     if problem:
         return stop(Verdict.ERROR, f"GPU preflight: {problem}", built)
     labels = {"harness.run": run_id, "harness.commit": commit.sha, "harness.session": world.session}
@@ -149,7 +167,14 @@ def build_and_test(cfg: Config, ref: str, world: World, *, rebuild: bool = False
         reporter=world.reporter,
         frames=world.frames,
         reference=drift_reference(world.store, cfg.suite.digest()),
+        smoke=level == "smoke",
     )
+    if level == "smoke":
+        verdict, summary = evaluate_smoke(outcome)
+        (run_dir / "results.json").write_text(
+            json.dumps({**(outcome.results or {}), "verdict": verdict.value, "summary": summary}, indent=2)
+        )
+        return stop(verdict, summary, built)
     verdict, summary, cases = evaluate(cfg.suite, outcome)
     _write_results(run_dir, outcome.results, cases, verdict, summary)
     move = verdict is Verdict.PASS and _should_move(world.store, world.upstream, commit.sha)

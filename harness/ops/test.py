@@ -15,7 +15,17 @@ from harness.config import Config
 from harness.errors import InfraError
 from harness.model import RunOutcome, VideoFacts
 from harness.ports import ContainerRunner, GpuProbe, Reporter
-from harness.runplan import IN_DIR, MODEL_DIR, OUT_DIR, Mount, RunRequest, input_files, plan_gpu, runner_spec
+from harness.runplan import (
+    IN_DIR,
+    MODEL_DIR,
+    OUT_DIR,
+    GpuPlan,
+    Mount,
+    RunRequest,
+    input_files,
+    plan_gpu,
+    runner_spec,
+)
 from harness.telemetry import case_telemetry, case_windows, psnr
 
 VideoProbe = Callable[[Path], VideoFacts]
@@ -61,17 +71,23 @@ def run_suite(
     reporter: Reporter,
     frames: FramesReader | None = None,
     reference: dict[str, Path] | None = None,
+    smoke: bool = False,
 ) -> RunOutcome:
+    """Run the suite (or, with `smoke`, only import upstream on the CPU and resolve its models)."""
     suite = cfg.suite
     log_path = run_dir / "container.log"
     try:
-        gpu = plan_gpu(
-            cfg.gpu,
-            runtimes=runner.runtimes(),
-            nodes=gpu_probe.device_nodes(),
-            driver_dir=str(cfg.driver_dir) if cfg.driver_dir.is_dir() else None,
-            required=suite.requires_gpu,
-            gpus=cfg.gpus,
+        gpu = (
+            GpuPlan(mode="none", reason="smoke level: CPU only")
+            if smoke
+            else plan_gpu(
+                cfg.gpu,
+                runtimes=runner.runtimes(),
+                nodes=gpu_probe.device_nodes(),
+                driver_dir=str(cfg.driver_dir) if cfg.driver_dir.is_dir() else None,
+                required=suite.requires_gpu,
+                gpus=cfg.gpus,
+            )
         )
     except InfraError as exc:
         return _infra(log_path, exc)
@@ -91,10 +107,10 @@ def run_suite(
         mounts.append(Mount(source=str(cfg.model_cache), target=MODEL_DIR, read_only=True))
     request = RunRequest(
         image=image,
-        command=("--spec", f"{IN_DIR}/spec.json", "--out", OUT_DIR),
+        command=(*(("--smoke",) if smoke else ()), "--spec", f"{IN_DIR}/spec.json", "--out", OUT_DIR),
         labels=tuple(sorted(labels.items())),
         mounts=tuple(mounts),
-        environment=(),
+        environment=(("CUDA_VISIBLE_DEVICES", ""),) if smoke else (),
         gpu=gpu,
         timeout_s=float(cfg.run_timeout_s),
         name=f"harness-{run_id}",

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import entry
+from . import entry, smoke
 
 
 def _warm_gpu() -> None:
@@ -93,11 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--root", default=os.getcwd(), type=Path)
     parser.add_argument("--serve", action="store_true", help="run as the production stand-in worker")
+    parser.add_argument("--smoke", action="store_true", help="import upstream on the CPU, resolve the models")
     args = parser.parse_args(argv)
     if args.serve:
         return serve(args.root.resolve())
     if args.spec is None or args.out is None:
         parser.error("--spec and --out are required (or --serve)")
+    if args.smoke:
+        return smoke.smoke(args.root.resolve(), args.out, json.loads(args.spec.read_text()))
     spec = json.loads(args.spec.read_text())
     args.out.mkdir(parents=True, exist_ok=True)
     root = args.root.resolve()

@@ -127,7 +127,7 @@ def test_build_and_test_passes_on_the_gpu_with_vram_recorded(engine: DockerEngin
 )
 def test_hidden_gpu_is_infra_125(engine: DockerEngine, tmp_path: Path, gpu: str, extra: str, needle: str) -> None:
     config = _project(tmp_path, gpu=gpu, extra_run=extra)
-    code, output = _run(config, "build-and-test", "HEAD")
+    code, output = _run(config, "build-and-test", "HEAD", "--level", "baseline")
     assert code == 125, output
     assert needle in " ".join(output.split())
     _save(f"gpu-hidden-{gpu}.txt", output)

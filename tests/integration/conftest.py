@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -69,6 +71,14 @@ class Project:
     def run(self, *args: str) -> tuple[int, str]:
         result = CliRunner().invoke(app, ["-c", str(self.config), *args])
         return result.exit_code, result.output
+
+    def run_json(self, *args: str) -> tuple[int, Any]:
+        """Run with --json; stdout parsed (progress goes to stderr), or {"output": ...} when not JSON."""
+        result = CliRunner().invoke(app, ["-c", str(self.config), *args, "--json"])
+        try:
+            return result.exit_code, json.loads(result.stdout)
+        except ValueError:
+            return result.exit_code, {"output": result.output}
 
     def store(self) -> Store:
         return Store(load_config(self.config).state_dir / "state.db")

@@ -6,11 +6,11 @@ reason (an unreachable package index), commit 8 restores the requirements.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 
@@ -38,9 +38,8 @@ def _history() -> list[tuple[str, Files]]:
     return history
 
 
-def _bisect(project: Project, *args: str) -> tuple[int, dict[str, object]]:
-    code, output = project.run("bisect", *args, "--json")
-    return code, json.loads(output[output.index("{") :]) if "{" in output else {"output": output}
+def _bisect(project: Project, *args: str) -> tuple[int, dict[str, Any]]:
+    return project.run_json("bisect", *args)
 
 
 def test_bisect_names_culprit_skips_infra_and_reuses_everything(project: Project) -> None:

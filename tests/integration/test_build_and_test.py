@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -107,12 +108,18 @@ def test_gpu_required_without_gpu_is_infra_125(project: Project, tmp_path: Path)
     project.commit("good", template())
     cases = "    - id: needs_gpu\n      model: t2v_tiny\n      prompt: x\n      requires_gpu: true\n"
     write_config(tmp_path, upstream=project.upstream, repo=project.repo, cases=cases)
-    code, output = project.run("build-and-test", "HEAD")
+    code, output = project.run("build-and-test", "HEAD", "--level", "baseline")
     assert code == 125, output
-    assert "needs a GPU" in output
+    assert "GPU preflight: no GPU visible through NVML" in output
     [record] = project.store().runs()
     assert record.verdict is Verdict.ERROR
     assert project.image_id(LAST_GOOD) is None
+    # Without --level, the deepest level this host can run is smoke, and the output says so.
+    code, output = project.run("build-and-test", "HEAD")
+    assert code == 0, output
+    assert "level smoke: the suite needs a GPU and none is usable here" in " ".join(output.split())
+    assert project.store().runs()[0].level == "smoke"
+    assert project.image_id(LAST_GOOD) is None  # a smoke pass is no baseline pass
 
 
 def test_history_and_show(project: Project) -> None:
@@ -124,3 +131,31 @@ def test_history_and_show(project: Project) -> None:
     assert run["verdict"] == "pass"
     code, output = project.run("show", run["run_id"][:18], "--json")
     assert code == 0 and json.loads(output)["cases"][0]["case_id"] == "t2v"
+
+
+@pytest.mark.parametrize(
+    ("change", "verdict", "needle"),
+    [
+        (lambda w: w, Verdict.PASS, "models resolved"),
+        (broken_import, Verdict.FAIL, "No module named 'smplfitter'"),
+        # wgp's mmgp check calls exit() - status 0 - at import: the import never finished.
+        (lambda w: w.replace("FLAT_OUTPUT = False", "exit()\nFLAT_OUTPUT = False"), Verdict.FAIL, "exit(None)"),
+    ],
+)
+def test_smoke_level(project: Project, change: Callable[[str], str], verdict: Verdict, needle: str) -> None:
+    project.commit("c", {**template(), "wgp.py": change(template()["wgp.py"] or "")})
+    code, output = project.run("build-and-test", "HEAD", "--level", "smoke")
+    assert code == verdict.exit_code, output
+    [record] = project.store().runs()
+    assert record.verdict is verdict and record.level == "smoke" and needle in record.summary
+
+
+def test_smoke_names_a_model_that_is_not_defined(project: Project, tmp_path: Path) -> None:
+    project.commit("c", template())
+    cases = "    - id: x\n      model: vace_14B\n      prompt: p\n"
+    write_config(tmp_path, upstream=project.upstream, repo=project.repo, cases=cases).write_text(
+        project.config.read_text().replace("contract: ", "contract: none\n# ")
+    )
+    code, output = project.run("build-and-test", "HEAD", "--level", "smoke")
+    assert code == 1, output
+    assert "model vace_14B: not defined in defaults/ or finetunes/" in project.store().runs()[0].summary

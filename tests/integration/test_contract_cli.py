@@ -54,7 +54,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[st
 
 def run(config: Path, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, ["-c", str(config), *args])
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout if "--json" in args else result.output
 
 
 def test_check_reports_each_commit_with_the_right_wording(repo: tuple[Path, list[str]]) -> None:
@@ -96,7 +96,7 @@ def test_bisect_level_contract_finds_the_breaking_commit(repo: tuple[Path, list[
     config, shas = repo
     code, output = run(config, "bisect", "--level", "contract", "--good", shas[0], "--bad", shas[5], "--json")
     assert code == 0, output
-    doc = json.loads(output[output.index("{") :])
+    doc = json.loads(output)
     assert doc["first_bad"] == shas[4]
     assert doc["culprit"]["commit"]["message"] == "stuff"
     assert all(p["source"] == "fresh" for p in doc["probes"])

@@ -24,6 +24,7 @@ RECIPE = Recipe(
     venv="create",
     apt_packages=(),
     torch=("torch==2.13.0",),
+    pre_install=(),
     pip_options=(),
     constraints="torch==2.13.0\n",
     filters=(RULE,),
