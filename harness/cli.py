@@ -104,7 +104,7 @@ def make_world(cfg: Config, reporter: Reporter) -> World:
     from harness.adapters.docker_engine import DockerEngine
     from harness.adapters.git_repo import GitUpstream
     from harness.adapters.gpu import HostGpuProbe
-    from harness.adapters.video import probe_video, read_frames
+    from harness.adapters.video import probe_video, read_frames, write_sample_clip
     from harness.ops.build_and_test import World
     from harness.ops.gc import session_id
 
@@ -116,6 +116,7 @@ def make_world(cfg: Config, reporter: Reporter) -> World:
         gpu=HostGpuProbe(),
         probe=probe_video,
         frames=read_frames,
+        sample_clip=functools.partial(write_sample_clip, width=496, height=496, frames=81, seed=12345),
         store=Store(cfg.state_dir / "state.db"),
         reporter=reporter,
         clock=lambda: datetime.datetime.now(datetime.UTC),

@@ -118,3 +118,57 @@ def diff_cmd(
         out.print_json(to_json(doc))
     else:
         out.print(markdown(report), markup=False, highlight=False)
+
+
+weights_app = typer.Typer(help="Model weights in the model cache.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("pull")
+@handles_errors
+def weights_pull_cmd(
+    ref: Annotated[str, typer.Option("--ref", help="upstream ref whose image resolves the models")] = "HEAD",
+    token_file: Annotated[
+        Path | None, typer.Option(help="file holding the Hugging Face token (else $HF_TOKEN)")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Download exactly the files the suite's models need into run.model_cache (network allowed)."""
+    import datetime
+
+    from harness.cli import ConsoleReporter, err, make_world
+    from harness.ops.build import build_commit_image
+    from harness.ops.build_and_test import new_run_id
+    from harness.ops.weights import pull_weights
+
+    cfg = load_config(state["config"])
+    token = token_file.read_text().strip() if token_file else os.environ.get("HF_TOKEN", "")
+    reporter = ConsoleReporter(err, False)
+    world = make_world(cfg, reporter)
+    now = datetime.datetime.now(datetime.UTC)
+    with reporter.status:
+        built = build_commit_image(
+            cfg,
+            world.upstream.resolve(ref),
+            upstream=world.upstream,
+            builder=world.builder,
+            reporter=reporter,
+            created=now.isoformat(timespec="seconds"),
+        )
+        run_id = new_run_id(now)
+        report = pull_weights(
+            cfg,
+            image=built.image_id,
+            run_id=run_id,
+            run_dir=cfg.state_dir / "weights" / run_id,
+            runner=world.runner,
+            reporter=reporter,
+            token=token,
+        )
+    if json_out:
+        out.print_json(to_json(report))
+    else:
+        out.print(f"{len(report['files'])} files, {report['total_bytes'] / 2**30:.2f} GiB in {cfg.model_cache}")
+        for error in report["errors"]:
+            err.print(f"failed: {error}")
+    raise typer.Exit(1 if report["errors"] else 0)

@@ -17,6 +17,7 @@ GpuMode = Literal["auto", "nvidia", "devices", "none"]
 GPU_MODES: tuple[GpuMode, ...] = ("auto", "nvidia", "devices", "none")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _RESOLUTION = re.compile(r"([0-9]{1,5})x([0-9]{1,5})\Z")
+GENERATED = "generated"  # guide/mask: harness writes a deterministic sample clip (496x496, 81 frames)
 _CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
 
@@ -55,7 +56,7 @@ class Suite:
         h = hashlib.sha256(json.dumps([asdict(c) for c in self.cases], sort_keys=True).encode())
         for case in self.cases:
             for video in (case.guide_video, case.mask_video):
-                if video:
+                if video and video != GENERATED:
                     h.update(Path(video).read_bytes())
         if self.overlays is not None:
             for path in sorted(self.overlays.rglob("*")):
@@ -139,8 +140,14 @@ def _case(sec: Section, defaults: Section, base: Path) -> Case:
     width, height = int(match[1]), int(match[2])
     if not (8 <= width <= 4096 and 8 <= height <= 4096):
         raise ConfigError(sec.source, sec.key("resolution"), f"{resolution}: each side must be 8..4096")
-    guide = _existing(merged, "guide_video", base, kind="file")
-    mask = _existing(merged, "mask_video", base, kind="file")
+    guide = (
+        GENERATED
+        if merged.data.get("guide_video") == GENERATED
+        else _existing(merged, "guide_video", base, kind="file")
+    )
+    mask = (
+        GENERATED if merged.data.get("mask_video") == GENERATED else _existing(merged, "mask_video", base, kind="file")
+    )
     return Case(
         id=case_id,
         model=merged.string("model", required=True),

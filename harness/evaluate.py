@@ -36,6 +36,16 @@ def _rows(results: Mapping[str, object]) -> dict[str, Mapping[str, object]]:
     return {str(r.get("case_id")): r for r in rows if isinstance(r, Mapping)}
 
 
+_WEIGHT_MARKERS = ("huggingface.co", "hf_hub_download", "localentrynotfounderror", "httpsconnectionpool",
+                   "temporary failure in name resolution", "network is unreachable", "ckpts/")
+
+
+def _weights_missing(error: str) -> bool:
+    """The case failed reaching for weights: an infra problem (no cache), not a regression."""
+    text = error.lower()
+    return any(marker in text for marker in _WEIGHT_MARKERS)
+
+
 def judge_case(
     case: Case,
     row: Mapping[str, object] | None,
@@ -109,6 +119,10 @@ def evaluate(suite: Suite, outcome: RunOutcome) -> tuple[Verdict, str, tuple[Cas
         )
         for c in suite.cases
     )
+    missing = [c for c in cases if c.verdict is Verdict.FAIL and _weights_missing(c.error)]
+    if missing:
+        return (Verdict.ERROR, f"weights missing for {', '.join(c.case_id for c in missing)} (tests run offline "
+                f"with a read-only cache): run `harness weights pull`; {missing[0].error[:200]}", cases)
     failed = [c for c in cases if c.verdict is Verdict.FAIL]
     if failed:
         first = failed[0]

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from harness.config import Case, GpuMode, Suite
+from harness.config import GENERATED, Case, GpuMode, Suite
 from harness.errors import NoGpuError
 
 IN_DIR = "/harness/in"
@@ -52,6 +52,7 @@ class RunRequest:
     gpu: GpuPlan
     timeout_s: float
     name: str
+    network: bool = False  # test runs have none; only `weights pull` needs it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,7 +154,8 @@ def input_files(suite: Suite) -> dict[str, str]:
     for case in suite.cases:
         for path in (case.guide_video, case.mask_video):
             if path and path not in mapping:
-                mapping[path] = str(PurePosixPath(IN_DIR) / f"{len(mapping)}-{PurePosixPath(path).name}")
+                name = "generated-sample.mp4" if path == GENERATED else PurePosixPath(path).name
+                mapping[path] = str(PurePosixPath(IN_DIR) / f"{len(mapping)}-{name}")
     return mapping
 
 

@@ -231,6 +231,7 @@ class DockerEngine:
                 for m in req.mounts + req.gpu.mounts
             ],
             "devices": [f"{d}:{d}:rwm" for d in req.gpu.devices],
+            "network_mode": "bridge" if req.network else "none",
         }
         if req.gpu.device_request:
             ids = [str(i) for i in req.gpu.device_ids]

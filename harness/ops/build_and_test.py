@@ -36,6 +36,7 @@ class World:
     gpu: GpuProbe
     probe: VideoProbe
     frames: FramesReader
+    sample_clip: Callable[[Path], None]  # writes the deterministic guide/mask clip for `generated` inputs
     store: Store
     reporter: Reporter
     clock: Clock
@@ -168,6 +169,7 @@ def build_and_test(
         frames=world.frames,
         reference=drift_reference(world.store, cfg.suite.digest()),
         smoke=level == "smoke",
+        sample_clip=world.sample_clip,
     )
     if level == "smoke":
         verdict, summary = evaluate_smoke(outcome)

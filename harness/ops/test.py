@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from harness.config import Config
+from harness.config import GENERATED, Config
 from harness.errors import InfraError
 from harness.model import RunOutcome, VideoFacts
 from harness.ports import ContainerRunner, GpuProbe, Reporter
@@ -72,6 +72,7 @@ def run_suite(
     frames: FramesReader | None = None,
     reference: dict[str, Path] | None = None,
     smoke: bool = False,
+    sample_clip: Callable[[Path], None] | None = None,
 ) -> RunOutcome:
     """Run the suite (or, with `smoke`, only import upstream on the CPU and resolve its models)."""
     suite = cfg.suite
@@ -97,7 +98,12 @@ def run_suite(
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = input_files(suite)
     for source, target in inputs.items():
-        shutil.copyfile(source, in_dir / PurePosixPath(target).name)
+        if source == GENERATED:
+            if sample_clip is None:
+                return _infra(log_path, InfraError("the suite asks for generated inputs and no clip writer was given"))
+            sample_clip(in_dir / PurePosixPath(target).name)
+        else:
+            shutil.copyfile(source, in_dir / PurePosixPath(target).name)
     (in_dir / "spec.json").write_text(json.dumps(runner_spec(suite, run_id, inputs), indent=2))
     mounts = [
         Mount(source=str(in_dir), target=IN_DIR, read_only=True),

@@ -114,3 +114,27 @@ def test_classify_build_failure(stage: str, tail: tuple[str, ...], verdict: Verd
 
 def test_verdict_exit_codes() -> None:
     assert [v.exit_code for v in (Verdict.PASS, Verdict.FAIL, Verdict.ERROR, Verdict.SKIP)] == [0, 1, 125, 125]
+
+
+def test_missing_weights_are_infra_not_a_regression() -> None:
+    error = "OSError: ckpts/wan2.1_Vace_14B_mbf16.safetensors not found; HTTPSConnectionPool(host='huggingface.co')"
+    row = {**ROW, "status": "failed", "error": error}
+    verdict, summary, _ = evaluate(SUITE, outcome(video=None, row=row))
+    assert verdict is Verdict.ERROR and "run `harness weights pull`" in summary
+    other = {**ROW, "status": "failed", "error": "TypeError: generate_media() got an unexpected keyword"}
+    assert evaluate(SUITE, outcome(video=None, row=other))[0] is Verdict.FAIL
+
+
+def test_drift_and_leak_notes_and_the_psnr_threshold() -> None:
+    from harness.telemetry import CaseTelemetry
+
+    leak = CaseTelemetry(peak_mib=9000, util_mean=80, leak_mib=4000, leaked=True)
+    _, _, (case,) = evaluate(SUITE, outcome(telemetry={"t2v": leak}, drift={"t2v": 21.5}))
+    assert case.verdict is Verdict.PASS and case.gpu_peak_mib == 9000
+    assert case.notes == (
+        "GPU memory leak: +4000 MiB still used after the case",
+        "drift: PSNR 21.5 dB against last-good",
+    )
+    strict = dataclasses.replace(SUITE, min_psnr=30.0)
+    verdict, _, (case,) = evaluate(strict, outcome(drift={"t2v": 21.5}))
+    assert verdict is Verdict.FAIL and "below 30 (suite.min_psnr)" in case.reasons[0]
