@@ -67,6 +67,19 @@ class Suite:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Limits:
+    """How a test container is confined (SECURITY.md): every upstream commit is untrusted code."""
+
+    user: str = "10001:10001"  # never root
+    read_only_root: bool = True  # the runner copies the upstream tree to the /scratch tmpfs
+    tmpfs: tuple[tuple[str, str], ...] = (("/tmp", "size=1g,mode=1777"), ("/scratch", "size=8g,mode=1777"))
+    pids: int = 4096  # a fork bomb stops here
+    memory_bytes: int = 0  # 0: no limit
+    silence_s: float = 0.0  # kill after this long without output; 0: only the wall deadline
+    max_log_bytes: int = 64 << 20  # the log file stops growing here
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeployConfig:
     compose_file: Path
     service: str
@@ -90,6 +103,7 @@ class Config:
     gpu: GpuMode
     gpus: tuple[int, ...]  # run.gpus: [ids] to use only these GPUs; empty: all
     run_timeout_s: int
+    limits: Limits
     model_cache: Path | None
     driver_dir: Path
     state_dir: Path
@@ -200,7 +214,19 @@ def load_config(path: Path) -> Config:
     up.check_keys({"url", "mirror_dir"})
     img.check_keys({"repo", "recipe", "docker_dir"})
     build.check_keys({"timeout_s", "ca_bundle", "wheelhouse", "pip_options"})
-    run.check_keys({"gpu", "gpus", "timeout_s", "model_cache", "driver_dir"})
+    run.check_keys(
+        {
+            "gpu",
+            "gpus",
+            "timeout_s",
+            "model_cache",
+            "driver_dir",
+            "memory_gib",
+            "silence_timeout_s",
+            "max_log_mib",
+            "pids",
+        }
+    )
     url = up.string("url", required=True)
     if "://" not in url and not url.startswith("git@"):
         url = str(_path(base, url))
@@ -230,6 +256,12 @@ def load_config(path: Path) -> Config:
         gpu=run.choice("gpu", "auto", GPU_MODES),  # type: ignore[arg-type]
         gpus=_gpu_ids(run),
         run_timeout_s=run.integer("timeout_s", 1800, low=5, high=86400),
+        limits=Limits(
+            memory_bytes=int(run.number("memory_gib", 0, low=0, high=65536) * 2**30),
+            silence_s=float(run.integer("silence_timeout_s", 0, low=0, high=86400)),
+            max_log_bytes=run.integer("max_log_mib", 64, low=1, high=65536) << 20,
+            pids=run.integer("pids", 4096, low=64, high=1 << 22),
+        ),
         model_cache=_existing(run, "model_cache", base, kind="folder"),
         driver_dir=_path(base, run.string("driver_dir", "/usr/local/nvidia")) or Path("/usr/local/nvidia"),
         state_dir=state_dir,

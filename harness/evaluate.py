@@ -7,6 +7,7 @@ resolution, is not constant, and the runner reported no error for it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from harness.config import Case, Suite
@@ -36,8 +37,16 @@ def _rows(results: Mapping[str, object]) -> dict[str, Mapping[str, object]]:
     return {str(r.get("case_id")): r for r in rows if isinstance(r, Mapping)}
 
 
-_WEIGHT_MARKERS = ("huggingface.co", "hf_hub_download", "localentrynotfounderror", "httpsconnectionpool",
-                   "temporary failure in name resolution", "network is unreachable", "ckpts/")
+_GPU_OOM = re.compile(r"CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED", re.I)
+_WEIGHT_MARKERS = (
+    "huggingface.co",
+    "hf_hub_download",
+    "localentrynotfounderror",
+    "httpsconnectionpool",
+    "temporary failure in name resolution",
+    "network is unreachable",
+    "ckpts/",
+)
 
 
 def _weights_missing(error: str) -> bool:
@@ -93,10 +102,12 @@ def evaluate_infra(outcome: RunOutcome) -> tuple[Verdict, str, tuple[CaseResult,
     """The verdict when the container did not finish normally (always ERROR), or PASS to go on."""
     if outcome.infra_error:
         return Verdict.ERROR, outcome.infra_error, ()
-    if outcome.timed_out:
-        return Verdict.ERROR, f"test container passed its deadline after {outcome.seconds:.0f} s", ()
     if outcome.oom_killed:
-        return Verdict.ERROR, "test container was killed for memory (OOMKilled)", ()
+        return Verdict.ERROR, "oom: the test container was killed for memory (OOMKilled, run.memory_gib)", ()
+    if outcome.timed_out and outcome.killed_for == "silence":
+        return Verdict.ERROR, f"hang: no output for run.silence_timeout_s, killed after {outcome.seconds:.0f} s", ()
+    if outcome.timed_out:
+        return Verdict.ERROR, f"timeout: the test container passed its deadline after {outcome.seconds:.0f} s", ()
     if outcome.results is None:
         return Verdict.ERROR, f"the runner wrote no results.json (container exit {outcome.exit_code})", ()
     return Verdict.PASS, "", ()
@@ -119,10 +130,22 @@ def evaluate(suite: Suite, outcome: RunOutcome) -> tuple[Verdict, str, tuple[Cas
         )
         for c in suite.cases
     )
+    gpu_oom = [c for c in cases if c.verdict is Verdict.FAIL and _GPU_OOM.search(c.error)]
+    if gpu_oom:
+        return (
+            Verdict.ERROR,
+            f"gpu_oom: {', '.join(c.case_id for c in gpu_oom)} ran out of GPU memory "
+            f"(suite.min_free_gpu_gib, a smaller case, or a bigger GPU); {gpu_oom[0].error[:160]}",
+            cases,
+        )
     missing = [c for c in cases if c.verdict is Verdict.FAIL and _weights_missing(c.error)]
     if missing:
-        return (Verdict.ERROR, f"weights missing for {', '.join(c.case_id for c in missing)} (tests run offline "
-                f"with a read-only cache): run `harness weights pull`; {missing[0].error[:200]}", cases)
+        return (
+            Verdict.ERROR,
+            f"weights missing for {', '.join(c.case_id for c in missing)} (tests run offline "
+            f"with a read-only cache): run `harness weights pull`; {missing[0].error[:200]}",
+            cases,
+        )
     failed = [c for c in cases if c.verdict is Verdict.FAIL]
     if failed:
         first = failed[0]

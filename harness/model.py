@@ -125,6 +125,7 @@ class RunOutcome:
     telemetry: dict[str, object] = field(default_factory=dict)  # case id -> telemetry.CaseTelemetry
     drift: dict[str, float] = field(default_factory=dict)  # case id -> PSNR against last-good
     gpu_mode: str = "none"
+    killed_for: str = ""  # "deadline" or "silence" when harness had to kill the container
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -38,6 +38,30 @@ def host_problems(gpus: list[GpuInfo], nvml_error: str, *, min_free_gib: float) 
     return problems
 
 
+# Where CUDA images legitimately point the loader (nvidia/cuda sets the first two).
+SAFE_LIBRARY_DIRS = (
+    "/usr/local/nvidia/lib",
+    "/usr/local/nvidia/lib64",
+    "/usr/local/cuda/lib64",
+    "/usr/local/cuda/compat",
+    "/usr/lib/x86_64-linux-gnu",
+)
+
+
+def env_problem(env: list[str]) -> str | None:
+    """An image that sets LD_PRELOAD or points LD_LIBRARY_PATH elsewhere is refused before it
+    gets a GPU: the NVIDIA container toolkit's hooks run with those variables (CVE-2025-23266)."""
+    for item in env:
+        name, _, value = item.partition("=")
+        if name == "LD_PRELOAD" and value.strip():
+            return f"the image sets LD_PRELOAD={value!r}: refused before any GPU run (SECURITY.md)"
+        if name == "LD_LIBRARY_PATH":
+            odd = [d for d in value.split(":") if d and d.rstrip("/") not in SAFE_LIBRARY_DIRS]
+            if odd:
+                return f"the image points LD_LIBRARY_PATH at {':'.join(odd)}: refused before any GPU run (SECURITY.md)"
+    return None
+
+
 def arch_problem(arch_list: list[str] | None, gpu: GpuInfo) -> str | None:
     """Whether torch in the image can run kernels on this GPU.
 

@@ -9,10 +9,10 @@ A suite that needs a GPU never falls back to the CPU: it raises NoGpuError (exit
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from harness.config import GENERATED, Case, GpuMode, Suite
+from harness.config import GENERATED, Case, GpuMode, Limits, Suite
 from harness.errors import NoGpuError
 
 IN_DIR = "/harness/in"
@@ -42,6 +42,9 @@ class GpuPlan:
     environment: tuple[tuple[str, str], ...] = ()
 
 
+SCRATCH = "/scratch"
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunRequest:
     image: str
@@ -53,6 +56,7 @@ class RunRequest:
     timeout_s: float
     name: str
     network: bool = False  # test runs have none; only `weights pull` needs it
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +65,7 @@ class ContainerExit:
     timed_out: bool
     oom_killed: bool
     seconds: float
+    killed_for: str = ""  # "deadline" or "silence" when harness killed it
 
 
 def plan_gpu(

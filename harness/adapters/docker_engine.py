@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import queue
+import re
 import tarfile
 import threading
 import time
@@ -26,6 +28,7 @@ from harness.services import ContainerInfo, ImageInfo, ServiceState
 
 LineSink = Callable[[str], None]
 _NO_RUNTIME = "could not select device driver"
+_RUNNING_IN = re.compile(r"---> Running in ([0-9a-f]{12,64})")
 
 
 @contextmanager
@@ -37,6 +40,13 @@ def _engine_errors(what: str) -> Iterator[None]:
         if isinstance(exc, docker.errors.APIError):
             raise RunInfraError(f"{what}: {exc.explanation or exc}") from exc
         raise EngineUnavailable(f"Docker engine unavailable during {what}: {exc}") from exc
+
+
+class _Output:
+    """What the log follower shares with the waiter: when output last came, how much was kept."""
+
+    def __init__(self, last: float, cap: int) -> None:
+        self.last, self.cap, self.written = last, cap, 0
 
 
 class DockerEngine:
@@ -80,6 +90,13 @@ class DockerEngine:
                 return dict(self.client.images.get(name).labels or {})
             except docker.errors.ImageNotFound:
                 return {}
+
+    def image_env(self, name: str) -> list[str]:
+        with _engine_errors(f"inspecting {name}"):
+            try:
+                return list(self.client.images.get(name).attrs.get("Config", {}).get("Env") or [])
+            except docker.errors.ImageNotFound:
+                return []
 
     def repo_digest(self, name: str) -> str:
         with _engine_errors(f"inspecting {name}"):
@@ -167,11 +184,17 @@ class DockerEngine:
         threading.Thread(target=pump, name=f"build-{spec.stage}", daemon=True).start()
         deadline = time.monotonic() + timeout_s
         tail: deque[str] = deque(maxlen=60)
+        step_container = ""
         image_id = ""
         try:
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    if step_container:
+                        # Closing our connection does not stop a classic build on every engine:
+                        # kill the step's container, which fails the step and ends the build.
+                        with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+                            self.client.containers.get(step_container).remove(force=True)
                     raise BuildTimeout(f"{spec.stage} image build passed its {timeout_s:.0f} s limit")
                 try:
                     kind, item = events.get(timeout=min(remaining, 1.0))
@@ -188,6 +211,8 @@ class DockerEngine:
                 for line in str(item.get("stream", "")).splitlines():
                     tail.append(line)
                     on_line(line)
+                    if match := _RUNNING_IN.search(line):
+                        step_container = match[1]
                 if "aux" in item and isinstance(item["aux"], dict) and "ID" in item["aux"]:
                     image_id = str(item["aux"]["ID"])
                 if "error" in item:
@@ -232,7 +257,18 @@ class DockerEngine:
             ],
             "devices": [f"{d}:{d}:rwm" for d in req.gpu.devices],
             "network_mode": "bridge" if req.network else "none",
+            # Confinement (SECURITY.md): no capabilities, no privilege gain, bounded processes.
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "pids_limit": req.limits.pids,
+            "user": req.limits.user,
+            "read_only": req.limits.read_only_root,
+            "tmpfs": dict(req.limits.tmpfs),
         }
+        kwargs["environment"].setdefault("HOME", "/tmp")
+        if req.limits.memory_bytes:
+            kwargs["mem_limit"] = req.limits.memory_bytes
+            kwargs["memswap_limit"] = req.limits.memory_bytes  # no swap past the limit
         if req.gpu.device_request:
             ids = [str(i) for i in req.gpu.device_ids]
             kwargs["device_requests"] = [
@@ -263,43 +299,57 @@ class DockerEngine:
         try:
             with _engine_errors(f"starting {request.image}"):
                 container = self._create(request)
-            follower = threading.Thread(target=self._follow, args=(container, log_path, on_line), daemon=True)
+            output = _Output(time.monotonic(), request.limits.max_log_bytes)
+            follower = threading.Thread(target=self._follow, args=(container, log_path, on_line, output), daemon=True)
             follower.start()
-            exit_code, timed_out = self._wait(container, started + request.timeout_s)
+            exit_code, killed_for = self._wait(container, started + request.timeout_s, output, request.limits.silence_s)
             follower.join(timeout=10)
             with _engine_errors("inspecting the test container"):
                 container.reload()
                 oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
             return ContainerExit(
-                exit_code=exit_code, timed_out=timed_out, oom_killed=oom, seconds=time.monotonic() - started
+                exit_code=exit_code,
+                timed_out=bool(killed_for),
+                oom_killed=oom,
+                seconds=time.monotonic() - started,
+                killed_for=killed_for,
             )
         finally:
             if container is not None:
                 self._remove(container)
 
-    def _wait(self, container: Any, deadline: float) -> tuple[int | None, bool]:
+    def _wait(self, container: Any, deadline: float, output: _Output, silence_s: float) -> tuple[int | None, str]:
+        """Exit code and "", or None and why harness killed it (deadline, silence)."""
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            killed_for = "deadline" if now >= deadline else ""
+            if silence_s and now - output.last >= silence_s:
+                killed_for = "silence"
+            if killed_for:
                 with _engine_errors("stopping the test container"):
                     container.kill()
-                return None, True
+                return None, killed_for
             try:
-                status = container.wait(timeout=max(1, min(int(remaining), 5)))
-                return int(status.get("StatusCode", -1)), False
+                status = container.wait(timeout=max(1, min(int(deadline - now), 2)))
+                return int(status.get("StatusCode", -1)), ""
             except requests.exceptions.RequestException:
                 with _engine_errors("waiting for the test container"):
                     self.client.ping()  # still there: it was only our poll timing out
 
     @staticmethod
-    def _follow(container: Any, log_path: str, on_line: LineSink) -> None:
+    def _follow(container: Any, log_path: str, on_line: LineSink, output: _Output) -> None:
         pending = b""
         with open(log_path, "ab") as log:
             try:
                 for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
-                    log.write(chunk)
-                    log.flush()
-                    pending += chunk
+                    output.last = time.monotonic()
+                    if output.written < output.cap:
+                        log.write(chunk[: output.cap - output.written])
+                        output.written += len(chunk)
+                        if output.written >= output.cap:
+                            log.write(f"\n[harness] log capped at {output.cap >> 20} MiB\n".encode())
+                        log.flush()
+                    pending = (pending + chunk)[-65536:]  # a line longer than this is cut, not buffered
                     *lines, pending = pending.split(b"\n")
                     for line in lines:
                         on_line(line.decode("utf-8", "replace"))

@@ -7,7 +7,7 @@ from pathlib import Path
 from harness.config import Config
 from harness.naming import LAST_GOOD
 from harness.ports import GpuProbe, ImageBuilder
-from harness.preflight import arch_problem, host_problems
+from harness.preflight import arch_problem, env_problem, host_problems
 from harness.store import Store
 
 
@@ -41,6 +41,9 @@ def image_preflight(cfg: Config, gpu: GpuProbe, builder: ImageBuilder, image: st
     """Whether torch in the image can run on the host's GPU (before any GPU time is spent)."""
     if not wants_gpu(cfg, gpu):
         return None
+    problem = env_problem(builder.image_env(image))
+    if problem:
+        return problem
     gpus, _ = gpu.gpus()
     if not gpus:
         return None

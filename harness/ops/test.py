@@ -19,6 +19,7 @@ from harness.runplan import (
     IN_DIR,
     MODEL_DIR,
     OUT_DIR,
+    SCRATCH,
     GpuPlan,
     Mount,
     RunRequest,
@@ -41,6 +42,19 @@ def _host_path(run_dir: Path, container_path: str) -> Path | None:
     out = (run_dir / "out").resolve()
     host = (out / rel).resolve()
     return host if host.is_relative_to(out) else None
+
+
+def prepare_dirs(in_dir: Path, out_dir: Path) -> None:
+    """Inputs readable, outputs writable by the container's unprivileged user."""
+    in_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    in_dir.chmod(0o755)
+    out_dir.chmod(0o777)
+
+
+def runner_args(cfg: Config) -> tuple[str, ...]:
+    """A read-only image root means the runner works on a copy of the upstream tree in /scratch."""
+    return ("--writable-copy", SCRATCH) if cfg.limits.read_only_root else ()
 
 
 def _infra(log_path: Path, exc: InfraError) -> RunOutcome:
@@ -94,8 +108,7 @@ def run_suite(
         return _infra(log_path, exc)
     reporter.step(f"gpu mode {gpu.mode}: {gpu.reason}")
     in_dir, out_dir = run_dir / "in", run_dir / "out"
-    in_dir.mkdir(parents=True, exist_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_dirs(in_dir, out_dir)
     inputs = input_files(suite)
     for source, target in inputs.items():
         if source == GENERATED:
@@ -113,13 +126,21 @@ def run_suite(
         mounts.append(Mount(source=str(cfg.model_cache), target=MODEL_DIR, read_only=True))
     request = RunRequest(
         image=image,
-        command=(*(("--smoke",) if smoke else ()), "--spec", f"{IN_DIR}/spec.json", "--out", OUT_DIR),
+        command=(
+            *(("--smoke",) if smoke else ()),
+            *runner_args(cfg),
+            "--spec",
+            f"{IN_DIR}/spec.json",
+            "--out",
+            OUT_DIR,
+        ),
         labels=tuple(sorted(labels.items())),
         mounts=tuple(mounts),
         environment=(("CUDA_VISIBLE_DEVICES", ""),) if smoke else (),
         gpu=gpu,
         timeout_s=float(cfg.run_timeout_s),
         name=f"harness-{run_id}",
+        limits=cfg.limits,
     )
     reporter.step(f"running suite {suite.name} ({len(suite.cases)} cases) in {image}")
     lines: list[tuple[float, str]] = []
@@ -164,4 +185,5 @@ def run_suite(
         telemetry=dict(telemetry),
         drift=drift,
         gpu_mode=gpu.mode,
+        killed_for=done.killed_for,
     )

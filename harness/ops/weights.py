@@ -7,12 +7,14 @@ arguments stay in an image's history.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 from harness.config import Config
 from harness.errors import ConfigError, RunInfraError
+from harness.ops.test import prepare_dirs, runner_args
 from harness.ports import ContainerRunner, Reporter
 from harness.runplan import IN_DIR, MODEL_DIR, OUT_DIR, GpuPlan, Mount, RunRequest, input_files, runner_spec
 
@@ -22,13 +24,13 @@ def pull_weights(
 ) -> dict[str, Any]:
     if cfg.model_cache is None:
         raise ConfigError(str(cfg.source), "run.model_cache", "required for weights pull: the folder to fill")
+    owner = cfg.model_cache.stat()
     in_dir, out_dir = run_dir / "in", run_dir / "out"
-    in_dir.mkdir(parents=True, exist_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_dirs(in_dir, out_dir)
     (in_dir / "spec.json").write_text(json.dumps(runner_spec(cfg.suite, run_id, input_files(cfg.suite))))
     request = RunRequest(
         image=image,
-        command=("--weights", MODEL_DIR, "--spec", f"{IN_DIR}/spec.json", "--out", OUT_DIR),
+        command=("--weights", MODEL_DIR, *runner_args(cfg), "--spec", f"{IN_DIR}/spec.json", "--out", OUT_DIR),
         labels=(("harness.run", run_id), ("harness.purpose", "weights")),
         mounts=(
             Mount(source=str(in_dir), target=IN_DIR, read_only=True),
@@ -40,6 +42,8 @@ def pull_weights(
         timeout_s=float(max(cfg.run_timeout_s, 6 * 3600)),
         name=f"harness-weights-{run_id}",
         network=True,
+        # The cache's owner writes the files, so they belong to whoever owns the cache.
+        limits=dataclasses.replace(cfg.limits, user=f"{owner.st_uid}:{owner.st_gid}"),
     )
     done = runner.run(request, log_path=str(run_dir / "weights.log"), on_line=reporter.line)
     try:

@@ -12,6 +12,7 @@ import datetime
 import gc
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -68,6 +69,17 @@ def _write(out: Path, doc: dict[str, object]) -> None:
 READY_FILE = "/tmp/harness-worker-ready"
 
 
+def writable_copy(root: Path, scratch: Path) -> Path:
+    """Copy the upstream tree to a writable scratch folder (the image's root filesystem is
+    read-only; importing wgp writes wgp_config.json, settings/ and loras/ next to it). The
+    model cache stays where it is mounted, linked into the copy."""
+    target = scratch / root.name
+    shutil.copytree(root, target, symlinks=True, ignore=shutil.ignore_patterns("ckpts"), dirs_exist_ok=True)
+    if (root / "ckpts").exists() and not (target / "ckpts").exists():
+        (target / "ckpts").symlink_to(root / "ckpts")
+    return target
+
+
 def serve(root: Path) -> int:
     """Stand-in production worker: load the upstream engine, report ready, then idle.
 
@@ -95,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", action="store_true", help="run as the production stand-in worker")
     parser.add_argument("--smoke", action="store_true", help="import upstream on the CPU, resolve the models")
     parser.add_argument("--weights", type=Path, help="download the suite models' weights into this folder")
+    parser.add_argument("--writable-copy", type=Path, help="run from a copy of the upstream tree made here")
     args = parser.parse_args(argv)
+    if args.writable_copy:
+        args.root = writable_copy(args.root.resolve(), args.writable_copy)
     if args.serve:
         return serve(args.root.resolve())
     if args.spec is None or args.out is None:

@@ -138,3 +138,10 @@ def test_drift_and_leak_notes_and_the_psnr_threshold() -> None:
     strict = dataclasses.replace(SUITE, min_psnr=30.0)
     verdict, _, (case,) = evaluate(strict, outcome(drift={"t2v": 21.5}))
     assert verdict is Verdict.FAIL and "below 30 (suite.min_psnr)" in case.reasons[0]
+
+
+def test_a_killed_deps_build_is_infra() -> None:
+    from harness.evaluate import classify_build_failure
+
+    tail = ("The command '/bin/sh -c pip install -r requirements.txt' returned a non-zero code: 137",)
+    assert classify_build_failure("deps", tail) is Verdict.ERROR

@@ -1,0 +1,128 @@
+"""Hostile upstream code and faults on the real engine: each one confined and classified,
+never a plain regression, the container always removed and no tag moved."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.model import Verdict
+from harness.naming import LAST_GOOD
+from harness.sample.make import template
+from tests.conftest import write_config
+from tests.integration.conftest import Project
+
+pytestmark = pytest.mark.integration
+ANCHOR = "    model = get_model_def(model_type)\n"
+FACTS = """    import json as _j, os as _o, socket as _s
+    def _try(fn):
+        try:
+            fn()
+            return True
+        except Exception:
+            return False
+    status = open("/proc/self/status").read()
+    facts = {
+        "uid": _o.getuid(),
+        "write_image_root": _try(lambda: open("/opt/wan2gp/owned", "w")),
+        "write_slash": _try(lambda: open("/owned", "w")),
+        "network": _try(lambda: _s.create_connection(("1.1.1.1", 53), timeout=2)),
+        "cap_eff": [l.split()[1] for l in status.splitlines() if l.startswith("CapEff")][0],
+        "no_new_privs": [l.split()[1] for l in status.splitlines() if l.startswith("NoNewPrivs")][0],
+        "engine_socket": _o.path.exists("/var/run/docker.sock"),
+        "write_cwd": _try(lambda: open("wgp_config_probe.json", "w")),
+    }
+    children = []
+    try:
+        for _ in range(200):
+            pid = _o.fork()
+            if pid == 0:
+                import time as _t
+                _t.sleep(30)
+                _o._exit(0)
+            children.append(pid)
+    except OSError:
+        pass
+    for pid in children:  # a bomb that stopped: let the case go on and write its video
+        _o.kill(pid, 9)
+        _o.waitpid(pid, 0)
+    facts["forks"] = len(children)
+    _o.makedirs(save_path, exist_ok=True)
+    open(_o.path.join(save_path, "facts.json"), "w").write(_j.dumps(facts))
+"""
+
+
+def _hostile(project: Project, code: str) -> str:
+    wgp = template()["wgp.py"] or ""
+    return project.commit("hostile", {**template(), "wgp.py": wgp.replace(ANCHOR, code + ANCHOR, 1)})
+
+
+def _configure(project: Project, run_extra: str = "", build_extra: str = "") -> None:
+    text = write_config(project.folder, upstream=project.upstream, repo=project.repo, run_extra=run_extra).read_text()
+    if build_extra:
+        text = text.replace("build:\n", f"build:\n{build_extra}")
+    project.config.write_text(text)
+
+
+def test_container_is_confined(project: Project) -> None:
+    _hostile(project, FACTS)
+    _configure(project, run_extra="  pids: 64\n")
+    code, output = project.run("build-and-test", "HEAD")
+    assert code == 0, output
+    [record] = project.store().runs()
+    facts = json.loads(next(Path(record.run_dir, "out").rglob("facts.json")).read_text())
+    assert facts["uid"] != 0
+    assert not facts["write_image_root"] and not facts["write_slash"]  # read-only image root
+    assert facts["write_cwd"]  # ... but the upstream tree it runs from is a writable copy
+    assert not facts["network"] and not facts["engine_socket"]
+    assert int(facts["cap_eff"], 16) == 0 and facts["no_new_privs"] == "1"
+    assert facts["forks"] < 64  # the fork bomb hit the pids limit
+
+
+@pytest.mark.parametrize(
+    ("code", "run_extra", "needle"),
+    [
+        ("    blob = [bytearray(256 << 20) for _ in range(8)]\n", "  memory_gib: 0.25\n", "oom:"),
+        ("    import time as _t\n    _t.sleep(600)\n", "  silence_timeout_s: 3\n", "hang:"),
+        ("    raise RuntimeError('CUDA out of memory. Tried to allocate 2.00 GiB')\n", "", "gpu_oom:"),
+    ],
+)
+def test_faults_are_classified_as_infra(project: Project, code: str, run_extra: str, needle: str) -> None:
+    sha = _hostile(project, code)
+    _configure(project, run_extra=run_extra)
+    exit_code, output = project.run("build-and-test", "HEAD")
+    assert exit_code == 125, output
+    [record] = project.store().runs()
+    assert record.verdict is Verdict.ERROR and record.summary.startswith(needle), record.summary
+    assert project.containers(sha) == [] and project.image_id(LAST_GOOD) is None
+
+
+def test_huge_log_is_capped(project: Project) -> None:
+    _hostile(project, "    print(('x' * 1023 + chr(10)) * 5 * 1024, flush=True)\n")
+    _configure(project, run_extra="  max_log_mib: 1\n")
+    code, output = project.run("build-and-test", "HEAD")
+    assert code == 0, output
+    log = Path(project.store().runs()[0].run_dir, "container.log")
+    assert log.stat().st_size < (1 << 20) + 4096 and "log capped at 1 MiB" in log.read_text()
+
+
+def test_build_hang_hits_the_build_timeout(project: Project) -> None:
+    sha = project.commit("good", template())
+    recipe = project.folder / "recipe" / "recipe.yaml"
+    _configure(project, build_extra="  timeout_s: 10\n")
+    project.config.write_text(project.config.read_text().replace("  timeout_s: 900\n", ""))
+    recipe.write_text(recipe.read_text() + "pre_install: ['sleep 300']\n")
+    code, output = project.run("build-and-test", "HEAD")
+    assert code == 125, output
+    assert "passed its 10 s limit" in output
+    assert project.image_id(sha[:12]) is None
+    deadline = time.monotonic() + 60  # the engine cancels the build once its client is gone
+    while any(
+        "pre-install" in " ".join(c.attrs["Config"]["Cmd"] or [])
+        for c in project.engine.client.containers.list(all=True)
+    ):
+        assert time.monotonic() < deadline, "the hung build's container was not cleaned up"
+        time.sleep(1)
