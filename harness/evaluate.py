@@ -192,5 +192,6 @@ def classify_build_failure(stage: str, log_tail: tuple[str, ...]) -> Verdict:
         "connection reset",
         "proxyerror",
         "no space left on device",
+        "returned a non-zero code: 137",  # SIGKILL: the host OOM killer or an operator, not the commit
     )
     return Verdict.ERROR if any(m in text for m in markers) else Verdict.FAIL
