@@ -180,6 +180,15 @@ def show_cmd(run: Annotated[str, typer.Argument(help="run id or a unique prefix"
         print_record(out, record)
 
 
+@app.command("backup")
+@handles_errors
+def backup_cmd(target: Annotated[Path, typer.Argument(help="new file for the copy of the run store")]) -> None:
+    """Copy the run store (runs, releases, bisects) consistently, even while harness writes."""
+    store = _store()
+    store.backup(target)
+    out.print(f"run store copied to {target} (integrity: {Store(target).integrity()})")
+
+
 @app.command("sample")
 @handles_errors
 def sample_cmd(folder: Annotated[Path, typer.Argument(help="where to create the sample upstream")]) -> None:

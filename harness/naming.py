@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from harness.errors import UsageError
+from harness.errors import UpstreamError, UsageError
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 # A first component is a registry host only if it looks like one (a dot, a port, or
@@ -18,6 +18,8 @@ _DOMAIN = rf"(?:(?:localhost|{_LABEL}(?:\.{_LABEL})+)(?::[0-9]+)?/|{_LABEL}:[0-9
 _REPO_RE = re.compile(rf"{_DOMAIN}{_COMPONENT}(?:/{_COMPONENT})*\Z", re.ASCII)
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z", re.ASCII)
 _REPO_MAX = 255
+
+_REF_OK = re.compile(r"[A-Za-z0-9_./@{}~^+-]{1,200}\Z")
 
 LAST_GOOD = "last-good"
 PRODUCTION = "production"
@@ -56,3 +58,13 @@ def commit_tag(sha: str) -> str:
 def stage_repo(repo: str, stage: str) -> str:
     """Repository of the env and deps images that sit under the commit images."""
     return validate_repo(f"{repo}-{stage}")
+
+
+def check_ref(ref: str) -> str:
+    """Refuse refs that git could read as options or ranges, before git sees them."""
+    if not ref.isascii() or not _REF_OK.match(ref) or ref.startswith("-") or ".." in ref:
+        raise UpstreamError(
+            f"invalid ref {ref!r}: give a commit sha, branch, tag or rev like HEAD~3 "
+            "(no ranges, no leading '-', ASCII only)"
+        )
+    return ref

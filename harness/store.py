@@ -82,6 +82,19 @@ class Store:
             raise
         self.db.execute("COMMIT")
 
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the store (SQLite's online backup), safe while others write."""
+        if target.exists():
+            raise StoreError(f"{target} exists: give a new file for the backup")
+        copy = sqlite3.connect(target)
+        try:
+            self.db.backup(copy)
+        finally:
+            copy.close()
+
+    def integrity(self) -> str:
+        return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+
     def close(self) -> None:
         self.db.close()
 

@@ -6,7 +6,6 @@ fetch before it is called unknown. Trees are read from the object store, never c
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,19 +15,8 @@ from filelock import FileLock
 
 from harness.errors import UpstreamError
 from harness.model import Commit
+from harness.naming import check_ref
 from harness.tarball import TreeEntry
-
-_REF_OK = re.compile(r"[A-Za-z0-9_./@{}~^+-]{1,200}\Z")
-
-
-def check_ref(ref: str) -> str:
-    """Refuse refs that git could read as options or ranges, before git sees them."""
-    if not ref.isascii() or not _REF_OK.match(ref) or ref.startswith("-") or ".." in ref:
-        raise UpstreamError(
-            f"invalid ref {ref!r}: give a commit sha, branch, tag or rev like HEAD~3 "
-            "(no ranges, no leading '-', ASCII only)"
-        )
-    return ref
 
 
 class GitUpstream:

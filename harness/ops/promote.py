@@ -16,7 +16,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from harness.errors import LockBusy, PromotionRefused, UsageError
-from harness.naming import LAST_GOOD, PRODUCTION
+from harness.naming import LAST_GOOD, PRODUCTION, check_ref, image_name
 from harness.ports import ImageBuilder, Upstream
 from harness.promotion import Release, refusal, rollback_target
 from harness.store import Store
@@ -144,7 +144,23 @@ def _move(
     return stored
 
 
+def validate_target(spec: str) -> str:
+    """Refuse a malformed target before any engine or git call."""
+    if _RUN_ID.match(spec):
+        return spec
+    if spec.startswith("sha256:"):
+        if not re.fullmatch(r"sha256:[0-9a-f]{12,64}", spec):
+            raise UsageError(f"invalid image id {spec!r}: sha256: and 12-64 hex digits")
+        return spec
+    if ":" in spec:
+        repo, _, tag = spec.rpartition(":")
+        image_name(repo, tag)  # the engine's reference grammar
+        return spec
+    return check_ref(spec)
+
+
 def promote(mover: Mover, spec: str, *, reason: str, force: bool) -> Release:
+    validate_target(spec)
     if force and not reason.strip():
         raise UsageError("--force needs --reason: the history keeps why the gate was overridden")
     with locked(mover):
