@@ -93,3 +93,21 @@ def endpoint_problem(good: str, bad: str, verdicts: Mapping[str, Verdict]) -> st
     if b is not Verdict.FAIL:
         return f"the bad endpoint {bad[:12]} is not bad here ({b.value if b else 'untested'}): nothing to bisect"
     return None
+
+
+def next_round(commits: Sequence[str], verdicts: Mapping[str, Verdict], k: int) -> list[str]:
+    """Up to `k` commits to probe at once, splitting the open window into k+1 even parts
+    (multisection: the window shrinks by k+1 per round). Skipped commits are stepped over."""
+    w = window(commits, verdicts)
+    inside = [i for i in range(w.lo + 1, w.hi) if commits[i] not in verdicts]
+    if not inside or k <= 1:
+        probe = next_probe(commits, verdicts)
+        return [probe] if probe is not None else []
+    picks: list[int] = []
+    for part in range(1, k + 1):
+        target = w.lo + part * w.size / (k + 1)
+        free = [i for i in inside if i not in picks]
+        if not free:
+            break
+        picks.append(min(free, key=lambda i: (abs(i - target), i)))
+    return [commits[i] for i in sorted(set(picks))]

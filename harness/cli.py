@@ -127,7 +127,9 @@ def make_world(cfg: Config, reporter: Reporter) -> World:
 @app.command("build-and-test")
 @handles_errors
 def build_and_test_cmd(
-    ref: Annotated[str, typer.Argument(help="sha (full or short), branch, tag, HEAD, HEAD~3")],
+    refs: Annotated[
+        list[str], typer.Argument(help="sha (full or short), branch, tag, HEAD, HEAD~3; several at once: one GPU each")
+    ],
     rebuild: Annotated[bool, typer.Option(help="rebuild the commit image even if it exists")] = False,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="rebuild env, deps and commit images without the engine's layer cache")
@@ -136,6 +138,7 @@ def build_and_test_cmd(
     level: Annotated[
         str | None, typer.Option(help="contract | smoke | baseline (default: the deepest this host can run)")
     ] = None,
+    parallel: Annotated[int, typer.Option(min=1, max=64, help="several refs on a host without GPUs: runs at once")] = 2,
     json_out: JsonOpt = False,
 ) -> None:
     """Build the image of REF, run the suite in it, judge the videos, record the run."""
@@ -146,14 +149,45 @@ def build_and_test_cmd(
 
     cfg = load_config(state["config"])
     reporter = ConsoleReporter(err, verbose)
+    if len(refs) > 1:
+        _build_and_test_many(cfg, refs, reporter, level=level, parallel=parallel, json_out=json_out)
     world = make_world(cfg, reporter)
     with reporter.status:
-        result = build_and_test(cfg, ref, world, rebuild=rebuild, no_cache=no_cache, level=level)
+        result = build_and_test(cfg, refs[0], world, rebuild=rebuild, no_cache=no_cache, level=level)
     if json_out:
         out.print_json(to_json(record_dict(result.record)))
     else:
         print_record(out, result.record)
     raise typer.Exit(result.record.verdict.exit_code)
+
+
+def _build_and_test_many(
+    cfg: Config, refs: list[str], reporter: ConsoleReporter, *, level: str | None, parallel: int, json_out: bool
+) -> None:
+    from harness.adapters.gpu import HostGpuProbe
+    from harness.model import Verdict
+    from harness.ops.parallel import run_many
+    from harness.scheduler import GpuScheduler
+
+    gpus = [g.index for g in HostGpuProbe().gpus()[0] if not cfg.gpus or g.index in cfg.gpus]
+    scheduler = GpuScheduler(gpus, cpu_slots=parallel)
+    with reporter.status:
+        outcomes = run_many(cfg, refs, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, level=level)
+    docs, codes = [], []
+    for ref, outcome in outcomes.items():
+        if isinstance(outcome, HarnessError):
+            err.print(f"[bold red]error:[/] {ref}: {outcome}", highlight=False)
+            docs.append({"ref": ref, "error": str(outcome)})
+            codes.append(outcome.exit_code)
+            continue
+        docs.append({"ref": ref, **record_dict(outcome.record)})
+        codes.append(outcome.record.verdict.exit_code)
+        if not json_out:
+            print_record(out, outcome.record)
+    if json_out:
+        out.print_json(to_json(docs))
+    worst = max(codes, key=lambda c: {0: 0, Verdict.ERROR.exit_code: 1, 1: 2}.get(c, 3))
+    raise typer.Exit(worst)
 
 
 @app.command("history")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
 
 from harness.cli import ConsoleReporter, JsonOpt, app, err, handles_errors, make_world, out, state
-from harness.config import load_config
+from harness.config import Config, load_config
 from harness.errors import UsageError
-from harness.model import Verdict
+from harness.model import RunRecord, Verdict
 from harness.report import STYLE, to_json
 
 LEVELS = ("contract", "smoke", "baseline")
@@ -35,13 +36,30 @@ def _steps_table(steps: list) -> Table:  # type: ignore[type-arg]
     return table
 
 
+def _parallel(reporter: ConsoleReporter, jobs: int) -> Callable[[Config, list[str], str], dict[str, RunRecord]]:
+    """Probes of one round at once, one GPU each (or `jobs` at a time on a CPU host)."""
+    from harness.adapters.gpu import HostGpuProbe
+    from harness.ops.parallel import records, run_many
+    from harness.scheduler import GpuScheduler
+
+    def run(cfg: Config, shas: list[str], level: str) -> dict[str, RunRecord]:
+        gpus = [g.index for g in HostGpuProbe().gpus()[0] if not cfg.gpus or g.index in cfg.gpus]
+        scheduler = GpuScheduler(gpus[:jobs], cpu_slots=jobs)
+        return records(
+            run_many(cfg, shas, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, level=level)
+        )
+
+    return run
+
+
 @app.command("bisect")
 @handles_errors
 def bisect_cmd(
     good: Annotated[str | None, typer.Option("--good", help="a ref known to pass")] = None,
     bad: Annotated[str | None, typer.Option("--bad", help="a ref known to fail")] = None,
     level: Annotated[str, typer.Option(help=f"test level: {', '.join(LEVELS)}")] = "baseline",
-    jobs: Annotated[int, typer.Option(min=0, max=16, help="next probes built ahead, in parallel (0: none)")] = 2,
+    jobs: Annotated[int, typer.Option(min=1, max=64, help="probes per round, one GPU each (multisection)")] = 1,
+    prefetch: Annotated[int, typer.Option(min=0, max=16, help="next probes' images built ahead (0: none)")] = 2,
     deps_failure: Annotated[
         str, typer.Option(help="a dependency install the commit breaks counts as: fail (default) or skip")
     ] = "fail",
@@ -85,11 +103,20 @@ def bisect_cmd(
         log=blog,
         make_upstream=lambda: GitUpstream(cfg.upstream_url, cfg.mirror_dir),
         make_builder=lambda: DockerEngine(os.environ),
+        parallel=_parallel(reporter, jobs) if jobs > 1 else None,
     )
     policy: Literal["fail", "skip"] = "skip" if deps_failure == "skip" else "fail"
     with reporter.status:
         report = run_bisect(
-            cfg, bw, good_ref=good, bad_ref=bad, level=level, jobs=jobs, policy=policy, session_id=session_id
+            cfg,
+            bw,
+            good_ref=good,
+            bad_ref=bad,
+            level=level,
+            jobs=jobs,
+            prefetch_builds=prefetch,
+            policy=policy,
+            session_id=session_id,
         )
     if json_out:
         doc = {

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.bisect import Answer, answer, endpoint_problem, next_probe, prefetch
+from harness.bisect import Answer, answer, endpoint_problem, next_probe, next_round, prefetch
 from harness.bisect_log import BisectLog, Session, Step
 from harness.config import Config
 from harness.contract import DEFAULT_CONTRACT, load_contract
@@ -37,6 +37,8 @@ class BisectWorld:
     log: BisectLog
     make_upstream: Callable[[], Upstream]  # prefetch threads get their own git and engine clients
     make_builder: Callable[[], ImageBuilder]
+    # Several probes at once, one GPU each: (cfg, shas, level) -> records by sha. None: one at a time.
+    parallel: Callable[[Config, list[str], str], dict[str, RunRecord]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,13 +87,17 @@ class _Prober:
         self.cfg, self.bw, self.session, self.policy = cfg, bw, session, policy
         self.verdicts: dict[str, Verdict] = {}
 
-    def recorded(self, sha: str) -> Verdict | None:
+    def _recorded_run(self, sha: str) -> RunRecord | None:
         runs = [
             r
             for r in self.bw.world.store.runs_for_commit(sha)
             if r.suite_hash == self.session.suite_hash and r.level == self.session.level
         ]
-        return self._as_bisect(runs[0].verdict, runs[0].image_id) if runs else None
+        return runs[0] if runs else None
+
+    def recorded(self, sha: str) -> Verdict | None:
+        run = self._recorded_run(sha)
+        return self._as_bisect(run.verdict, run.image_id) if run else None
 
     def _as_bisect(self, verdict: Verdict, image_id: str) -> Verdict:
         # A FAIL with no image is a dependency install the commit itself broke; policy decides.
@@ -121,18 +127,33 @@ class _Prober:
 
     def probe(self, sha: str) -> Verdict:
         started = time.monotonic()
-        runs = [
-            r
-            for r in self.bw.world.store.runs_for_commit(sha)
-            if r.suite_hash == self.session.suite_hash and r.level == self.session.level
-        ]
-        if runs:
-            record, source = runs[0], "reused"
+        run = self._recorded_run(sha)
+        if run:
+            record, source = run, "reused"
         elif self.session.level == "contract":
             record, source = self._contract(sha), "fresh"
         else:
             self.bw.world.reporter.step(f"probe {sha[:12]}: build-and-test")
             record, source = build_and_test(self.cfg, sha, self.bw.world, level=self.session.level).record, "fresh"
+        return self.note(sha, record, source, time.monotonic() - started)
+
+    def probe_round(self, batch: list[str]) -> None:
+        """Probe several commits at once, one GPU each (multisection); record in batch order."""
+        started = time.monotonic()
+        fresh = [sha for sha in batch if self._recorded_run(sha) is None]
+        if self.session.level == "contract" or len(fresh) < 2 or self.bw.parallel is None:
+            for sha in batch:
+                self.probe(sha)
+            return
+        self.bw.world.reporter.step(f"round: {len(fresh)} probes at once: {', '.join(s[:12] for s in fresh)}")
+        results = self.bw.parallel(self.cfg, fresh, self.session.level)
+        for sha in batch:
+            run = results.get(sha) or self._recorded_run(sha)
+            if run is None:
+                raise BisectError(f"probe {sha[:12]} produced no record")
+            self.note(sha, run, "fresh" if sha in fresh else "reused", time.monotonic() - started)
+
+    def note(self, sha: str, record: RunRecord, source: str, seconds: float) -> Verdict:
         verdict = self._as_bisect(record.verdict, record.image_id)
         self.verdicts[sha] = verdict
         self.bw.log.add_step(
@@ -141,7 +162,7 @@ class _Prober:
                 commit=sha,
                 verdict=verdict,
                 source=source,
-                seconds=round(time.monotonic() - started, 3),
+                seconds=round(seconds, 3),
                 run_id=record.run_id,
                 summary=record.summary,
             ),
@@ -157,10 +178,14 @@ def run_bisect(
     good_ref: str,
     bad_ref: str,
     level: str,
-    jobs: int,
+    jobs: int = 1,
+    prefetch_builds: int = 2,
     policy: DepsPolicy,
     session_id: str | None = None,
 ) -> BisectReport:
+    """`jobs` probes per round (one GPU each, multisection); `prefetch_builds` images of the
+    next probes built while one probe runs (plain bisection, jobs == 1)."""
+    probes = jobs
     upstream, world = bw.world.upstream, bw.world
     good, bad = upstream.resolve(good_ref), upstream.resolve(bad_ref)
     commits = upstream.first_parent_range(good.sha, bad.sha)
@@ -184,11 +209,13 @@ def run_bisect(
     if problem:
         raise BisectError(f"{problem} (endpoints checked before any further build)")
     submitted: dict[str, Future[None]] = {}
-    pool = ThreadPoolExecutor(max_workers=jobs) if jobs > 0 and level != "contract" else None
+    pool = ThreadPoolExecutor(max_workers=prefetch_builds) if prefetch_builds > 0 and level != "contract" else None
     try:
+        while probes > 1 and (batch := next_round(commits, prober.verdicts, probes)):
+            prober.probe_round(batch)  # multisection: the window shrinks by probes+1 per round
         while (sha := next_probe(commits, prober.verdicts)) is not None:
             if pool is not None:
-                for ahead in prefetch(commits, prober.verdicts, sha, jobs):
+                for ahead in prefetch(commits, prober.verdicts, sha, prefetch_builds):
                     if ahead not in submitted and prober.recorded(ahead) is None:
                         submitted[ahead] = pool.submit(_build_ahead, cfg, bw, ahead)
             prober.probe(sha)

@@ -83,7 +83,7 @@ def test_killed_bisect_resumes_without_redoing_finished_probes(project: Project)
             shas[0],
             "--bad",
             shas[-1],
-            "--jobs",
+            "--prefetch",
             "0",
         ],
         stdout=subprocess.DEVNULL,
@@ -134,3 +134,24 @@ def test_missing_requirement_is_the_commits_failure_not_infra(project: Project) 
     assert code == 1, output
     [record] = project.store().runs()
     assert "deps image build failed" in record.summary
+
+
+def test_multisection_bisect_agrees_with_plain(project: Project) -> None:
+    shas = write_commits(project.upstream, _history())
+    code, doc = _bisect(project, "--good", shas[0], "--bad", shas[-1], "--jobs", "3", "--prefetch", "0")
+    assert code == 0, doc
+    assert doc["first_bad"] == shas[CULPRIT] and shas[INFRA] not in (doc["first_bad"],)
+    probed = [p["commit"] for p in doc["probes"]]
+    assert len(probed) == len(set(probed))  # no commit probed twice
+    counts: dict[str, int] = {}
+    for record in project.store().runs(1000):
+        counts[record.commit] = counts.get(record.commit, 0) + 1
+    assert max(counts.values()) == 1
+
+
+def test_several_refs_at_once(project: Project) -> None:
+    shas = write_commits(project.upstream, _history())
+    code, docs = project.run_json("build-and-test", shas[1], shas[CULPRIT], shas[2])
+    assert code == 1, docs  # the worst verdict of the three: one FAIL
+    assert [d["verdict"] for d in docs] == ["pass", "fail", "pass"]
+    assert len(project.store().runs()) == 3

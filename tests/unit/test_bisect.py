@@ -75,3 +75,25 @@ def test_endpoints_must_bound_the_range() -> None:
     assert "good endpoint" in (endpoint_problem("g", "b", {"g": Verdict.FAIL, "b": Verdict.FAIL}) or "")
     assert "bad endpoint" in (endpoint_problem("g", "b", {"g": Verdict.PASS, "b": Verdict.PASS}) or "")
     assert "untested" in (endpoint_problem("g", "b", {"g": Verdict.PASS}) or "")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_multisection_same_answer_in_log_k_plus_1_rounds(data: st.DataObject) -> None:
+    from harness.bisect import next_round
+
+    n = data.draw(st.integers(min_value=2, max_value=600), label="n")
+    k = data.draw(st.integers(min_value=1, max_value=8), label="k")
+    first_bad = data.draw(st.integers(min_value=1, max_value=n - 1), label="first_bad")
+    commits = [f"c{i:04d}" for i in range(n)]
+    verdicts = {commits[0]: Verdict.PASS, commits[-1]: Verdict.FAIL}
+    rounds = 0
+    while batch := next_round(commits, verdicts, k):
+        assert len(batch) <= k and not set(batch) & verdicts.keys()
+        rounds += 1
+        for commit in batch:
+            verdicts[commit] = Verdict.PASS if commits.index(commit) < first_bad else Verdict.FAIL
+    assert answer(commits, verdicts).first_bad == commits[first_bad]
+    assert rounds <= (math.ceil(math.log(n - 1, k + 1)) if n > 2 else 0)  # N-1 candidates, k+1 parts a round
+    _, _, plain = _run(n, first_bad)
+    assert rounds <= max(1, len(plain))  # never more rounds than the plain bisect's probes
