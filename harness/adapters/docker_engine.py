@@ -265,7 +265,10 @@ class DockerEngine:
             "read_only": req.limits.read_only_root,
             "tmpfs": dict(req.limits.tmpfs),
         }
-        kwargs["environment"].setdefault("HOME", "/tmp")
+        # The unprivileged uid has no passwd entry: getpass.getuser() (torch's cache dirs) reads these
+        # first, or raises - and torch's import then half-fails ("Artifact ... already registered").
+        for name, value in (("HOME", "/tmp"), ("USER", "harness"), ("LOGNAME", "harness")):
+            kwargs["environment"].setdefault(name, value)
         if req.limits.memory_bytes:
             kwargs["mem_limit"] = req.limits.memory_bytes
             kwargs["memswap_limit"] = req.limits.memory_bytes  # no swap past the limit
