@@ -109,9 +109,9 @@ def build_and_test(
             level=level,
         )
 
-    def stop(verdict: Verdict, summary: str, built: BuiltImage | None = None) -> Result:
-        """End early: record why (nothing is tagged) and return."""
-        failed = record(verdict, summary, built)
+    def stop(verdict: Verdict, summary: str, built: BuiltImage | None = None, run_seconds: float = 0.0) -> Result:
+        """End without a baseline verdict: record why (nothing is tagged) and return."""
+        failed = record(verdict, summary, built, run_seconds=run_seconds)
         world.store.add_run(failed)
         return Result(record=failed, commit=commit, moved_last_good=False, built=built)
 
@@ -176,7 +176,7 @@ def build_and_test(
         (run_dir / "results.json").write_text(
             json.dumps({**(outcome.results or {}), "verdict": verdict.value, "summary": summary}, indent=2)
         )
-        return stop(verdict, summary, built)
+        return stop(verdict, summary, built, outcome.seconds)
     verdict, summary, cases = evaluate(cfg.suite, outcome)
     _write_results(run_dir, outcome.results, cases, verdict, summary)
     move = verdict is Verdict.PASS and _should_move(world.store, world.upstream, commit.sha)
