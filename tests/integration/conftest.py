@@ -6,6 +6,8 @@ import contextlib
 import json
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +84,21 @@ class Project:
 
     def store(self) -> Store:
         return Store(load_config(self.config).state_dir / "state.db")
+
+    def git_bisect_run(self, bad: str, good: str) -> str:
+        """`git bisect run harness build-and-test <the checked-out sha>` in the upstream checkout."""
+        probe = f'{sys.executable} -m harness -c {self.config} build-and-test "$(git rev-parse HEAD)"'
+
+        def git(*args: str) -> str:
+            return subprocess.run(
+                ["git", *args], cwd=self.upstream, capture_output=True, text=True, check=True, timeout=900
+            ).stdout
+
+        git("bisect", "start", bad, good)
+        try:
+            return git("bisect", "run", "sh", "-c", probe)
+        finally:
+            git("bisect", "reset")
 
     def image_id(self, tag: str) -> str | None:
         return self.engine.image_id(f"{self.repo}:{tag}")

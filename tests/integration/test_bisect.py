@@ -113,27 +113,7 @@ def test_killed_bisect_resumes_without_redoing_finished_probes(project: Project)
 
 def test_git_bisect_run_agrees(project: Project) -> None:
     shas = write_commits(project.upstream, _history())
-    probe = f'{sys.executable} -m harness -c {project.config} build-and-test "$(git rev-parse HEAD)"'
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=project.upstream, capture_output=True, text=True, check=True, timeout=900
-        ).stdout
-
-    git("bisect", "start", shas[-1], shas[0])
-    output = git("bisect", "run", "sh", "-c", probe)
-    git("bisect", "reset")
-    assert f"{shas[CULPRIT]} is the first bad commit" in output
-
-
-def test_missing_requirement_is_the_commits_failure_not_infra(project: Project) -> None:
-    project.commit(
-        "bad pin", {**template(), "requirements.txt": "numpy>=1.26\nav>=12\nharness-no-such-package==0.0.1\n"}
-    )
-    code, output = project.run("build-and-test", "HEAD")
-    assert code == 1, output
-    [record] = project.store().runs()
-    assert "deps image build failed" in record.summary
+    assert f"{shas[CULPRIT]} is the first bad commit" in project.git_bisect_run(shas[-1], shas[0])
 
 
 def test_multisection_bisect_agrees_with_plain(project: Project) -> None:
