@@ -194,11 +194,12 @@ def _build_and_test_many(
 @handles_errors
 def history_cmd(json_out: JsonOpt = False, limit: Annotated[int, typer.Option(min=1, max=10000)] = 50) -> None:
     """Recorded runs, newest first."""
-    records = _store().runs(limit)
+    store = _store()
+    records, gone = store.runs(limit), store.unreachable()
     if json_out:
-        out.print_json(to_json([record_dict(r) for r in records]))
+        out.print_json(to_json([record_dict(r) | {"unreachable": r.commit in gone} for r in records]))
     else:
-        out.print(history_table(records))
+        out.print(history_table(records, gone))
 
 
 @app.command("show")

@@ -138,10 +138,21 @@ def rollback_cmd(
 @app.command("reconcile")
 @handles_errors
 def reconcile_cmd() -> None:
-    """Repair tags left behind by an interrupted move (the store is the truth)."""
+    """Repair tags left behind by an interrupted move (the store is the truth); fetch upstream
+    and mark recorded commits it no longer has (force-pushed away): their runs are kept."""
     _, mover, _ = _setup()
     repaired = reconcile(mover)
     out.print("\n".join(repaired) or "consistent: tags match the store")
+    upstream = mover.upstream()
+    upstream.fetch()
+    gone = sorted(sha for sha in mover.store.commits() if not upstream.reachable(sha))
+    for sha in mover.store.commits():
+        mover.store.mark_reachability(sha, sha not in gone, _now())
+    if gone:
+        out.print(
+            f"{len(gone)} recorded commits are no longer upstream (runs kept, marked unreachable): "
+            + ", ".join(s[:12] for s in gone)
+        )
 
 
 @app.command("releases")

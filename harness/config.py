@@ -46,6 +46,7 @@ class Suite:
     overlays: Path | None  # folder of model definitions added to finetunes/
     min_free_gpu_gib: float = 0.0  # preflight: each GPU used needs this much free memory
     min_psnr: float | None = None  # drift against last-good below this fails the case; None: record only
+    retries: int = 0  # a failed baseline is run again this often; failed-then-passed is FLAKY
 
     @property
     def requires_gpu(self) -> bool:
@@ -97,6 +98,8 @@ class Config:
     recipe_dir: Path
     docker_dir: Path
     build_timeout_s: int
+    build_retries: int  # deps builds that failed for network reasons are tried again this often
+    build_backoff_s: float  # ... after this, then 3x longer each time
     ca_bundle: Path | None
     wheelhouse: Path | None
     pip_options: tuple[str, ...]
@@ -181,7 +184,7 @@ def _case(sec: Section, defaults: Section, base: Path) -> Case:
 
 
 def _suite(sec: Section, base: Path) -> Suite:
-    sec.check_keys({"name", "overlays", "defaults", "cases", "min_free_gpu_gib", "min_psnr"})
+    sec.check_keys({"name", "overlays", "defaults", "cases", "min_free_gpu_gib", "min_psnr", "retries"})
     raw_cases = sec.data.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
         raise ConfigError(sec.source, sec.key("cases"), "must be a non-empty list of cases")
@@ -198,6 +201,7 @@ def _suite(sec: Section, base: Path) -> Suite:
         cases=cases,
         overlays=_existing(sec, "overlays", base, kind="folder"),
         min_free_gpu_gib=sec.number("min_free_gpu_gib", 0.0, low=0.0, high=4096.0),
+        retries=sec.integer("retries", 0, low=0, high=10),
         min_psnr=sec.number("min_psnr", 0.0, low=0.0, high=200.0) if sec.data.get("min_psnr") is not None else None,
     )
 
@@ -213,7 +217,7 @@ def load_config(path: Path) -> Config:
     up, img, build, run = (top.section(n) for n in ("upstream", "image", "build", "run"))
     up.check_keys({"url", "mirror_dir"})
     img.check_keys({"repo", "recipe", "docker_dir"})
-    build.check_keys({"timeout_s", "ca_bundle", "wheelhouse", "pip_options"})
+    build.check_keys({"timeout_s", "ca_bundle", "wheelhouse", "pip_options", "retries", "retry_backoff_s"})
     run.check_keys(
         {
             "gpu",
@@ -250,6 +254,8 @@ def load_config(path: Path) -> Config:
         recipe_dir=recipe_dir,
         docker_dir=_existing(img, "docker_dir", base, kind="folder") or PROJECT_ROOT / "docker",
         build_timeout_s=build.integer("timeout_s", 3600, low=10, high=86400),
+        build_retries=build.integer("retries", 2, low=0, high=10),
+        build_backoff_s=build.number("retry_backoff_s", 10.0, low=0.0, high=3600.0),
         ca_bundle=_existing(build, "ca_bundle", base, kind="file"),
         wheelhouse=_existing(build, "wheelhouse", base, kind="folder"),
         pip_options=build.strings("pip_options"),

@@ -15,6 +15,7 @@ class Verdict(enum.Enum):
     FAIL = "fail"
     ERROR = "error"  # infra: the commit could not be judged
     SKIP = "skip"
+    FLAKY = "flaky"  # failed, then passed on a retry: not a pass, never moves last-good
 
     @property
     def exit_code(self) -> int:
@@ -23,7 +24,7 @@ class Verdict(enum.Enum):
                 return EXIT_PASS
             case Verdict.FAIL:
                 return EXIT_FAIL
-            case Verdict.ERROR | Verdict.SKIP:
+            case Verdict.ERROR | Verdict.SKIP | Verdict.FLAKY:
                 return EXIT_SKIP
 
 

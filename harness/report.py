@@ -11,7 +11,13 @@ from rich.table import Table
 
 from harness.model import RunRecord, Verdict
 
-STYLE = {Verdict.PASS: "bold green", Verdict.FAIL: "bold red", Verdict.ERROR: "bold yellow", Verdict.SKIP: "yellow"}
+STYLE = {
+    Verdict.PASS: "bold green",
+    Verdict.FAIL: "bold red",
+    Verdict.ERROR: "bold yellow",
+    Verdict.SKIP: "yellow",
+    Verdict.FLAKY: "bold magenta",
+}
 
 
 def record_dict(record: RunRecord) -> dict[str, Any]:
@@ -56,12 +62,17 @@ def print_record(console: Console, record: RunRecord) -> None:
         )
 
 
-def history_table(records: list[RunRecord]) -> Table:
+def history_table(records: list[RunRecord], unreachable: set[str] | None = None) -> Table:
     table = Table(title="runs, newest first")
     for column in ("run", "started", "commit", "verdict", "image", "summary"):
         table.add_column(column, overflow="fold")
     for r in records:
         table.add_row(
-            r.run_id, r.started, r.commit[:12], f"[{STYLE[r.verdict]}]{r.verdict.value}[/]", r.image_id[7:19], r.summary
+            r.run_id,
+            r.started,
+            r.commit[:12] + (" (unreachable)" if r.commit in (unreachable or set()) else ""),
+            f"[{STYLE[r.verdict]}]{r.verdict.value}[/]",
+            r.image_id[7:19],
+            r.summary,
         )
     return table

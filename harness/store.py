@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS releases (
   created TEXT NOT NULL, user TEXT NOT NULL, reason TEXT NOT NULL, forced INTEGER NOT NULL,
   based_on INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS unreachable (commit_sha TEXT PRIMARY KEY, seen TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pointers (
   name TEXT PRIMARY KEY, image_id TEXT NOT NULL, commit_sha TEXT NOT NULL,
   run_id TEXT NOT NULL, updated TEXT NOT NULL
@@ -198,6 +199,20 @@ class Store:
     def runs_for_commit(self, sha: str) -> list[RunRecord]:
         rows = self.db.execute("SELECT * FROM runs WHERE commit_sha=? ORDER BY started DESC, rowid DESC", (sha,))
         return [_record(row) for row in rows]
+
+    def mark_reachability(self, sha: str, reachable: bool, seen: str) -> None:
+        """Runs of commits upstream no longer has (force-pushed away) are kept and marked."""
+        with self.transaction():
+            if reachable:
+                self.db.execute("DELETE FROM unreachable WHERE commit_sha=?", (sha,))
+            else:
+                self.db.execute("INSERT OR IGNORE INTO unreachable VALUES (?, ?)", (sha, seen))
+
+    def unreachable(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT commit_sha FROM unreachable")}
+
+    def commits(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT DISTINCT commit_sha FROM runs")}
 
     def pointer(self, name: str) -> Pointer | None:
         row = self.db.execute("SELECT * FROM pointers WHERE name=?", (name,)).fetchone()

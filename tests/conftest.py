@@ -58,6 +58,8 @@ image:
   recipe: {recipe if recipe != "recipe" else "./recipe"}
 build:
   timeout_s: 900
+  retries: 1
+  retry_backoff_s: 1
 {ca}{wheels}run:
   gpu: auto
   timeout_s: 300

@@ -120,6 +120,13 @@ class GitUpstream:
         parents = self.repo.commit(sha).parents
         return parents[0].hexsha if parents else None
 
+    def reachable(self, sha: str) -> bool:
+        """Whether any branch or tag still contains `sha` (a force-push can drop commits)."""
+        try:
+            return bool(self.repo.git.for_each_ref("--contains", sha, "--count=1", "refs/heads", "refs/tags").strip())
+        except git.exc.GitCommandError:
+            return False
+
     def is_ancestor(self, older: str, newer: str) -> bool:
         try:
             self.repo.git.merge_base("--is-ancestor", older, newer)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from harness.config import Config
 from harness.context import KEY_LABEL, HostInputs, plan_commit, plan_deps, plan_env
-from harness.errors import BuildInfraError
-from harness.model import BuildResult, BuildSpec, Commit
+from harness.errors import BuildFailed, BuildInfraError
+from harness.evaluate import classify_build_failure
+from harness.model import BuildResult, BuildSpec, Commit, Verdict
 from harness.ports import ImageBuilder, Reporter, Upstream
 from harness.recipe import FilterReport, Recipe, filter_requirements, load_recipe
 from harness.tarball import TreeEntry, write_context
@@ -74,6 +75,8 @@ def ensure_image(
     timeout_s: float,
     tree: Iterable[TreeEntry] = (),
     rebuild: bool = False,
+    retries: int = 0,
+    backoff_s: float = 10.0,
 ) -> BuildResult:
     """Build `spec` unless an image with its content key is already tagged.
 
@@ -87,8 +90,19 @@ def ensure_image(
     reporter.step(f"building {spec.stage} image {spec.tag}")
     with tempfile.TemporaryFile(prefix="harness-context-") as context:
         write_context(spec, context, tree)
-        context.seek(0)
-        image_id = builder.build(spec, context, timeout_s=timeout_s, on_line=reporter.line, nocache=rebuild)
+        for attempt in range(retries + 1):
+            context.seek(0)
+            try:
+                image_id = builder.build(spec, context, timeout_s=timeout_s, on_line=reporter.line, nocache=rebuild)
+                break
+            except BuildFailed as exc:
+                # Network trouble (pip's own retries spent) gets bounded retries with backoff;
+                # a failure the commit causes is final at once.
+                if attempt == retries or classify_build_failure(exc.stage, exc.log_tail) is not Verdict.ERROR:
+                    raise
+                wait = backoff_s * 3**attempt
+                reporter.step(f"{spec.stage} build hit infra trouble; retry {attempt + 1} of {retries} in {wait:.0f} s")
+                time.sleep(wait)
     seconds = time.monotonic() - started
     reporter.step(f"{spec.stage} image {spec.tag} built in {seconds:.1f} s ({image_id[7:19]})")
     return BuildResult(image_id=image_id, tag=spec.tag, reused=False, seconds=seconds)
@@ -136,7 +150,15 @@ def build_commit_image(
     deps = plan_deps(env, filters, recipe, host, cfg.repo)
     timeout = float(cfg.build_timeout_s)
     env_result = ensure_image(builder, env, reporter, timeout_s=timeout, rebuild=no_cache)
-    deps_result = ensure_image(builder, deps, reporter, timeout_s=timeout, rebuild=no_cache)
+    deps_result = ensure_image(
+        builder,
+        deps,
+        reporter,
+        timeout_s=timeout,
+        rebuild=no_cache,
+        retries=cfg.build_retries,
+        backoff_s=cfg.build_backoff_s,
+    )
     freeze = _pip_freeze(builder, deps_result, cfg.state_dir / "cache")
     spec = plan_commit(
         commit=commit,

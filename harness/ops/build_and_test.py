@@ -14,7 +14,7 @@ from harness.config import Config
 from harness.contract import load_contract
 from harness.errors import BuildFailed, InfraError
 from harness.evaluate import classify_build_failure, evaluate, evaluate_smoke
-from harness.model import CaseResult, Commit, RunRecord, Verdict
+from harness.model import CaseResult, Commit, RunOutcome, RunRecord, Verdict
 from harness.naming import LAST_GOOD
 from harness.ops.build import BuiltImage, build_commit_image
 from harness.ops.check import check_commit
@@ -156,21 +156,25 @@ def build_and_test(
     if problem:
         return stop(Verdict.ERROR, f"GPU preflight: {problem}", built)
     labels = {"harness.run": run_id, "harness.commit": commit.sha, "harness.session": world.session}
-    outcome = run_suite(
-        cfg,
-        image=built.image_id,
-        run_id=run_id,
-        run_dir=run_dir,
-        labels=labels,
-        runner=world.runner,
-        gpu_probe=world.gpu,
-        probe=world.probe,
-        reporter=world.reporter,
-        frames=world.frames,
-        reference=drift_reference(world.store, cfg.suite.digest()),
-        smoke=level == "smoke",
-        sample_clip=world.sample_clip,
-    )
+
+    def attempt() -> RunOutcome:
+        return run_suite(
+            cfg,
+            image=built.image_id,
+            run_id=run_id,
+            run_dir=run_dir,
+            labels=labels,
+            runner=world.runner,
+            gpu_probe=world.gpu,
+            probe=world.probe,
+            reporter=world.reporter,
+            frames=world.frames,
+            reference=drift_reference(world.store, cfg.suite.digest()),
+            smoke=level == "smoke",
+            sample_clip=world.sample_clip,
+        )
+
+    outcome = attempt()
     if level == "smoke":
         verdict, summary = evaluate_smoke(outcome)
         (run_dir / "results.json").write_text(
@@ -178,6 +182,16 @@ def build_and_test(
         )
         return stop(verdict, summary, built, outcome.seconds)
     verdict, summary, cases = evaluate(cfg.suite, outcome)
+    for retry in range(1, cfg.suite.retries + 1):
+        if verdict is not Verdict.FAIL:
+            break
+        world.reporter.step(f"FAIL ({summary}); retry {retry} of {cfg.suite.retries} (suite.retries)")
+        outcome = attempt()
+        again, again_summary, cases = evaluate(cfg.suite, outcome)
+        if again is Verdict.PASS:
+            verdict, summary = Verdict.FLAKY, f"flaky: failed ({summary}), then passed on retry {retry}"
+        elif again is not Verdict.FAIL:
+            verdict, summary = again, again_summary
     _write_results(run_dir, outcome.results, cases, verdict, summary)
     move = verdict is Verdict.PASS and _should_move(world.store, world.upstream, commit.sha)
     done = record(verdict, summary, built, cases, outcome.seconds)

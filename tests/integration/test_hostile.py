@@ -126,3 +126,21 @@ def test_build_hang_hits_the_build_timeout(project: Project) -> None:
     ):
         assert time.monotonic() < deadline, "the hung build's container was not cleaned up"
         time.sleep(1)
+
+
+def test_a_flaky_case_is_flaky_not_pass(project: Project) -> None:
+    _hostile(
+        project,
+        "    import os as _o\n    _m = _o.path.join(save_path, '.tried')\n"
+        "    if not _o.path.exists(_m):\n        open(_m, 'w').close()\n"
+        "        raise RuntimeError('flaky failure')\n",
+    )
+    _configure(project)
+    project.config.write_text(
+        project.config.read_text().replace("  name: test-suite\n", "  name: test-suite\n  retries: 2\n")
+    )
+    code, output = project.run("build-and-test", "HEAD")
+    assert code == 125, output
+    [record] = project.store().runs()
+    assert record.verdict is Verdict.FLAKY and "then passed on retry 1" in record.summary
+    assert project.image_id(LAST_GOOD) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -84,3 +85,26 @@ def test_malformed_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2, output
     assert "run.gpu" in output and "auto, nvidia, devices, none" in output
+
+
+def test_force_pushed_commits_keep_their_runs_marked_unreachable(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    upstream = tmp_path / "upstream"
+    first, dropped = write_commits(upstream, [("base", template()), ("soon gone", {"README.md": "x\n"})])
+    config = write_config(tmp_path, upstream=upstream, repo="harness-test/forcepush")
+    runner = CliRunner()
+    assert runner.invoke(app, ["-c", str(config), "build-and-test", dropped, "--level", "contract"]).exit_code == 0
+    subprocess.run(["git", "reset", "-q", "--hard", first], cwd=upstream, check=True)
+    write_commits(upstream, [("rewritten", {"README.md": "y\n"})])
+    env = {"DOCKER_HOST": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")}
+    result = runner.invoke(app, ["-c", str(config), "reconcile"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "no longer upstream" in result.output and dropped[:12] in result.output
+    history = json.loads(runner.invoke(app, ["-c", str(config), "history", "--json"]).stdout)
+    assert [(r["commit"], r["unreachable"]) for r in history] == [(dropped, True)]
+    # A ref that no longer resolves is a clear error before any build.
+    result = runner.invoke(app, ["-c", str(config), "build-and-test", "does-not-exist"])
+    assert result.exit_code == 2
