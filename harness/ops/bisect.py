@@ -214,7 +214,8 @@ def run_bisect(
         while probes > 1 and (batch := next_round(commits, prober.verdicts, probes)):
             prober.probe_round(batch)  # multisection: the window shrinks by probes+1 per round
         while (sha := next_probe(commits, prober.verdicts)) is not None:
-            if pool is not None:
+            # Build ahead only while a fresh probe runs: a reused record leaves no time to fill.
+            if pool is not None and prober.recorded(sha) is None:
                 for ahead in prefetch(commits, prober.verdicts, sha, prefetch_builds):
                     if ahead not in submitted and prober.recorded(ahead) is None:
                         submitted[ahead] = pool.submit(_build_ahead, cfg, bw, ahead)
