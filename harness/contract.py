@@ -196,9 +196,12 @@ def check(
     model_ids: set[str],
     overlay_ids: set[str],
     suite_models: tuple[str, ...] = (),
-    entry_points: set[str] | None = None,
+    detected: set[str] | None = None,
 ) -> list[ItemResult]:
-    """Check every contract item against the upstream sources (file -> text, None if absent)."""
+    """Check every contract item against the upstream sources (file -> text, None if absent).
+
+    The entry points are detected from the sources and the functions parsed here, unless
+    `detected` gives them."""
     results: list[ItemResult] = []
     functions: dict[str, Signature] = {}
     names: set[str] = set()
@@ -221,8 +224,7 @@ def check(
             continue
         functions.update(found)
         names |= module_names | set(found)
-    parsed = any(r.kind == "source" for r in results) is False
-    if parsed:
+    if not results:  # every file parsed: only source problems were recorded so far
         results += [check_function(item, functions) for item in contract.functions]
         results += [
             ItemResult(
@@ -247,8 +249,9 @@ def check(
                     ),
                 )
             )
-    if contract.entry_points and entry_points is not None:
-        present = [e for e in contract.entry_points if e in entry_points]
+    if contract.entry_points:
+        offered = detected if detected is not None else entry_points(sources, set(functions))
+        present = [e for e in contract.entry_points if e in offered]
         results.append(
             ItemResult(
                 kind="entry_point",

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.contract import Contract, ItemResult, check, entry_points, holds, parse_module
+from harness.contract import Contract, ItemResult, check, holds
 from harness.model import Commit, RunRecord, Verdict
 from harness.ports import Upstream
 
@@ -50,17 +50,12 @@ def check_commit(
 ) -> CheckResult:
     started = time.monotonic()
     sources = read_sources(upstream, commit.sha, contract.files)
-    try:
-        defined = set(parse_module(sources.get("wgp.py") or "", "wgp.py")[0])
-    except SyntaxError:
-        defined = set()
     items = check(
         contract,
         sources,
         model_ids=model_ids(upstream, commit.sha),
         overlay_ids=overlay_ids(overlays),
         suite_models=suite_models,
-        entry_points=entry_points(sources, defined),
     )
     return CheckResult(commit=commit, items=tuple(items), seconds=time.monotonic() - started)
 

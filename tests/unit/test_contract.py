@@ -47,7 +47,7 @@ def run(source: str, models: set[str] | None = None, overlays: set[str] | None =
         {"wgp.py": source},
         model_ids={"vace_14B"} if models is None else models,
         overlay_ids=overlays or set(),
-        entry_points={"inprocess"},
+        detected={"inprocess"},
     )
     return {r.name.split(" / ")[0]: r for r in results}
 
