@@ -166,11 +166,9 @@ def _build_and_test_many(
 ) -> None:
     from harness.adapters.gpu import HostGpuProbe
     from harness.model import Verdict
-    from harness.ops.parallel import run_many
-    from harness.scheduler import GpuScheduler
+    from harness.ops.parallel import run_many, scheduler_for
 
-    gpus = [g.index for g in HostGpuProbe().gpus()[0] if not cfg.gpus or g.index in cfg.gpus]
-    scheduler = GpuScheduler(gpus, cpu_slots=parallel)
+    scheduler = scheduler_for(cfg, HostGpuProbe(), slots=parallel)
     with reporter.status:
         outcomes = run_many(cfg, refs, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, level=level)
     docs, codes = [], []

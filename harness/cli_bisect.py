@@ -39,12 +39,10 @@ def _steps_table(steps: list) -> Table:  # type: ignore[type-arg]
 def _parallel(reporter: ConsoleReporter, jobs: int) -> Callable[[Config, list[str], str], dict[str, RunRecord]]:
     """Probes of one round at once, one GPU each (or `jobs` at a time on a CPU host)."""
     from harness.adapters.gpu import HostGpuProbe
-    from harness.ops.parallel import records, run_many
-    from harness.scheduler import GpuScheduler
+    from harness.ops.parallel import records, run_many, scheduler_for
 
     def run(cfg: Config, shas: list[str], level: str) -> dict[str, RunRecord]:
-        gpus = [g.index for g in HostGpuProbe().gpus()[0] if not cfg.gpus or g.index in cfg.gpus]
-        scheduler = GpuScheduler(gpus[:jobs], cpu_slots=jobs)
+        scheduler = scheduler_for(cfg, HostGpuProbe(), slots=jobs, limit=jobs)
         return records(
             run_many(cfg, shas, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, level=level)
         )

@@ -128,6 +128,11 @@ def _existing(sec: Section, name: str, base: Path, *, kind: str) -> Path | None:
     return path
 
 
+def _input_video(sec: Section, name: str, base: Path) -> Path | str | None:
+    """A guide or mask video: an existing file, or `generated` (harness writes a sample clip)."""
+    return GENERATED if sec.data.get(name) == GENERATED else _existing(sec, name, base, kind="file")
+
+
 def _case(sec: Section, defaults: Section, base: Path) -> Case:
     allowed = {
         "id",
@@ -157,14 +162,7 @@ def _case(sec: Section, defaults: Section, base: Path) -> Case:
     width, height = int(match[1]), int(match[2])
     if not (8 <= width <= 4096 and 8 <= height <= 4096):
         raise ConfigError(sec.source, sec.key("resolution"), f"{resolution}: each side must be 8..4096")
-    guide = (
-        GENERATED
-        if merged.data.get("guide_video") == GENERATED
-        else _existing(merged, "guide_video", base, kind="file")
-    )
-    mask = (
-        GENERATED if merged.data.get("mask_video") == GENERATED else _existing(merged, "mask_video", base, kind="file")
-    )
+    guide, mask = (_input_video(merged, name, base) for name in ("guide_video", "mask_video"))
     return Case(
         id=case_id,
         model=merged.string("model", required=True),

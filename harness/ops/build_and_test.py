@@ -83,6 +83,7 @@ def build_and_test(
     run_dir = cfg.state_dir / "runs" / run_id
     run_dir.mkdir(parents=True)
     world.reporter.step(f"run {run_id}: commit {commit.short} {commit.subject!r}")
+    suite_hash = cfg.suite.digest()  # hashes overlay and input files: once per run
 
     def record(
         verdict: Verdict,
@@ -95,7 +96,7 @@ def build_and_test(
             run_id=run_id,
             commit=commit.sha,
             suite=cfg.suite.name,
-            suite_hash=cfg.suite.digest(),
+            suite_hash=suite_hash,
             started=started.isoformat(timespec="seconds"),
             run_dir=str(run_dir),
             cases=cases,
@@ -169,7 +170,7 @@ def build_and_test(
             probe=world.probe,
             reporter=world.reporter,
             frames=world.frames,
-            reference=drift_reference(world.store, cfg.suite.digest()),
+            reference=drift_reference(world.store, suite_hash),
             smoke=level == "smoke",
             sample_clip=world.sample_clip,
         )

@@ -10,7 +10,15 @@ from harness.config import Config
 from harness.errors import HarnessError
 from harness.model import RunRecord
 from harness.ops.build_and_test import Result, World, build_and_test
+from harness.ports import GpuProbe
 from harness.scheduler import GpuScheduler
+
+
+def scheduler_for(cfg: Config, gpu: GpuProbe, *, slots: int, limit: int | None = None) -> GpuScheduler:
+    """A scheduler over the host's GPUs that `run.gpus` allows (the first `limit` of them), or
+    `slots` runs at a time on a host without GPUs."""
+    gpus = [g.index for g in gpu.gpus()[0] if not cfg.gpus or g.index in cfg.gpus]
+    return GpuScheduler(gpus[:limit], cpu_slots=slots)
 
 
 def run_many(
