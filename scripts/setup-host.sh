@@ -7,6 +7,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${HARNESS_VENV:-$here/.venv}
 base_image=${HARNESS_BASE_IMAGE:-harness-base:bookworm}
+# Every step says what failed: a bare `set -e` exit (status 2, no message) is what a new user
+# saw when a grep found no /etc/apt/sources.list.
+fail() { echo "setup-host: $*" >&2; exit 1; }
+trap 'echo "setup-host: step failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 need_apt=()
 command -v dockerd >/dev/null || need_apt+=(docker.io)
@@ -14,32 +18,25 @@ command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 command -v git >/dev/null || need_apt+=(git)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> apt-get install ${need_apt[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  apt-get update -qq || fail "apt-get update failed (see its output above)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/tmp/harness-apt.log 2>&1 \
+    || { tail -20 /tmp/harness-apt.log >&2; fail "apt-get install ${need_apt[*]} failed (log: /tmp/harness-apt.log)"; }
 fi
 
 if ! docker info >/dev/null 2>&1; then
   echo "==> starting dockerd"
   (setsid dockerd >/var/log/harness-dockerd.log 2>&1 &)
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-  docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/harness-dockerd.log" >&2; exit 1; }
+  docker info >/dev/null 2>&1 || { tail -20 /var/log/harness-dockerd.log >&2; fail "dockerd did not start; see /var/log/harness-dockerd.log"; }
 fi
 
 if ! docker image inspect "$base_image" >/dev/null 2>&1; then
-  echo "==> bootstrapping base image $base_image (debootstrap, about a minute)"
-  mirror=$(grep -hoE '^(URIs:|deb) *https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null \
-    | grep -v security | head -1 | awk '{print $NF}')
-  mirror=${mirror:-http://deb.debian.org/debian}
-  root=$(mktemp -d)
-  debootstrap --variant=minbase --include=python3,python3-venv bookworm "$root" "$mirror" >/dev/null
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-  tar -C "$root" -c . | docker import -c 'CMD ["/bin/bash"]' - "$base_image" >/dev/null
-  rm -rf "$root"
+  bash "$here/scripts/bootstrap-base.sh" "$base_image"
 fi
 
 if [ ! -x "$venv/bin/harness" ]; then
   echo "==> installing harness into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q -e "$here[dev]"
+  python3 -m venv "$venv" || fail "python3 -m venv $venv failed (is python3-venv installed?)"
+  "$venv/bin/pip" install -q -e "$here[dev]" || fail "pip install -e .[dev] failed (see above)"
 fi
 echo "==> host ready: engine up, base image $base_image, venv $venv"
