@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
 # Build a Debian bookworm base image with debootstrap + `docker import` (no registry is reachable
-# here, so `docker pull` cannot give one). Usage: bootstrap-base.sh TAG
+# here, so `docker pull` cannot give one).
+# Usage: bootstrap-base.sh TAG | bootstrap-base.sh --print-mirror
 # Each step says what failed; debootstrap's log is kept and its tail shown on failure.
+# HARNESS_APT_ROOT (default /etc/apt) and HARNESS_DEBIAN_MIRROR (skips the detection) are for tests.
 set -euo pipefail
-tag=${1:?usage: bootstrap-base.sh TAG}
 fail() { echo "bootstrap-base: $*" >&2; exit 1; }
+[ $# -eq 1 ] || fail "usage: bootstrap-base.sh TAG | --print-mirror"
+tag=$1
+apt_root=${HARNESS_APT_ROOT:-/etc/apt}
 
 # The mirror: the first non-security Debian URI in the apt sources, one-line (`deb URL ...`) or
 # deb822 (`URIs: URL`). Either file may be absent: a fresh machine has only sources.list.d/.
-mirror=""
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+mirror=${HARNESS_DEBIAN_MIRROR:-}
+for f in "$apt_root/sources.list" "$apt_root"/sources.list.d/*.list "$apt_root"/sources.list.d/*.sources; do
+  [ -z "$mirror" ] || break
   [ -r "$f" ] || continue
   found=$(grep -hoE '^(URIs:|deb)[[:space:]]+https?://[^[:space:]]+' "$f" | grep -v security \
     | grep -E 'debian' | head -1 | awk '{print $NF}' || true)
   if [ -n "$found" ]; then mirror=$found; break; fi
 done
 mirror=${mirror:-http://deb.debian.org/debian}
+if [ "$tag" = --print-mirror ]; then echo "$mirror"; exit 0; fi
+command -v debootstrap >/dev/null || fail "debootstrap is not installed (apt-get install debootstrap)"
+docker info >/dev/null 2>&1 || fail "the Docker engine does not answer (start dockerd first)"
 echo "==> bootstrapping base image $tag (debootstrap bookworm from $mirror, about a minute)"
 
 root=$(mktemp -d)
