@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from harness.cli import ConsoleReporter, JsonOpt, app, err, handles_errors, make_world, out, state
+from harness.cli import ConsoleReporter, JsonOpt, app, err, handles_errors, make_world, out, state, upstream_for
 from harness.config import Config, load_config
 from harness.errors import UsageError
 from harness.model import RunRecord, Verdict
@@ -68,7 +68,6 @@ def bisect_cmd(
 ) -> None:
     """Find the first bad upstream commit between --good and --bad (first-parent history)."""
     from harness.adapters.docker_engine import DockerEngine
-    from harness.adapters.git_repo import GitUpstream
     from harness.bisect_log import BisectLog, step_dict
     from harness.ops.bisect import BisectWorld, resume_session, run_bisect
 
@@ -99,7 +98,7 @@ def bisect_cmd(
     bw = BisectWorld(
         world=world,
         log=blog,
-        make_upstream=lambda: GitUpstream(cfg.upstream_url, cfg.mirror_dir),
+        make_upstream=lambda: upstream_for(cfg),
         make_builder=lambda: DockerEngine(os.environ),
         parallel=_parallel(reporter, jobs) if jobs > 1 else None,
     )
