@@ -190,6 +190,16 @@ class GitUpstream:
             raise UpstreamError(f"{good[:12]} is not an ancestor of {bad[:12]}: give --good older than --bad")
         return _first_parent_range(self.repo, good, bad)
 
+    def merged_range(self, merge: str) -> list[str]:
+        """[merge base, ..., second parent]: the branch `merge` brought in, along its first
+        parents (oldest first). Empty when `merge` has no second parent."""
+        parents = self.repo.commit(merge).parents
+        if len(parents) < 2:
+            return []
+        first, second = parents[0].hexsha, parents[1].hexsha
+        base = str(self.repo.git.merge_base(first, second)).strip()
+        return _first_parent_range(self.repo, base, second)
+
     def diffstat(self, old: str, new: str) -> list[tuple[str, int, int]]:
         """(path, lines added, lines deleted) for every file that differs."""
         return _numstat(self.repo, old, new)
