@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from harness.cli import JsonOpt, app, handles_errors, out, state, upstream_for
@@ -50,6 +51,9 @@ def check_cmd(ref: Annotated[str, typer.Argument(help="upstream ref")], json_out
             )
         )
     else:
+        resolution = upstream.resolution(ref)
+        if resolution is not None and resolution.ref != resolution.sha:
+            out.print(f"ref {escape(resolution.line())}", highlight=False)
         table = Table(title=f"contract at {result.commit.short} ({result.commit.date[:10]}) in {result.seconds:.2f} s")
         for column in ("status", "kind", "item", "why"):
             table.add_column(column, overflow="fold")

@@ -28,7 +28,7 @@ _USAGE_MARKERS = (
     "invalid username or password",
 )
 
-How = Literal["sha", "fetched", "offline"]
+How = Literal["sha", "fetched", "cloned", "offline"]
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -52,7 +52,7 @@ def is_network_failure(stderr: str) -> bool:
 class RefResolution:
     ref: str
     sha: str
-    how: How  # sha: a commit already known (no fetch) | fetched: after this command's fetch | offline
+    how: How  # sha: a commit already known (no fetch) | fetched: after this command's fetch | cloned | offline
     before: str | None = None  # what the ref named before this command's fetch (None: new or cloned now)
     new_commits: int = 0  # commits of `sha` that the mirror did not have before the fetch
     rewritten: bool = False  # `before` is not an ancestor of `sha` (a force-push)
@@ -67,6 +67,8 @@ class RefResolution:
     def _why(self) -> str:
         if self.how == "sha":
             return "a commit already in the mirror: no fetch needed"
+        if self.how == "cloned":
+            return "upstream cloned now"
         if self.how == "offline":
             return "--offline: the mirror as of the last fetch, upstream not asked"
         if self.before is None:

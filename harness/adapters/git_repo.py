@@ -126,7 +126,9 @@ class GitUpstream:
         sha = self._rev_parse(ref)
         assert sha is not None
         resolution = RefResolution(ref=ref, sha=sha, how=how)
-        if how == "fetched":
+        if how == "fetched" and self.session.before.get(str(self.mirror_dir), {}) is None:
+            resolution = RefResolution(ref=ref, sha=sha, how="cloned")
+        elif how == "fetched":
             resolution = self._movement(resolution)
         self._resolutions[ref] = resolution
         return self.commit(sha)
@@ -134,7 +136,7 @@ class GitUpstream:
     def _movement(self, resolution: RefResolution) -> RefResolution:
         """What the ref named before this command's fetch, and how many commits are new."""
         tips = self.session.before.get(str(self.mirror_dir))
-        if tips is None:  # cloned now (or fetched by another process): nothing to compare with
+        if tips is None:
             return resolution
         base, suffix = split_ref(resolution.ref)
         try:

@@ -47,6 +47,7 @@ class DiffReport:
     signatures: tuple[tuple[str, str, str], ...]  # (function, old rendering or "", new rendering or "")
     contract: CheckResult
     checklist: tuple[str, ...]
+    refs: tuple[str, ...] = ()  # how symbolic refs resolved ("HEAD -> abc123 (fetched now: ...)")
 
 
 def _functions(upstream: Upstream, sha: str, files: tuple[str, ...]) -> dict[str, Signature]:
@@ -189,6 +190,7 @@ def diff(
         signatures=signatures,
         contract=verdict,
         checklist=(),
+        refs=tuple(r.line() for ref in (old_ref, new_ref) if (r := upstream.resolution(ref)) and r.ref != r.sha),
     )
     return dataclasses.replace(report, checklist=_checklist(report, verdict.items))
 
@@ -197,6 +199,8 @@ def markdown(report: DiffReport) -> str:
     lines = [
         f"# Upstream impact: {report.old.short} .. {report.new.short}",
         "",
+        *(f"- ref {line}" for line in report.refs),
+        *([""] if report.refs else []),
         f"{len(report.commits)} commits; contract at {report.new.short}: "
         f"**{'holds' if report.contract.holds else 'BROKEN'}**",
         "",

@@ -35,8 +35,8 @@ def _point_upstream_at(project: Project, url: str) -> None:
 
 def test_head_is_upstream_head_after_new_commits_and_offline_stays(project: Project) -> None:
     first = write_commits(project.upstream, [("base", template())])[0]
-    code, tested, _ = _contract(project, "HEAD")
-    assert (code, tested) == (EXIT_PASS, first)
+    code, tested, output = _contract(project, "HEAD")
+    assert (code, tested) == (EXIT_PASS, first) and f"HEAD -> {first[:12]} (upstream cloned now)" in output
     newer = write_commits(project.upstream, [("one", {"a.txt": "1"}), ("two", {"a.txt": "2"})])
     code, tested, output = _contract(project, "HEAD")
     assert (code, tested) == (EXIT_PASS, newer[-1]), output
@@ -85,3 +85,16 @@ def test_unreachable_clone_is_infra_a_missing_path_is_usage(project: Project, tm
     project.config.write_text(text)
     code, _, output = _contract(project, "HEAD")
     assert code == EXIT_USAGE and "cannot clone upstream" in output, output
+
+
+def test_diff_and_check_default_to_the_fetched_head(project: Project) -> None:
+    first = write_commits(project.upstream, [("base", template())])[0]
+    assert _contract(project, "HEAD")[1] == first
+    newest = write_commits(project.upstream, [("moved on", {"a.txt": "1"})])[0]
+    code, doc = project.run_json("diff", first)
+    assert code == EXIT_PASS and doc["new"]["sha"] == newest, doc
+    assert doc["refs"] == [
+        f"HEAD -> {newest[:12]} (fetched now: upstream moved: 1 new commit since the last fetch (was {first[:12]}))"
+    ]
+    code, output = project.run("--offline", "check", "main")
+    assert code == EXIT_PASS and f"contract at {newest[:12]}" in output and "main -> " in output, output
