@@ -26,6 +26,7 @@ _USAGE_MARKERS = (
     "permission denied",
     "returned error: 40",
     "invalid username or password",
+    "already exists",  # the mirror folder holds something else
 )
 
 How = Literal["sha", "fetched", "cloned", "offline"]

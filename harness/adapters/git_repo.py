@@ -194,12 +194,16 @@ class GitUpstream:
 
     def merged_range(self, merge: str) -> list[str]:
         """[merge base, ..., second parent]: the branch `merge` brought in, along its first
-        parents (oldest first). Empty when `merge` has no second parent."""
+        parents (oldest first). Empty when `merge` has no second parent; only the second parent
+        when the two sides share no history."""
         parents = self.repo.commit(merge).parents
         if len(parents) < 2:
             return []
         first, second = parents[0].hexsha, parents[1].hexsha
-        base = str(self.repo.git.merge_base(first, second)).strip()
+        try:
+            base = str(self.repo.git.merge_base(first, second)).strip()
+        except git.exc.GitCommandError:  # unrelated histories: no start to bisect from
+            return [second]
         return _first_parent_range(self.repo, base, second)
 
     def diffstat(self, old: str, new: str) -> list[tuple[str, int, int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,8 @@ import pytest
 
 from harness.adapters.git_repo import FetchSession, GitUpstream, write_commits
 from harness.errors import UpstreamError, UpstreamUnreachable
+
+pytestmark = pytest.mark.integration  # real git child processes (no engine needed)
 
 
 @pytest.fixture
@@ -73,3 +76,30 @@ def test_a_fetch_that_hangs_is_infra_after_the_timeout(tmp_path: Path, silent_se
 def test_offline_without_a_mirror_says_how_to_get_one(tmp_path: Path) -> None:
     with pytest.raises(UpstreamError, match="run once without --offline"):
         GitUpstream(str(tmp_path / "up"), tmp_path / "mirror.git", FetchSession(offline=True))
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True, env=env)
+    return done.stdout.strip()
+
+
+def test_merged_range_runs_from_the_merge_base_to_the_second_parent(tmp_path: Path) -> None:
+    up = tmp_path / "up"
+    base, fork = write_commits(up, [("a", {"f": "1"}), ("b", {"f": "2"})])
+    _git(up, "checkout", "-q", "-b", "side")
+    s1, s2 = write_commits(up, [("s1", {"g": "1"}), ("s2", {"g": "2"})])
+    _git(up, "checkout", "-q", "main")
+    write_commits(up, [("c", {"f": "3"})])
+    _git(up, "merge", "-q", "--no-ff", "-m", "merge side", "side")
+    merge = _git(up, "rev-parse", "HEAD")
+    _git(up, "checkout", "-q", "--orphan", "other")
+    write_commits(up, [("unrelated", {"h": "1"})])
+    orphan = _git(up, "rev-parse", "HEAD")
+    _git(up, "checkout", "-q", "main")
+    _git(up, "merge", "-q", "--allow-unrelated-histories", "-m", "merge other", "other")
+    unrelated = _git(up, "rev-parse", "HEAD")
+    upstream = GitUpstream(str(up), tmp_path / "mirror.git")
+    assert upstream.merged_range(merge) == [fork, s1, s2]
+    assert upstream.merged_range(base) == []  # no merge
+    assert upstream.merged_range(unrelated) == [orphan]  # no merge base: nothing to start from
