@@ -70,7 +70,7 @@ def bisect_cmd(
         typer.Option(
             "--reason",
             help="bisect this symptom only: a failure counts as bad when its summary or a failing case's "
-            "reasons match TEXT (substring, any case, or regex); other failures are skips",
+            "reasons match TEXT (a substring ignoring upper/lower case, or a regex); other failures are skips",
         ),
     ] = "",
     case: Annotated[
@@ -110,6 +110,10 @@ def bisect_cmd(
         session = resume_session(blog)
         good, bad, level, session_id = session.good, session.bad, session.level, session.id
         reason, case = session.reason, session.case
+    if case and level != "baseline":
+        raise UsageError(
+            f"--case {case!r}: only baseline runs have cases ({level} has none); use --reason, or --level baseline"
+        )
     if case and case not in {c.id for c in cfg.suite.cases}:
         raise UsageError(
             f"--case {case!r}: not a case of suite {cfg.suite.name!r}: {', '.join(c.id for c in cfg.suite.cases)}"

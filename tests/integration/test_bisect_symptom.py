@@ -53,6 +53,8 @@ def test_reason_skips_an_unrelated_breakage_in_the_range(project: Project) -> No
     # The endpoints check uses the same rule: a bad endpoint must fail with the symptom.
     code, doc = _bisect(project, "--good", shas[0], "--bad", shas[CONFLICT], "--reason", "get_default_settings")
     assert code == EXIT_USAGE and "fails, but not with the symptom" in str(doc["output"]), doc
+    code, doc = _bisect(project, "--good", shas[0], "--bad", shas[-1], "--case", "t2v")
+    assert code == EXIT_USAGE and "only baseline runs have cases" in str(doc["output"]), doc
 
 
 def _git(project: Project, *args: str) -> str:
