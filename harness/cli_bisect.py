@@ -171,16 +171,16 @@ def bisect_cmd(
         return
     _print_culprit("first bad commit", report.culprit)
     inside = report.inside_merge
-    if inside is None:
-        return
-    if inside.culprit is not None:
+    while inside is not None:
+        if inside.culprit is None:
+            out.print(f"[yellow]inside the merge[/] {inside.merge[:12]}: {escape(inside.why_not)}", highlight=False)
+            return
         out.print(
-            f"inside the merge ({inside.commits} commits from the merge base {inside.base[:12]} "
-            f"to its second parent {inside.tip[:12]}):"
+            f"inside the merge {inside.merge[:12]} ({inside.commits} commits from the merge base "
+            f"{inside.base[:12]} to its second parent {inside.tip[:12]}):"
         )
         _print_culprit("first bad commit on the merged branch", inside.culprit)
-    else:
-        out.print(f"[yellow]inside the merge[/]: {escape(inside.why_not)}", highlight=False)
+        inside = inside.inside
 
 
 def _print_culprit(title: str, c: Culprit) -> None:

@@ -76,6 +76,7 @@ class InsideMerge:
     answer: Answer | None
     culprit: Culprit | None
     why_not: str  # why no commit inside the merge is named; "" when one is
+    inside: InsideMerge | None = None  # the culprit on the branch is a merge too: its own branch
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -304,7 +305,10 @@ def _other_failure(prober: _Prober, bad: str) -> str | None:
     )
 
 
-def _inside_merge(prober: _Prober, upstream: Upstream, merge: str) -> InsideMerge | None:
+MERGE_DEPTH = 8  # merges of merges followed this deep (a branch merged into a merged branch...)
+
+
+def _inside_merge(prober: _Prober, upstream: Upstream, merge: str, depth: int = 1) -> InsideMerge | None:
     """Bisect the branch a culprit merge brought in; None when `merge` is no merge."""
     side = upstream.merged_range(merge)
     if not side:
@@ -348,6 +352,7 @@ def _inside_merge(prober: _Prober, upstream: Upstream, merge: str) -> InsideMerg
         answer=result,
         culprit=culprit_report(upstream, result.first_bad),
         why_not="",
+        inside=_inside_merge(prober, upstream, result.first_bad, depth + 1) if depth < MERGE_DEPTH else None,
     )
 
 
@@ -362,6 +367,7 @@ def inside_merge_dict(inside: InsideMerge) -> dict[str, object]:
         "skipped": list(inside.answer.skipped) if inside.answer else [],
         "culprit": dataclasses.asdict(inside.culprit) if inside.culprit else None,
         "why_not": inside.why_not,
+        "inside_merge": inside_merge_dict(inside.inside) if inside.inside else None,
     }
 
 

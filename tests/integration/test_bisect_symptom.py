@@ -110,3 +110,29 @@ def test_a_merge_that_breaks_by_itself_says_why_nothing_inside_is_named(project:
     inside = doc["inside_merge"]
     assert inside["first_bad"] is None and inside["culprit"] is None
     assert f"the merged branch's tip {c['s3'][:12]} is not bad here (pass)" in inside["why_not"]
+
+
+def test_a_merge_inside_a_merged_branch_is_followed(project: Project) -> None:
+    """main merges `side`; `side` itself merged `sub`, whose t2 broke the contract."""
+    base, c1 = write_commits(project.upstream, [("base", template()), ("c1", {"notes.txt": "1"})])
+    _git(project, "checkout", "-q", "-b", "side")
+    (s1,) = write_commits(project.upstream, [("s1", {"side.txt": "1"})])
+    _git(project, "checkout", "-q", "-b", "sub")
+    t1, t2 = write_commits(
+        project.upstream, [("t1", {"wgp.py": _wgp() + "# t1\n"}), ("t2", {"wgp.py": _no_settings(_wgp()) + "# t1\n"})]
+    )
+    _git(project, "checkout", "-q", "side")
+    write_commits(project.upstream, [("s2", {"side.txt": "2"})])
+    _git(project, "merge", "-q", "--no-ff", "-m", "Merge sub into side", "sub")
+    side_merge = _git(project, "rev-parse", "HEAD")
+    _git(project, "checkout", "-q", "main")
+    _git(project, "merge", "-q", "--no-ff", "-m", "Merge side into main", "side")
+    merge = _git(project, "rev-parse", "HEAD")
+    code, doc = _bisect(project, "--good", base, "--bad", merge)
+    assert code == EXIT_PASS and doc["first_bad"] == merge, doc
+    outer = doc["inside_merge"]
+    assert outer["base"] == c1 and outer["first_bad"] == side_merge
+    inner = outer["inside_merge"]
+    assert inner["merge"] == side_merge and inner["base"] == s1 and inner["tip"] == t2
+    assert inner["first_bad"] == t2 and inner["why_not"] == ""
+    assert {p["commit"]: p["verdict"] for p in doc["probes"]}[t1] == "pass"  # probed inside the inner branch
