@@ -143,7 +143,9 @@ def reconcile_cmd() -> None:
     repaired = reconcile(mover)
     out.print("\n".join(repaired) or "consistent: tags match the store")
     upstream = mover.upstream()
-    upstream.fetch()
+    upstream.fetch()  # a no-op with --offline: reachability is then the mirror's, as last fetched
+    if getattr(state.get("upstream_session"), "offline", False):
+        out.print("--offline: upstream not fetched; reachability below is as of the last fetch")
     gone = sorted(sha for sha in mover.store.commits() if not upstream.reachable(sha))
     for sha in mover.store.commits():
         mover.store.mark_reachability(sha, sha not in gone, _now())
