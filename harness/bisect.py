@@ -8,10 +8,11 @@ Probing the middle of the open window keeps it to ceil(log2(N)) probes for N can
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.model import Verdict
+from harness.model import RunRecord, Verdict
 
 JUDGED = (Verdict.PASS, Verdict.FAIL)
 
@@ -111,3 +112,53 @@ def next_round(commits: Sequence[str], verdicts: Mapping[str, Verdict], k: int) 
             break
         picks.append(min(free, key=lambda i: (abs(i - target), i)))
     return [commits[i] for i in sorted(set(picks))]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Symptom:
+    """The break being hunted: only failures that show it count as bad; any other failure is a
+    skip, so an unrelated breakage inside the range (a syntax error, conflict markers) cannot be
+    named as its culprit. No reason and no case: every failure counts."""
+
+    reason: str = ""  # substring (case-insensitive) or regex, searched in the summary and failing cases' reasons
+    case: str = ""  # only this case's failure counts
+
+    @property
+    def narrows(self) -> bool:
+        return bool(self.reason or self.case)
+
+    def describe(self) -> str:
+        parts = [f"case {self.case!r} fails"] if self.case else []
+        parts += [f"reasons match {self.reason!r}"] if self.reason else []
+        return " and ".join(parts) or "any failure"
+
+    def shown_by(self, record: RunRecord) -> bool:
+        """Whether a FAIL record shows this symptom."""
+        failing = [c for c in record.cases if c.verdict is Verdict.FAIL]
+        if self.case:
+            failing = [c for c in failing if c.case_id == self.case]
+            if not failing:  # the case passed, or never ran (build or contract broken first)
+                return False
+            texts = [r for c in failing for r in (*c.reasons, c.error) if r]
+        else:
+            texts = [record.summary, *(r for c in failing for r in (*c.reasons, c.error) if r)]
+        return not self.reason or any(_matches(self.reason, t) for t in texts)
+
+
+ANY_FAILURE = Symptom()
+
+
+def _matches(pattern: str, text: str) -> bool:
+    if pattern.lower() in text.lower():
+        return True
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:  # not a regex: the substring test above was the whole question
+        return False
+
+
+def symptom_verdict(verdict: Verdict, record: RunRecord, symptom: Symptom) -> Verdict:
+    """A FAIL that does not show the symptom is another breakage: skipped, like an infra error."""
+    if verdict is Verdict.FAIL and symptom.narrows and not symptom.shown_by(record):
+        return Verdict.SKIP
+    return verdict

@@ -20,6 +20,8 @@ _SCHEMA = (
       source TEXT NOT NULL, seconds REAL NOT NULL, run_id TEXT NOT NULL, summary TEXT NOT NULL,
       PRIMARY KEY (bisect_id, seq))""",
 )
+# Columns added after the first release of the table (not under the run store's schema version).
+_ADDED_COLUMNS = (("reason", "TEXT NOT NULL DEFAULT ''"), ("case_id", "TEXT NOT NULL DEFAULT ''"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +34,8 @@ class Session:
     started: str
     finished: str
     answer: dict[str, object]
+    reason: str = ""  # --reason: only failures matching it count as bad
+    case: str = ""  # --case: only this case's failure counts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,12 +54,26 @@ class BisectLog:
         with store.transaction():
             for statement in _SCHEMA:
                 store.db.execute(statement)
+            have = {row[1] for row in store.db.execute("PRAGMA table_info(bisects)")}
+            for name, kind in _ADDED_COLUMNS:
+                if name not in have:
+                    store.db.execute(f"ALTER TABLE bisects ADD COLUMN {name} {kind}")
 
     def start(self, session: Session) -> None:
         with self.store.transaction():
             self.store.db.execute(
-                "INSERT OR IGNORE INTO bisects (id, good, bad, level, suite_hash, started) VALUES (?,?,?,?,?,?)",
-                (session.id, session.good, session.bad, session.level, session.suite_hash, session.started),
+                "INSERT OR IGNORE INTO bisects (id, good, bad, level, suite_hash, started, reason, case_id) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    session.id,
+                    session.good,
+                    session.bad,
+                    session.level,
+                    session.suite_hash,
+                    session.started,
+                    session.reason,
+                    session.case,
+                ),
             )
 
     def add_step(self, bisect_id: str, step: Step) -> None:
@@ -87,7 +105,10 @@ class BisectLog:
             )
 
     def sessions(self) -> list[Session]:
-        rows = self.store.db.execute("SELECT * FROM bisects ORDER BY started DESC, id DESC").fetchall()
+        rows = self.store.db.execute(
+            "SELECT id, good, bad, level, suite_hash, started, finished, answer, reason, case_id FROM bisects "
+            "ORDER BY started DESC, id DESC"
+        ).fetchall()
         return [
             Session(
                 id=r[0],
@@ -98,6 +119,8 @@ class BisectLog:
                 started=r[5],
                 finished=r[6],
                 answer=json.loads(r[7]) if r[7] else {},
+                reason=r[8],
+                case=r[9],
             )
             for r in rows
         ]

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from harness.adapters.git_repo import GitUpstream
     from harness.ops.build_and_test import World
     from harness.ports import Reporter
 
@@ -91,8 +92,24 @@ class ConsoleReporter:
 def _main(
     config: ConfigOpt = Path("harness.yaml"),
     debug: Annotated[bool, typer.Option("--debug", help="tracebacks on errors")] = False,
+    offline: Annotated[
+        bool,
+        typer.Option("--offline", envvar="HARNESS_OFFLINE", help="never fetch upstream: refs mean the mirror's"),
+    ] = False,
 ) -> None:
+    from harness.adapters.git_repo import FetchSession
+
     state["debug"], state["config"] = debug, config
+    state["upstream_session"] = FetchSession(offline=offline)  # one fetch per command, shared
+
+
+def upstream_for(cfg: Config) -> GitUpstream:
+    """The command's upstream client (one per thread); they share the command's one fetch."""
+    from harness.adapters.git_repo import FetchSession, GitUpstream
+
+    session = state.setdefault("upstream_session", FetchSession())
+    session.timeout_s = cfg.fetch_timeout_s
+    return GitUpstream(cfg.upstream_url, cfg.mirror_dir, session)
 
 
 def _store() -> Store:
@@ -102,7 +119,6 @@ def _store() -> Store:
 def make_world(cfg: Config, reporter: Reporter) -> World:
     """The real adapters behind build-and-test (and the probes of bisect)."""
     from harness.adapters.docker_engine import DockerEngine
-    from harness.adapters.git_repo import GitUpstream
     from harness.adapters.gpu import HostGpuProbe
     from harness.adapters.video import probe_video, read_frames, write_sample_clip
     from harness.ops.build_and_test import World
@@ -110,7 +126,7 @@ def make_world(cfg: Config, reporter: Reporter) -> World:
 
     engine = DockerEngine(os.environ)
     return World(
-        upstream=GitUpstream(cfg.upstream_url, cfg.mirror_dir),
+        upstream=upstream_for(cfg),
         builder=engine,
         runner=engine,
         gpu=HostGpuProbe(),

@@ -5,16 +5,20 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from harness.cli import ConsoleReporter, JsonOpt, app, err, handles_errors, make_world, out, state
+from harness.cli import ConsoleReporter, JsonOpt, app, err, handles_errors, make_world, out, state, upstream_for
 from harness.config import Config, load_config
 from harness.errors import UsageError
 from harness.model import RunRecord, Verdict
 from harness.report import STYLE, to_json
+
+if TYPE_CHECKING:
+    from harness.ops.bisect import Culprit
 
 LEVELS = ("contract", "smoke", "baseline")
 
@@ -31,7 +35,7 @@ def _steps_table(steps: list) -> Table:  # type: ignore[type-arg]
             s.source,
             f"{s.seconds:.1f}",
             s.run_id,
-            s.summary,
+            escape(s.summary),
         )
     return table
 
@@ -61,6 +65,17 @@ def bisect_cmd(
     deps_failure: Annotated[
         str, typer.Option(help="a dependency install the commit breaks counts as: fail (default) or skip")
     ] = "fail",
+    reason: Annotated[
+        str,
+        typer.Option(
+            "--reason",
+            help="bisect this symptom only: a failure counts as bad when its summary or a failing case's "
+            "reasons match TEXT (a substring ignoring upper/lower case, or a regex); other failures are skips",
+        ),
+    ] = "",
+    case: Annotated[
+        str, typer.Option("--case", help="only this suite case's failure counts as bad; other failures are skips")
+    ] = "",
     resume: Annotated[bool, typer.Option("--resume", help="finish the last interrupted bisect")] = False,
     log: Annotated[bool, typer.Option("--log", help="print the steps of the last bisect")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
@@ -68,9 +83,9 @@ def bisect_cmd(
 ) -> None:
     """Find the first bad upstream commit between --good and --bad (first-parent history)."""
     from harness.adapters.docker_engine import DockerEngine
-    from harness.adapters.git_repo import GitUpstream
+    from harness.bisect import Symptom
     from harness.bisect_log import BisectLog, step_dict
-    from harness.ops.bisect import BisectWorld, resume_session, run_bisect
+    from harness.ops.bisect import BisectWorld, inside_merge_dict, resume_session, run_bisect
 
     if level not in LEVELS:
         raise UsageError(f"--level {level!r}: allowed: {', '.join(LEVELS)}")
@@ -94,12 +109,21 @@ def bisect_cmd(
     if resume:
         session = resume_session(blog)
         good, bad, level, session_id = session.good, session.bad, session.level, session.id
+        reason, case = session.reason, session.case
+    if case and level != "baseline":
+        raise UsageError(
+            f"--case {case!r}: only baseline runs have cases ({level} has none); use --reason, or --level baseline"
+        )
+    if case and case not in {c.id for c in cfg.suite.cases}:
+        raise UsageError(
+            f"--case {case!r}: not a case of suite {cfg.suite.name!r}: {', '.join(c.id for c in cfg.suite.cases)}"
+        )
     if not good or not bad:
         raise UsageError("give --good and --bad (or --resume, or --log)")
     bw = BisectWorld(
         world=world,
         log=blog,
-        make_upstream=lambda: GitUpstream(cfg.upstream_url, cfg.mirror_dir),
+        make_upstream=lambda: upstream_for(cfg),
         make_builder=lambda: DockerEngine(os.environ),
         parallel=_parallel(reporter, jobs) if jobs > 1 else None,
     )
@@ -115,6 +139,7 @@ def bisect_cmd(
             prefetch_builds=prefetch,
             policy=policy,
             session_id=session_id,
+            symptom=Symptom(reason=reason, case=case),
         )
     if json_out:
         doc = {
@@ -126,13 +151,16 @@ def bisect_cmd(
             "probes": [step_dict(s) for s in report.steps],
             "prefetched": list(report.prefetched),
             "culprit": dataclasses.asdict(report.culprit) if report.culprit else None,
+            "symptom": {"reason": reason, "case": case},
+            "inside_merge": inside_merge_dict(report.inside_merge) if report.inside_merge else None,
         }
         out.print_json(to_json(doc))
         return
     out.print(_steps_table(list(report.steps)))
     fresh = sum(1 for s in report.steps if s.source == "fresh")
+    also = f" (+{report.inside_merge.commits} inside the merge)" if report.inside_merge else ""
     out.print(
-        f"{len(report.steps)} probes ({fresh} fresh) over {report.commits - 1} commits; "
+        f"{len(report.steps)} probes ({fresh} fresh) over {report.commits - 1} commits{also}; "
         f"skipped: {', '.join(s[:12] for s in report.answer.skipped) or 'none'}"
     )
     if report.culprit is None:
@@ -141,19 +169,42 @@ def bisect_cmd(
             f"{', '.join(c[:12] for c in report.answer.candidates)}"
         )
         return
-    c = report.culprit
-    out.print(f"[{STYLE[Verdict.FAIL]}]first bad commit[/] {c.commit.sha} ({c.commit.date}, {c.commit.author})")
-    out.print(f"    {c.commit.subject}")
-    out.print("integration surface: " + (", ".join(f"{p} +{a} -{d}" for p, a, d in c.integration) or "untouched"))
+    _print_culprit("first bad commit", report.culprit)
+    inside = report.inside_merge
+    while inside is not None:
+        if inside.culprit is None:
+            out.print(f"[yellow]inside the merge[/] {inside.merge[:12]}: {escape(inside.why_not)}", highlight=False)
+            return
+        out.print(
+            f"inside the merge {inside.merge[:12]} ({inside.commits} commits from the merge base "
+            f"{inside.base[:12]} to its second parent {inside.tip[:12]}):"
+        )
+        _print_culprit("first bad commit on the merged branch", inside.culprit)
+        inside = inside.inside
+
+
+def _print_culprit(title: str, c: Culprit) -> None:
+    out.print(
+        f"[{STYLE[Verdict.FAIL]}]{title}[/] {c.commit.sha} ({escape(c.commit.date)}, {escape(c.commit.author)})",
+        highlight=False,
+    )
+    out.print(f"    {escape(c.commit.subject)}", highlight=False)
+    out.print(
+        "integration surface: " + (escape(", ".join(f"{p} +{a} -{d}" for p, a, d in c.integration)) or "untouched"),
+        highlight=False,
+    )
     out.print(f"diffstat: {len(c.files)} files, +{sum(f[1] for f in c.files)} -{sum(f[2] for f in c.files)}")
     r = c.requirements
     if not r.empty:
         out.print(
             "requirements: "
-            + "; ".join(
-                [f"added {a}" for a in r.added]
-                + [f"removed {x}" for x in r.removed]
-                + [f"{n}: {o} -> {nw}" for n, o, nw in r.repinned]
-                + [f"{sign}{o}" for sign, o in r.options]
-            )
+            + escape(
+                "; ".join(
+                    [f"added {a}" for a in r.added]
+                    + [f"removed {x}" for x in r.removed]
+                    + [f"{n}: {o} -> {nw}" for n, o, nw in r.repinned]
+                    + [f"{sign}{o}" for sign, o in r.options]
+                )
+            ),
+            highlight=False,
         )

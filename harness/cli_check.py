@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from harness.cli import JsonOpt, app, handles_errors, out, state
+from harness.cli import JsonOpt, app, handles_errors, out, state, upstream_for
 from harness.config import Config, load_config
 from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
 from harness.errors import UsageError
@@ -31,11 +32,10 @@ def _suite_models(cfg: Config) -> tuple[str, ...]:
 @handles_errors
 def check_cmd(ref: Annotated[str, typer.Argument(help="upstream ref")], json_out: JsonOpt = False) -> None:
     """Check the integration contract at REF from git (ast, no checkout, no import): exit 0 holds, 1 broken."""
-    from harness.adapters.git_repo import GitUpstream
     from harness.ops.check import check_commit
 
     cfg = load_config(state["config"])
-    upstream = GitUpstream(cfg.upstream_url, cfg.mirror_dir)
+    upstream = upstream_for(cfg)
     result = check_commit(
         upstream, upstream.resolve(ref), _contract(cfg), overlays=cfg.suite.overlays, suite_models=_suite_models(cfg)
     )
@@ -51,6 +51,9 @@ def check_cmd(ref: Annotated[str, typer.Argument(help="upstream ref")], json_out
             )
         )
     else:
+        resolution = upstream.resolution(ref)
+        if resolution is not None and resolution.ref != resolution.sha:
+            out.print(f"ref {escape(resolution.line())}", highlight=False)
         table = Table(title=f"contract at {result.commit.short} ({result.commit.date[:10]}) in {result.seconds:.2f} s")
         for column in ("status", "kind", "item", "why"):
             table.add_column(column, overflow="fold")
@@ -94,20 +97,18 @@ def diff_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Impact report of upstream changes: commits, files, requirements, models, signatures, checklist."""
-    from harness.adapters.git_repo import GitUpstream
     from harness.ops.diff import diff, markdown
     from harness.store import Store
 
     cfg = load_config(state["config"])
-    upstream = GitUpstream(cfg.upstream_url, cfg.mirror_dir)
+    upstream = upstream_for(cfg)
     if old is None:
         production = Store(cfg.state_dir / "state.db").production()
         if production is None or not production.commit:
             raise UsageError("no production commit to diff from: give FROM explicitly")
         old = production.commit
     if new is None:
-        upstream.fetch()
-        new = "HEAD"
+        new = "HEAD"  # resolved after a fetch (unless --offline)
     report = diff(upstream, old, new, _contract(cfg), overlays=cfg.suite.overlays, suite_models=_suite_models(cfg))
     doc = dataclasses.asdict(report)
     if out_dir is not None:

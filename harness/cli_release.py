@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from harness.adapters.docker_engine import DockerEngine
-from harness.cli import JsonOpt, app, err, handles_errors, out, state
+from harness.cli import JsonOpt, app, err, handles_errors, out, state, upstream_for
 from harness.config import Config, load_config
 from harness.naming import LAST_GOOD
 from harness.ops.deploy import Deployer
@@ -43,14 +44,12 @@ def _fault(point: str) -> None:
 
 
 def _setup() -> tuple[Config, Mover, DockerEngine]:
-    from harness.adapters.git_repo import GitUpstream
-
     cfg = load_config(state["config"])
     engine = DockerEngine(os.environ)
     mover = Mover(
         store=Store(cfg.state_dir / "state.db"),
         builder=engine,
-        upstream=lambda: GitUpstream(cfg.upstream_url, cfg.mirror_dir),
+        upstream=lambda: upstream_for(cfg),
         repo=cfg.repo,
         suite_hash=cfg.suite.digest(),
         lock_path=cfg.state_dir / "production.lock",
@@ -144,7 +143,9 @@ def reconcile_cmd() -> None:
     repaired = reconcile(mover)
     out.print("\n".join(repaired) or "consistent: tags match the store")
     upstream = mover.upstream()
-    upstream.fetch()
+    upstream.fetch()  # a no-op with --offline: reachability is then the mirror's, as last fetched
+    if getattr(state.get("upstream_session"), "offline", False):
+        out.print("--offline: upstream not fetched; reachability below is as of the last fetch")
     gone = sorted(sha for sha in mover.store.commits() if not upstream.reachable(sha))
     for sha in mover.store.commits():
         mover.store.mark_reachability(sha, sha not in gone, _now())
@@ -184,8 +185,12 @@ def status_cmd(json_out: JsonOpt = False) -> None:
     production = mover.store.production()
     last_good = mover.store.pointer(LAST_GOOD)
     try:
-        head = mover.upstream().resolve("HEAD")
-        upstream: dict[str, object] = dataclasses.asdict(head)
+        client = mover.upstream()
+        head = client.resolve("HEAD")
+        resolution = client.resolution("HEAD")
+        upstream: dict[str, object] = dataclasses.asdict(head) | {
+            "resolution": dataclasses.asdict(resolution) | {"line": resolution.line()} if resolution else None
+        }
     except HarnessError as exc:
         upstream = {"error": str(exc)}
     doc = {
@@ -201,7 +206,11 @@ def status_cmd(json_out: JsonOpt = False) -> None:
         return
     out.print(f"production: {_release_line(production) if production else 'none'}")
     out.print(f"last-good:  {last_good.commit[:12] + ' image ' + last_good.image_id[7:19] if last_good else 'none'}")
-    out.print(f"upstream:   {upstream.get('sha', '')!s:.12} {upstream.get('message', upstream.get('error', ''))!s:.70}")
+    if "error" in upstream:
+        out.print(f"upstream:   {escape(str(upstream['error']))}", highlight=False)
+    else:
+        where = resolution.line() if resolution else f"HEAD -> {head.short}"
+        out.print(f"upstream:   {escape(where)}: {escape(head.subject)!s:.70}", highlight=False)
     for r in mover.store.runs(5):
         out.print(f"  {r.run_id} {r.commit[:12]} {r.verdict.value:5} {r.summary}")
 

@@ -94,6 +94,7 @@ class Config:
     source: Path
     upstream_url: str
     mirror_dir: Path
+    fetch_timeout_s: float  # upstream.fetch_timeout_s: a fetch slower than this is infra (exit 125)
     repo: str
     recipe_dir: Path
     docker_dir: Path
@@ -213,7 +214,7 @@ def load_config(path: Path) -> Config:
     state_dir = _path(base, top.string("state_dir", ".harness"))
     assert state_dir is not None
     up, img, build, run = (top.section(n) for n in ("upstream", "image", "build", "run"))
-    up.check_keys({"url", "mirror_dir"})
+    up.check_keys({"url", "mirror_dir", "fetch_timeout_s"})
     img.check_keys({"repo", "recipe", "docker_dir"})
     build.check_keys({"timeout_s", "ca_bundle", "wheelhouse", "pip_options", "retries", "retry_backoff_s"})
     run.check_keys(
@@ -248,6 +249,7 @@ def load_config(path: Path) -> Config:
         source=path,
         upstream_url=url,
         mirror_dir=_path(base, up.string("mirror_dir")) or state_dir / "upstream.git",
+        fetch_timeout_s=up.number("fetch_timeout_s", 60.0, low=1.0, high=3600.0),
         repo=repo,
         recipe_dir=recipe_dir,
         docker_dir=_existing(img, "docker_dir", base, kind="folder") or PROJECT_ROOT / "docker",

@@ -41,6 +41,10 @@ class InfraError(HarnessError):
     exit_code = EXIT_SKIP
 
 
+class UpstreamUnreachable(InfraError):
+    """A clone or fetch of upstream failed on the network: nothing about the commit is known."""
+
+
 class EngineUnavailable(InfraError):
     """The Docker engine does not answer."""
 

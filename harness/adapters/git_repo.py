@@ -1,11 +1,15 @@
 """The upstream repository through GitPython. The only module that imports `git`.
 
-A bare mirror clone lives in the state folder; a ref that does not resolve triggers one
-fetch before it is called unknown. Trees are read from the object store, never checked out.
+A bare mirror clone lives in the state folder. A symbolic ref (branch, tag, HEAD, `main~2`)
+means upstream's current value, so it is resolved after one fetch per command (shared by
+the command's GitUpstream objects through a FetchSession); a commit id already in the mirror
+needs no fetch. A clone or fetch that fails on the network is infra (UpstreamUnreachable).
+Trees are read from the object store, never checked out.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,36 +17,82 @@ import git
 import git.exc
 from filelock import FileLock
 
-from harness.errors import UpstreamError
+from harness.errors import UpstreamError, UpstreamUnreachable
 from harness.model import Commit
 from harness.naming import check_ref
+from harness.refs import How, RefResolution, is_network_failure, looks_like_sha, split_ref
 from harness.tarball import TreeEntry
+
+DEFAULT_FETCH_TIMEOUT_S = 60.0
+
+
+class FetchSession:
+    """One per command, shared by its GitUpstream objects (one per thread, as git clients are
+    not thread-safe): each mirror is fetched at most once, and the refs it had before are kept
+    to say what moved. `offline` never asks upstream."""
+
+    def __init__(self, *, offline: bool = False, timeout_s: float = DEFAULT_FETCH_TIMEOUT_S) -> None:
+        self.offline, self.timeout_s = offline, timeout_s
+        self.lock = threading.Lock()
+        # mirror folder -> its refs (name -> commit) before this command's fetch; None: cloned now.
+        self.before: dict[str, dict[str, str] | None] = {}
 
 
 class GitUpstream:
     """Upstream on a local bare mirror of `url` (a URL or a local path)."""
 
-    def __init__(self, url: str, mirror_dir: Path) -> None:
+    def __init__(self, url: str, mirror_dir: Path, session: FetchSession | None = None) -> None:
         self.url = url
         self.mirror_dir = mirror_dir
+        self.session = session or FetchSession()
+        self._resolutions: dict[str, RefResolution] = {}
         mirror_dir.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(mirror_dir) + ".lock", timeout=600):
+        with self.session.lock, FileLock(str(mirror_dir) + ".lock", timeout=600):
+            if (mirror_dir / "HEAD").exists():
+                self.repo = git.Repo(mirror_dir)
+                return
+            if self.session.offline:
+                raise UpstreamError(
+                    f"--offline: no mirror of {url!r} at {mirror_dir} yet: run once without --offline to clone it"
+                )
             try:
-                if (mirror_dir / "HEAD").exists():
-                    self.repo = git.Repo(mirror_dir)
-                else:
-                    self.repo = git.Repo.clone_from(url, mirror_dir, mirror=True)
+                self.repo = git.Repo.clone_from(url, mirror_dir, mirror=True)
             except git.exc.GitError as exc:
-                raise UpstreamError(f"cannot clone upstream {url!r} into {mirror_dir}: {_stderr(exc)}") from exc
-        self._fetched = False
+                raise _reach_error("clone", url, exc) from exc
+            self.session.before[str(mirror_dir)] = None
 
     def fetch(self) -> None:
-        with FileLock(str(self.mirror_dir) + ".lock", timeout=600):
-            try:
-                self.repo.git.fetch("--prune", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
-            except git.exc.GitCommandError as exc:
-                raise UpstreamError(f"cannot fetch upstream {self.url!r}: {_stderr(exc)}") from exc
-        self._fetched = True
+        """Fetch once per command (a no-op offline or when another object of the command did)."""
+        if self.session.offline:
+            return
+        with self.session.lock:
+            if str(self.mirror_dir) in self.session.before:
+                return
+            with FileLock(str(self.mirror_dir) + ".lock", timeout=600):
+                tips = self._tips()
+                try:
+                    self.repo.git.fetch(
+                        "--prune",
+                        self.url,  # the configured URL, not the one the mirror was cloned from
+                        "+refs/heads/*:refs/heads/*",
+                        "+refs/tags/*:refs/tags/*",
+                        kill_after_timeout=self.session.timeout_s,
+                    )
+                except git.exc.GitCommandError as exc:
+                    raise _reach_error("fetch", self.url, exc) from exc
+            self.session.before[str(self.mirror_dir)] = tips
+
+    def _tips(self) -> dict[str, str]:
+        """HEAD and every branch and tag (tags peeled to their commit), by full name."""
+        listing = self.repo.git.for_each_ref(
+            "--format=%(refname) %(objectname) %(*objectname)", "refs/heads", "refs/tags"
+        )
+        tips = {}
+        for line in listing.splitlines():
+            name, sha, *peeled = line.split()
+            tips[name] = peeled[0] if peeled else sha
+        head = self._rev_parse("HEAD")
+        return tips | ({"HEAD": head} if head else {})
 
     def _rev_parse(self, ref: str) -> str | None:
         try:
@@ -54,13 +104,54 @@ class GitUpstream:
 
     def resolve(self, ref: str) -> Commit:
         check_ref(ref)
+        if looks_like_sha(ref) and self._known_sha(ref):
+            return self._resolved(ref, "sha")
+        self.fetch()
+        if self._rev_parse(ref) is None:
+            offline = self.session.offline
+            hint = " (--offline: upstream was not fetched; drop --offline to look there)" if offline else ""
+            raise UpstreamError(f"ref {ref!r} does not name a commit in {self.url}{hint}")
+        return self._resolved(ref, "offline" if self.session.offline else "fetched")
+
+    def resolution(self, ref: str) -> RefResolution | None:
+        """How `ref` was resolved by this object (which commit, and whether upstream moved)."""
+        return self._resolutions.get(ref)
+
+    def _known_sha(self, ref: str) -> bool:
+        base = split_ref(ref)[0].lower()
+        sha = self._rev_parse(base)
+        return sha is not None and sha.startswith(base)
+
+    def _resolved(self, ref: str, how: How) -> Commit:
         sha = self._rev_parse(ref)
-        if sha is None and not self._fetched:
-            self.fetch()
-            sha = self._rev_parse(ref)
-        if sha is None:
-            raise UpstreamError(f"ref {ref!r} does not name a commit in {self.url}")
+        assert sha is not None
+        resolution = RefResolution(ref=ref, sha=sha, how=how)
+        if how == "fetched" and self.session.before.get(str(self.mirror_dir), {}) is None:
+            resolution = RefResolution(ref=ref, sha=sha, how="cloned")
+        elif how == "fetched":
+            resolution = self._movement(resolution)
+        self._resolutions[ref] = resolution
         return self.commit(sha)
+
+    def _movement(self, resolution: RefResolution) -> RefResolution:
+        """What the ref named before this command's fetch, and how many commits are new."""
+        tips = self.session.before.get(str(self.mirror_dir))
+        if tips is None:
+            return resolution
+        base, suffix = split_ref(resolution.ref)
+        try:
+            # `base` passed check_ref (no leading '-'); --end-of-options would be echoed here.
+            full = str(self.repo.git.rev_parse("--symbolic-full-name", base)).strip()
+        except git.exc.GitCommandError:
+            full = ""
+        before = self._rev_parse(tips[full] + suffix) if full in tips else None
+        if before is None:
+            return resolution
+        rewritten = not self.is_ancestor(before, resolution.sha)
+        new = int(self.repo.git.rev_list("--count", resolution.sha, "--not", before))
+        return RefResolution(
+            ref=resolution.ref, sha=resolution.sha, how="fetched", before=before, new_commits=new, rewritten=rewritten
+        )
 
     def commit(self, sha: str) -> Commit:
         obj = self.repo.commit(sha)
@@ -101,6 +192,20 @@ class GitUpstream:
             raise UpstreamError(f"{good[:12]} is not an ancestor of {bad[:12]}: give --good older than --bad")
         return _first_parent_range(self.repo, good, bad)
 
+    def merged_range(self, merge: str) -> list[str]:
+        """[merge base, ..., second parent]: the branch `merge` brought in, along its first
+        parents (oldest first). Empty when `merge` has no second parent; only the second parent
+        when the two sides share no history."""
+        parents = self.repo.commit(merge).parents
+        if len(parents) < 2:
+            return []
+        first, second = parents[0].hexsha, parents[1].hexsha
+        try:
+            base = str(self.repo.git.merge_base(first, second)).strip()
+        except git.exc.GitCommandError:  # unrelated histories: no start to bisect from
+            return [second]
+        return _first_parent_range(self.repo, base, second)
+
     def diffstat(self, old: str, new: str) -> list[tuple[str, int, int]]:
         """(path, lines added, lines deleted) for every file that differs."""
         return _numstat(self.repo, old, new)
@@ -133,6 +238,16 @@ class GitUpstream:
         except git.exc.GitCommandError:
             return False
         return True
+
+
+def _reach_error(action: str, url: str, exc: git.exc.GitError) -> UpstreamError | UpstreamUnreachable:
+    detail = _stderr(exc)
+    if is_network_failure(detail):
+        return UpstreamUnreachable(
+            f"cannot reach upstream {url!r} ({action} failed on the network; the commit was not judged): {detail}. "
+            "Retry when the network is back, or use --offline to work from the mirror as last fetched"
+        )
+    return UpstreamError(f"cannot {action} upstream {url!r}: {detail}. Check upstream.url in harness.yaml")
 
 
 def _stderr(exc: git.exc.GitError) -> str:

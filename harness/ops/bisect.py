@@ -4,10 +4,14 @@ Endpoints are checked first; each probe is build-and-test at the chosen level un
 run for that commit, suite and level is already recorded. While one probe runs, the next
 probes of both possible outcomes are built in the background (`jobs`), and kept as images.
 Infra verdicts are skips. Bisect never touches production; last-good only moves forward.
+With a symptom (--reason, --case), a failure that does not show it is a skip too. When the
+first bad commit is a merge, the branch it merged is bisected as well (merge base to its
+second parent) and the commit there is named, or why it cannot be.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 from collections.abc import Callable
@@ -15,7 +19,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.bisect import Answer, answer, endpoint_problem, next_probe, next_round, prefetch
+from harness.bisect import (
+    ANY_FAILURE,
+    Answer,
+    Symptom,
+    answer,
+    endpoint_problem,
+    next_probe,
+    next_round,
+    prefetch,
+    symptom_verdict,
+)
 from harness.bisect_log import BisectLog, Session, Step
 from harness.config import Config
 from harness.contract import DEFAULT_CONTRACT, load_contract
@@ -51,6 +65,21 @@ class Culprit:
 
 
 @dataclass(frozen=True, kw_only=True)
+class InsideMerge:
+    """The branch a culprit merge brought in, bisected from the merge base to the second parent
+    (the first parent is known good)."""
+
+    merge: str
+    base: str  # "" when the merged branch shares no history with the first parent
+    tip: str  # the merge's second parent
+    commits: int  # commits after the merge base up to the tip
+    answer: Answer | None
+    culprit: Culprit | None
+    why_not: str  # why no commit inside the merge is named; "" when one is
+    inside: InsideMerge | None = None  # the culprit on the branch is a merge too: its own branch
+
+
+@dataclass(frozen=True, kw_only=True)
 class BisectReport:
     session: Session
     commits: int
@@ -58,6 +87,7 @@ class BisectReport:
     answer: Answer
     culprit: Culprit | None
     prefetched: tuple[str, ...]
+    inside_merge: InsideMerge | None = None
 
 
 class _Quiet:
@@ -85,7 +115,9 @@ def culprit_report(upstream: Upstream, sha: str) -> Culprit:
 class _Prober:
     def __init__(self, cfg: Config, bw: BisectWorld, session: Session, policy: DepsPolicy) -> None:
         self.cfg, self.bw, self.session, self.policy = cfg, bw, session, policy
+        self.symptom = Symptom(reason=session.reason, case=session.case)
         self.verdicts: dict[str, Verdict] = {}
+        self.records: dict[str, RunRecord] = {}
 
     def _recorded_run(self, sha: str) -> RunRecord | None:
         runs = [
@@ -97,7 +129,10 @@ class _Prober:
 
     def recorded(self, sha: str) -> Verdict | None:
         run = self._recorded_run(sha)
-        return self._as_bisect(run.verdict, run.image_id) if run else None
+        return self._judge(run) if run else None
+
+    def _judge(self, record: RunRecord) -> Verdict:
+        return symptom_verdict(self._as_bisect(record.verdict, record.image_id), record, self.symptom)
 
     def _as_bisect(self, verdict: Verdict, image_id: str) -> Verdict:
         # A FAIL with no image is a dependency install the commit itself broke; policy decides.
@@ -154,8 +189,8 @@ class _Prober:
             self.note(sha, run, "fresh" if sha in fresh else "reused", time.monotonic() - started)
 
     def note(self, sha: str, record: RunRecord, source: str, seconds: float) -> Verdict:
-        verdict = self._as_bisect(record.verdict, record.image_id)
-        self.verdicts[sha] = verdict
+        verdict = self._judge(record)
+        self.verdicts[sha], self.records[sha] = verdict, record
         self.bw.log.add_step(
             self.session.id,
             Step(
@@ -167,7 +202,9 @@ class _Prober:
                 summary=record.summary,
             ),
         )
-        self.bw.world.reporter.step(f"probe {sha[:12]}: {verdict.value.upper()} ({source}) {record.summary}")
+        other = record.verdict is Verdict.FAIL and self.symptom.narrows and not self.symptom.shown_by(record)
+        note = " (a failure without the symptom: skipped)" if other else ""
+        self.bw.world.reporter.step(f"probe {sha[:12]}: {verdict.value.upper()} ({source}) {record.summary}{note}")
         return verdict
 
 
@@ -182,6 +219,7 @@ def run_bisect(
     prefetch_builds: int = 2,
     policy: DepsPolicy,
     session_id: str | None = None,
+    symptom: Symptom = ANY_FAILURE,
 ) -> BisectReport:
     """`jobs` probes per round (one GPU each, multisection); `prefetch_builds` images of the
     next probes built while one probe runs (plain bisection, jobs == 1)."""
@@ -199,15 +237,23 @@ def run_bisect(
         started=now.isoformat(timespec="seconds"),
         finished="",
         answer={},
+        reason=symptom.reason,
+        case=symptom.case,
     )
     bw.log.start(session)
+    for ref in (good_ref, bad_ref):
+        resolution = upstream.resolution(ref)
+        if resolution is not None and resolution.ref != resolution.sha:
+            world.reporter.step(f"ref {resolution.line()}")
     world.reporter.step(f"bisect {session.id}: {len(commits) - 1} commits after {good.short} up to {bad.short}")
+    if symptom.narrows:
+        world.reporter.step(f"symptom: a commit is bad only when {symptom.describe()}; other failures are skips")
     prober = _Prober(cfg, bw, session, policy)
     for endpoint in (good.sha, bad.sha):
         prober.probe(endpoint)
     problem = endpoint_problem(good.sha, bad.sha, prober.verdicts)
     if problem:
-        raise BisectError(f"{problem} (endpoints checked before any further build)")
+        raise BisectError(f"{_other_failure(prober, bad.sha) or problem} (endpoints checked before any further build)")
     submitted: dict[str, Future[None]] = {}
     pool = ThreadPoolExecutor(max_workers=prefetch_builds) if prefetch_builds > 0 and level != "contract" else None
     try:
@@ -225,11 +271,17 @@ def run_bisect(
             pool.shutdown(wait=True, cancel_futures=True)
     result = answer(commits, prober.verdicts)
     culprit = culprit_report(upstream, result.first_bad) if result.first_bad else None
+    inside = _inside_merge(prober, upstream, result.first_bad) if result.first_bad else None
     finished = world.clock().isoformat(timespec="seconds")
     bw.log.finish(
         session.id,
         finished,
-        {"first_bad": result.first_bad, "candidates": list(result.candidates), "skipped": list(result.skipped)},
+        {
+            "first_bad": result.first_bad,
+            "candidates": list(result.candidates),
+            "skipped": list(result.skipped),
+            "inside_merge": inside_merge_dict(inside) if inside else None,
+        },
     )
     return BisectReport(
         session=session,
@@ -238,7 +290,85 @@ def run_bisect(
         answer=result,
         culprit=culprit,
         prefetched=tuple(s for s, f in submitted.items() if f.done()),
+        inside_merge=inside,
     )
+
+
+def _other_failure(prober: _Prober, bad: str) -> str | None:
+    """The bad endpoint fails, but not with the symptom: say so rather than 'not bad'."""
+    record = prober.records.get(bad)
+    if record is None or record.verdict is not Verdict.FAIL or prober.verdicts.get(bad) is not Verdict.SKIP:
+        return None
+    return (
+        f"the bad endpoint {bad[:12]} fails, but not with the symptom ({prober.symptom.describe()}): "
+        f"{record.summary}; check --reason/--case against `harness show {record.run_id}`"
+    )
+
+
+MERGE_DEPTH = 8  # merges of merges followed this deep (a branch merged into a merged branch...)
+
+
+def _inside_merge(prober: _Prober, upstream: Upstream, merge: str, depth: int = 1) -> InsideMerge | None:
+    """Bisect the branch a culprit merge brought in; None when `merge` is no merge."""
+    side = upstream.merged_range(merge)
+    if not side:
+        return None
+    tip = side[-1]
+    base = side[0] if len(side) > 1 else ""
+
+    def stop(why: str) -> InsideMerge:
+        prober.bw.world.reporter.step(f"inside merge {merge[:12]}: {why}")
+        return InsideMerge(
+            merge=merge, base=base, tip=tip, commits=len(side) - 1, answer=None, culprit=None, why_not=why
+        )
+
+    if not base:
+        return stop("the merged branch shares no history with the first parent: no merge base to bisect from")
+    prober.bw.world.reporter.step(
+        f"first bad commit {merge[:12]} is a merge: bisecting the branch it merged, "
+        f"{len(side) - 1} commits after the merge base {base[:12]} up to its second parent {tip[:12]}"
+    )
+    if (verdict := prober.probe(tip)) is not Verdict.FAIL:
+        return stop(
+            f"the merged branch's tip {tip[:12]} is not bad here ({verdict.value}): the break comes from "
+            "the merge itself (its conflict resolution, or the two sides together)"
+        )
+    if (verdict := prober.probe(base)) is not Verdict.PASS:
+        return stop(f"the merge base {base[:12]} is not good here ({verdict.value}): nothing to bisect on the branch")
+    while (sha := next_probe(side, prober.verdicts)) is not None:
+        prober.probe(sha)
+    result = answer(side, prober.verdicts)
+    if result.first_bad is None:
+        why = "skips hide the exact commit: it is one of " + ", ".join(c[:12] for c in result.candidates)
+        prober.bw.world.reporter.step(f"inside merge {merge[:12]}: {why}")
+        return InsideMerge(
+            merge=merge, base=base, tip=tip, commits=len(side) - 1, answer=result, culprit=None, why_not=why
+        )
+    return InsideMerge(
+        merge=merge,
+        base=base,
+        tip=tip,
+        commits=len(side) - 1,
+        answer=result,
+        culprit=culprit_report(upstream, result.first_bad),
+        why_not="",
+        inside=_inside_merge(prober, upstream, result.first_bad, depth + 1) if depth < MERGE_DEPTH else None,
+    )
+
+
+def inside_merge_dict(inside: InsideMerge) -> dict[str, object]:
+    return {
+        "merge": inside.merge,
+        "base": inside.base,
+        "tip": inside.tip,
+        "commits": inside.commits,
+        "first_bad": inside.answer.first_bad if inside.answer else None,
+        "candidates": list(inside.answer.candidates) if inside.answer else [],
+        "skipped": list(inside.answer.skipped) if inside.answer else [],
+        "culprit": dataclasses.asdict(inside.culprit) if inside.culprit else None,
+        "why_not": inside.why_not,
+        "inside_merge": inside_merge_dict(inside.inside) if inside.inside else None,
+    }
 
 
 def _build_ahead(cfg: Config, bw: BisectWorld, sha: str) -> None:

@@ -75,6 +75,9 @@ def build_and_test(
     cfg: Config, ref: str, world: World, *, rebuild: bool = False, no_cache: bool = False, level: str | None = None
 ) -> Result:
     commit = world.upstream.resolve(ref)
+    resolution = world.upstream.resolution(ref)
+    if resolution is not None and resolution.ref != resolution.sha:  # a bisect probe's full sha says nothing new
+        world.reporter.step(f"ref {resolution.line()}")
     if level is None:
         level, why = default_level(cfg, world.gpu)
         world.reporter.step(f"level {level}: {why}")

@@ -28,16 +28,26 @@ class ModelChange:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RequirementStep:
+    """One commit of the range that touched requirements.txt, against its first parent."""
+
+    commit: Commit
+    changes: RequirementChanges
+
+
+@dataclass(frozen=True, kw_only=True)
 class DiffReport:
     old: Commit
     new: Commit
     commits: tuple[Commit, ...]
     files: tuple[tuple[str, str], ...]
-    requirements: RequirementChanges
+    requirements: RequirementChanges  # the net change over the range
+    requirement_steps: tuple[RequirementStep, ...]  # commit by commit: a pin that moved and came back shows
     models: tuple[ModelChange, ...]
     signatures: tuple[tuple[str, str, str], ...]  # (function, old rendering or "", new rendering or "")
     contract: CheckResult
     checklist: tuple[str, ...]
+    refs: tuple[str, ...] = ()  # how symbolic refs resolved ("HEAD -> abc123 (fetched now: ...)")
 
 
 def _functions(upstream: Upstream, sha: str, files: tuple[str, ...]) -> dict[str, Signature]:
@@ -97,6 +107,7 @@ def _checklist(report: DiffReport, contract_items: tuple[ItemResult, ...]) -> tu
             f"requirements changed ({len(r.added)} added, {len(r.removed)} removed, {len(r.repinned)} re-pinned): "
             "the deps image rebuilds; check the recipe filters still match"
         )
+    items += _flip_flops(report.requirement_steps)
     for name, old, new in r.repinned:
         if name == "mmgp":
             items.append(f"mmgp re-pinned ({old} -> {new}): wgp exits 0 at import on a mismatch")
@@ -106,6 +117,40 @@ def _checklist(report: DiffReport, contract_items: tuple[ItemResult, ...]) -> tu
         if m.change == "removed":
             items.append(f"model definition `{m.id}` removed: does the suite or an overlay use it?")
     return tuple(items)
+
+
+def _flip_flops(steps: tuple[RequirementStep, ...]) -> list[str]:
+    """Packages re-pinned by several commits of the range: the net change hides the middle."""
+    chains: dict[str, list[str]] = {}
+    for step in steps:
+        for name, old, new in step.changes.repinned:
+            chain = chains.setdefault(name, [old])
+            chain.append(new)
+    return [
+        f"`{name}` re-pinned in {len(chain) - 1} commits: {' -> '.join(chain)}; commits in between ran the middle pins"
+        for name, chain in chains.items()
+        if len(chain) > 2
+    ]
+
+
+def _requirement_steps(upstream: Upstream, shas: list[str]) -> tuple[RequirementStep, ...]:
+    steps = []
+    for sha in shas:
+        parent = upstream.parent(sha)
+        old = upstream.read_file(parent, "requirements.txt") if parent else None
+        new = upstream.read_file(sha, "requirements.txt")
+        if old != new:
+            changes = requirement_changes(
+                (old or b"").decode("utf-8", "replace"), (new or b"").decode("utf-8", "replace")
+            )
+            steps.append(RequirementStep(commit=upstream.commit(sha), changes=changes))
+    return tuple(steps)
+
+
+def _requirement_lines(r: RequirementChanges, indent: str = "") -> list[str]:
+    lines = [f"{indent}- added `{a}`" for a in r.added] + [f"{indent}- removed `{x}`" for x in r.removed]
+    lines += [f"{indent}- `{o}` -> `{w}`" for _, o, w in r.repinned]
+    return lines + [f"{indent}- option {s}`{o}`" for s, o in r.options]
 
 
 def diff(
@@ -140,10 +185,12 @@ def diff(
         commits=tuple(upstream.commit(s) for s in shas),
         files=files,
         requirements=req,
+        requirement_steps=_requirement_steps(upstream, shas),
         models=_models(upstream, old.sha, new.sha, files),
         signatures=signatures,
         contract=verdict,
         checklist=(),
+        refs=tuple(r.line() for ref in (old_ref, new_ref) if (r := upstream.resolution(ref)) and r.ref != r.sha),
     )
     return dataclasses.replace(report, checklist=_checklist(report, verdict.items))
 
@@ -152,6 +199,8 @@ def markdown(report: DiffReport) -> str:
     lines = [
         f"# Upstream impact: {report.old.short} .. {report.new.short}",
         "",
+        *(f"- ref {line}" for line in report.refs),
+        *([""] if report.refs else []),
         f"{len(report.commits)} commits; contract at {report.new.short}: "
         f"**{'holds' if report.contract.holds else 'BROKEN'}**",
         "",
@@ -165,10 +214,14 @@ def markdown(report: DiffReport) -> str:
     lines += [f"- `{n}`: `{o or '(absent)'}` -> `{w or '(removed)'}`" for n, o, w in report.signatures] or [
         "- unchanged"
     ]
-    r = report.requirements
-    lines += ["", "## Requirements", ""]
-    lines += [f"- added `{a}`" for a in r.added] + [f"- removed `{x}`" for x in r.removed]
-    lines += [f"- `{n}`: `{o}` -> `{w}`" for n, o, w in r.repinned] + [f"- option {s}`{o}`" for s, o in r.options]
+    lines += ["", "## Requirements (net change)", ""]
+    lines += _requirement_lines(report.requirements) or ["- unchanged"]
+    lines += ["", "### Requirements commit by commit", ""]
+    for step in report.requirement_steps:
+        lines += [f"- {step.commit.short} {step.commit.subject}"]
+        lines += _requirement_lines(step.changes, "  ") or ["  - comments or layout only"]
+    if not report.requirement_steps:
+        lines += ["- no commit touched requirements.txt"]
     lines += ["", "## Model definitions", ""]
     lines += [f"- {m.change} `{m.id}` {', '.join(m.keys)}" for m in report.models] or ["- unchanged"]
     lines += ["", "## Files (integration first)", ""] + [f"- {s} {p}" for s, p in report.files]
