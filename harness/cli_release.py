@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from harness.adapters.docker_engine import DockerEngine
@@ -44,6 +45,7 @@ def _fault(point: str) -> None:
 
 def _setup() -> tuple[Config, Mover, DockerEngine]:
     from harness.adapters.git_repo import GitUpstream
+    from harness.ops.check import contract_digest
 
     cfg = load_config(state["config"])
     engine = DockerEngine(os.environ)
@@ -53,6 +55,8 @@ def _setup() -> tuple[Config, Mover, DockerEngine]:
         upstream=lambda: GitUpstream(cfg.upstream_url, cfg.mirror_dir),
         repo=cfg.repo,
         suite_hash=cfg.suite.digest(),
+        contract_hash=contract_digest(cfg.contract),
+        requires_level=cfg.promote_level,
         lock_path=cfg.state_dir / "production.lock",
         lock_wait_s=float(cfg.deploy.lock_wait_s),
         user=os.environ.get("HARNESS_USER") or getpass.getuser(),
@@ -102,16 +106,17 @@ def promote_cmd(
     force: Annotated[bool, typer.Option("--force", help="promote without a PASS record (needs --reason)")] = False,
     deploy: DeployOpt = False,
 ) -> None:
-    """Make an image production: only with a PASS record of the current suite."""
+    """Make an image production: only with a PASS record of the current suite and contract at
+    promote.requires_level (default baseline) or deeper."""
     cfg, mover, engine = _setup()
     if deploy:
         from harness.ops.deploy import promote_and_deploy
 
         release, detail = promote_and_deploy(mover, _deployer(cfg, engine), target, reason=reason, force=force)
-        out.print(f"production -> {_release_line(release)}\n{detail}")
+        out.print(f"production -> {escape(_release_line(release))}\n{escape(detail)}", highlight=False)
         return
     release = promote(mover, target, reason=reason, force=force)
-    out.print(f"production -> {_release_line(release)}")
+    out.print(f"production -> {escape(_release_line(release))}", highlight=False)
 
 
 @app.command("rollback")
@@ -119,12 +124,19 @@ def promote_cmd(
 def rollback_cmd(
     to: Annotated[int | None, typer.Option("--to", help="revision to restore (default: the previous one)")] = None,
     reason: ReasonOpt = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="with --to: restore a release known to be bad (needs --reason)")
+    ] = False,
     deploy: DeployOpt = False,
 ) -> None:
-    """Move production back to an earlier release's image, as a new revision."""
+    """Move production back to an earlier release's image, as a new revision; releases known
+    to be bad (auto-rolled-back, or no PASS at promote.requires_level) are passed over."""
     cfg, mover, engine = _setup()
-    release = rollback(mover, to=to, reason=reason)
-    out.print(f"production -> {_release_line(release)}")
+    rolled = rollback(mover, to=to, reason=reason, force=force)
+    release = rolled.release
+    for revision, why in rolled.skipped:
+        out.print(f"skipped revision {revision}: {escape(why)}", highlight=False)
+    out.print(f"production -> {escape(_release_line(release))}", highlight=False)
     if deploy:
         from harness.errors import DeployFailed
         from harness.ops.deploy import deploy as deploy_release
