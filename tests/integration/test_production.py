@@ -66,7 +66,8 @@ def test_promote_pass_moves_production_and_refuses_the_rest(project: Project) ->
 def test_rollback_walks_back_and_refuses_when_the_image_is_gone(project: Project) -> None:
     good, _ = _tested(project, 3)
     for sha in good:
-        assert project.run("promote", sha)[0] == 0
+        code, output = project.run("promote", sha)
+        assert code == 0, output
     ids = [project.image_id(sha[:12]) for sha in good]
     assert project.run("rollback")[0] == 0
     assert _production(project) == ids[1]
