@@ -126,9 +126,12 @@ def rollback_target(
         candidates = [*[r for r in candidates if r.revision < previous.based_on], previous]
     skipped: list[tuple[int, str]] = []
     for candidate in reversed(candidates):
-        if candidate.revision not in bad:
+        if candidate.image_id == last.image_id:
+            skipped.append((candidate.revision, "its image is production now"))
+        elif candidate.revision in bad:
+            skipped.append((candidate.revision, bad[candidate.revision]))
+        else:
             return RollbackPlan(target=candidate, skipped=tuple(skipped), forced_past="")
-        skipped.append((candidate.revision, bad[candidate.revision]))
     passed_over = "".join(f"; skipped revision {rev}: {why}" for rev, why in skipped)
     raise PromotionRefused(
         f"no earlier promotion to roll back to (production is revision {last.revision}, first "
@@ -140,8 +143,8 @@ def _named(releases: list[Release], to: int, bad: Mapping[int, str], force: bool
     by_revision = {r.revision: r for r in releases}
     if to not in by_revision:
         raise UsageError(f"no revision {to}; revisions are 1..{releases[-1].revision} (see `harness releases`)")
-    if to == releases[-1].revision:
-        raise UsageError(f"revision {to} is already production")
+    if to == releases[-1].revision or by_revision[to].image_id == releases[-1].image_id:
+        raise UsageError(f"revision {to}'s image is already production (revision {releases[-1].revision})")
     why = bad.get(to, "")
     if why and not force:
         raise PromotionRefused(f"rollback to revision {to} refused: {why} (override: --force --reason TEXT)")

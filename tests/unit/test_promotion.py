@@ -226,5 +226,6 @@ def test_rollback_never_returns_a_release_known_to_be_bad(
         except (PromotionRefused, UsageError):
             continue
         assert plan.target.revision not in bad
+        assert plan.target.image_id != history[-1].image_id  # a rollback changes production
         assert plan.forced_past == ""
-        assert all(revision in bad for revision, _ in plan.skipped)
+        assert all(revision in bad or why == "its image is production now" for revision, why in plan.skipped)
