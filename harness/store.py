@@ -148,6 +148,7 @@ class Store:
         With `is_ancestor(old_sha, new_sha)` the move is a compare-and-set: the pointer is read
         inside the write transaction and moves only forward (unset, the same commit, or a
         descendant), so concurrent writers cannot move it back between check and write.
+        Without it the pointer moves unconditionally.
         """
         try:
             with self.transaction():
