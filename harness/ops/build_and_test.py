@@ -64,12 +64,12 @@ def record_run(store: Store, record: RunRecord, *, is_ancestor: Callable[[str, s
     return store.add_run(record, move_pointer=move, is_ancestor=is_ancestor)
 
 
-def follow_last_good(store: Store, builder: ImageBuilder, repo: str) -> str | None:
-    """Tag the store's `last-good` image (the store is the truth: a run that moved it further
+def follow_last_good(store: Store, tag: Callable[[str], None]) -> str | None:
+    """`tag` the store's `last-good` image (the store is the truth: a run that moved it further
     meanwhile wins), again if it moved while tagging. The image id tagged, or None."""
     tagged = None
     while (pointer := store.pointer(LAST_GOOD)) is not None and pointer.image_id != tagged:
-        builder.tag(pointer.image_id, repo, LAST_GOOD)
+        tag(pointer.image_id)
         tagged = pointer.image_id
     return tagged
 
@@ -211,7 +211,7 @@ def build_and_test(
     move = record_run(world.store, done, is_ancestor=world.upstream.is_ancestor)
     if move:
         repo = built.tag.rsplit(":", 1)[0]
-        tagged = follow_last_good(world.store, world.builder, repo)
+        tagged = follow_last_good(world.store, lambda image: world.builder.tag(image, repo, LAST_GOOD))
         world.reporter.step(
             f"{repo}:{LAST_GOOD} -> {built.tag}"
             if tagged == built.image_id

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from harness.model import RunRecord, Verdict
 from harness.naming import LAST_GOOD
-from harness.ops.build_and_test import record_run
+from harness.ops.build_and_test import follow_last_good, record_run
 from harness.store import Store
 from tests.unit.test_store import RECORD
 
@@ -125,3 +125,21 @@ def test_any_order_of_passes_ends_on_the_newest_commit(order: list[str], writers
         first_newest = order.index(max(order))
         if writers == 1:
             assert all(not moved[sha] for sha in order[first_newest + 1 :])
+
+
+def test_the_tag_follows_the_store_when_another_run_moves_it_meanwhile(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    record_in_thread(db, "c01", linear, {})
+    tags: list[str] = []
+
+    def tag(image: str) -> None:
+        tags.append(image)
+        if len(tags) == 1:  # another process records a newer PASS while this one tags
+            record_in_thread(db, "c02", linear, {})
+
+    store = Store(db)
+    try:
+        assert follow_last_good(store, tag) == "sha256:c02"
+    finally:
+        store.close()
+    assert tags == ["sha256:c01", "sha256:c02"]
