@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.adapters.git_repo import write_commits
+from harness.errors import EXIT_FAIL, EXIT_USAGE
 from harness.naming import PRODUCTION
 from harness.sample.make import broken_import, knob, template
 from tests.conftest import write_config
@@ -51,7 +52,7 @@ def test_promote_pass_moves_production_and_refuses_the_rest(project: Project) ->
     assert _production(project) == project.image_id(good[0][:12])
     assert len(project.store().releases()) == 1
     # --force needs a reason and is recorded as forced.
-    assert project.run("promote", bad, "--force")[0] == 2
+    assert project.run("promote", bad, "--force")[0] == EXIT_USAGE
     code, output = project.run("promote", bad, "--force", "--reason", "hotfix needs it")
     assert code == 0, output
     forced = project.store().releases()[-1]
@@ -213,10 +214,10 @@ def test_promote_waits_for_the_lock_then_fails_clearly(project: Project, tmp_pat
 
 def test_promote_needs_a_pass_at_the_configured_level(project: Project, tmp_path: Path) -> None:
     flat = project.commit("flat video", {**template(), "wgp.py": knob(template()["wgp.py"] or "", "FLAT_OUTPUT", True)})
-    assert project.run("build-and-test", flat)[0] == 1  # baseline FAIL: the video is constant
+    assert project.run("build-and-test", flat)[0] == EXIT_FAIL  # baseline FAIL: the video is constant
     assert project.run("build-and-test", flat, "--level", "smoke")[0] == 0  # smoke only imports
     code, output = project.run("promote", flat)
-    assert code == 1, output
+    assert code == EXIT_FAIL, output
     assert "baseline" in output and "FAIL" in output and "video is constant" in output
     assert project.store().releases() == []
     code, output = project.run("promote", flat, "--force", "--reason", "smoke is enough today")
@@ -243,7 +244,8 @@ def test_rollback_skips_releases_known_to_be_bad(project: Project) -> None:
     assert "skipped revision 2" in output and "is FAIL" in output, output
     # Onto the FAIL release only with --force --reason, and recorded as forced.
     code, output = project.run("rollback", "--to", "2")
-    assert code == 1 and "--force --reason" in output, output
+    assert code == EXIT_FAIL and "--force --reason" in output, output
+    assert project.run("rollback", "--to", "2", "--force")[0] == EXIT_USAGE  # --force needs --reason
     assert _production(project) == project.image_id(good[0][:12])
     code, output = project.run("rollback", "--to", "2", "--force", "--reason", "need the hotfix back")
     assert code == 0, output
