@@ -44,6 +44,8 @@ def _fault(point: str) -> None:
 
 
 def _setup() -> tuple[Config, Mover, DockerEngine]:
+    from harness.ops.check import contract_digest
+
     cfg = load_config(state["config"])
     engine = DockerEngine(os.environ)
     mover = Mover(
@@ -52,6 +54,8 @@ def _setup() -> tuple[Config, Mover, DockerEngine]:
         upstream=lambda: upstream_for(cfg),
         repo=cfg.repo,
         suite_hash=cfg.suite.digest(),
+        contract_hash=contract_digest(cfg.contract),
+        requires_level=cfg.promote_level,
         lock_path=cfg.state_dir / "production.lock",
         lock_wait_s=float(cfg.deploy.lock_wait_s),
         user=os.environ.get("HARNESS_USER") or getpass.getuser(),
@@ -101,16 +105,17 @@ def promote_cmd(
     force: Annotated[bool, typer.Option("--force", help="promote without a PASS record (needs --reason)")] = False,
     deploy: DeployOpt = False,
 ) -> None:
-    """Make an image production: only with a PASS record of the current suite."""
+    """Make an image production: only with a PASS record of the current suite and contract at
+    promote.requires_level (default baseline) or deeper."""
     cfg, mover, engine = _setup()
     if deploy:
         from harness.ops.deploy import promote_and_deploy
 
         release, detail = promote_and_deploy(mover, _deployer(cfg, engine), target, reason=reason, force=force)
-        out.print(f"production -> {_release_line(release)}\n{detail}")
+        out.print(f"production -> {escape(_release_line(release))}\n{escape(detail)}", highlight=False)
         return
     release = promote(mover, target, reason=reason, force=force)
-    out.print(f"production -> {_release_line(release)}")
+    out.print(f"production -> {escape(_release_line(release))}", highlight=False)
 
 
 @app.command("rollback")
@@ -118,12 +123,19 @@ def promote_cmd(
 def rollback_cmd(
     to: Annotated[int | None, typer.Option("--to", help="revision to restore (default: the previous one)")] = None,
     reason: ReasonOpt = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="with --to: restore a release known to be bad (needs --reason)")
+    ] = False,
     deploy: DeployOpt = False,
 ) -> None:
-    """Move production back to an earlier release's image, as a new revision."""
+    """Move production back to an earlier release's image, as a new revision; releases known
+    to be bad (auto-rolled-back, or no PASS at promote.requires_level) are passed over."""
     cfg, mover, engine = _setup()
-    release = rollback(mover, to=to, reason=reason)
-    out.print(f"production -> {_release_line(release)}")
+    rolled = rollback(mover, to=to, reason=reason, force=force)
+    release = rolled.release
+    for revision, why in rolled.skipped:
+        out.print(f"skipped revision {revision}: {escape(why)}", highlight=False)
+    out.print(f"production -> {escape(_release_line(release))}", highlight=False)
     if deploy:
         from harness.errors import DeployFailed
         from harness.ops.deploy import deploy as deploy_release

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import ConfigError
+from harness.model import LEVELS
 from harness.naming import validate_repo
 from harness.yamlio import Section, load_yaml_mapping
 
@@ -114,6 +115,7 @@ class Config:
     suite: Suite
     deploy: DeployConfig
     contract: Path | None  # None: no contract check before building
+    promote_level: str = "baseline"  # promote.requires_level: promotion needs a PASS this deep
 
 
 def _path(base: Path, value: str | None) -> Path | None:
@@ -209,7 +211,7 @@ def load_config(path: Path) -> Config:
     """Load and check `harness.yaml`. Relative paths are relative to the file's folder."""
     path = path.resolve()
     top = Section(str(path), "", load_yaml_mapping(path))
-    top.check_keys({"upstream", "image", "build", "run", "state_dir", "suite", "deploy", "contract"})
+    top.check_keys({"upstream", "image", "build", "run", "state_dir", "suite", "deploy", "contract", "promote"})
     base = path.parent
     state_dir = _path(base, top.string("state_dir", ".harness"))
     assert state_dir is not None
@@ -274,7 +276,13 @@ def load_config(path: Path) -> Config:
         suite=_suite(top.section("suite"), base),
         deploy=_deploy(top.section("deploy"), base),
         contract=_contract(top, base),
+        promote_level=_promote_level(top.section("promote")),
     )
+
+
+def _promote_level(sec: Section) -> str:
+    sec.check_keys({"requires_level"})
+    return sec.choice("requires_level", "baseline", LEVELS)
 
 
 def _contract(top: Section, base: Path) -> Path | None:

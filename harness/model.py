@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Literal
 
 from harness.errors import EXIT_FAIL, EXIT_PASS, EXIT_SKIP
+
+Level = Literal["contract", "smoke", "baseline"]
+LEVELS: tuple[Level, ...] = ("contract", "smoke", "baseline")  # shallowest first: each checks more
 
 
 class Verdict(enum.Enum):
@@ -146,3 +150,34 @@ class RunRecord:
     run_seconds: float
     run_dir: str
     level: str = "baseline"
+    contract_hash: str = ""  # the contract that judged it (contract_digest); "" unknown: vouches for nothing
+
+    def vouches_for(self, key: RunKey) -> bool:
+        """Whether this record's verdict, whatever it is, answers `key`'s question.
+
+        The one predicate for every reuse (bisect probes) and every vouch (promotion,
+        rollback): a verdict speaks only for the contract, suite, level, commit and image
+        that produced it. A record whose contract is unknown (stores before v2) never does.
+        """
+        if not self.contract_hash or self.contract_hash != key.contract_hash or self.suite_hash != key.suite_hash:
+            return False
+        if key.commit is not None and self.commit != key.commit:
+            return False
+        # A contract check reads the commit's source, not an image: it has none to match.
+        if key.image_id is not None and self.level != "contract" and self.image_id != key.image_id:
+            return False
+        if key.deeper:
+            return self.level in LEVELS and LEVELS.index(self.level) >= LEVELS.index(key.level)
+        return self.level == key.level
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunKey:
+    """The question a recorded verdict must have been produced for to answer it."""
+
+    suite_hash: str
+    contract_hash: str
+    level: str  # one of LEVELS
+    commit: str | None = None  # None: any commit (the records are already of one image)
+    image_id: str | None = None  # None: any image (bisect asks about commits, before building)
+    deeper: bool = False  # a deeper level answers too (promotion: a baseline PASS satisfies smoke)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from harness.errors import StoreError
 from harness.model import CaseResult, RunRecord, Verdict, VideoFacts
 from harness.promotion import Release
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS runs (
   image_tag TEXT NOT NULL, deps_key TEXT NOT NULL, suite TEXT NOT NULL,
   suite_hash TEXT NOT NULL, level TEXT NOT NULL, verdict TEXT NOT NULL, summary TEXT NOT NULL,
   started TEXT NOT NULL, build_seconds REAL NOT NULL, run_seconds REAL NOT NULL,
-  run_dir TEXT NOT NULL, cases TEXT NOT NULL
+  run_dir TEXT NOT NULL, cases TEXT NOT NULL, contract_hash TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_commit ON runs (commit_sha, suite_hash, level);
 CREATE TABLE IF NOT EXISTS releases (
@@ -40,6 +40,31 @@ CREATE TABLE IF NOT EXISTS pointers (
   run_id TEXT NOT NULL, updated TEXT NOT NULL
 );
 """
+# Each step takes the store from version n to n + 1, inside the opening transaction.
+_MIGRATIONS = {
+    # v2: the contract digest that judged a run. Older rows get '' (unknown): they never vouch.
+    1: ("ALTER TABLE runs ADD COLUMN contract_hash TEXT NOT NULL DEFAULT ''",),
+}
+_RUN_FIELDS = (
+    "run_id",
+    "commit_sha",
+    "image_id",
+    "image_tag",
+    "deps_key",
+    "suite",
+    "suite_hash",
+    "contract_hash",
+    "level",
+    "verdict",
+    "summary",
+    "started",
+    "build_seconds",
+    "run_seconds",
+    "run_dir",
+    "cases",
+)
+_RUN_COLUMNS = ", ".join(_RUN_FIELDS)
+_RUN_SLOTS = ", ".join("?" for _ in _RUN_FIELDS)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -65,13 +90,25 @@ class Store:
                 row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
                 if row is None:
                     self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-                elif int(row[0]) != SCHEMA_VERSION:
-                    raise StoreError(f"{path}: store schema {row[0]}, this harness reads {SCHEMA_VERSION}")
+                else:
+                    self._migrate(int(row[0]))
         except (sqlite3.DatabaseError, StoreError) as exc:
             self.db.close()
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(f"{path}: cannot open the run store ({exc}); it was left untouched") from exc
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older store up to SCHEMA_VERSION (in the caller's transaction); refuse a newer one."""
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: store schema {version}, this harness reads {SCHEMA_VERSION}: upgrade harness"
+            )
+        for step in range(version, SCHEMA_VERSION):
+            for statement in _MIGRATIONS[step]:
+                self.db.execute(statement)
+        if version != SCHEMA_VERSION:
+            self.db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -99,36 +136,38 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def add_run(self, record: RunRecord, *, move_pointer: str | None = None) -> None:
-        """Record a run and, in the same transaction, move a pointer to its image."""
-        cases = json.dumps([dataclasses.asdict(c) | {"verdict": c.verdict.value} for c in record.cases])
+    def add_run(
+        self,
+        record: RunRecord,
+        *,
+        move_pointer: str | None = None,
+        is_ancestor: Callable[[str, str], bool] | None = None,
+    ) -> bool:
+        """Record a run and, in the same transaction, move a pointer to its image. Whether it moved.
+
+        With `is_ancestor(old_sha, new_sha)` the move is a compare-and-set: the pointer is read
+        inside the write transaction and moves only forward (unset, the same commit, or a
+        descendant), so concurrent writers cannot move it back between check and write.
+        Without it the pointer moves unconditionally.
+        """
         try:
             with self.transaction():
+                self.db.execute(f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({_RUN_SLOTS})", _run_row(record))
+                if not move_pointer:
+                    return False
+                current = self.pointer(move_pointer)
+                if (
+                    current is not None
+                    and is_ancestor is not None
+                    and current.commit != record.commit
+                    and not is_ancestor(current.commit, record.commit)
+                ):
+                    return False
                 self.db.execute(
-                    "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        record.run_id,
-                        record.commit,
-                        record.image_id,
-                        record.image_tag,
-                        record.deps_key,
-                        record.suite,
-                        record.suite_hash,
-                        record.level,
-                        record.verdict.value,
-                        record.summary,
-                        record.started,
-                        record.build_seconds,
-                        record.run_seconds,
-                        record.run_dir,
-                        cases,
-                    ),
+                    "INSERT OR REPLACE INTO pointers VALUES (?,?,?,?,?)",
+                    (move_pointer, record.image_id, record.commit, record.run_id, record.started),
                 )
-                if move_pointer:
-                    self.db.execute(
-                        "INSERT OR REPLACE INTO pointers VALUES (?,?,?,?,?)",
-                        (move_pointer, record.image_id, record.commit, record.run_id, record.started),
-                    )
+                return True
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: could not record run {record.run_id}: {exc}") from exc
 
@@ -193,11 +232,24 @@ class Store:
         return releases[-1] if releases else None
 
     def runs_for_image(self, image_id: str) -> list[RunRecord]:
-        rows = self.db.execute("SELECT * FROM runs WHERE image_id=? ORDER BY started DESC, rowid DESC", (image_id,))
+        rows = self.db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE image_id=? ORDER BY started DESC, rowid DESC", (image_id,)
+        )
+        return [_record(row) for row in rows]
+
+    def evidence(self, image_id: str, commit: str) -> list[RunRecord]:
+        """What may vouch for an image: its runs and its commit's contract checks, newest first."""
+        rows = self.db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE image_id=? OR (commit_sha=? AND level='contract') "
+            "ORDER BY started DESC, rowid DESC",
+            (image_id, commit),
+        )
         return [_record(row) for row in rows]
 
     def runs_for_commit(self, sha: str) -> list[RunRecord]:
-        rows = self.db.execute("SELECT * FROM runs WHERE commit_sha=? ORDER BY started DESC, rowid DESC", (sha,))
+        rows = self.db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE commit_sha=? ORDER BY started DESC, rowid DESC", (sha,)
+        )
         return [_record(row) for row in rows]
 
     def mark_reachability(self, sha: str, reachable: bool, seen: str) -> None:
@@ -219,13 +271,13 @@ class Store:
         return Pointer(name=row[0], image_id=row[1], commit=row[2], run_id=row[3], updated=row[4]) if row else None
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
-        rows = self.db.execute("SELECT * FROM runs ORDER BY started DESC, rowid DESC LIMIT ?", (limit,))
+        rows = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started DESC, rowid DESC LIMIT ?", (limit,))
         return [_record(row) for row in rows]
 
     def run(self, run_id: str) -> RunRecord | None:
         """A run by id, or by a unique prefix of it."""
         rows = self.db.execute(
-            "SELECT * FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id", (len(run_id), run_id)
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id", (len(run_id), run_id)
         ).fetchall()
         return _record(rows[0]) if len(rows) == 1 else None
 
@@ -242,6 +294,29 @@ def _case(raw: dict[str, object]) -> CaseResult:
     )
 
 
+def _run_row(record: RunRecord) -> tuple[object, ...]:
+    """`record` as a runs row, in _RUN_FIELDS order."""
+    cases = json.dumps([dataclasses.asdict(c) | {"verdict": c.verdict.value} for c in record.cases])
+    return (
+        record.run_id,
+        record.commit,
+        record.image_id,
+        record.image_tag,
+        record.deps_key,
+        record.suite,
+        record.suite_hash,
+        record.contract_hash,
+        record.level,
+        record.verdict.value,
+        record.summary,
+        record.started,
+        record.build_seconds,
+        record.run_seconds,
+        record.run_dir,
+        cases,
+    )
+
+
 def _record(row: tuple[object, ...]) -> RunRecord:
     (
         run_id,
@@ -251,6 +326,7 @@ def _record(row: tuple[object, ...]) -> RunRecord:
         deps_key,
         suite,
         suite_hash,
+        contract_hash,
         level,
         verdict,
         summary,
@@ -268,6 +344,7 @@ def _record(row: tuple[object, ...]) -> RunRecord:
         deps_key=str(deps_key),
         suite=str(suite),
         suite_hash=str(suite_hash),
+        contract_hash=str(contract_hash),
         level=str(level),
         verdict=Verdict(verdict),
         summary=str(summary),

@@ -34,10 +34,10 @@ from harness.bisect_log import BisectLog, Session, Step
 from harness.config import Config
 from harness.contract import DEFAULT_CONTRACT, load_contract
 from harness.errors import BisectError, HarnessError
-from harness.model import Commit, RunRecord, Verdict
+from harness.model import Commit, RunKey, RunRecord, Verdict
 from harness.ops.build import build_commit_image
 from harness.ops.build_and_test import World, build_and_test, new_run_id
-from harness.ops.check import check_commit, contract_record
+from harness.ops.check import check_commit, contract_digest, contract_record, judging_contract
 from harness.ports import ImageBuilder, Upstream
 from harness.reqdiff import RequirementChanges, requirement_changes
 
@@ -120,11 +120,14 @@ class _Prober:
         self.records: dict[str, RunRecord] = {}
 
     def _recorded_run(self, sha: str) -> RunRecord | None:
-        runs = [
-            r
-            for r in self.bw.world.store.runs_for_commit(sha)
-            if r.suite_hash == self.session.suite_hash and r.level == self.session.level
-        ]
+        """The newest record that answers for this commit: same suite, contract and level."""
+        key = RunKey(
+            commit=sha,
+            suite_hash=self.session.suite_hash,
+            contract_hash=contract_digest(judging_contract(self.cfg.contract, self.session.level)),
+            level=self.session.level,
+        )
+        runs = [r for r in self.bw.world.store.runs_for_commit(sha) if r.vouches_for(key)]
         return runs[0] if runs else None
 
     def recorded(self, sha: str) -> Verdict | None:
@@ -156,6 +159,7 @@ class _Prober:
             started=now.isoformat(timespec="seconds"),
             suite=self.cfg.suite.name,
             suite_hash=self.session.suite_hash,
+            contract_hash=contract_digest(judging_contract(self.cfg.contract, "contract")),
         )
         world.store.add_run(record)
         return record

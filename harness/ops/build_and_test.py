@@ -14,10 +14,11 @@ from harness.config import Config
 from harness.contract import load_contract
 from harness.errors import BuildFailed, InfraError
 from harness.evaluate import classify_build_failure, evaluate, evaluate_smoke
+from harness.model import LEVELS as LEVELS  # re-exported: the CLI checks --level against it
 from harness.model import CaseResult, Commit, RunOutcome, RunRecord, Verdict
 from harness.naming import LAST_GOOD
 from harness.ops.build import BuiltImage, build_commit_image
-from harness.ops.check import check_commit
+from harness.ops.check import check_commit, contract_digest
 from harness.ops.gpu_checks import drift_reference, host_preflight, image_preflight
 from harness.ops.test import FramesReader, VideoProbe, run_suite
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, Reporter, Upstream
@@ -55,13 +56,22 @@ def new_run_id(now: datetime.datetime) -> str:
     return f"{now.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
-def _should_move(store: Store, upstream: Upstream, sha: str) -> bool:
-    """`:last-good` only moves forward in upstream history (like PyTorch's viable/strict)."""
-    current = store.pointer(LAST_GOOD)
-    return current is None or current.commit == sha or upstream.is_ancestor(current.commit, sha)
+def record_run(store: Store, record: RunRecord, *, is_ancestor: Callable[[str, str], bool]) -> bool:
+    """Record a judged run; a PASS moves `:last-good` in the store, only forward in upstream
+    history (like PyTorch's viable/strict). Check and move are one store transaction, so runs
+    finishing at once cannot move it back. Whether it moved."""
+    move = LAST_GOOD if record.verdict is Verdict.PASS else None
+    return store.add_run(record, move_pointer=move, is_ancestor=is_ancestor)
 
 
-LEVELS = ("contract", "smoke", "baseline")
+def follow_last_good(store: Store, tag: Callable[[str], None]) -> str | None:
+    """`tag` the store's `last-good` image (the store is the truth: a run that moved it further
+    meanwhile wins), again if it moved while tagging. The image id tagged, or None."""
+    tagged = None
+    while (pointer := store.pointer(LAST_GOOD)) is not None and pointer.image_id != tagged:
+        tag(pointer.image_id)
+        tagged = pointer.image_id
+    return tagged
 
 
 def default_level(cfg: Config, gpu: GpuProbe) -> tuple[str, str]:
@@ -87,6 +97,7 @@ def build_and_test(
     run_dir.mkdir(parents=True)
     world.reporter.step(f"run {run_id}: commit {commit.short} {commit.subject!r}")
     suite_hash = cfg.suite.digest()  # hashes overlay and input files: once per run
+    contract_hash = contract_digest(cfg.contract)  # what the check below judges by ("none": nothing)
 
     def record(
         verdict: Verdict,
@@ -100,6 +111,7 @@ def build_and_test(
             commit=commit.sha,
             suite=cfg.suite.name,
             suite_hash=suite_hash,
+            contract_hash=contract_hash,
             started=started.isoformat(timespec="seconds"),
             run_dir=str(run_dir),
             cases=cases,
@@ -197,14 +209,17 @@ def build_and_test(
         elif again is not Verdict.FAIL:
             verdict, summary = again, again_summary
     _write_results(run_dir, outcome.results, cases, verdict, summary)
-    move = verdict is Verdict.PASS and _should_move(world.store, world.upstream, commit.sha)
     done = record(verdict, summary, built, cases, outcome.seconds)
     # Store first, then the tag: the store is the truth and the tag is derived from it.
-    world.store.add_run(done, move_pointer=LAST_GOOD if move else None)
+    move = record_run(world.store, done, is_ancestor=world.upstream.is_ancestor)
     if move:
         repo = built.tag.rsplit(":", 1)[0]
-        world.builder.tag(built.image_id, repo, LAST_GOOD)
-        world.reporter.step(f"{repo}:{LAST_GOOD} -> {built.tag}")
+        tagged = follow_last_good(world.store, lambda image: world.builder.tag(image, repo, LAST_GOOD))
+        world.reporter.step(
+            f"{repo}:{LAST_GOOD} -> {built.tag}"
+            if tagged == built.image_id
+            else f"{repo}:{LAST_GOOD} moved on to {str(tagged)[7:19]} (a newer commit passed meanwhile)"
+        )
     return Result(record=done, commit=commit, moved_last_good=move, built=built)
 
 

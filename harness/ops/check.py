@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.contract import Contract, ItemResult, check, holds
+from harness.contract import DEFAULT_CONTRACT, Contract, ItemResult, check, holds
 from harness.model import Commit, RunRecord, Verdict
 from harness.ports import Upstream
 
@@ -22,6 +23,17 @@ class CheckResult:
     @property
     def holds(self) -> bool:
         return holds(list(self.items))
+
+
+def contract_digest(path: Path | None) -> str:
+    """Which contract judged a run: its file's content hash, or "none" when none is checked."""
+    return "none" if path is None else hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def judging_contract(configured: Path | None, level: str) -> Path | None:
+    """The contract a run at `level` checks: at level contract, like `harness check`, the
+    bundled one when none is configured; at the other levels only a configured one."""
+    return (configured or DEFAULT_CONTRACT) if level == "contract" else configured
 
 
 def model_ids(upstream: Upstream, sha: str) -> set[str]:
@@ -60,7 +72,9 @@ def check_commit(
     return CheckResult(commit=commit, items=tuple(items), seconds=time.monotonic() - started)
 
 
-def contract_record(result: CheckResult, *, run_id: str, started: str, suite: str, suite_hash: str) -> RunRecord:
+def contract_record(
+    result: CheckResult, *, run_id: str, started: str, suite: str, suite_hash: str, contract_hash: str
+) -> RunRecord:
     """A contract check as a run record (level `contract`), so bisect and history reuse it."""
     broken = [r for r in result.items if r.status != "ok"]
     summary = (
@@ -76,6 +90,7 @@ def contract_record(result: CheckResult, *, run_id: str, started: str, suite: st
         deps_key="",
         suite=suite,
         suite_hash=suite_hash,
+        contract_hash=contract_hash,
         verdict=Verdict.PASS if not broken else Verdict.FAIL,
         summary=summary,
         cases=(),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from harness.compose import ServiceSpec
-from harness.errors import DeployFailed
+from harness.errors import DeployFailed, PromotionRefused
 from harness.ops.promote import Mover, locked, promote, rollback
 from harness.ports import Reporter
 from harness.promotion import Release
@@ -72,12 +72,14 @@ def promote_and_deploy(mover: Mover, d: Deployer, spec: str, *, reason: str, for
             raise DeployFailed(
                 f"revision 1 did not turn healthy ({report.detail}) and there is nothing to roll back to"
             )
-        back = rollback(
-            mover,
-            to=release.revision - 1,
-            action="auto-rollback",
-            reason=f"revision {release.revision} failed its health check: {report.detail}",
-        )
+        why = f"revision {release.revision} failed its health check: {report.detail}"
+        try:  # the newest earlier release not known to be bad
+            back = rollback(mover, to=None, action="auto-rollback", reason=why).release
+        except PromotionRefused as exc:
+            # None is known good: restore what served before this promotion, recorded as forced.
+            back = rollback(
+                mover, to=release.revision - 1, action="auto-rollback", force=True, reason=f"{why}; {exc}"
+            ).release
         again = deploy(d, back)
         state = "service healthy again" if again.healthy else f"the old image is unhealthy too ({again.detail})"
         raise DeployFailed(

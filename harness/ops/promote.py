@@ -16,6 +16,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from harness.errors import LockBusy, PromotionRefused, UsageError
+from harness.model import RunKey
 from harness.naming import LAST_GOOD, PRODUCTION, check_ref, image_name
 from harness.ports import ImageBuilder, Upstream
 from harness.promotion import Release, refusal, rollback_target
@@ -33,6 +34,8 @@ class Mover:
     upstream: Callable[[], Upstream]  # made on demand: only ref targets need git
     repo: str
     suite_hash: str
+    contract_hash: str  # check.contract_digest of the configured contract
+    requires_level: str  # promote.requires_level: a PASS at this level or deeper
     lock_path: Path
     lock_wait_s: float
     user: str
@@ -45,6 +48,30 @@ class Target:
     image_id: str
     commit: str
     run_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RolledBack:
+    release: Release
+    skipped: tuple[tuple[int, str], ...]  # releases passed over as known to be bad: (revision, why)
+
+
+def gate_key(mover: Mover, commit: str, image_id: str | None = None) -> RunKey:
+    """What a record must answer for to let an image be production: the current suite and
+    contract, at `promote.requires_level` or deeper."""
+    return RunKey(
+        suite_hash=mover.suite_hash,
+        contract_hash=mover.contract_hash,
+        level=mover.requires_level,
+        commit=commit or None,
+        image_id=image_id,
+        deeper=True,
+    )
+
+
+def why_not(mover: Mover, image_id: str, commit: str) -> str | None:
+    """Why the image may not be production now (`promotion.refusal` over the store's records)."""
+    return refusal(image_id, mover.store.evidence(image_id, commit), gate_key(mover, commit, image_id))
 
 
 def reconcile(mover: Mover) -> list[str]:
@@ -91,7 +118,8 @@ def resolve_target(mover: Mover, spec: str) -> Target:
         return Target(image_id=image_id, commit=runs[0].commit if runs else "", run_id=runs[0].run_id if runs else "")
     commit = mover.upstream().resolve(spec)
     runs = [r for r in mover.store.runs_for_commit(commit.sha) if r.image_id]
-    current = [r for r in runs if r.suite_hash == mover.suite_hash] or runs
+    key = gate_key(mover, commit.sha)
+    current = [r for r in runs if r.vouches_for(key)] or runs  # else the gate says why not
     if not current:
         raise PromotionRefused(f"commit {commit.short} has no tested image: run `harness build-and-test {spec}` first")
     return Target(image_id=current[0].image_id, commit=commit.sha, run_id=current[0].run_id)
@@ -168,21 +196,26 @@ def promote(mover: Mover, spec: str, *, reason: str, force: bool) -> Release:
         target = resolve_target(mover, spec)
         if mover.builder.image_id(target.image_id) is None:
             raise PromotionRefused(f"image {target.image_id[7:19]} is gone from the engine")
-        why_not = refusal(target.image_id, mover.store.runs_for_image(target.image_id), mover.suite_hash)
-        if why_not and not force:
-            raise PromotionRefused(f"promotion refused: {why_not} (override: --force --reason TEXT)")
+        why = why_not(mover, target.image_id, target.commit)
+        if why and not force:
+            raise PromotionRefused(f"promotion refused: {why} (override: --force --reason TEXT)")
         current = mover.store.production()
         if current and current.image_id == target.image_id:
             raise UsageError(f"image {target.image_id[7:19]} is already production (revision {current.revision})")
-        note = f"{reason} [forced past: {why_not}]" if why_not else reason
-        return _move(mover, action="promote", target=target, reason=note, forced=bool(why_not))
+        note = f"{reason} [forced past: {why}]" if why else reason
+        return _move(mover, action="promote", target=target, reason=note, forced=bool(why))
 
 
-def rollback(mover: Mover, *, to: int | None, reason: str, action: str = "rollback") -> Release:
+def rollback(mover: Mover, *, to: int | None, reason: str, force: bool = False, action: str = "rollback") -> RolledBack:
+    """Back to an earlier release's image, passing over releases known to be bad (said in `skipped`)."""
+    if force and not reason.strip():
+        raise UsageError("--force needs --reason: the history keeps why the gate was overridden")
     with locked(mover):
         reconcile(mover)
         releases = mover.store.releases()
-        target = rollback_target(releases, to)
+        refused = {r.image_id: why for r in releases if (why := why_not(mover, r.image_id, r.commit)) is not None}
+        plan = rollback_target(releases, to, refused=refused, force=force, undo_last=action == "auto-rollback")
+        target = plan.target
         if mover.builder.image_id(target.image_id) is None:
             alive = [r.revision for r in releases if mover.builder.image_id(r.image_id) is not None]
             raise PromotionRefused(
@@ -190,10 +223,13 @@ def rollback(mover: Mover, *, to: int | None, reason: str, action: str = "rollba
                 f"revisions whose images exist: {alive or 'none'}"
             )
         back = Target(image_id=target.image_id, commit=target.commit, run_id=target.run_id)
-        return _move(
+        note = reason or f"back to revision {target.revision}"
+        release = _move(
             mover,
             action=action,
             target=back,
-            reason=reason or f"back to revision {target.revision}",
+            reason=f"{note} [forced past: {plan.forced_past}]" if plan.forced_past else note,
+            forced=bool(plan.forced_past),
             based_on=target.based_on,
         )
+        return RolledBack(release=release, skipped=plan.skipped)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from harness.adapters.git_repo import write_commits
+from harness.errors import EXIT_FAIL, EXIT_USAGE
 from harness.naming import PRODUCTION
-from harness.sample.make import broken_import, template
+from harness.sample.make import broken_import, knob, template
 from tests.conftest import write_config
 from tests.integration.conftest import Project
 
@@ -51,7 +52,7 @@ def test_promote_pass_moves_production_and_refuses_the_rest(project: Project) ->
     assert _production(project) == project.image_id(good[0][:12])
     assert len(project.store().releases()) == 1
     # --force needs a reason and is recorded as forced.
-    assert project.run("promote", bad, "--force")[0] == 2
+    assert project.run("promote", bad, "--force")[0] == EXIT_USAGE
     code, output = project.run("promote", bad, "--force", "--reason", "hotfix needs it")
     assert code == 0, output
     forced = project.store().releases()[-1]
@@ -66,7 +67,8 @@ def test_promote_pass_moves_production_and_refuses_the_rest(project: Project) ->
 def test_rollback_walks_back_and_refuses_when_the_image_is_gone(project: Project) -> None:
     good, _ = _tested(project, 3)
     for sha in good:
-        assert project.run("promote", sha)[0] == 0
+        code, output = project.run("promote", sha)
+        assert code == 0, output
     ids = [project.image_id(sha[:12]) for sha in good]
     assert project.run("rollback")[0] == 0
     assert _production(project) == ids[1]
@@ -139,7 +141,7 @@ def test_deploy_failing_health_rolls_back_and_old_image_serves(project: Project,
         deploy=f"deploy:\n  service: worker-cpu\n  project: {project.repo.replace('/', '-')}\n"
         "  health_timeout_s: 120\n",
     )
-    good, bad = _tested(project, 1)
+    good, bad = _tested(project, 2)
     name = f"{project.repo.replace('/', '-')}-worker-cpu"
     try:
         code, output = project.run("promote", good[0], "--deploy")
@@ -152,6 +154,12 @@ def test_deploy_failing_health_rolls_back_and_old_image_serves(project: Project,
         container = project.engine.client.containers.get(name)
         assert container.image.id == project.image_id(good[0][:12])
         assert container.attrs["State"]["Health"]["Status"] == "healthy"
+        assert _production(project) == project.image_id(good[0][:12])
+        # A later rollback passes over revision 2: it failed its health check (and is a FAIL image).
+        assert project.run("promote", good[1])[0] == 0
+        code, output = project.run("rollback")
+        assert code == 0, output
+        assert "skipped revision 2: its image failed its health check and was rolled back by revision 3" in output
         assert _production(project) == project.image_id(good[0][:12])
     finally:
         project.engine.client.containers.get(name).remove(force=True)
@@ -202,3 +210,45 @@ def test_promote_waits_for_the_lock_then_fails_clearly(project: Project, tmp_pat
     assert proc.returncode == 125, proc.stdout + proc.stderr
     assert "another harness process is moving production" in proc.stderr
     assert project.store().releases() == []
+
+
+def test_promote_needs_a_pass_at_the_configured_level(project: Project, tmp_path: Path) -> None:
+    flat = project.commit("flat video", {**template(), "wgp.py": knob(template()["wgp.py"] or "", "FLAT_OUTPUT", True)})
+    assert project.run("build-and-test", flat)[0] == EXIT_FAIL  # baseline FAIL: the video is constant
+    assert project.run("build-and-test", flat, "--level", "smoke")[0] == 0  # smoke only imports
+    code, output = project.run("promote", flat)
+    assert code == EXIT_FAIL, output
+    assert "baseline" in output and "FAIL" in output and "video is constant" in output
+    assert project.store().releases() == []
+    code, output = project.run("promote", flat, "--force", "--reason", "smoke is enough today")
+    assert code == 0, output
+    [release] = project.store().releases()
+    assert release.forced and "smoke is enough today" in release.reason
+    # A config asking only for smoke: the newest smoke-or-deeper record is the smoke PASS.
+    other = project.commit("flat again", {"README.md": "x\n"})
+    assert project.run("build-and-test", other, "--level", "smoke")[0] == 0
+    write_config(tmp_path, upstream=project.upstream, repo=project.repo, deploy="promote:\n  requires_level: smoke\n")
+    code, output = project.run("promote", other)
+    assert code == 0, output
+    assert not project.store().releases()[-1].forced
+
+
+def test_rollback_skips_releases_known_to_be_bad(project: Project) -> None:
+    good, bad = _tested(project, 2)
+    assert project.run("promote", good[0])[0] == 0  # revision 1
+    assert project.run("promote", bad, "--force", "--reason", "hotfix")[0] == 0  # 2: a forced FAIL image
+    assert project.run("promote", good[1])[0] == 0  # 3
+    code, output = project.run("rollback")
+    assert code == 0, output
+    assert _production(project) == project.image_id(good[0][:12])
+    assert "skipped revision 2" in output and "is FAIL" in output, output
+    # Onto the FAIL release only with --force --reason, and recorded as forced.
+    code, output = project.run("rollback", "--to", "2")
+    assert code == EXIT_FAIL and "--force --reason" in output, output
+    assert project.run("rollback", "--to", "2", "--force")[0] == EXIT_USAGE  # --force needs --reason
+    assert _production(project) == project.image_id(good[0][:12])
+    code, output = project.run("rollback", "--to", "2", "--force", "--reason", "need the hotfix back")
+    assert code == 0, output
+    last = project.store().releases()[-1]
+    assert (last.revision, last.image_id, last.forced) == (5, project.image_id(bad[:12]), True)
+    assert "need the hotfix back" in last.reason

@@ -48,7 +48,9 @@ RECORD = RunRecord(
     run_seconds=9.0,
     run_dir="/runs/r",
     level="smoke",
+    contract_hash="c" * 16,
 )
+V1_DUMP = Path(__file__).parent / "data" / "store_v1.sql"
 
 
 @pytest.fixture
@@ -144,3 +146,56 @@ def test_releases_get_revisions_and_from_images_in_order(tmp_path: Path) -> None
     assert (first.based_on, second.based_on, back.based_on) == (1, 2, 1)
     assert store.releases() == [first, second, back]
     assert store.production() == back
+
+
+def test_v1_store_is_migrated_and_its_runs_vouch_for_nothing(tmp_path: Path) -> None:
+    """A store written by the v1 code (tests/unit/data/store_v1.sql): runs, pointer, releases
+    and bisect sessions survive; its runs' contract is unknown, so they answer no key."""
+    from harness.model import RunKey
+
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(V1_DUMP.read_text())
+    db.close()
+    store = Store(path)
+    try:
+        runs = store.runs()
+        assert [(r.run_id, r.level, r.contract_hash) for r in runs] == [
+            ("20240101-000001-c0c0c0", "contract", ""),
+            ("20240101-000000-abc123", "baseline", ""),
+        ]
+        assert runs[1].cases == CASES and runs[1].verdict is Verdict.PASS
+        for r in runs:
+            for contract in ("", "none", "c" * 16):
+                key = RunKey(suite_hash=r.suite_hash, contract_hash=contract, level=r.level, commit=r.commit)
+                assert not r.vouches_for(key)
+        assert store.pointer("last-good").run_id == "20240101-000000-abc123"  # type: ignore[union-attr]
+        assert [r.revision for r in store.releases()] == [1]
+        assert store.unreachable() == {"1" * 40}
+        assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("2",)
+        fresh = dataclasses.replace(RECORD, run_id="20240105-000000-fe0000")
+        store.add_run(fresh)  # new runs carry their contract
+        assert store.run(fresh.run_id) == fresh
+    finally:
+        store.close()
+    Store(path).close()  # opening a migrated store again changes nothing
+
+
+def test_pointer_moves_only_forward_when_ancestry_is_given(store: Store) -> None:
+    order = ["a", "b", "c"]
+
+    def is_ancestor(old: str, new: str) -> bool:
+        return order.index(old) <= order.index(new)
+
+    def passed(sha: str, n: int) -> RunRecord:
+        return dataclasses.replace(RECORD, run_id=f"r{n}", commit=sha, image_id=f"sha256:{sha}{n}")
+
+    assert store.add_run(passed("b", 1), move_pointer="last-good", is_ancestor=is_ancestor)
+    assert not store.add_run(passed("a", 2), move_pointer="last-good", is_ancestor=is_ancestor)
+    assert store.pointer("last-good").commit == "b"  # type: ignore[union-attr]
+    assert store.add_run(passed("b", 3), move_pointer="last-good", is_ancestor=is_ancestor)  # a rebuild
+    assert store.pointer("last-good").image_id == "sha256:b3"  # type: ignore[union-attr]
+    assert store.add_run(passed("c", 4), move_pointer="last-good", is_ancestor=is_ancestor)
+    assert not store.add_run(passed("c", 5))  # no pointer asked: recorded, nothing moves
+    assert store.pointer("last-good").run_id == "r4"  # type: ignore[union-attr]
+    assert len(store.runs()) == 5
