@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from harness.cli import ConsoleReporter, JsonOpt, app, err, handles_errors, make_world, out, state
-from harness.config import Config, load_config
+from harness.cli import ConsoleReporter, JsonOpt, app, err, make_world, out, state
+from harness.config import Config, load_config, refuse_unchecked_level
 from harness.errors import UsageError
 from harness.model import RunRecord, Verdict
 from harness.report import STYLE, to_json
@@ -30,8 +31,8 @@ def _steps_table(steps: list) -> Table:  # type: ignore[type-arg]
             f"[{STYLE[s.verdict]}]{s.verdict.value}[/]",
             s.source,
             f"{s.seconds:.1f}",
-            s.run_id,
-            s.summary,
+            escape(s.run_id),
+            escape(s.summary),
         )
     return table
 
@@ -51,7 +52,6 @@ def _parallel(reporter: ConsoleReporter, jobs: int) -> Callable[[Config, list[st
 
 
 @app.command("bisect")
-@handles_errors
 def bisect_cmd(
     good: Annotated[str | None, typer.Option("--good", help="a ref known to pass")] = None,
     bad: Annotated[str | None, typer.Option("--bad", help="a ref known to fail")] = None,
@@ -77,6 +77,7 @@ def bisect_cmd(
     if deps_failure not in ("fail", "skip"):
         raise UsageError(f"--deps-failure {deps_failure!r}: allowed: fail, skip")
     cfg = load_config(state["config"])
+    refuse_unchecked_level(cfg, level)
     reporter = ConsoleReporter(err, verbose)
     world = make_world(cfg, reporter)
     blog = BisectLog(world.store)
@@ -142,9 +143,11 @@ def bisect_cmd(
         )
         return
     c = report.culprit
-    out.print(f"[{STYLE[Verdict.FAIL]}]first bad commit[/] {c.commit.sha} ({c.commit.date}, {c.commit.author})")
-    out.print(f"    {c.commit.subject}")
-    out.print("integration surface: " + (", ".join(f"{p} +{a} -{d}" for p, a, d in c.integration) or "untouched"))
+    who = escape(f"{c.commit.sha} ({c.commit.date}, {c.commit.author})")
+    out.print(f"[{STYLE[Verdict.FAIL]}]first bad commit[/] {who}")
+    out.print(f"    {c.commit.subject}", markup=False)
+    surface = ", ".join(f"{p} +{a} -{d}" for p, a, d in c.integration) or "untouched"
+    out.print(f"integration surface: {surface}", markup=False)
     out.print(f"diffstat: {len(c.files)} files, +{sum(f[1] for f in c.files)} -{sum(f[2] for f in c.files)}")
     r = c.requirements
     if not r.empty:
@@ -155,5 +158,6 @@ def bisect_cmd(
                 + [f"removed {x}" for x in r.removed]
                 + [f"{n}: {o} -> {nw}" for n, o, nw in r.repinned]
                 + [f"{sign}{o}" for sign, o in r.options]
-            )
+            ),
+            markup=False,
         )
