@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.adapters.git_repo import write_commits
+from harness.errors import EXIT_USAGE
 from harness.naming import PRODUCTION
 from harness.sample.make import broken_import, template
 from tests.conftest import write_config
@@ -51,7 +52,7 @@ def test_promote_pass_moves_production_and_refuses_the_rest(project: Project) ->
     assert _production(project) == project.image_id(good[0][:12])
     assert len(project.store().releases()) == 1
     # --force needs a reason and is recorded as forced.
-    assert project.run("promote", bad, "--force")[0] == 2
+    assert project.run("promote", bad, "--force")[0] == EXIT_USAGE
     code, output = project.run("promote", bad, "--force", "--reason", "hotfix needs it")
     assert code == 0, output
     forced = project.store().releases()[-1]
