@@ -77,7 +77,6 @@ def bisect_cmd(
     if deps_failure not in ("fail", "skip"):
         raise UsageError(f"--deps-failure {deps_failure!r}: allowed: fail, skip")
     cfg = load_config(state["config"])
-    refuse_unchecked_level(cfg, level)
     reporter = ConsoleReporter(err, verbose)
     world = make_world(cfg, reporter)
     blog = BisectLog(world.store)
@@ -97,6 +96,7 @@ def bisect_cmd(
         good, bad, level, session_id = session.good, session.bad, session.level, session.id
     if not good or not bad:
         raise UsageError("give --good and --bad (or --resume, or --log)")
+    refuse_unchecked_level(cfg, level)
     bw = BisectWorld(
         world=world,
         log=blog,
