@@ -14,6 +14,7 @@ import signal
 import sys
 import tempfile
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -98,8 +99,9 @@ def _fail(exc: BaseException) -> int:
             err.print("terminated: containers of this run were removed", highlight=False)
             return EXIT_TERMINATED
     path = _crash_file("".join(traceback.format_exception(exc)))
+    what = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, whatever the message holds
     err.print(
-        f"[bold red]harness bug:[/] {escape(f'{type(exc).__name__}: {exc}')}; traceback written to {escape(str(path))}",
+        f"[bold red]harness bug:[/] {escape(what)}; traceback written to {escape(str(path))}",
         highlight=False,
         soft_wrap=True,
     )
@@ -119,12 +121,13 @@ class Boundary(TyperGroup):
 
     def main(  # type: ignore[override]
         self,
-        args: list[str] | None = None,
+        args: Sequence[str] | None = None,
         prog_name: str | None = None,
         *,
         standalone_mode: bool = True,
         **kwargs: Any,
     ) -> Any:
+        state.update(debug=False, config=Path("harness.yaml"), config_given=False)  # one invocation each
         # Not a terminal (CI logs, pipes): no wrapping at 80 columns, one table row a line.
         for console in (out, err):
             console.width = None if console.is_terminal else 10_000  # type: ignore[assignment]
