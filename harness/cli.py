@@ -1,7 +1,8 @@
 """The command line: parse, build adapters, call one use case, render, return an exit code.
 
-The only place a HarnessError becomes an exit code (0 pass, 1 fail, 125 infra/skip,
-2 usage/config, 130/143 interrupted): `git bisect run harness build-and-test` works as is.
+`Boundary` below is the only place an error becomes an exit code, for `main()` and for
+typer's CliRunner alike (both go through the app's group): `git bisect run harness
+build-and-test` works as is.
 """
 
 from __future__ import annotations
@@ -11,36 +12,53 @@ import functools
 import os
 import signal
 import sys
+import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer._click.exceptions import ClickException  # typer's vendored click: its usage errors
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from harness.adapters.git_repo import GitUpstream
     from harness.ops.build_and_test import World
     from harness.ports import Reporter
 
-from harness.config import Config, load_config
-from harness.errors import EXIT_INTERRUPTED, EXIT_USAGE, HarnessError, UsageError
-from harness.report import history_table, print_record, record_dict, to_json
+from harness.config import Config, load_config, refuse_unchecked_level
+from harness.errors import (
+    EXIT_ABORT,
+    EXIT_FAIL,
+    EXIT_INTERRUPTED,
+    EXIT_PASS,
+    EXIT_SKIP,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    HarnessError,
+    UsageError,
+)
+from harness.report import ConsoleReporter, history_table, print_record, record_dict, to_json
 from harness.store import Store
 
-app = typer.Typer(
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    no_args_is_help=True,
-    help="Containerized rebuild harness for Headless-Wan2GP.",
-)
+EXIT_CODES = f"""Exit codes (the `git bisect run` protocol):
+
+\b
+  {EXIT_PASS:>3} pass
+  {EXIT_FAIL:>3} fail: a real regression (the commit is bad)
+  {EXIT_SKIP:>3} infra: the commit could not be judged (engine, network, timeout, no GPU)
+  {EXIT_ABORT:>3} abort: usage or config error, or a harness bug (git bisect run stops)
+  {EXIT_INTERRUPTED:>3} interrupted (Ctrl-C), {EXIT_TERMINATED} terminated (SIGTERM)"""
+
 out = Console(soft_wrap=True)  # messages stay one line: users grep and copy them
 err = Console(stderr=True, soft_wrap=True)
-F = TypeVar("F", bound=Callable[..., Any])
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="HARNESS_CONFIG", help="harness.yaml")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-state: dict[str, Any] = {"debug": False, "config": Path("harness.yaml")}
+state: dict[str, Any] = {"debug": False, "config": Path("harness.yaml"), "config_given": False}
+__all__ = ["ConsoleReporter", "app", "err", "main", "make_world", "out", "state"]
 
 
 class Terminated(BaseException):
@@ -51,45 +69,94 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def handles_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+def _crash_file(text: str) -> Path:
+    """Where the traceback of a harness bug goes: the state folder when the config loads."""
+    try:
+        folder = load_config(state["config"]).state_dir / "crashes"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+        path = folder / f"{stamp}-{os.getpid()}.txt"
+        path.write_text(text)
+        return path
+    except Exception:  # noqa: BLE001 - the config itself may be what is broken: fall back to a temp file
+        fd, name = tempfile.mkstemp(prefix="harness-crash-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        return Path(name)
+
+
+def _fail(exc: BaseException) -> int:
+    """Say what went wrong in one line, return the exit code for it."""
+    if state["debug"]:
+        traceback.print_exception(exc)
+    match exc:
+        case HarnessError():
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            return exc.exit_code
+        case KeyboardInterrupt():
+            err.print("interrupted: containers of this run were removed", highlight=False)
+            return EXIT_INTERRUPTED
+        case Terminated():
+            err.print("terminated: containers of this run were removed", highlight=False)
+            return EXIT_TERMINATED
+    path = _crash_file("".join(traceback.format_exception(exc)))
+    what = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, whatever the message holds
+    err.print(
+        f"[bold red]harness bug:[/] {escape(what)}; traceback written to {escape(str(path))}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return EXIT_ABORT
+
+
+class Boundary(TyperGroup):
+    """The one error boundary. Typer's CliRunner and `main()` both call `main` on this group."""
+
+    def invoke(self, ctx: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
-        except HarnessError as exc:
-            if state["debug"]:
-                traceback.print_exc()
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("interrupted: containers of this run were removed")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        except Terminated:
-            err.print("terminated: containers of this run were removed")
-            raise typer.Exit(128 + signal.SIGTERM) from None
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # exits, and click's usage errors: `main` below maps those
+        except (Exception, KeyboardInterrupt, Terminated) as exc:  # noqa: BLE001 - the one boundary
+            raise typer.Exit(_fail(exc)) from None
 
-    return wrapper  # type: ignore[return-value]
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        *,
+        standalone_mode: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        state.update(debug=False, config=Path("harness.yaml"), config_given=False)  # one invocation each
+        # Not a terminal (CI logs, pipes): no wrapping at 80 columns, one table row a line.
+        for console in (out, err):
+            console.width = None if console.is_terminal else 10_000  # type: ignore[assignment]
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **kwargs)
+        except ClickException as exc:  # click's own: unknown option, missing argument, bad value
+            exc.show()
+            code = EXIT_USAGE
+        except typer.Abort:  # EOF on a prompt, or Ctrl-C while click parses
+            code = EXIT_INTERRUPTED
+        code = code if isinstance(code, int) else EXIT_PASS
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
 
-class ConsoleReporter:
-    """Steps printed as they happen; build and run output shown in a live status line."""
-
-    def __init__(self, console: Console, verbose: bool) -> None:
-        self.console, self.verbose = console, verbose
-        self.status = console.status("")
-
-    def step(self, text: str) -> None:
-        self.console.print(f"[cyan]==>[/] {text}", highlight=False)
-
-    def line(self, text: str) -> None:
-        if self.verbose:
-            self.console.print(f"    {text}", highlight=False, markup=False)
-        elif text.strip():
-            self.status.update(text.strip()[:120])
+app = typer.Typer(
+    cls=Boundary,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    no_args_is_help=True,
+    help=f"Containerized rebuild harness for Headless-Wan2GP.\n\n{EXIT_CODES}",
+)
 
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     config: ConfigOpt = Path("harness.yaml"),
     debug: Annotated[bool, typer.Option("--debug", help="tracebacks on errors")] = False,
     offline: Annotated[
@@ -99,7 +166,9 @@ def _main(
 ) -> None:
     from harness.adapters.git_repo import FetchSession
 
+    source = ctx.get_parameter_source("config")
     state["debug"], state["config"] = debug, config
+    state["config_given"] = source is not None and source.name != "DEFAULT"  # -c or HARNESS_CONFIG
     state["upstream_session"] = FetchSession(offline=offline)  # one fetch per command, shared
 
 
@@ -110,6 +179,15 @@ def upstream_for(cfg: Config) -> GitUpstream:
     session = state.setdefault("upstream_session", FetchSession())
     session.timeout_s = cfg.fetch_timeout_s
     return GitUpstream(cfg.upstream_url, cfg.mirror_dir, session)
+
+
+def config_or_defaults() -> Config:
+    """For diagnostics: the config, or the defaults when none was given and none is here."""
+    from harness.config import default_config
+
+    if state["config_given"] or state["config"].exists():
+        return load_config(state["config"])
+    return default_config(Path.cwd())
 
 
 def _store() -> Store:
@@ -141,7 +219,6 @@ def make_world(cfg: Config, reporter: Reporter) -> World:
 
 
 @app.command("build-and-test")
-@handles_errors
 def build_and_test_cmd(
     refs: Annotated[
         list[str], typer.Argument(help="sha (full or short), branch, tag, HEAD, HEAD~3; several at once: one GPU each")
@@ -164,6 +241,7 @@ def build_and_test_cmd(
         raise UsageError(f"--level {level!r}: allowed: {', '.join(LEVELS)}")
 
     cfg = load_config(state["config"])
+    refuse_unchecked_level(cfg, level)
     reporter = ConsoleReporter(err, verbose)
     if len(refs) > 1:
         _build_and_test_many(cfg, refs, reporter, level=level, parallel=parallel, json_out=json_out)
@@ -190,7 +268,7 @@ def _build_and_test_many(
     docs, codes = [], []
     for ref, outcome in outcomes.items():
         if isinstance(outcome, HarnessError):
-            err.print(f"[bold red]error:[/] {ref}: {outcome}", highlight=False)
+            err.print(f"[bold red]error:[/] {escape(f'{ref}: {outcome}')}", highlight=False)
             docs.append({"ref": ref, "error": str(outcome)})
             codes.append(outcome.exit_code)
             continue
@@ -205,7 +283,6 @@ def _build_and_test_many(
 
 
 @app.command("history")
-@handles_errors
 def history_cmd(json_out: JsonOpt = False, limit: Annotated[int, typer.Option(min=1, max=10000)] = 50) -> None:
     """Recorded runs, newest first."""
     store = _store()
@@ -217,7 +294,6 @@ def history_cmd(json_out: JsonOpt = False, limit: Annotated[int, typer.Option(mi
 
 
 @app.command("show")
-@handles_errors
 def show_cmd(run: Annotated[str, typer.Argument(help="run id or a unique prefix")], json_out: JsonOpt = False) -> None:
     """One run: verdict per case, with the reasons, paths and timings."""
     record = _store().run(run)
@@ -230,31 +306,29 @@ def show_cmd(run: Annotated[str, typer.Argument(help="run id or a unique prefix"
 
 
 @app.command("backup")
-@handles_errors
 def backup_cmd(target: Annotated[Path, typer.Argument(help="new file for the copy of the run store")]) -> None:
     """Copy the run store (runs, releases, bisects) consistently, even while harness writes."""
+    if not target.parent.is_dir():
+        raise UsageError(f"backup {target}: the folder {target.parent} does not exist; create it or pick another")
+    if target.exists():
+        raise UsageError(f"backup {target}: it exists; give a new file (a backup never overwrites)")
     store = _store()
     store.backup(target)
-    out.print(f"run store copied to {target} (integrity: {Store(target).integrity()})")
+    out.print(escape(f"run store copied to {target} (integrity: {Store(target).integrity()})"))
 
 
 @app.command("sample")
-@handles_errors
 def sample_cmd(folder: Annotated[Path, typer.Argument(help="where to create the sample upstream")]) -> None:
     """Create the bundled sample upstream (a mini Wan2GP git repo) and a harness.yaml for it."""
     from harness.sample.make import write_sample
 
     config = write_sample(folder)
-    out.print(f"sample upstream and config written; try:\n  harness -c {config} build-and-test main")
+    out.print(escape(f"sample upstream and config written; try:\n  harness -c {config} build-and-test main"))
 
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        app()
-    except SystemExit as exc:
-        sys.exit(exc.code)
-    sys.exit(EXIT_USAGE)
+    app()  # Boundary.main exits with the code
 
 
 # Register the other commands on `app` (their own modules, for size); importing them is the point.

@@ -11,8 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli import ConsoleReporter, JsonOpt, app, err, handles_errors, make_world, out, state, upstream_for
-from harness.config import Config, load_config
+from harness.cli import ConsoleReporter, JsonOpt, app, err, make_world, out, state, upstream_for
+from harness.config import Config, load_config, refuse_unchecked_level
 from harness.errors import UsageError
 from harness.model import RunRecord, Verdict
 from harness.report import STYLE, to_json
@@ -34,7 +34,7 @@ def _steps_table(steps: list) -> Table:  # type: ignore[type-arg]
             f"[{STYLE[s.verdict]}]{s.verdict.value}[/]",
             s.source,
             f"{s.seconds:.1f}",
-            s.run_id,
+            escape(s.run_id),
             escape(s.summary),
         )
     return table
@@ -55,7 +55,6 @@ def _parallel(reporter: ConsoleReporter, jobs: int) -> Callable[[Config, list[st
 
 
 @app.command("bisect")
-@handles_errors
 def bisect_cmd(
     good: Annotated[str | None, typer.Option("--good", help="a ref known to pass")] = None,
     bad: Annotated[str | None, typer.Option("--bad", help="a ref known to fail")] = None,
@@ -120,6 +119,7 @@ def bisect_cmd(
         )
     if not good or not bad:
         raise UsageError("give --good and --bad (or --resume, or --log)")
+    refuse_unchecked_level(cfg, level)
     bw = BisectWorld(
         world=world,
         log=blog,

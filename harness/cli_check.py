@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli import JsonOpt, app, handles_errors, out, state, upstream_for
+from harness.cli import JsonOpt, app, out, state, upstream_for
 from harness.config import Config, load_config
 from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
 from harness.errors import UsageError
@@ -29,7 +29,6 @@ def _suite_models(cfg: Config) -> tuple[str, ...]:
 
 
 @app.command("check")
-@handles_errors
 def check_cmd(ref: Annotated[str, typer.Argument(help="upstream ref")], json_out: JsonOpt = False) -> None:
     """Check the integration contract at REF from git (ast, no checkout, no import): exit 0 holds, 1 broken."""
     from harness.ops.check import check_commit
@@ -59,7 +58,10 @@ def check_cmd(ref: Annotated[str, typer.Argument(help="upstream ref")], json_out
             table.add_column(column, overflow="fold")
         for item in result.items:
             table.add_row(
-                f"[{STATUS_STYLE[item.status]}]{item.status}[/]", item.kind, item.name, "; ".join(item.reasons)
+                f"[{STATUS_STYLE[item.status]}]{item.status}[/]",
+                escape(item.kind),
+                escape(item.name),
+                escape("; ".join(item.reasons)),
             )
         out.print(table)
         out.print("contract holds" if result.holds else "[bold red]contract broken[/]")
@@ -67,14 +69,15 @@ def check_cmd(ref: Annotated[str, typer.Argument(help="upstream ref")], json_out
 
 
 @app.command("doctor")
-@handles_errors
 def doctor_cmd(json_out: JsonOpt = False) -> None:
-    """Engine, runtimes, the GPU mode `auto` would pick, devices, driver, base image, model cache."""
+    """Engine, runtimes, the GPU mode `auto` would pick, devices, driver, base image, model cache
+    (with no harness.yaml here: the defaults)."""
     from harness.adapters.docker_engine import DockerEngine
     from harness.adapters.gpu import HostGpuProbe
+    from harness.cli import config_or_defaults
     from harness.ops.doctor import doctor
 
-    cfg = load_config(state["config"])
+    cfg = config_or_defaults()
     rows = doctor(cfg, DockerEngine(os.environ), HostGpuProbe())
     if json_out:
         out.print_json(to_json([dataclasses.asdict(r) for r in rows]))
@@ -83,13 +86,12 @@ def doctor_cmd(json_out: JsonOpt = False) -> None:
         for column in ("", "area", "item", "value"):
             table.add_column(column, overflow="fold")
         for r in rows:
-            table.add_row("[green]ok[/]" if r.ok else "[bold red]!![/]", r.area, r.item, r.value)
+            table.add_row("[green]ok[/]" if r.ok else "[bold red]!![/]", *map(escape, (r.area, r.item, r.value)))
         out.print(table)
     raise typer.Exit(0 if all(r.ok for r in rows) else 125)
 
 
 @app.command("diff")
-@handles_errors
 def diff_cmd(
     old: Annotated[str | None, typer.Argument(help="from (default: the production commit)")] = None,
     new: Annotated[str | None, typer.Argument(help="to (default: upstream HEAD, fetched)")] = None,
@@ -126,7 +128,6 @@ app.add_typer(weights_app, name="weights")
 
 
 @weights_app.command("pull")
-@handles_errors
 def weights_pull_cmd(
     ref: Annotated[str, typer.Option("--ref", help="upstream ref whose image resolves the models")] = "HEAD",
     token_file: Annotated[
@@ -169,7 +170,7 @@ def weights_pull_cmd(
     if json_out:
         out.print_json(to_json(report))
     else:
-        out.print(f"{len(report['files'])} files, {report['total_bytes'] / 2**30:.2f} GiB in {cfg.model_cache}")
+        out.print(escape(f"{len(report['files'])} files, {report['total_bytes'] / 2**30:.2f} GiB in {cfg.model_cache}"))
         for error in report["errors"]:
-            err.print(f"failed: {error}")
+            err.print(f"failed: {error}", markup=False)
     raise typer.Exit(1 if report["errors"] else 0)

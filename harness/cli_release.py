@@ -1,6 +1,6 @@
 """Production commands: promote, rollback, reconcile, status, releases, gc, pin.
 
-Registered on the app of `harness.cli`, whose `handles_errors` turns errors into exit codes.
+Registered on the app of `harness.cli`, whose one error boundary turns errors into exit codes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.adapters.docker_engine import DockerEngine
-from harness.cli import JsonOpt, app, err, handles_errors, out, state, upstream_for
+from harness.cli import JsonOpt, app, err, out, state, upstream_for
 from harness.config import Config, load_config
 from harness.naming import LAST_GOOD
 from harness.ops.deploy import Deployer
@@ -85,20 +85,19 @@ def _deployer(cfg: Config, engine: DockerEngine) -> Deployer:
 
 class _Steps:
     def step(self, text: str) -> None:
-        err.print(f"[cyan]==>[/] {text}", highlight=False)
+        err.print(f"[cyan]==>[/] {escape(text)}", highlight=False)
 
     def line(self, text: str) -> None:
         pass
 
 
 def _release_line(r: Release) -> str:
-    return (
+    return escape(
         f"revision {r.revision} ({r.action}): image {r.image_id[7:19]} commit {r.commit[:12]} by {r.user}: {r.reason}"
     )
 
 
 @app.command("promote")
-@handles_errors
 def promote_cmd(
     target: Annotated[str, typer.Argument(help="upstream ref, run id, or image (name or id)")],
     reason: ReasonOpt = "",
@@ -112,14 +111,13 @@ def promote_cmd(
         from harness.ops.deploy import promote_and_deploy
 
         release, detail = promote_and_deploy(mover, _deployer(cfg, engine), target, reason=reason, force=force)
-        out.print(f"production -> {escape(_release_line(release))}\n{escape(detail)}", highlight=False)
+        out.print(f"production -> {_release_line(release)}\n{escape(detail)}")
         return
     release = promote(mover, target, reason=reason, force=force)
-    out.print(f"production -> {escape(_release_line(release))}", highlight=False)
+    out.print(f"production -> {_release_line(release)}", highlight=False)
 
 
 @app.command("rollback")
-@handles_errors
 def rollback_cmd(
     to: Annotated[int | None, typer.Option("--to", help="revision to restore (default: the previous one)")] = None,
     reason: ReasonOpt = "",
@@ -135,7 +133,7 @@ def rollback_cmd(
     release = rolled.release
     for revision, why in rolled.skipped:
         out.print(f"skipped revision {revision}: {escape(why)}", highlight=False)
-    out.print(f"production -> {escape(_release_line(release))}", highlight=False)
+    out.print(f"production -> {_release_line(release)}", highlight=False)
     if deploy:
         from harness.errors import DeployFailed
         from harness.ops.deploy import deploy as deploy_release
@@ -143,17 +141,16 @@ def rollback_cmd(
         report = deploy_release(_deployer(cfg, engine), release)
         if not report.healthy:
             raise DeployFailed(f"service not healthy on revision {release.revision}: {report.detail}")
-        out.print(f"service healthy: {report.detail}")
+        out.print(f"service healthy: {escape(report.detail)}")
 
 
 @app.command("reconcile")
-@handles_errors
 def reconcile_cmd() -> None:
     """Repair tags left behind by an interrupted move (the store is the truth); fetch upstream
     and mark recorded commits it no longer has (force-pushed away): their runs are kept."""
     _, mover, _ = _setup()
     repaired = reconcile(mover)
-    out.print("\n".join(repaired) or "consistent: tags match the store")
+    out.print(escape("\n".join(repaired)) or "consistent: tags match the store")
     upstream = mover.upstream()
     upstream.fetch()  # a no-op with --offline: reachability is then the mirror's, as last fetched
     if getattr(state.get("upstream_session"), "offline", False):
@@ -169,7 +166,6 @@ def reconcile_cmd() -> None:
 
 
 @app.command("releases")
-@handles_errors
 def releases_cmd(json_out: JsonOpt = False) -> None:
     """Production history: revision, commit, image id, when, who, why."""
     _, mover, _ = _setup()
@@ -182,12 +178,12 @@ def releases_cmd(json_out: JsonOpt = False) -> None:
     for column in ("rev", "action", "commit", "image", "when", "who", "why"):
         table.add_column(column, overflow="fold")
     for r in releases:
-        table.add_row(str(r.revision), r.action, r.commit[:12], r.image_id[7:19], r.created, r.user, r.reason)
+        row = (str(r.revision), r.action, r.commit[:12], r.image_id[7:19], r.created, r.user, r.reason)
+        table.add_row(*map(escape, row))
     out.print(table)
 
 
 @app.command("status")
-@handles_errors
 def status_cmd(json_out: JsonOpt = False) -> None:
     """Production, last-good, upstream head and the last runs."""
     from harness.errors import HarnessError
@@ -224,11 +220,10 @@ def status_cmd(json_out: JsonOpt = False) -> None:
         where = resolution.line() if resolution else f"HEAD -> {head.short}"
         out.print(f"upstream:   {escape(where)}: {escape(head.subject)!s:.70}", highlight=False)
     for r in mover.store.runs(5):
-        out.print(f"  {r.run_id} {r.commit[:12]} {r.verdict.value:5} {r.summary}")
+        out.print(escape(f"  {r.run_id} {r.commit[:12]} {r.verdict.value:5} {r.summary}"))
 
 
 @app.command("gc")
-@handles_errors
 def gc_cmd(
     keep: Annotated[int, typer.Option("--keep", min=1, max=10000, help="newest commit images/releases kept")] = 5,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would go, remove nothing")] = False,
@@ -248,28 +243,29 @@ def gc_cmd(
     )
     verb = "would remove" if dry_run else "removed"
     for image in plan.remove_images:
-        out.print(f"{verb} image {', '.join(image.tags)} ({image.id[7:19]})")
+        out.print(escape(f"{verb} image {', '.join(image.tags)} ({image.id[7:19]})"))
     for run_dir in plan.remove_run_dirs:
-        out.print(f"{verb} run folder {run_dir}")
+        out.print(escape(f"{verb} run folder {run_dir}"))
     for container in plan.remove_containers:
-        out.print(f"{verb} leftover container {container.name} ({container.status})")
+        out.print(escape(f"{verb} leftover container {container.name} ({container.status})"))
     for image_id in plan.remove_dangling:
         out.print(f"{verb} build-stage image {image_id[7:19]}")
     for image, why in plan.keep_images:
-        out.print(f"kept {', '.join(image.tags)}: {why}")
+        out.print(escape(f"kept {', '.join(image.tags)}: {why}"))
     for problem in problems:
-        err.print(f"not removed: {problem}")
+        err.print(escape(f"not removed: {problem}"))
 
 
 @app.command("pin")
-@handles_errors
 def pin_cmd(
-    repo_dir: Annotated[Path, typer.Option("--repo", help="checkout holding the Wan2GP gitlink")] = Path("."),
+    repo_dir: Annotated[
+        Path | None, typer.Option("--repo", help="top folder of the checkout holding the Wan2GP gitlink (required)")
+    ] = None,
     submodule: Annotated[str, typer.Option(help="gitlink path")] = "Wan2GP",
 ) -> None:
-    """Point the Wan2GP gitlink at the production commit (index only) and record it in STRUCTURE.md."""
+    """Stage the Wan2GP gitlink at the production commit and STRUCTURE.md in --repo (index only)."""
     from harness.ops.pin import pin
 
     _, mover, _ = _setup()
     sha, command = pin(mover.store, repo_dir, submodule=submodule, now=_now())
-    out.print(f"{submodule} -> {sha}\nnow commit it:\n  {command}")
+    out.print(escape(f"{submodule} -> {sha}, staged with STRUCTURE.md; commit what is staged:\n  {command}"))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, UsageError
 from harness.model import LEVELS
 from harness.naming import validate_repo
 from harness.yamlio import Section, load_yaml_mapping
@@ -20,6 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _RESOLUTION = re.compile(r"([0-9]{1,5})x([0-9]{1,5})\Z")
 GENERATED = "generated"  # guide/mask: harness writes a deterministic sample clip (496x496, 81 frames)
 _CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+_BUNDLED = re.compile(r"(?:images/)?(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)/?\Z")  # `cpu-wan2gp`, `images/cpu-wan2gp`
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,33 +156,41 @@ def _case(sec: Section, defaults: Section, base: Path) -> Case:
     }
     sec.check_keys(allowed)
     defaults.check_keys(allowed - {"id", "model"})
-    merged = Section(sec.source, sec.prefix, {**defaults.data, **sec.data})
-    case_id = merged.string("id", required=True)
+
+    def written(name: str) -> Section:
+        """Where the user wrote `name`: the case, else suite.defaults (so errors name that key)."""
+        return sec if name in sec.data else defaults
+
+    case_id = sec.string("id", required=True)
     if not _CASE_ID.match(case_id):
         raise ConfigError(sec.source, sec.key("id"), f"{case_id!r}: use 1-64 of A-Z a-z 0-9 _ . -")
-    resolution = merged.string("resolution", "832x480")
+    resolution = written("resolution").string("resolution", "832x480")
     match = _RESOLUTION.match(resolution)
     if not match:
-        raise ConfigError(sec.source, sec.key("resolution"), f"{resolution!r}: write WIDTHxHEIGHT, e.g. 768x576")
+        raise ConfigError(
+            sec.source, written("resolution").key("resolution"), f"{resolution!r}: write WIDTHxHEIGHT, e.g. 768x576"
+        )
     width, height = int(match[1]), int(match[2])
     if not (8 <= width <= 4096 and 8 <= height <= 4096):
-        raise ConfigError(sec.source, sec.key("resolution"), f"{resolution}: each side must be 8..4096")
-    guide, mask = (_input_video(merged, name, base) for name in ("guide_video", "mask_video"))
+        raise ConfigError(
+            sec.source, written("resolution").key("resolution"), f"{resolution}: each side must be 8..4096"
+        )
+    guide, mask = (_input_video(written(name), name, base) for name in ("guide_video", "mask_video"))
     return Case(
         id=case_id,
-        model=merged.string("model", required=True),
-        prompt=merged.string("prompt", "a red fox running through snow"),
-        negative_prompt=merged.string("negative_prompt", "blurry, low quality, distorted"),
+        model=sec.string("model", required=True),
+        prompt=written("prompt").string("prompt", "a red fox running through snow"),
+        negative_prompt=written("negative_prompt").string("negative_prompt", "blurry, low quality, distorted"),
         width=width,
         height=height,
-        frames=merged.integer("frames", 65, low=1, high=1024),
-        steps=merged.integer("steps", 10, low=1, high=1000),
-        seed=merged.integer("seed", 12345, low=0, high=2**32 - 1),
-        guidance=merged.number("guidance", 3.0, low=0.0, high=100.0),
-        flow_shift=merged.number("flow_shift", 2.0, low=0.0, high=100.0),
+        frames=written("frames").integer("frames", 65, low=1, high=1024),
+        steps=written("steps").integer("steps", 10, low=1, high=1000),
+        seed=written("seed").integer("seed", 12345, low=0, high=2**32 - 1),
+        guidance=written("guidance").number("guidance", 3.0, low=0.0, high=100.0),
+        flow_shift=written("flow_shift").number("flow_shift", 2.0, low=0.0, high=100.0),
         guide_video=str(guide) if guide else None,
         mask_video=str(mask) if mask else None,
-        requires_gpu=merged.boolean("requires_gpu", False),
+        requires_gpu=written("requires_gpu").boolean("requires_gpu", False),
     )
 
 
@@ -207,14 +217,76 @@ def _suite(sec: Section, base: Path) -> Suite:
     )
 
 
+POINT_AT_ONE = "run harness in the folder holding harness.yaml, or point at one with -c PATH or HARNESS_CONFIG=PATH"
+
+
 def load_config(path: Path) -> Config:
     """Load and check `harness.yaml`. Relative paths are relative to the file's folder."""
     path = path.resolve()
-    top = Section(str(path), "", load_yaml_mapping(path))
-    top.check_keys({"upstream", "image", "build", "run", "state_dir", "suite", "deploy", "contract", "promote"})
-    base = path.parent
+    if path.is_dir():
+        raise ConfigError(str(path), "(file)", f"is a folder, not a config file: {POINT_AT_ONE}")
+    if not path.exists():
+        raise ConfigError(str(path), "(file)", f"no such file: {POINT_AT_ONE}")
+    return _config(path, load_yaml_mapping(path))
+
+
+def default_config(folder: Path) -> Config:
+    """The defaults, for diagnostics (`doctor`) where no harness.yaml exists: no upstream, one
+    placeholder case that needs no GPU."""
+    placeholder = {"upstream": {"url": "(no harness.yaml)"}, "suite": {"cases": [{"id": "none", "model": "none"}]}}
+    return _config(folder.resolve() / "harness.yaml", placeholder)
+
+
+def refuse_unchecked_level(cfg: Config, level: str | None) -> None:
+    """`--level contract` with `contract: none` would record a PASS that checked nothing."""
+    if level == "contract" and cfg.contract is None:
+        raise UsageError(
+            f"--level contract with `contract: none` in {cfg.source} would record a PASS that checked nothing: "
+            "set `contract: default` (or a contract file) there, or use --level smoke or baseline"
+        )
+
+
+def _state_dir(top: Section, base: Path) -> Path:
+    """The state folder, or a ConfigError when it cannot be created (under a file, read-only)."""
     state_dir = _path(base, top.string("state_dir", ".harness"))
     assert state_dir is not None
+    existing = next(p for p in (state_dir, *state_dir.parents) if p.exists())
+    if not existing.is_dir():
+        problem = f"{existing} is a file, so {state_dir} cannot be created there"
+    elif existing != state_dir and not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable, so {state_dir} cannot be created"
+    elif existing == state_dir and not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{state_dir} is not writable"
+    else:
+        return state_dir
+    raise ConfigError(top.source, "state_dir", f"{problem}; give a folder harness may write (default .harness)")
+
+
+def _recipe_dir(img: Section, base: Path) -> Path:
+    """A folder beside the config wins; else a bare name or `images/<name>` is a bundled recipe."""
+    recipe = img.string("recipe", "cpu")
+    beside = _path(base, recipe)
+    assert beside is not None
+    candidates = [beside]
+    if bundled := _BUNDLED.match(recipe):
+        candidates.append(PROJECT_ROOT / "images" / bundled["name"])
+    for folder in candidates:
+        if (folder / "recipe.yaml").is_file():
+            return folder
+    names = sorted(p.parent.name for p in (PROJECT_ROOT / "images").glob("*/recipe.yaml"))
+    raise ConfigError(
+        img.source,
+        img.key("recipe"),
+        f"{recipe!r}: no recipe.yaml in {beside}, and no bundled recipe of that name; "
+        f"write a bundled name ({', '.join(names)}) or a folder holding recipe.yaml",
+    )
+
+
+def _config(path: Path, data: dict[str, object]) -> Config:
+    top = Section(str(path), "", data)
+    top.check_keys({"upstream", "image", "build", "run", "state_dir", "suite", "deploy", "contract", "promote"})
+    base = path.parent
+    state_dir = _state_dir(top, base)
     up, img, build, run = (top.section(n) for n in ("upstream", "image", "build", "run"))
     up.check_keys({"url", "mirror_dir", "fetch_timeout_s"})
     img.check_keys({"repo", "recipe", "docker_dir"})
@@ -240,13 +312,7 @@ def load_config(path: Path) -> Config:
         validate_repo(repo)
     except Exception as exc:
         raise ConfigError(str(path), "image.repo", str(exc)) from exc
-    recipe = img.string("recipe", "cpu")
-    recipe_dir = _path(PROJECT_ROOT / "images", recipe)
-    assert recipe_dir is not None
-    if "/" in recipe or recipe.startswith("."):
-        recipe_dir = _path(base, recipe) or recipe_dir
-    if not (recipe_dir / "recipe.yaml").is_file():
-        raise ConfigError(str(path), "image.recipe", f"{recipe!r}: no recipe.yaml in {recipe_dir}")
+    recipe_dir = _recipe_dir(img, base)
     return Config(
         source=path,
         upstream_url=url,

@@ -1,16 +1,20 @@
 """One error hierarchy; `cli.py` is the only place an error becomes an exit code.
 
 Exit codes follow `git bisect run`: 0 good, 1 bad (a real regression), 125 skip (infra:
-the commit could not be judged), 2 usage or configuration error.
+the commit could not be judged), 128 abort (a usage or configuration error, or a bug in
+harness itself: `git bisect run` stops on codes >= 128 instead of calling the commit bad),
+130/143 interrupted (SIGINT/SIGTERM).
 """
 
 from __future__ import annotations
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 EXIT_SKIP = 125
+EXIT_ABORT = 128  # like git's own fatal errors; anything in 1..127 but 125 would mean "bad commit"
+EXIT_USAGE = EXIT_ABORT
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class HarnessError(Exception):

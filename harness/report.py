@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.model import RunRecord, Verdict
@@ -33,20 +38,20 @@ def to_json(value: Any) -> str:
 
 
 def verdict_table(record: RunRecord) -> Table:
-    table = Table(title=f"run {record.run_id}  commit {record.commit[:12]}  suite {record.suite}")
+    table = Table(title=escape(f"run {record.run_id}  commit {record.commit[:12]}  suite {record.suite}"))
     for column in ("case", "model", "verdict", "frames", "size", "gen s", "GPU peak", "why"):
         table.add_column(column, overflow="fold")
     for case in record.cases:
         video = case.video
         table.add_row(
-            case.case_id,
-            case.model,
+            escape(case.case_id),
+            escape(case.model),
             f"[{STYLE[case.verdict]}]{case.verdict.value.upper()}[/]",
             str(video.frames) if video and video.decodes else "-",
             f"{video.width}x{video.height}" if video and video.decodes else "-",
             f"{case.generation_time:.1f}",
             f"{case.gpu_peak_mib:.0f} MiB, {case.gpu_util_mean:.0f}%" if case.gpu_peak_mib is not None else "-",
-            "; ".join(case.reasons + case.notes) or "ok",
+            escape("; ".join(case.reasons + case.notes) or "ok"),
         )
     return table
 
@@ -54,11 +59,15 @@ def verdict_table(record: RunRecord) -> Table:
 def print_record(console: Console, record: RunRecord) -> None:
     if record.cases:
         console.print(verdict_table(record))
-    console.print(f"[{STYLE[record.verdict]}]{record.verdict.value.upper()}[/] ({record.level}) {record.summary}")
+    console.print(
+        f"[{STYLE[record.verdict]}]{record.verdict.value.upper()}[/] ({escape(record.level)}) {escape(record.summary)}"
+    )
     if record.image_tag:
         console.print(
-            f"image {record.image_tag} ({record.image_id[7:19]}), build {record.build_seconds:.1f} s, "
-            f"run {record.run_seconds:.1f} s; files in {record.run_dir}"
+            escape(
+                f"image {record.image_tag} ({record.image_id[7:19]}), build {record.build_seconds:.1f} s, "
+                f"run {record.run_seconds:.1f} s; files in {record.run_dir}"
+            )
         )
 
 
@@ -68,11 +77,85 @@ def history_table(records: list[RunRecord], unreachable: set[str] | None = None)
         table.add_column(column, overflow="fold")
     for r in records:
         table.add_row(
-            r.run_id,
-            r.started,
+            escape(r.run_id),
+            escape(r.started),
             r.commit[:12] + (" (unreachable)" if r.commit in (unreachable or set()) else ""),
             f"[{STYLE[r.verdict]}]{r.verdict.value}[/]",
             r.image_id[7:19],
-            r.summary,
+            escape(r.summary),
         )
     return table
+
+
+class Progress:
+    """What runs now: a live status line on a terminal; without one (CI logs) a plain line
+    every `interval_s` naming the step, its elapsed seconds and the last build/run line, so a
+    long env build never looks hung."""
+
+    def __init__(self, console: Console, *, interval_s: float, clock: Callable[[], float]) -> None:
+        self.console, self.interval_s, self.clock = console, interval_s, clock
+        self.live = console.status("")
+        self.step, self.step_started, self.last_line = "", clock(), ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def started(self, step: str) -> None:
+        self.step, self.step_started, self.last_line = step, self.clock(), ""
+
+    def update(self, line: str) -> None:
+        self.last_line = line
+        self.live.update(escape(line))
+
+    def tick(self) -> None:
+        elapsed = self.clock() - self.step_started
+        tail = f": {self.last_line}" if self.last_line else ""
+        self.console.print(
+            f"    ... still working: {self.step or 'starting'} ({elapsed:.0f} s){tail}", markup=False, highlight=False
+        )
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.tick()
+
+    def __enter__(self) -> Progress:
+        if self.console.is_terminal:
+            self.live.start()
+        else:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._beat, name="harness-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+        else:
+            self.live.stop()
+
+
+class ConsoleReporter:
+    """Steps printed as they happen; build and run output in the progress line (every line
+    with `verbose`). Everything printed is data: escaped, never read as rich markup."""
+
+    def __init__(
+        self,
+        console: Console,
+        verbose: bool,
+        *,
+        interval_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.console, self.verbose = console, verbose
+        self.status = Progress(console, interval_s=interval_s, clock=clock)
+
+    def step(self, text: str) -> None:
+        self.status.started(text)
+        self.console.print(f"[cyan]==>[/] {escape(text)}", highlight=False)
+
+    def line(self, text: str) -> None:
+        if self.verbose:
+            self.console.print(f"    {text}", highlight=False, markup=False)
+        if text.strip():
+            self.status.update(text.strip()[:120])

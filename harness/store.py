@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.errors import StoreError
+from harness.errors import StoreError, UsageError
 from harness.model import CaseResult, RunRecord, Verdict, VideoFacts
 from harness.promotion import Release
 
@@ -79,7 +79,11 @@ class Pointer:
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # read-only place, a file in the way: the config's to fix (exit 128)
+            why = f"cannot create the state folder {path.parent}: {exc.strerror}"
+            raise UsageError(f"{why}; set state_dir in harness.yaml to a folder harness may write") from exc
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         try:
             self.db.execute("PRAGMA journal_mode=WAL")

@@ -50,6 +50,8 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
         raise ConfigError(source, "(file)", f"{size} bytes; at most {MAX_CONFIG_BYTES} allowed")
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except OSError as exc:  # a folder, no permission: the user's to fix, not a traceback
+        raise ConfigError(source, "(file)", f"cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(source, "(file)", "not UTF-8 text") from exc
     except yaml.YAMLError as exc:

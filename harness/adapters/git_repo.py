@@ -304,6 +304,14 @@ def set_gitlink(repo_dir: Path, path: str, sha: str) -> str:
     return str(repo.working_tree_dir)
 
 
+def stage_paths(repo_dir: Path, paths: list[str]) -> None:
+    """`git add` these paths of the repository whose top folder is `repo_dir`."""
+    try:
+        git.Repo(repo_dir).git.add("--", *paths)
+    except (git.exc.GitError, git.exc.InvalidGitRepositoryError) as exc:
+        raise UpstreamError(f"cannot stage {', '.join(paths)} in {repo_dir}: {_stderr(exc)}") from exc
+
+
 def _first_parent_range(repo: git.Repo, good: str, bad: str) -> list[str]:
     listed = repo.git.rev_list("--first-parent", "--reverse", f"{good}..{bad}")
     return [good, *listed.split()]

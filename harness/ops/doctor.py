@@ -28,13 +28,21 @@ class Row:
 
 
 def doctor(cfg: Config, engine: EngineInfo, gpu: GpuProbe) -> list[Row]:
-    rows: list[Row] = []
+    found = cfg.source.is_file()
+    rows = [
+        Row(
+            area="config",
+            item="file",
+            ok=True,
+            value=str(cfg.source) if found else "none here: defaults (-c PATH or HARNESS_CONFIG=PATH to use one)",
+        )
+    ]
     try:
         runtimes = engine.runtimes()
         rows.append(Row(area="engine", item="version", value=engine.version(), ok=True))
         rows.append(Row(area="engine", item="runtimes", value=", ".join(sorted(runtimes)), ok=True))
     except HarnessError as exc:
-        return [Row(area="engine", item="reachable", value=str(exc), ok=False)]
+        return [*rows, Row(area="engine", item="reachable", value=str(exc), ok=False)]
     nodes = gpu.device_nodes()
     rows.append(Row(area="gpu", item="device nodes", value=", ".join(nodes) or "none", ok=True))
     driver_dir = str(cfg.driver_dir) if cfg.driver_dir.is_dir() else None

@@ -4,9 +4,10 @@ STRUCTURE.md the way the old manual routine recorded the upstream commit."""
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
-from harness.adapters.git_repo import set_gitlink
+from harness.adapters.git_repo import set_gitlink, stage_paths
 from harness.errors import UsageError
 from harness.store import Store
 
@@ -28,12 +29,21 @@ def with_pin(text: str, block: str) -> str:
     return f"{text.rstrip()}\n\n{block}" if text.strip() else f"# Structure\n\n{block}"
 
 
-def pin(store: Store, repo_dir: Path, *, submodule: str, now: str) -> tuple[str, str]:
-    """Returns (sha, suggested commit command)."""
+def pin(store: Store, repo_dir: Path | None, *, submodule: str, now: str) -> tuple[str, str]:
+    """Stage the gitlink and STRUCTURE.md in the repository whose top folder is `repo_dir`
+    (never one found above it). Returns (sha, a commit command that commits exactly that)."""
+    if repo_dir is None:
+        raise UsageError("give --repo DIR: the checkout holding the Wan2GP gitlink (pin touches only that repository)")
+    top = repo_dir.resolve()
+    if not (top / ".git").exists():
+        raise UsageError(
+            f"--repo {repo_dir}: not the top folder of a git repository (no .git in it); "
+            "give the checkout's top folder, pin never stages into a repository found above it"
+        )
     production = store.production()
     if production is None or not production.commit:
         raise UsageError("nothing to pin: production has no release with a commit (see `harness releases`)")
-    top = Path(set_gitlink(repo_dir, submodule, production.commit))
+    set_gitlink(top, submodule, production.commit)
     structure = top / "STRUCTURE.md"
     text = structure.read_text() if structure.exists() else ""
     structure.write_text(
@@ -41,7 +51,9 @@ def pin(store: Store, repo_dir: Path, *, submodule: str, now: str) -> tuple[str,
             text, pin_block(sha=production.commit, revision=production.revision, image_id=production.image_id, when=now)
         )
     )
-    return (
-        production.commit,
-        f"git -C {top} commit -m 'pin Wan2GP to {production.commit[:12]}' {submodule} STRUCTURE.md",
-    )
+    stage_paths(top, ["STRUCTURE.md"])
+    # No pathspec: `git commit PATHS` takes the paths from the work tree, where a gitlink
+    # without a checked-out submodule is absent, so it would drop the pin. The index holds
+    # exactly what pin staged (plus anything the user had staged already).
+    message = f"pin {submodule} to {production.commit[:12]}"
+    return production.commit, f"git -C {shlex.quote(str(top))} commit -m {shlex.quote(message)}"

@@ -16,6 +16,7 @@ import pytest
 
 from harness.adapters.git_repo import write_commits
 from harness.bisect_log import BisectLog
+from harness.errors import EXIT_USAGE
 from harness.sample.make import Files, broken_import, template
 from tests.integration.conftest import Project
 
@@ -65,7 +66,7 @@ def test_bisect_names_culprit_skips_infra_and_reuses_everything(project: Project
 def test_bad_endpoints_stop_before_any_further_build(project: Project) -> None:
     shas = write_commits(project.upstream, _history())
     code, doc = _bisect(project, "--good", shas[CULPRIT], "--bad", shas[-1])
-    assert code == 2 and "good endpoint" in str(doc["output"])
+    assert code == EXIT_USAGE and "good endpoint" in str(doc["output"])
     assert {r.commit for r in project.store().runs(1000)} == {shas[CULPRIT], shas[-1]}
 
 

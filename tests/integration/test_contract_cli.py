@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from harness.adapters.git_repo import write_commits
 from harness.cli import app
+from harness.errors import EXIT_USAGE
 from harness.sample.make import template
 from tests.conftest import write_config
 
@@ -68,7 +69,7 @@ def test_check_reports_each_commit_with_the_right_wording(repo: tuple[Path, list
     assert broken["reasons"] == ["parameter `seed` no longer accepted (renamed to `rng_seed`?)"]
     code, output = run(config, "check", shas[6], "--json")
     assert code == 1 and any("does not parse" in r for i in json.loads(output)["items"] for r in i["reasons"])
-    assert run(config, "check", "no-such-ref")[0] == 2
+    assert run(config, "check", "no-such-ref")[0] == EXIT_USAGE
 
 
 def test_diff_reports_what_a_wrapper_needs(repo: tuple[Path, list[str]], tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.adapters.git_repo import write_commits
+from harness.errors import EXIT_INTERRUPTED, EXIT_SKIP, EXIT_TERMINATED, EXIT_USAGE
 from harness.sample.make import template
 from tests.conftest import write_config
 from tests.integration.conftest import Project
@@ -39,7 +40,7 @@ def _hanging_wgp() -> str:
     )
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, EXIT_TERMINATED)])
 def test_interrupt_during_run_leaves_no_container(project: Project, sig: signal.Signals, code: int) -> None:
     sha = project.commit("hangs", {**template(), "wgp.py": _hanging_wgp()})
     proc = _harness(project.config, "build-and-test", "HEAD")
@@ -61,7 +62,7 @@ def test_unreachable_engine_is_infra_125(tmp_path: Path) -> None:
     config = write_config(tmp_path, upstream=upstream, repo="harness-test/unreachable")
     proc = _harness(config, "build-and-test", "HEAD", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
     output, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 125, output
+    assert proc.returncode == EXIT_SKIP, output
     assert "does not answer" in output and "DOCKER_HOST" in output
 
 
@@ -74,16 +75,16 @@ def test_bad_refs_are_usage_errors_before_any_engine_call(tmp_path: Path, ref: s
     # "--" so the option-looking ref reaches harness's own check, not click's parser.
     proc = _harness(config, "build-and-test", "--", ref, env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
     output, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 2, output
+    assert proc.returncode == EXIT_USAGE, output
     assert repr(ref) in output or ref in output
 
 
-def test_malformed_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+def test_malformed_config_exits_with_the_usage_code_naming_the_key(tmp_path: Path) -> None:
     config = tmp_path / "harness.yaml"
     config.write_text("upstream:\n  url: .\nrun:\n  gpu: cuda\nsuite:\n  cases: [{id: a, model: m}]\n")
     proc = _harness(config, "build-and-test", "HEAD")
     output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 2, output
+    assert proc.returncode == EXIT_USAGE, output
     assert "run.gpu" in output and "auto, nvidia, devices, none" in output
 
 
@@ -107,4 +108,27 @@ def test_force_pushed_commits_keep_their_runs_marked_unreachable(tmp_path: Path)
     assert [(r["commit"], r["unreachable"]) for r in history] == [(dropped, True)]
     # A ref that no longer resolves is a clear error before any build.
     result = runner.invoke(app, ["-c", str(config), "build-and-test", "does-not-exist"])
-    assert result.exit_code == 2
+    assert result.exit_code == EXIT_USAGE
+
+
+def test_a_harness_bug_in_the_real_process_aborts_with_one_line_and_a_traceback_file(tmp_path: Path) -> None:
+    """Through `main()` (the installed `harness` script), not CliRunner: exit 128, never 1 ("bad")."""
+    upstream = tmp_path / "upstream"
+    write_commits(upstream, [("good", template())])
+    config = write_config(tmp_path, upstream=upstream, repo="harness-test/bug")
+    program = (
+        "import sys\n"
+        "from harness import store\n"
+        "def boom(*a, **k): raise RuntimeError('a bug in harness')\n"
+        "store.Store.runs = boom\n"
+        "from harness.cli import main\n"
+        "sys.argv = ['harness', '-c', sys.argv[1], 'history']\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program, str(config)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == EXIT_USAGE, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("harness bug: RuntimeError: a bug in harness; traceback written to "), line
+    written = Path(line.rsplit(" ", 1)[1])
+    assert written.parent == tmp_path / ".harness" / "crashes"
+    assert "Traceback" in written.read_text() and "boom" in written.read_text()

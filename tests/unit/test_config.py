@@ -162,3 +162,57 @@ def test_unhashable_yaml_key_is_config_error(tmp_path: Path) -> None:
     path = tmp_path / "harness.yaml"
     path.write_text("? [a, b]\n: 1\n")
     config_error(path)
+
+
+@pytest.mark.parametrize(
+    ("defaults", "cases", "key"),
+    [
+        ("    frames: -1\n", CASE, "suite.defaults.frames"),
+        ("    frames: many\n", CASE, "suite.defaults.frames"),
+        ("    resolution: 64by48\n", CASE, "suite.defaults.resolution"),
+        ("    guide_video: nope.mp4\n", CASE, "suite.defaults.guide_video"),
+        ("    frames: 9\n", "    - {id: a, model: m, frames: -1}\n", "suite.cases[0].frames"),
+    ],
+)
+def test_an_error_names_the_key_the_user_wrote(tmp_path: Path, defaults: str, cases: str, key: str) -> None:
+    err = config_error(write(tmp_path, defaults=defaults, cases=cases))
+    assert err.key == key, str(err)
+
+
+@pytest.mark.parametrize("recipe", ["cpu-wan2gp", "images/cpu-wan2gp"])
+def test_a_bundled_recipe_by_name_or_as_the_readme_writes_it(tmp_path: Path, recipe: str) -> None:
+    cfg = load_config(write(tmp_path, top=f"image: {{recipe: {recipe}}}\n"))
+    assert cfg.recipe_dir == PROJECT_ROOT / "images" / "cpu-wan2gp"
+
+
+@pytest.mark.parametrize(
+    ("recipe", "beside"),
+    [("cpu-wan2gp", "cpu-wan2gp"), ("images/cpu-wan2gp", "images/cpu-wan2gp"), ("./images/cpu", "images/cpu")],
+)
+def test_a_recipe_beside_the_config_wins(tmp_path: Path, recipe: str, beside: str) -> None:
+    mine = tmp_path / beside
+    mine.mkdir(parents=True)
+    (mine / "recipe.yaml").write_text("base: x\n")
+    assert load_config(write(tmp_path, top=f"image: {{recipe: {recipe}}}\n")).recipe_dir == mine
+
+
+def test_an_unknown_recipe_lists_the_bundled_ones(tmp_path: Path) -> None:
+    err = config_error(write(tmp_path, top="image: {recipe: images/nosuch}\n"))
+    assert err.key == "image.recipe"
+    assert "cpu, cpu-wan2gp, cu128" in str(err)
+
+
+def test_a_state_dir_that_cannot_be_created_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    err = config_error(write(tmp_path, top="state_dir: afile/state\n"))
+    assert err.key == "state_dir" and "afile" in str(err)
+
+
+def test_a_folder_given_as_the_config_file(tmp_path: Path) -> None:
+    err = config_error(tmp_path)
+    assert "is a folder" in str(err)
+
+
+def test_a_missing_config_says_how_to_point_at_one(tmp_path: Path) -> None:
+    err = config_error(tmp_path / "harness.yaml")
+    assert "-c PATH" in str(err) and "HARNESS_CONFIG" in str(err)
