@@ -98,7 +98,7 @@ class Config:
     recipe_dir: Path
     docker_dir: Path
     build_timeout_s: int
-    build_retries: int  # deps builds that failed for network reasons are tried again this often
+    build_retries: int  # env and deps builds that failed for network reasons are tried again this often
     build_backoff_s: float  # ... after this, then 3x longer each time
     ca_bundle: Path | None
     wheelhouse: Path | None
