@@ -113,7 +113,7 @@ def _config(tmp_path: Path) -> Config:
     (tmp_path / "recipe" / "recipe.yaml").write_text("base: harness-base:bookworm\npython: python3\ntorch: []\n")
     config = tmp_path / "harness.yaml"
     config.write_text(
-        "upstream: {url: ./up}\nimage: {repo: harness-test/retry, recipe: ./recipe}\n"
+        "upstream: {url: ./up}\ncontract: none\nimage: {repo: harness-test/retry, recipe: ./recipe}\n"
         "build: {retries: 2, retry_backoff_s: 0}\nrun: {gpu: none}\n"
         "suite:\n  cases: [{id: t2v, model: t2v_tiny}]\n"
     )
