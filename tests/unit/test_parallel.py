@@ -35,6 +35,9 @@ class Upstream(OneCommit):
     def is_ancestor(self, older: str, newer: str) -> bool:
         return False
 
+    def resolution(self, ref: str) -> None:
+        return None  # how a symbolic ref was resolved: nothing to say for these shas
+
 
 class HangingContainers:
     """Each run blocks until the reaper removes the session's containers; the last to start
