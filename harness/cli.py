@@ -258,13 +258,18 @@ def build_and_test_cmd(
 def _build_and_test_many(
     cfg: Config, refs: list[str], reporter: ConsoleReporter, *, level: str | None, parallel: int, json_out: bool
 ) -> None:
+    from harness.adapters.docker_engine import DockerEngine
     from harness.adapters.gpu import HostGpuProbe
     from harness.model import Verdict
-    from harness.ops.parallel import run_many, scheduler_for
+    from harness.ops.gc import session_id
+    from harness.ops.parallel import reap_session, run_many, scheduler_for
 
     scheduler = scheduler_for(cfg, HostGpuProbe(), slots=parallel)
+    reap = functools.partial(reap_session, DockerEngine(os.environ), session_id())
     with reporter.status:
-        outcomes = run_many(cfg, refs, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, level=level)
+        outcomes = run_many(
+            cfg, refs, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, level=level, reap=reap
+        )
     docs, codes = [], []
     for ref, outcome in outcomes.items():
         if isinstance(outcome, HarnessError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -42,13 +43,18 @@ def _steps_table(steps: list) -> Table:  # type: ignore[type-arg]
 
 def _parallel(reporter: ConsoleReporter, jobs: int) -> Callable[[Config, list[str], str], dict[str, RunRecord]]:
     """Probes of one round at once, one GPU each (or `jobs` at a time on a CPU host)."""
+    from harness.adapters.docker_engine import DockerEngine
     from harness.adapters.gpu import HostGpuProbe
-    from harness.ops.parallel import records, run_many, scheduler_for
+    from harness.ops.gc import session_id
+    from harness.ops.parallel import reap_session, records, run_many, scheduler_for
 
     def run(cfg: Config, shas: list[str], level: str) -> dict[str, RunRecord]:
         scheduler = scheduler_for(cfg, HostGpuProbe(), slots=jobs, limit=jobs)
+        reap = functools.partial(reap_session, DockerEngine(os.environ), session_id())
         return records(
-            run_many(cfg, shas, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, level=level)
+            run_many(
+                cfg, shas, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, level=level, reap=reap
+            )
         )
 
     return run

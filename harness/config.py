@@ -20,6 +20,9 @@ GPU_MODES: tuple[GpuMode, ...] = ("auto", "nvidia", "devices", "none")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _RESOLUTION = re.compile(r"([0-9]{1,5})x([0-9]{1,5})\Z")
 GENERATED = "generated"  # guide/mask: harness writes a deterministic sample clip (496x496, 81 frames)
+# `mask_video: generated` is this: a mask clip of the guide's size and length (black: keep, white: paint).
+GENERATED_MASK = "generated-mask"
+ClipKind = Literal["guide", "mask"]
 _CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _BUNDLED = re.compile(r"(?:images/)?(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)/?\Z")  # `cpu-wan2gp`, `images/cpu-wan2gp`
 
@@ -60,7 +63,7 @@ class Suite:
         h = hashlib.sha256(json.dumps([asdict(c) for c in self.cases], sort_keys=True).encode())
         for case in self.cases:
             for video in (case.guide_video, case.mask_video):
-                if video and video != GENERATED:
+                if video and video not in (GENERATED, GENERATED_MASK):
                     h.update(Path(video).read_bytes())
         if self.overlays is not None:
             for path in sorted(self.overlays.rglob("*")):
@@ -102,7 +105,7 @@ class Config:
     recipe_dir: Path
     docker_dir: Path
     build_timeout_s: int
-    build_retries: int  # deps builds that failed for network reasons are tried again this often
+    build_retries: int  # env and deps builds that failed for network reasons are tried again this often
     build_backoff_s: float  # ... after this, then 3x longer each time
     ca_bundle: Path | None
     wheelhouse: Path | None
@@ -134,8 +137,11 @@ def _existing(sec: Section, name: str, base: Path, *, kind: str) -> Path | None:
 
 
 def _input_video(sec: Section, name: str, base: Path) -> Path | str | None:
-    """A guide or mask video: an existing file, or `generated` (harness writes a sample clip)."""
-    return GENERATED if sec.data.get(name) == GENERATED else _existing(sec, name, base, kind="file")
+    """A guide or mask video: an existing file, or `generated` (harness writes a sample clip;
+    for the mask, a mask clip: a mask is never the guide)."""
+    if sec.data.get(name) == GENERATED:
+        return GENERATED_MASK if name == "mask_video" else GENERATED
+    return _existing(sec, name, base, kind="file")
 
 
 def _case(sec: Section, defaults: Section, base: Path) -> Case:

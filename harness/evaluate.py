@@ -179,6 +179,11 @@ def classify_build_failure(stage: str, log_tail: tuple[str, ...]) -> Verdict:
     """
     if stage != "deps":
         return Verdict.ERROR
+    return Verdict.ERROR if infra_trouble(log_tail) else Verdict.FAIL
+
+
+def infra_trouble(log_tail: tuple[str, ...]) -> bool:
+    """The build log shows trouble of the network or the host (worth a retry), in any stage."""
     text = "\n".join(log_tail).lower()
     markers = (
         "temporary failure in name resolution",
@@ -194,4 +199,4 @@ def classify_build_failure(stage: str, log_tail: tuple[str, ...]) -> Verdict:
         "no space left on device",
         "returned a non-zero code: 137",  # SIGKILL: the host OOM killer or an operator, not the commit
     )
-    return Verdict.ERROR if any(m in text for m in markers) else Verdict.FAIL
+    return any(m in text for m in markers)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from harness.config import GENERATED, Case, GpuMode, Limits, Suite
+from harness.config import GENERATED, GENERATED_MASK, Case, GpuMode, Limits, Suite
 from harness.errors import NoGpuError
 
 IN_DIR = "/harness/in"
@@ -159,7 +159,8 @@ def input_files(suite: Suite) -> dict[str, str]:
     for case in suite.cases:
         for path in (case.guide_video, case.mask_video):
             if path and path not in mapping:
-                name = "generated-sample.mp4" if path == GENERATED else PurePosixPath(path).name
+                generated = {GENERATED: "generated-sample.mp4", GENERATED_MASK: "generated-mask.mp4"}
+                name = generated.get(path) or PurePosixPath(path).name
                 mapping[path] = str(PurePosixPath(IN_DIR) / f"{len(mapping)}-{name}")
     return mapping
 

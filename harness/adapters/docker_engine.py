@@ -293,6 +293,9 @@ class DockerEngine:
                     f"{exc.explanation}); use gpu: devices or auto on this host"
                 ) from exc
             raise
+        except BaseException:  # Ctrl-C or SIGTERM while it starts: the caller never got it to remove
+            self._remove(container)
+            raise
         return container
 
     def run(self, request: RunRequest, *, log_path: str, on_line: LineSink) -> ContainerExit:

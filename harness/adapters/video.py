@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.config import ClipKind
 from harness.model import VideoFacts
 
 try:
@@ -98,19 +99,41 @@ def probe_video(path: Path) -> VideoFacts:
     )
 
 
-def write_sample_clip(path: Path, *, width: int, height: int, frames: int, seed: int, fps: int = 16) -> None:
-    """A deterministic test clip (MPEG-4 part 2, in every FFmpeg build): guide and mask inputs."""
+def write_sample_clip(
+    path: Path, kind: ClipKind = "guide", *, width: int, height: int, frames: int, seed: int, fps: int = 16
+) -> None:
+    """A deterministic test clip (MPEG-4 part 2, in every FFmpeg build) for `generated` inputs.
+
+    guide: seeded noise moving sideways. mask: the same size and length, black (keep) with a
+    white box in the middle (the model may paint there), its edges on 16-pixel block borders
+    so the codec keeps it black and white.
+    """
     if av is None:
         raise RuntimeError("writing sample clips needs PyAV (pip install av)")
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("mpeg4", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for index in range(frames):
-            frame = np.roll(base, index * 4, axis=1)
+        if kind == "mask":
+            stream.options = {"qscale": "1"}  # the finest quantiser: black stays 0, white 255
+        clip = _mask_frames(width, height, frames) if kind == "mask" else _guide_frames(width, height, frames, seed)
+        for frame in clip:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def _guide_frames(width: int, height: int, frames: int, seed: int) -> Iterator[np.ndarray]:
+    base = np.random.default_rng(seed).integers(0, 255, size=(height, width, 3), dtype=np.uint8)
+    for index in range(frames):
+        yield np.roll(base, index * 4, axis=1)
+
+
+def _mask_frames(width: int, height: int, frames: int) -> Iterator[np.ndarray]:
+    mask = np.zeros((height, width, 3), dtype=np.uint8)
+    top, left = (height // 4) // 16 * 16, (width // 4) // 16 * 16
+    bottom, right = max(top + 16, (height * 3 // 4) // 16 * 16), max(left + 16, (width * 3 // 4) // 16 * 16)
+    mask[top:bottom, left:right] = 255
+    for _ in range(frames):
+        yield mask

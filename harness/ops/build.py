@@ -12,8 +12,8 @@ from pathlib import Path
 from harness.config import Config
 from harness.context import KEY_LABEL, HostInputs, plan_commit, plan_deps, plan_env
 from harness.errors import BuildFailed, BuildInfraError
-from harness.evaluate import classify_build_failure
-from harness.model import BuildResult, BuildSpec, Commit, Verdict
+from harness.evaluate import infra_trouble
+from harness.model import BuildResult, BuildSpec, Commit
 from harness.ports import ImageBuilder, Reporter, Upstream
 from harness.recipe import FilterReport, Recipe, filter_requirements, load_recipe
 from harness.tarball import TreeEntry, write_context
@@ -97,8 +97,8 @@ def ensure_image(
                 break
             except BuildFailed as exc:
                 # Network trouble (pip's own retries spent) gets bounded retries with backoff;
-                # a failure the commit causes is final at once.
-                if attempt == retries or classify_build_failure(exc.stage, exc.log_tail) is not Verdict.ERROR:
+                # any other failure (the commit's requirements, the recipe) is final at once.
+                if attempt == retries or not infra_trouble(exc.log_tail):
                     raise
                 wait = backoff_s * 3**attempt
                 reporter.step(f"{spec.stage} build hit infra trouble; retry {attempt + 1} of {retries} in {wait:.0f} s")
@@ -149,15 +149,18 @@ def build_commit_image(
     env = plan_env(recipe, host, cfg.repo)
     deps = plan_deps(env, filters, recipe, host, cfg.repo)
     timeout = float(cfg.build_timeout_s)
-    env_result = ensure_image(builder, env, reporter, timeout_s=timeout, rebuild=no_cache)
-    deps_result = ensure_image(
-        builder,
-        deps,
-        reporter,
-        timeout_s=timeout,
-        rebuild=no_cache,
-        retries=cfg.build_retries,
-        backoff_s=cfg.build_backoff_s,
+    # env and deps both install from package indexes: both get the network retries.
+    env_result, deps_result = (
+        ensure_image(
+            builder,
+            stage,
+            reporter,
+            timeout_s=timeout,
+            rebuild=no_cache,
+            retries=cfg.build_retries,
+            backoff_s=cfg.build_backoff_s,
+        )
+        for stage in (env, deps)
     )
     freeze = _pip_freeze(builder, deps_result, cfg.state_dir / "cache")
     spec = plan_commit(

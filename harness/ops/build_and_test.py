@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import Config
+from harness.config import ClipKind, Config
 from harness.contract import load_contract
 from harness.errors import BuildFailed, InfraError
 from harness.evaluate import classify_build_failure, evaluate, evaluate_smoke
@@ -37,7 +37,7 @@ class World:
     gpu: GpuProbe
     probe: VideoProbe
     frames: FramesReader
-    sample_clip: Callable[[Path], None]  # writes the deterministic guide/mask clip for `generated` inputs
+    sample_clip: Callable[[Path, ClipKind], None]  # writes the deterministic guide or mask clip of `generated`
     store: Store
     reporter: Reporter
     clock: Clock

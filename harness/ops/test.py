@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from harness.config import GENERATED, Config
+from harness.config import GENERATED, GENERATED_MASK, ClipKind, Config
 from harness.errors import InfraError
 from harness.model import RunOutcome, VideoFacts
 from harness.ports import ContainerRunner, GpuProbe, Reporter
@@ -86,7 +86,7 @@ def run_suite(
     frames: FramesReader | None = None,
     reference: dict[str, Path] | None = None,
     smoke: bool = False,
-    sample_clip: Callable[[Path], None] | None = None,
+    sample_clip: Callable[[Path, ClipKind], None] | None = None,
 ) -> RunOutcome:
     """Run the suite (or, with `smoke`, only import upstream on the CPU and resolve its models)."""
     suite = cfg.suite
@@ -111,10 +111,10 @@ def run_suite(
     prepare_dirs(in_dir, out_dir)
     inputs = input_files(suite)
     for source, target in inputs.items():
-        if source == GENERATED:
+        if source in (GENERATED, GENERATED_MASK):
             if sample_clip is None:
                 return _infra(log_path, InfraError("the suite asks for generated inputs and no clip writer was given"))
-            sample_clip(in_dir / PurePosixPath(target).name)
+            sample_clip(in_dir / PurePosixPath(target).name, "mask" if source == GENERATED_MASK else "guide")
         else:
             shutil.copyfile(source, in_dir / PurePosixPath(target).name)
     (in_dir / "spec.json").write_text(json.dumps(runner_spec(suite, run_id, inputs), indent=2))

@@ -91,7 +91,7 @@ suite:
       model: vace_tiny
       prompt: a paper boat on a river
       guide_video: inputs/guide.mp4
-      mask_video: inputs/guide.mp4
+      mask_video: inputs/mask.mp4
     - id: optimised_t2i
       model: optimised-t2i-tiny
       prompt: a lighthouse at dusk
@@ -120,6 +120,7 @@ def write_sample(
     if not (upstream / ".git").exists():
         write_commits(upstream, sample_history())
     write_sample_clip(folder / "inputs" / "guide.mp4", width=64, height=48, frames=9, seed=7)
+    write_sample_clip(folder / "inputs" / "mask.mp4", "mask", width=64, height=48, frames=9, seed=7)
     shutil.copytree(OVERLAYS, folder / "overlays", dirs_exist_ok=True)
     config = folder / "harness.yaml"
     config.write_text(

@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 BASE = os.environ.get("HARNESS_GPU_BASE", "local/host-torch:1")
 VENV = os.environ.get("HARNESS_GPU_VENV", "/opt/torch/.venv")
 OUT = Path(os.environ["OUT"]) if os.environ.get("OUT") else None
+P4_MIN = 0.98  # generation throughput in the container over native, on the same GPU
 
 pytestmark = [
     pytest.mark.gpu,
@@ -166,3 +167,4 @@ def test_p4_throughput_in_container_vs_native(engine: DockerEngine, tmp_path: Pa
     print(f"P4 = container {inside['frames_per_s']:.1f} / native {native['frames_per_s']:.1f} frames/s = {ratio:.3f}")
     _save("p4.json", {"native": native, "container": inside, "ratio": ratio})
     assert inside["frames_per_s"] > 0 and native["frames_per_s"] > 0
+    assert ratio >= P4_MIN, f"P4 = {ratio:.3f}: the container runs below {P4_MIN:.0%} of native throughput"

@@ -6,18 +6,24 @@ reason (an unreachable package index), commit 8 restores the requirements.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.adapters.git_repo import write_commits
+from harness.bisect import next_round
 from harness.bisect_log import BisectLog
-from harness.errors import EXIT_USAGE
+from harness.errors import EXIT_INTERRUPTED, EXIT_USAGE
+from harness.model import Verdict
+from harness.runplan import MODEL_DIR
 from harness.sample.make import Files, broken_import, template
+from tests.conftest import write_config
 from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
@@ -117,11 +123,52 @@ def test_git_bisect_run_agrees(project: Project) -> None:
     assert f"{shas[CULPRIT]} is the first bad commit" in project.git_bisect_run(shas[-1], shas[0])
 
 
-def test_multisection_bisect_agrees_with_plain(project: Project) -> None:
-    shas = write_commits(project.upstream, _history())
-    code, doc = _bisect(project, "--good", shas[0], "--bad", shas[-1], "--jobs", "3", "--prefetch", "0")
-    assert code == 0, doc
-    assert doc["first_bad"] == shas[CULPRIT] and shas[INFRA] not in (doc["first_bad"],)
+def _gated(wgp: str, gate: str) -> str:
+    """wgp.py that, at import, waits (at most a minute) for the test to create `gate`."""
+    wait = (
+        "import pathlib as _gate_path, time as _gate_time\n"
+        "_gate_deadline = _gate_time.monotonic() + 60\n"
+        f"while not _gate_path.Path({gate!r}).exists() and _gate_time.monotonic() < _gate_deadline:\n"
+        "    _gate_time.sleep(0.1)\n"
+    )
+    return wgp.replace("import json\n", wait + "import json\n", 1)
+
+
+def test_multisection_bisect_agrees_with_plain(project: Project, tmp_path: Path) -> None:
+    # The probes of the first round hold at import until the test has seen their containers
+    # running at once, and only then opens the gate: ran at once, or never released (a minute).
+    cache = tmp_path / "models"
+    cache.mkdir()
+    write_config(project.folder, upstream=project.upstream, repo=project.repo, run_extra=f"  model_cache: {cache}\n")
+    index = [str(i) for i in range(16)]
+    first_round = [int(i) for i in next_round(index, {"0": Verdict.PASS, "15": Verdict.FAIL}, 3)]
+    gated = [i for i in first_round if i != INFRA]  # the infra commit never gets to run
+    assert len(gated) >= 2, first_round
+    history = [
+        (message, {**files, "wgp.py": _gated(files["wgp.py"] or "", f"{MODEL_DIR}/open")} if i in gated else files)
+        for i, (message, files) in enumerate(_history())
+    ]
+    shas = write_commits(project.upstream, history)
+    command = ["bisect", "--good", shas[0], "--bad", shas[-1], "--jobs", "3", "--prefetch", "0", "--json"]
+    log = tmp_path / "bisect.log"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "-c", str(project.config), *command],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    waiting = {shas[i] for i in gated}
+    while proc.poll() is None and not (cache / "open").exists():
+        running = project.engine.client.api.containers(filters={"label": "harness.commit", "status": "running"})
+        if waiting <= {c["Labels"]["harness.commit"] for c in running}:
+            (cache / "open").touch()
+        time.sleep(0.2)
+    stdout, _ = proc.communicate(timeout=900)
+    assert (cache / "open").exists(), f"the probes of one round never ran at once ({[s[:12] for s in waiting]})"
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    doc = json.loads(stdout)
+    assert doc["first_bad"] == shas[CULPRIT] and shas[INFRA] in doc["skipped"]
     probed = [p["commit"] for p in doc["probes"]]
     assert len(probed) == len(set(probed))  # no commit probed twice
     counts: dict[str, int] = {}
@@ -136,3 +183,54 @@ def test_several_refs_at_once(project: Project) -> None:
     assert code == 1, docs  # the worst verdict of the three: one FAIL
     assert [d["verdict"] for d in docs] == ["pass", "fail", "pass"]
     assert len(project.store().runs()) == 3
+
+
+def _hanging(wgp: str) -> str:
+    """Generation blocks (the probe's test container stays up until someone stops it)."""
+    return wgp.replace(
+        "    model = get_model_def(model_type)\n",
+        "    import time\n    time.sleep(600)\n    model = get_model_def(model_type)\n",
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [("--prefetch", "2"), ("--jobs", "2", "--prefetch", "0")],
+    ids=["plain-with-prefetch", "multisection"],
+)
+def test_interrupted_bisect_leaves_no_container(project: Project, options: tuple[str, ...]) -> None:
+    wgp = template()["wgp.py"] or ""
+    history: list[tuple[str, Files]] = [("base", template())]
+    history += [(f"hangs {i}", {"wgp.py": f"{_hanging(wgp)}\n# commit {i}\n"}) for i in range(1, 6)]
+    history.append(("breaks", {"wgp.py": broken_import(_hanging(wgp))}))
+    shas = write_commits(project.upstream, history)
+    command = ["bisect", "--good", shas[0], "--bad", shas[-1], *options]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "-c", str(project.config), *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    hanging = set(shas[1:-1])
+
+    def running() -> list[str]:
+        # The low-level list: other tests' containers may vanish between a list and an inspect.
+        containers = project.engine.client.api.containers(filters={"label": "harness.commit", "status": "running"})
+        return [c["Labels"]["harness.commit"] for c in containers if c["Labels"]["harness.commit"] in hanging]
+
+    deadline = time.monotonic() + 600
+    while not running():
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, "no probe's test container ever ran"
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    try:
+        output, _ = proc.communicate(timeout=120)  # the run's own limit (run.timeout_s) is 300 s
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output = proc.communicate()[0]
+        pytest.fail(f"bisect still running 120 s after SIGINT (probes of {running()} still up):\n{output[-2000:]}")
+    assert proc.returncode == EXIT_INTERRUPTED, output
+    left = [sha[:12] for sha in shas if project.containers(sha)]
+    assert left == [], f"containers left behind for {left}:\n{output}"

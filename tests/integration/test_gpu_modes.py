@@ -68,11 +68,14 @@ def test_device_request_without_nvidia_runtime_says_what_works(engine: DockerEng
 def test_gpu_modes_on_a_cpu_host_stop_before_building(
     project: Project, tmp_path: object, gpu: str, needle: str
 ) -> None:
-    project.commit("good", template())
+    sha = project.commit("good", template())
     write_config(project.folder, upstream=project.upstream, repo=project.repo, run_extra="").write_text(
         project.config.read_text().replace("gpu: auto", f"gpu: {gpu}")
     )
     code, output = project.run("build-and-test", "HEAD")
     assert code == 125, output
     assert needle in output and "GPU preflight" in output
-    assert project.image_id(project.commit("x", {"README.md": "x"})[:12]) is None
+    # Stopped before building: no image of the tested commit, nor of its env or deps stage.
+    assert project.image_id(sha[:12]) is None
+    for repo in (project.repo, f"{project.repo}-env", f"{project.repo}-deps"):
+        assert project.engine.client.images.list(name=repo) == [], repo

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from harness.adapters.video import read_frames
 from harness.model import Verdict
 from harness.sample.make import template
 from tests.conftest import write_config
@@ -42,9 +44,13 @@ def test_overlays_and_generated_clips_reach_the_run(project: Project, tmp_path: 
     assert all(c.verdict is Verdict.PASS for c in record.cases)
     spec = json.loads(next(Path(record.run_dir, "in").glob("spec.json")).read_text())
     guide = spec["cases"][1]["settings"]["video_guide"]
-    assert guide.endswith("generated-sample.mp4") and spec["cases"][1]["settings"]["video_mask"] == guide
+    mask = spec["cases"][1]["settings"]["video_mask"]
+    assert guide.endswith("generated-sample.mp4") and mask.endswith("generated-mask.mp4")
     clip = Path(record.run_dir, "in", Path(guide).name)
     assert clip.is_file() and clip.stat().st_size > 1000
+    mask_frames = read_frames(Path(record.run_dir, "in", Path(mask).name))
+    assert mask_frames.shape == read_frames(clip).shape
+    assert np.all((mask_frames <= 16) | (mask_frames >= 239))  # black and white, codec noise allowed
 
 
 def test_weights_pull_reports_what_it_fetched(project: Project, tmp_path: Path) -> None:

@@ -1,15 +1,19 @@
-"""Bounded retries of deps builds that met network trouble (harness/ops/build.ensure_image)."""
+"""Bounded retries of env and deps builds that met network trouble (harness/ops/build.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 
+from harness.config import Config, load_config
 from harness.errors import BuildFailed
-from harness.model import BuildSpec
-from harness.ops.build import ensure_image
+from harness.model import BuildSpec, Commit
+from harness.ops.build import BuiltImage, build_commit_image, ensure_image
 from harness.ports import LineSink
+from harness.tarball import TreeEntry
 
 SPEC = BuildSpec(stage="deps", tag="r-deps:k", key="k", dockerfile="FROM x\n", files=())
 NETWORK = ("WARNING: Retrying ... Temporary failure in name resolution",)
@@ -66,3 +70,77 @@ def test_a_failure_the_commit_causes_is_not_retried() -> None:
     with pytest.raises(BuildFailed):
         ensure_image(builder, SPEC, Steps(), timeout_s=60, retries=2, backoff_s=0)  # type: ignore[arg-type]
     assert builder.calls == 1
+
+
+class StageBuilder(FlakyNetworkBuilder):
+    """Fails the builds of one stage with `failures` first; every other call succeeds."""
+
+    def __init__(self, stage: str, failures: list[tuple[str, ...]]) -> None:
+        super().__init__(failures)
+        self.stage, self.stages = stage, list[str]()
+
+    def build(
+        self, spec: BuildSpec, context: BinaryIO, *, timeout_s: float, on_line: LineSink, nocache: bool = False
+    ) -> str:
+        self.stages.append(spec.stage)
+        if spec.stage == self.stage and self.failures:
+            raise BuildFailed(spec.stage, "pip install failed", self.failures.pop(0))
+        return "sha256:" + str(len(self.stages)) * 64
+
+    def image_id(self, name: str) -> str | None:
+        return "sha256:" + "b" * 64 if name.startswith("harness-base") else None
+
+    def repo_digest(self, name: str) -> str:
+        return ""
+
+    def read_file(self, image: str, path: str) -> str:
+        return "numpy==2.0\n"
+
+
+class OneCommit:
+    url = "file:///upstream"
+
+    def read_file(self, sha: str, path: str) -> bytes | None:
+        return b"numpy\n" if path == "requirements.txt" else None
+
+    def iter_tree(self, sha: str, skipped: list[str]) -> Iterator[TreeEntry]:
+        yield TreeEntry(path="wgp.py", mode=0o100644, data=b"print('wgp')\n")
+
+
+def _config(tmp_path: Path) -> Config:
+    (tmp_path / "up").mkdir()
+    (tmp_path / "recipe").mkdir()
+    (tmp_path / "recipe" / "recipe.yaml").write_text("base: harness-base:bookworm\npython: python3\ntorch: []\n")
+    config = tmp_path / "harness.yaml"
+    config.write_text(
+        "upstream: {url: ./up}\ncontract: none\nimage: {repo: harness-test/retry, recipe: ./recipe}\n"
+        "build: {retries: 2, retry_backoff_s: 0}\nrun: {gpu: none}\n"
+        "suite:\n  cases: [{id: t2v, model: t2v_tiny}]\n"
+    )
+    return load_config(config)
+
+
+def _build(tmp_path: Path, builder: StageBuilder) -> BuiltImage:
+    commit = Commit(sha="1" * 40, message="m", author="a <a@b>", date="2024-01-01T00:00:00+00:00")
+    return build_commit_image(
+        _config(tmp_path),
+        commit,
+        upstream=OneCommit(),  # type: ignore[arg-type]
+        builder=builder,  # type: ignore[arg-type]
+        reporter=Steps(),
+        created="2024-01-02T00:00:00Z",
+    )
+
+
+def test_env_build_network_failure_is_retried_like_deps(tmp_path: Path) -> None:
+    builder = StageBuilder("env", [NETWORK])
+    built = _build(tmp_path, builder)
+    assert builder.stages == ["env", "env", "deps", "commit"]
+    assert built.image_id.startswith("sha256:4")
+
+
+def test_env_build_failure_of_the_recipe_is_not_retried(tmp_path: Path) -> None:
+    builder = StageBuilder("env", [("E: Unable to locate package no-such-package",)])
+    with pytest.raises(BuildFailed):
+        _build(tmp_path, builder)
+    assert builder.stages == ["env"]

@@ -1,0 +1,107 @@
+"""`generated` inputs: the seed suite's VACE cases get a guide clip and a real mask clip."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from harness.adapters.video import read_frames, write_sample_clip
+from harness.config import GENERATED, GENERATED_MASK, PROJECT_ROOT, Config, load_config
+from harness.model import VideoFacts
+from harness.ops.test import run_suite
+from harness.preflight import GpuInfo
+from harness.runplan import ContainerExit, RunRequest
+from harness.telemetry import Sample
+
+SEED = PROJECT_ROOT / "harness" / "suites" / "seed"
+# MPEG-4 noise allowance: a mask pixel is "black" at or below this, "white" at or above 255 - it.
+NOISE = 16
+
+
+class NoRun:
+    """Runs nothing: the inputs run_suite wrote are what the test looks at."""
+
+    def runtimes(self) -> set[str]:
+        return set()
+
+    def run(self, request: RunRequest, *, log_path: str, on_line: object) -> ContainerExit:
+        return ContainerExit(exit_code=0, timed_out=False, oom_killed=False, seconds=0.0)
+
+
+class NoGpu:
+    def device_nodes(self) -> tuple[str, ...]:
+        return ()
+
+    def gpus(self) -> tuple[list[GpuInfo], str]:
+        return [], "no GPU in unit tests"
+
+    def sampler(self, indexes: list[int], period_s: float = 0.25) -> NoSampler:
+        return NoSampler()
+
+
+class NoSampler:
+    def __init__(self) -> None:
+        self.samples: list[Sample] = []
+
+    def __enter__(self) -> NoSampler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class Quiet:
+    def step(self, text: str) -> None:
+        pass
+
+    def line(self, text: str) -> None:
+        pass
+
+
+def _unseen(path: Path) -> VideoFacts:
+    return VideoFacts(path=str(path), exists=False)
+
+
+def _seed(tmp_path: Path) -> Config:
+    """The seed suite as README says to use it: copied next to a weights folder."""
+    folder = tmp_path / "seed"
+    shutil.copytree(SEED, folder)
+    (folder / "ckpts").mkdir()
+    return load_config(folder / "harness.yaml")
+
+
+def test_seed_suite_asks_for_a_generated_mask_not_the_guide(tmp_path: Path) -> None:
+    vace = [c for c in _seed(tmp_path).suite.cases if c.guide_video]
+    assert vace and all(c.guide_video == GENERATED and c.mask_video == GENERATED_MASK for c in vace)
+
+
+def test_seed_run_writes_a_binary_mask_clip_beside_the_guide(tmp_path: Path) -> None:
+    cfg = _seed(tmp_path)
+    run_dir = tmp_path / "run"
+    run_suite(
+        cfg,
+        image="sha256:" + "0" * 64,
+        run_id="r1",
+        run_dir=run_dir,
+        labels={},
+        runner=NoRun(),  # type: ignore[arg-type]
+        gpu_probe=NoGpu(),
+        probe=_unseen,
+        reporter=Quiet(),
+        smoke=True,  # no GPU here: the inputs are written all the same
+        sample_clip=functools.partial(write_sample_clip, width=64, height=48, frames=9, seed=12345),
+    )
+    settings = json.loads((run_dir / "in" / "spec.json").read_text())["cases"][0]["settings"]
+    guide_path = run_dir / "in" / Path(settings["video_guide"]).name
+    mask_path = run_dir / "in" / Path(settings["video_mask"]).name
+    assert guide_path != mask_path and settings["video_prompt_type"] == "VM"
+    guide, mask = read_frames(guide_path), read_frames(mask_path)
+    assert mask.shape == guide.shape == (9, 48, 64)
+    black, white = mask <= NOISE, mask >= 255 - NOISE
+    assert np.all(black | white), f"grey mask pixels: {np.unique(mask[~(black | white)])}"
+    assert black.any() and white.any()
+    assert not np.array_equal(mask, guide)
