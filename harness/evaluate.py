@@ -177,9 +177,20 @@ def classify_build_failure(stage: str, log_tail: tuple[str, ...]) -> Verdict:
     deps build, network trouble is infra (bisect skips it); anything else - a requirement
     that does not exist, a conflict, an sdist that does not compile - is the commit's.
     """
-    if stage != "deps":
+    if stage != "deps" or _failed_at_from(log_tail):
         return Verdict.ERROR
     return Verdict.ERROR if infra_trouble(log_tail) else Verdict.FAIL
+
+
+_STEP = re.compile(r"Step [0-9]+/[0-9]+ : (\S+)")
+
+
+def _failed_at_from(log_tail: tuple[str, ...]) -> bool:
+    """The build stopped at its FROM: the base (the env image harness built) is missing, never the
+    commit's doing. Seen when another process removed the env image mid-bisect: the engine tried to
+    pull it, and the deps failure named the infra commit as the culprit."""
+    steps = [m[1] for line in log_tail if (m := _STEP.match(line))]
+    return bool(steps) and steps[-1].upper() == "FROM"
 
 
 def infra_trouble(log_tail: tuple[str, ...]) -> bool:
@@ -198,5 +209,7 @@ def infra_trouble(log_tail: tuple[str, ...]) -> bool:
         "proxyerror",
         "no space left on device",
         "returned a non-zero code: 137",  # SIGKILL: the host OOM killer or an operator, not the commit
+        "dial tcp",  # the engine's own network (a registry pull)
+        "pull access denied",
     )
     return any(m in text for m in markers)

@@ -216,7 +216,8 @@ class DockerEngine:
                 if "aux" in item and isinstance(item["aux"], dict) and "ID" in item["aux"]:
                     image_id = str(item["aux"]["ID"])
                 if "error" in item:
-                    raise BuildFailed(spec.stage, str(item["error"]).strip(), tuple(tail))
+                    # The engine's own message joins the log: it may be all there is (a failed FROM).
+                    raise BuildFailed(spec.stage, str(item["error"]).strip(), (*tail, str(item["error"]).strip()))
         finally:
             api.close()
         if not image_id:

@@ -106,6 +106,26 @@ def test_infra_problems_are_errors_even_with_good_videos(kw: dict[str, object], 
         ("deps", ("Collecting x", "socket.gaierror: [Errno -3] Temporary failure in name resolution"), Verdict.ERROR),
         ("deps", ("ERROR: No matching distribution found for nosuchpkg",), Verdict.FAIL),
         ("deps", ("ResolutionImpossible: conflicting dependencies",), Verdict.FAIL),
+        # The env image vanished under the deps build (another process removed it): the engine
+        # tries to pull it. Seen as a wrong bisect culprit: the infra commit was named.
+        (
+            "deps",
+            (
+                "Step 1/9 : FROM harness-test/x-env:abc",
+                'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host',
+            ),
+            Verdict.ERROR,
+        ),
+        (
+            "deps",
+            (
+                "Step 1/9 : FROM harness/wan2gp-env:abc",
+                "pull access denied for harness/wan2gp-env, repository does not exist or may require 'docker login'",
+            ),
+            Verdict.ERROR,
+        ),
+        ("deps", ("Step 1/9 : FROM harness/wan2gp-env:abc", "some error the engine gives"), Verdict.ERROR),
+        ("deps", ("Step 1/9 : FROM e", "Step 5/9 : RUN pip install -r r.txt", "ERROR: No matching"), Verdict.FAIL),
     ],
 )
 def test_classify_build_failure(stage: str, tail: tuple[str, ...], verdict: Verdict) -> None:
