@@ -70,6 +70,7 @@ def bisect_cmd(
     from harness.adapters.docker_engine import DockerEngine
     from harness.adapters.git_repo import GitUpstream
     from harness.bisect_log import BisectLog, step_dict
+    from harness.naming import owner_labels
     from harness.ops.bisect import BisectWorld, resume_session, run_bisect
 
     if level not in LEVELS:
@@ -96,11 +97,12 @@ def bisect_cmd(
         good, bad, level, session_id = session.good, session.bad, session.level, session.id
     if not good or not bad:
         raise UsageError("give --good and --bad (or --resume, or --log)")
+    owner = owner_labels(world.store.state_id(), cfg.state_dir)  # prefetch builders' containers
     bw = BisectWorld(
         world=world,
         log=blog,
         make_upstream=lambda: GitUpstream(cfg.upstream_url, cfg.mirror_dir),
-        make_builder=lambda: DockerEngine(os.environ),
+        make_builder=lambda: DockerEngine(os.environ, owner=owner),
         parallel=_parallel(reporter, jobs) if jobs > 1 else None,
     )
     policy: Literal["fail", "skip"] = "skip" if deps_failure == "skip" else "fail"
