@@ -57,10 +57,12 @@ def plan_gc(
     )
     # Any container harness made (test, smoke, weights, inspection) carries its process's
     # session; one whose process is gone is a leftover. No session label: not harness's to judge.
+    # A deployed service outlives the process that deployed it: never a leftover.
     leftovers = tuple(
         c
         for c in containers
         if "harness.service" not in c.labels
+        and "harness.release" not in c.labels
         and c.labels.get(SESSION_LABEL)
         and not session_alive(c.labels[SESSION_LABEL])
     )
