@@ -221,7 +221,7 @@ def gc_cmd(
 
     cfg, mover, engine = _setup()
     reconcile(mover)
-    plan, problems = gc(engine, mover.store, keep=keep, dry_run=dry_run, state_dir=cfg.state_dir)
+    plan, problems = gc(engine, mover.store, repo=cfg.repo, keep=keep, dry_run=dry_run, state_dir=cfg.state_dir)
     verb = "would remove" if dry_run else "removed"
     lines = [f"state {mover.store.state_id()} ({cfg.state_dir}): only its own images and containers"]
     lines += [f"{verb} image {', '.join(i.tags)} ({i.id[7:19]})" for i in plan.remove_images]

@@ -21,15 +21,19 @@ class GcEngine(Protocol):
     def containers(self, *labels: str) -> list[ContainerInfo]: ...
     def remove_image(self, ref: str) -> bool: ...
     def remove_container(self, container_id: str) -> None: ...
+    def repo_images(self, repo: str) -> list[ImageInfo]: ...
 
 
-def gc(engine: GcEngine, store: Store, *, keep: int, dry_run: bool, state_dir: Path) -> tuple[GcPlan, list[str]]:
+def gc(
+    engine: GcEngine, store: Store, *, repo: str, keep: int, dry_run: bool, state_dir: Path
+) -> tuple[GcPlan, list[str]]:
     """Returns the plan and what could not be removed (with why).
 
     Only images and containers labelled with this store's state id are looked at: another
     state's on the same engine are neither listed nor removed (ops/isolation.py).
     """
     mine = f"{STATE_LABEL}={store.state_id()}"
+    problems = _unowned(engine, repo)
     commit_images = engine.images(mine, "harness.stage=commit")
     containers = engine.containers(mine)
     last_good = store.pointer(LAST_GOOD)
@@ -43,7 +47,6 @@ def gc(engine: GcEngine, store: Store, *, keep: int, dry_run: bool, state_dir: P
         session_alive=session_alive,
         dangling=engine.dangling(mine, "harness.purpose=build-stage"),
     )
-    problems: list[str] = []
     if dry_run:
         return plan, problems
     for container in plan.remove_containers:
@@ -65,3 +68,15 @@ def gc(engine: GcEngine, store: Store, *, keep: int, dry_run: bool, state_dir: P
         if path.is_relative_to(runs_root):  # never outside the state folder, whatever the store says
             shutil.rmtree(path, ignore_errors=True)
     return plan, problems
+
+
+def _unowned(engine: GcEngine, repo: str) -> list[str]:
+    """Images of `repo` made before harness labelled states: no state's gc will take them."""
+    images = [i for i in engine.repo_images(repo) if STATE_LABEL not in i.labels]
+    if not images:
+        return []
+    tags = ", ".join(sorted(t for i in images for t in i.tags if t.startswith(f"{repo}:")))
+    return [
+        f"{len(images)} images of {repo} carry no state label (built before harness recorded states), "
+        f"so gc leaves them: {tags}; remove by hand those no harness folder uses (docker rmi)"
+    ]

@@ -36,5 +36,7 @@ def check_repo(engine: RepoImages, repo: str, state: str) -> None:
         raise UsageError(
             f"image.repo {repo} is used by another harness state (folder "
             f"{other.labels.get(STATE_DIR_LABEL) or 'unknown'} / id {other.labels[STATE_LABEL]}; it owns {tags}); "
-            "give this state its own image.repo in its harness.yaml: tags, reconcile and gc belong to one state"
+            "give this state its own image.repo in its harness.yaml (tags, reconcile and gc belong to one "
+            f"state), or, if that state is gone for good, remove its images first (docker images --filter "
+            f"label={STATE_LABEL}={other.labels[STATE_LABEL]})"
         )

@@ -161,6 +161,10 @@ class TwoStatesEngine:
     def remove_container(self, container_id: str) -> None:
         self.removed.append(container_id)
 
+    def repo_images(self, repo: str) -> list[ImageInfo]:
+        older = ImageInfo(id="sha256:old", tags=(f"{repo}:0123456789ab",), labels={}, created="")
+        return [i for i in self.images_ if any(t.startswith(f"{repo}:") for t in i.tags)] + [older]
+
 
 def test_gc_sees_and_removes_only_its_own_states_images_and_containers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -170,11 +174,16 @@ def test_gc_sees_and_removes_only_its_own_states_images_and_containers(
     assert mine == Store(tmp_path / "state.db").state_id() and mine == state_of(tmp_path)  # made once, kept
     engine = TwoStatesEngine(mine, "otherstate")
     monkeypatch.setattr("harness.ops.gc.session_alive", lambda s: False)  # every session is dead
-    plan, _ = gc(engine, store, keep=1, dry_run=True, state_dir=tmp_path)
+    plan, notes = gc(engine, store, repo=mine, keep=1, dry_run=True, state_dir=tmp_path)
     assert engine.removed == []  # a dry run
     listed = [i.id for i in plan.remove_images] + list(plan.remove_dangling) + [c.id for c in plan.remove_containers]
     assert listed and all(mine in x for x in listed), listed
     assert {i.id for i, _ in plan.keep_images} == {f"sha256:{mine}1", f"sha256:{mine}3"}  # in use, newest
-    gc(engine, store, keep=1, dry_run=False, state_dir=tmp_path)
+    assert notes == [
+        f"1 images of {mine} carry no state label (built before harness recorded states), so gc leaves them: "
+        f"{mine}:0123456789ab; remove by hand those no harness folder uses (docker rmi)"
+    ]
+    gc(engine, store, repo=mine, keep=1, dry_run=False, state_dir=tmp_path)
     assert engine.removed and not [ref for ref in engine.removed if "otherstate" in ref], engine.removed
     assert f"{mine}:000000000002" in engine.removed and f"sha256:stage-{mine}" in engine.removed
+    assert "sha256:old" not in engine.removed and f"{mine}:0123456789ab" not in engine.removed
