@@ -131,7 +131,11 @@ def test_states_with_distinct_repos_never_touch_each_other(tmp_path: Path, engin
         },
     )
     try:
-        b_shas = [_pass(b, "b0"), _pass(b, "b1", "b1"), _pass(b, "b2", "b2")]
+        b_shas = [_pass(b, "b0")]
+        # The env build's untagged install stage carries B's state (a build arg, env.Dockerfile).
+        stage = {"label": ["harness.purpose=build-stage", f"harness.state={_state(b)}"], "dangling": True}
+        assert engine.client.images.list(filters=stage)
+        b_shas += [_pass(b, "b1", "b1"), _pass(b, "b2", "b2")]
         assert b.run("promote", b_shas[0])[0] == 0
         assert _state(b) != _state(a)
         code, output = b.run("gc", "--keep", "1", "--dry-run")
