@@ -220,3 +220,29 @@ def test_each_sample_folder_gets_its_own_repo_and_service(tmp_path: Path) -> Non
     assert first.repo != second.repo and first.deploy.project != second.deploy.project
     assert again.repo == first.repo  # re-running `harness sample` keeps the folder's images its own
     assert first.repo.startswith("harness/sample-")
+
+
+def test_a_service_of_another_state_is_not_replaced(tmp_path: Path, engine: Any) -> None:
+    project_name = f"harness-iso-{secrets.token_hex(4)}"
+    deploy = f"deploy:\n  service: worker-cpu\n  project: {project_name}\n  health_timeout_s: 120\n"
+    a = _project(tmp_path / "a", engine, f"{PREFIX}{secrets.token_hex(4)}")
+    b = _project(tmp_path / "b", engine, f"{PREFIX}{secrets.token_hex(4)}")
+    for p in (a, b):
+        p.config.write_text(p.config.read_text() + deploy)
+    name = f"{project_name}-worker-cpu"
+    try:
+        a_sha = _pass(a, "a good")
+        code, output = a.run("promote", a_sha, "--deploy")
+        assert code == 0, output
+        serving = engine.client.containers.get(name)
+        b_sha = _pass(b, "b good")
+        code, output = b.run("promote", b_sha, "--deploy")
+        assert code == EXIT_USAGE, output
+        flat = " ".join(output.split())
+        assert f"the service container {name} belongs to another harness state" in flat
+        assert str(a.folder / ".harness") in flat and "own deploy.project" in flat
+        still = engine.client.containers.get(name)
+        assert still.id == serving.id and still.status == "running"
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            engine.client.containers.get(name).remove(force=True)
