@@ -11,8 +11,6 @@ COPY ca.pem constraints.txt pip-options.txt /opt/harness/
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 FROM base AS install
-# The classic builder keeps this stage as an untagged image; the label lets gc find it.
-LABEL harness.purpose=build-stage
 ARG PYTHON=python3
 # VENV=create makes a fresh venv; a path reuses the base image's own environment (a GPU
 # host's image that already holds torch): then nothing is copied, /opt/venv links to it.
@@ -22,6 +20,10 @@ COPY env-requirements.txt /opt/harness/
 RUN if [ "$VENV" = create ]; then ${PYTHON} -m venv /opt/venv; else ln -s "$VENV" /opt/venv; fi \
  && if [ -s /opt/harness/env-requirements.txt ]; then pip install $(cat /opt/harness/pip-options.txt) --find-links /opt/harness/wheelhouse -c /opt/harness/constraints.txt -r /opt/harness/env-requirements.txt; fi \
  && if [ "$VENV" = create ]; then mv /opt/venv /opt/venv-export; else mkdir /opt/venv-export; fi
+# The classic builder keeps this stage as an untagged image; the labels let its own state's gc
+# (and only that one) find it. Last, after every RUN: a build arg is part of a RUN's cache key.
+ARG HARNESS_STATE=""
+LABEL harness.purpose=build-stage harness.state=${HARNESS_STATE}
 
 FROM base
 ARG VENV=create

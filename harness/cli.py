@@ -199,10 +199,12 @@ def make_world(cfg: Config, reporter: Reporter) -> World:
     from harness.adapters.docker_engine import DockerEngine
     from harness.adapters.gpu import HostGpuProbe
     from harness.adapters.video import probe_video, read_frames, write_sample_clip
+    from harness.naming import owner_labels
     from harness.ops.build_and_test import World
     from harness.ops.gc import session_id
 
-    engine = DockerEngine(os.environ)
+    store = Store(cfg.state_dir / "state.db")
+    engine = DockerEngine(os.environ, owner=owner_labels(store.state_id(), cfg.state_dir))
     return World(
         upstream=upstream_for(cfg),
         builder=engine,
@@ -211,7 +213,7 @@ def make_world(cfg: Config, reporter: Reporter) -> World:
         probe=probe_video,
         frames=read_frames,
         sample_clip=functools.partial(write_sample_clip, width=496, height=496, frames=81, seed=12345),
-        store=Store(cfg.state_dir / "state.db"),
+        store=store,
         reporter=reporter,
         clock=lambda: datetime.datetime.now(datetime.UTC),
         session=session_id(),

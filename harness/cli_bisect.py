@@ -90,6 +90,7 @@ def bisect_cmd(
     from harness.adapters.docker_engine import DockerEngine
     from harness.bisect import Symptom
     from harness.bisect_log import BisectLog, step_dict
+    from harness.naming import owner_labels
     from harness.ops.bisect import BisectWorld, inside_merge_dict, resume_session, run_bisect
 
     if level not in LEVELS:
@@ -126,11 +127,12 @@ def bisect_cmd(
     if not good or not bad:
         raise UsageError("give --good and --bad (or --resume, or --log)")
     refuse_unchecked_level(cfg, level)
+    owner = owner_labels(world.store.state_id(), cfg.state_dir)  # prefetch builders' containers
     bw = BisectWorld(
         world=world,
         log=blog,
         make_upstream=lambda: upstream_for(cfg),
-        make_builder=lambda: DockerEngine(os.environ),
+        make_builder=lambda: DockerEngine(os.environ, owner=owner),
         parallel=_parallel(reporter, jobs) if jobs > 1 else None,
     )
     policy: Literal["fail", "skip"] = "skip" if deps_failure == "skip" else "fail"

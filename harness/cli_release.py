@@ -21,7 +21,7 @@ from rich.table import Table
 from harness.adapters.docker_engine import DockerEngine
 from harness.cli import JsonOpt, app, err, out, state, upstream_for
 from harness.config import Config, load_config
-from harness.naming import LAST_GOOD
+from harness.naming import LAST_GOOD, owner_labels
 from harness.ops.deploy import Deployer
 from harness.ops.promote import Mover, promote, reconcile, rollback
 from harness.promotion import Release
@@ -47,9 +47,10 @@ def _setup() -> tuple[Config, Mover, DockerEngine]:
     from harness.ops.check import contract_digest
 
     cfg = load_config(state["config"])
-    engine = DockerEngine(os.environ)
+    store = Store(cfg.state_dir / "state.db")
+    engine = DockerEngine(os.environ, owner=owner_labels(store.state_id(), cfg.state_dir))
     mover = Mover(
-        store=Store(cfg.state_dir / "state.db"),
+        store=store,
         builder=engine,
         upstream=lambda: upstream_for(cfg),
         repo=cfg.repo,
@@ -228,32 +229,26 @@ def gc_cmd(
     keep: Annotated[int, typer.Option("--keep", min=1, max=10000, help="newest commit images/releases kept")] = 5,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would go, remove nothing")] = False,
 ) -> None:
-    """Remove commit images, run folders and leftover containers beyond the retention policy."""
+    """Remove this state's commit images, run folders and leftover containers beyond the retention
+    policy; images and containers of other harness states on the engine are never looked at."""
+    from rich.markup import escape
+
     from harness.ops.gc import gc
 
     cfg, mover, engine = _setup()
     reconcile(mover)
-    plan, problems = gc(
-        engine,
-        mover.store,
-        repo=cfg.repo,
-        keep=keep,
-        dry_run=dry_run,
-        state_dir=cfg.state_dir,
-    )
+    plan, problems = gc(engine, mover.store, repo=cfg.repo, keep=keep, dry_run=dry_run, state_dir=cfg.state_dir)
     verb = "would remove" if dry_run else "removed"
-    for image in plan.remove_images:
-        out.print(escape(f"{verb} image {', '.join(image.tags)} ({image.id[7:19]})"))
-    for run_dir in plan.remove_run_dirs:
-        out.print(escape(f"{verb} run folder {run_dir}"))
-    for container in plan.remove_containers:
-        out.print(escape(f"{verb} leftover container {container.name} ({container.status})"))
-    for image_id in plan.remove_dangling:
-        out.print(f"{verb} build-stage image {image_id[7:19]}")
-    for image, why in plan.keep_images:
-        out.print(escape(f"kept {', '.join(image.tags)}: {why}"))
+    lines = [f"state {mover.store.state_id()} ({cfg.state_dir}): only its own images and containers"]
+    lines += [f"{verb} image {', '.join(i.tags)} ({i.id[7:19]})" for i in plan.remove_images]
+    lines += [f"{verb} run folder {run_dir}" for run_dir in plan.remove_run_dirs]
+    lines += [f"{verb} leftover container {c.name} ({c.status})" for c in plan.remove_containers]
+    lines += [f"{verb} build-stage image {image_id[7:19]}" for image_id in plan.remove_dangling]
+    lines += [f"kept {', '.join(i.tags)}: {why}" for i, why in plan.keep_images]
+    for line in lines:
+        out.print(escape(line), highlight=False)
     for problem in problems:
-        err.print(escape(f"not removed: {problem}"))
+        err.print(f"not removed: {escape(problem)}", highlight=False)
 
 
 @app.command("pin")

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 
 from harness.model import BuildSpec, Commit
-from harness.naming import commit_tag, image_name, stage_repo
+from harness.naming import STATE_DIR_LABEL, STATE_LABEL, commit_tag, image_name, stage_repo
 from harness.recipe import FilterReport, Recipe
 from harness.tarball import RUNNER_PREFIX, TREE_PREFIX
 
@@ -32,6 +32,13 @@ class HostInputs:
     pip_options: tuple[str, ...]
     dockerfiles: dict[str, str]  # stage -> Dockerfile text
     runner_files: tuple[tuple[str, bytes], ...]
+    state: str = ""  # the harness state building: its id goes on every image (and build stage)
+    state_dir: str = ""
+
+
+def _owner(host: HostInputs) -> tuple[tuple[str, str], ...]:
+    # Labels only, never part of a key: the layers under them stay shared by the engine's cache.
+    return ((STATE_LABEL, host.state), (STATE_DIR_LABEL, host.state_dir)) if host.state else ()
 
 
 def digest(*parts: str | bytes) -> str:
@@ -76,7 +83,7 @@ def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
         host.wheelhouse_digest,
         "\n".join(options),
     )
-    labels = ((KEY_LABEL, key), (STAGE_LABEL, "env"), ("harness.recipe", recipe.name))
+    labels = ((KEY_LABEL, key), (STAGE_LABEL, "env"), ("harness.recipe", recipe.name), *_owner(host))
     return BuildSpec(
         stage="env",
         tag=image_name(stage_repo(repo, "env"), key[:16]),
@@ -97,6 +104,7 @@ def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
             ("PYTHON", recipe.python),
             ("VENV", recipe.venv),
             ("APT_PACKAGES", " ".join(recipe.apt_packages)),
+            ("HARNESS_STATE", host.state),  # labels the untagged install stage (env.Dockerfile)
         ),
         labels=labels,
     )
@@ -104,7 +112,13 @@ def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
 
 def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
     key = digest("deps", env.key, requirements.text, recipe.constraints, host.dockerfiles["deps"])
-    labels = ((KEY_LABEL, key), (STAGE_LABEL, "deps"), ("harness.recipe", recipe.name), ("harness.env-key", env.key))
+    labels = (
+        (KEY_LABEL, key),
+        (STAGE_LABEL, "deps"),
+        ("harness.recipe", recipe.name),
+        ("harness.env-key", env.key),
+        *_owner(host),
+    )
     return BuildSpec(
         stage="deps",
         tag=image_name(stage_repo(repo, "deps"), key[:16]),
@@ -152,6 +166,7 @@ def plan_commit(
         ("harness.recipe", recipe.name),
         ("harness.deps-key", deps.key),
         ("harness.pip-freeze", pip_freeze),
+        *_owner(host),
     ]
     if host.base_digest:
         labels.append((f"{OCI}.base.digest", host.base_digest))

@@ -24,6 +24,17 @@ _REF_OK = re.compile(r"[A-Za-z0-9_./@{}~^+-]{1,200}\Z")
 LAST_GOOD = "last-good"
 PRODUCTION = "production"
 
+# Labels that say which harness state made an image or container (and, for a container, which
+# process): tags, `reconcile` and `gc` of one state touch only what carries its own id.
+STATE_LABEL = "harness.state"
+STATE_DIR_LABEL = "harness.state-dir"
+SESSION_LABEL = "harness.session"
+
+
+def owner_labels(state: str, state_dir: object) -> dict[str, str]:
+    """The labels that tie what harness creates to one state (its id and, for people, its folder)."""
+    return {STATE_LABEL: state, STATE_DIR_LABEL: str(state_dir)}
+
 
 def validate_repo(repo: str) -> str:
     """Return `repo` if it is a valid image repository name, else raise UsageError."""

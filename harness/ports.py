@@ -9,6 +9,7 @@ from harness.model import BuildSpec, Commit
 from harness.preflight import GpuInfo
 from harness.refs import RefResolution
 from harness.runplan import ContainerExit, RunRequest
+from harness.services import ImageInfo
 from harness.tarball import TreeEntry
 from harness.telemetry import Sample
 
@@ -45,6 +46,7 @@ class ImageBuilder(Protocol):
     def read_file(self, image: str, path: str) -> str: ...
     def torch_arch_list(self, image: str) -> list[str] | None: ...
     def image_env(self, name: str) -> list[str]: ...
+    def repo_images(self, repo: str) -> list[ImageInfo]: ...  # ownership check (ops/isolation.py)
 
 
 class ContainerRunner(Protocol):

@@ -2,7 +2,8 @@
 
 Never removed: the production image, the last-good image, the images of the last N
 releases, images any container uses, and the N newest commit images. Production service
-containers (label harness.service) are never leftovers.
+containers (label harness.service) are never leftovers. What it is given is already narrowed
+to one harness state (ops/gc.py): it never sees another state's images or containers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.model import RunRecord
+from harness.naming import SESSION_LABEL
 from harness.promotion import Release
 from harness.services import ContainerInfo, ImageInfo
 
@@ -53,12 +55,16 @@ def plan_gc(
     run_dirs = tuple(
         r.run_dir for r in runs if r.run_id not in newest_runs and (not r.image_id or r.image_id in removed)
     )
+    # Any container harness made (test, smoke, weights, inspection) carries its process's
+    # session; one whose process is gone is a leftover. No session label: not harness's to judge.
+    # A deployed service outlives the process that deployed it: never a leftover.
     leftovers = tuple(
         c
         for c in containers
         if "harness.service" not in c.labels
-        and "harness.run" in c.labels
-        and not session_alive(c.labels.get("harness.session", ""))
+        and "harness.release" not in c.labels
+        and c.labels.get(SESSION_LABEL)
+        and not session_alive(c.labels[SESSION_LABEL])
     )
     return GcPlan(
         remove_images=remove_images,

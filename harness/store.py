@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -133,6 +134,16 @@ class Store:
             self.db.backup(copy)
         finally:
             copy.close()
+
+    def state_id(self) -> str:
+        """This state's id, made once and kept in `meta`: every image and container harness
+        creates is labelled with it, so tags and `gc` of one state never touch another's."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='state_id'").fetchone()
+        if row is None:
+            with self.transaction():  # two first processes at once: the first insert wins
+                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('state_id', ?)", (secrets.token_hex(6),))
+                row = self.db.execute("SELECT value FROM meta WHERE key='state_id'").fetchone()
+        return str(row[0])
 
     def integrity(self) -> str:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
@@ -358,3 +369,12 @@ def _record(row: tuple[object, ...]) -> RunRecord:
         run_dir=str(run_dir),
         cases=tuple(_case(c) for c in json.loads(str(cases))),
     )
+
+
+def state_of(state_dir: Path) -> str:
+    """The state id of the store in `state_dir` (for code that holds no store open)."""
+    store = Store(state_dir / "state.db")
+    try:
+        return store.state_id()
+    finally:
+        store.close()

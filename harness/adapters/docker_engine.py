@@ -21,10 +21,20 @@ import docker.types
 import requests
 
 from harness.compose import ServiceSpec
-from harness.errors import BuildFailed, BuildInfraError, BuildTimeout, EngineUnavailable, NoGpuError, RunInfraError
+from harness.errors import (
+    BuildFailed,
+    BuildInfraError,
+    BuildTimeout,
+    EngineUnavailable,
+    NoGpuError,
+    RunInfraError,
+    UsageError,
+)
 from harness.model import BuildSpec
+from harness.naming import SESSION_LABEL, STATE_DIR_LABEL, STATE_LABEL
 from harness.runplan import ContainerExit, RunRequest
 from harness.services import ContainerInfo, ImageInfo, ServiceState
+from harness.session import session_id
 
 LineSink = Callable[[str], None]
 _NO_RUNTIME = "could not select device driver"
@@ -50,12 +60,23 @@ class _Output:
 
 
 class DockerEngine:
-    """ImageBuilder and ContainerRunner on a real engine."""
+    """ImageBuilder and ContainerRunner on a real engine.
 
-    def __init__(self, environment: Mapping[str, str], *, timeout: int = 120) -> None:
+    `owner`: the labels of the harness state this client works for (naming.owner_labels).
+    Every container it creates carries them and this process's session, whatever the caller
+    passed: that is what `gc` reaps by, and what keeps one state's hands off another's.
+    """
+
+    def __init__(
+        self, environment: Mapping[str, str], *, timeout: int = 120, owner: Mapping[str, str] | None = None
+    ) -> None:
         self._environment = dict(environment)
         self._timeout = timeout
         self._client: docker.DockerClient | None = None
+        self._owner = {SESSION_LABEL: session_id(), **(owner or {})}
+
+    def _labels(self, labels: Mapping[str, str]) -> dict[str, str]:
+        return {**labels, **self._owner}
 
     @property
     def client(self) -> docker.DockerClient:
@@ -115,7 +136,7 @@ class DockerEngine:
         """Read one file out of an image without running anything in it."""
         with _engine_errors(f"reading {path} from {image}"):
             container = self.client.containers.create(
-                image, command=["true"], entrypoint=[], labels={"harness.purpose": "inspect"}
+                image, command=["true"], entrypoint=[], labels=self._labels({"harness.purpose": "inspect"})
             )
             try:
                 stream, _ = container.get_archive(path)
@@ -144,7 +165,7 @@ class DockerEngine:
                     entrypoint=["python", "-c", code],
                     remove=True,
                     network_disabled=True,
-                    labels={"harness.purpose": "inspect"},
+                    labels=self._labels({"harness.purpose": "inspect"}),
                 )
             except docker.errors.ContainerError:
                 return None
@@ -250,7 +271,7 @@ class DockerEngine:
             "command": list(req.command),
             "name": req.name,
             "detach": True,
-            "labels": dict(req.labels),
+            "labels": self._labels(dict(req.labels)),
             "environment": dict(req.environment + req.gpu.environment),
             "mounts": [
                 docker.types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
@@ -378,13 +399,15 @@ class DockerEngine:
         name = f"{project}-{spec.name}"
         with _engine_errors(f"replacing service {name}"):
             with suppress(docker.errors.NotFound):
-                self.client.containers.get(name).remove(force=True)
+                current = self.client.containers.get(name)
+                self._refuse_foreign_service(name, dict(current.labels or {}))
+                current.remove(force=True)
             kwargs: dict[str, Any] = {
                 "command": list(spec.command) or None,
                 "name": name,
                 "detach": True,
                 "environment": dict(spec.environment),
-                "labels": {**dict(spec.labels), **labels},
+                "labels": self._labels({**dict(spec.labels), **labels}),
                 "mounts": [
                     docker.types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
                     for m in spec.mounts
@@ -414,6 +437,16 @@ class DockerEngine:
                 raise
             return str(container.id)
 
+    def _refuse_foreign_service(self, name: str, labels: dict[str, str]) -> None:
+        """Another state's service of the same name is not ours to replace."""
+        other, mine = labels.get(STATE_LABEL, ""), self._owner.get(STATE_LABEL, "")
+        if other and mine and other != mine:
+            folder = labels.get(STATE_DIR_LABEL) or "unknown folder"
+            raise UsageError(
+                f"the service container {name} belongs to another harness state (folder {folder} / id {other}); "
+                "give this state its own deploy.project in its harness.yaml"
+            )
+
     def service_state(self, container_id: str) -> ServiceState:
         with _engine_errors("inspecting the service"):
             try:
@@ -429,10 +462,10 @@ class DockerEngine:
             log_tail=tail,
         )
 
-    def containers(self, label: str) -> list[ContainerInfo]:
-        """Every container (running or not) that carries `label` (key or key=value)."""
+    def containers(self, *labels: str) -> list[ContainerInfo]:
+        """Every container (running or not) that carries all `labels` (key or key=value)."""
         with _engine_errors("listing containers"):
-            found = self.client.containers.list(all=True, filters={"label": label})
+            found = self.client.containers.list(all=True, filters={"label": list(labels)})
             return [
                 ContainerInfo(
                     id=str(c.id),
@@ -449,21 +482,20 @@ class DockerEngine:
         with _engine_errors("removing a container"), suppress(docker.errors.NotFound):
             self.client.containers.get(container_id).remove(force=True)
 
-    def images(self, label: str) -> list[ImageInfo]:
+    def images(self, *labels: str) -> list[ImageInfo]:
+        """Tagged images that carry all `labels`."""
         with _engine_errors("listing images"):
-            return [
-                ImageInfo(
-                    id=str(i.id),
-                    tags=tuple(i.tags),
-                    labels=dict(i.labels or {}),
-                    created=str(i.attrs.get("Created", "")),
-                )
-                for i in self.client.images.list(filters={"label": label})
-            ]
+            return [_image_info(i) for i in self.client.images.list(filters={"label": list(labels)})]
 
-    def dangling(self, label: str) -> list[str]:
+    def repo_images(self, repo: str) -> list[ImageInfo]:
+        """Every image tagged in repository `repo` (any tag)."""
+        with _engine_errors(f"listing the images of {repo}"):
+            return [_image_info(i) for i in self.client.images.list(name=repo)]
+
+    def dangling(self, *labels: str) -> list[str]:
+        """Untagged images (kept build stages) that carry all `labels`."""
         with _engine_errors("listing images"):
-            return [str(i.id) for i in self.client.images.list(filters={"label": label, "dangling": True})]
+            return [str(i.id) for i in self.client.images.list(filters={"label": list(labels), "dangling": True})]
 
     def remove_image(self, ref: str) -> bool:
         """Remove an image (by id or tag); False when the engine refuses (in use, has children)."""
@@ -475,3 +507,12 @@ class DockerEngine:
             except docker.errors.APIError:
                 return False
         return True
+
+
+def _image_info(image: Any) -> ImageInfo:
+    return ImageInfo(
+        id=str(image.id),
+        tags=tuple(image.tags),
+        labels=dict(image.labels or {}),
+        created=str(image.attrs.get("Created", "")),
+    )

@@ -14,8 +14,10 @@ from harness.context import KEY_LABEL, HostInputs, plan_commit, plan_deps, plan_
 from harness.errors import BuildFailed, BuildInfraError
 from harness.evaluate import infra_trouble
 from harness.model import BuildResult, BuildSpec, Commit
+from harness.ops.isolation import check_repo
 from harness.ports import ImageBuilder, Reporter, Upstream
 from harness.recipe import FilterReport, Recipe, filter_requirements, load_recipe
+from harness.store import state_of
 from harness.tarball import TreeEntry, write_context
 
 RUNNER_DIR = Path(__file__).resolve().parent.parent / "runner"
@@ -48,7 +50,7 @@ def _wheelhouse_digest(folder: Path | None) -> str:
     return h.hexdigest()
 
 
-def host_inputs(cfg: Config, recipe: Recipe, builder: ImageBuilder) -> HostInputs:
+def host_inputs(cfg: Config, recipe: Recipe, builder: ImageBuilder, state: str) -> HostInputs:
     base_id = builder.image_id(recipe.base)
     if base_id is None:
         raise BuildInfraError(
@@ -64,6 +66,8 @@ def host_inputs(cfg: Config, recipe: Recipe, builder: ImageBuilder) -> HostInput
         pip_options=cfg.pip_options,
         dockerfiles={s: (cfg.docker_dir / f"{s}.Dockerfile").read_text() for s in ("env", "deps", "commit")},
         runner_files=tuple((p.name, p.read_bytes()) for p in sorted(RUNNER_DIR.glob("*.py"))),
+        state=state,
+        state_dir=str(cfg.state_dir),
     )
 
 
@@ -138,8 +142,10 @@ def build_commit_image(
 ) -> BuiltImage:
     """Build (or reuse) env, deps and commit images. `rebuild` redoes the commit image;
     `no_cache` redoes all three without the engine's layer cache."""
+    state = state_of(cfg.state_dir)  # a store of its own: prefetch builds run in other threads
+    check_repo(builder, cfg.repo, state)  # before anything is built or tagged in the repository
     recipe = load_recipe(cfg.recipe_dir)
-    host = host_inputs(cfg, recipe, builder)
+    host = host_inputs(cfg, recipe, builder, state)
     requirements = (upstream.read_file(commit.sha, "requirements.txt") or b"").decode("utf-8", "replace")
     filters = filter_requirements(requirements, recipe.filters)
     for line, action, reason in filters.applied:

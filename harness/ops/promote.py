@@ -18,6 +18,7 @@ from filelock import FileLock, Timeout
 from harness.errors import LockBusy, PromotionRefused, UsageError
 from harness.model import RunKey
 from harness.naming import LAST_GOOD, PRODUCTION, check_ref, image_name
+from harness.ops.isolation import check_repo
 from harness.ports import ImageBuilder, Upstream
 from harness.promotion import Release, refusal, rollback_target
 from harness.store import Store
@@ -78,8 +79,11 @@ def reconcile(mover: Mover) -> list[str]:
     """Make `:production` and `:last-good` match the store; return what was repaired or is wrong.
 
     An image the store names but the engine lost is reported, not fatal: rollback and
-    promote are how it gets fixed, so they must still run.
+    promote are how it gets fixed, so they must still run. A repository that holds another
+    harness state's images is refused before any tag moves (ops/isolation.py): its tags are
+    that state's, not ours to repair.
     """
+    check_repo(mover.builder, mover.repo, mover.store.state_id())
     notes = []
     production = mover.store.production()
     last_good = mover.store.pointer(LAST_GOOD)

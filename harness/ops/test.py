@@ -134,7 +134,7 @@ def run_suite(
             "--out",
             OUT_DIR,
         ),
-        labels=tuple(sorted(labels.items())),
+        labels=tuple(sorted({**labels, "harness.purpose": "smoke" if smoke else "test"}.items())),
         mounts=tuple(mounts),
         environment=(("CUDA_VISIBLE_DEVICES", ""),) if smoke else (),
         gpu=gpu,

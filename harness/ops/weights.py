@@ -31,6 +31,7 @@ def pull_weights(
     request = RunRequest(
         image=image,
         command=("--weights", MODEL_DIR, *runner_args(cfg), "--spec", f"{IN_DIR}/spec.json", "--out", OUT_DIR),
+        # The engine adds the state and session labels to every container (gc reaps by them).
         labels=(("harness.run", run_id), ("harness.purpose", "weights")),
         mounts=(
             Mount(source=str(in_dir), target=IN_DIR, read_only=True),

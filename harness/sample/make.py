@@ -7,6 +7,7 @@ import, a flat video, exit 0 without output, a requirements change).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -61,7 +62,7 @@ upstream:
   url: upstream
 contract: {contract}
 image:
-  repo: harness/sample
+  repo: harness/sample-{name}   # each sample folder its own: tags and gc are per repository
   recipe: cpu
 build:
   timeout_s: 1800
@@ -70,7 +71,7 @@ build:
   timeout_s: 600
 deploy:
   service: worker-cpu    # compose.yaml's CPU profile: this host has no NVIDIA runtime
-  project: harness-sample
+  project: harness-sample-{name}
   health_timeout_s: 120
 suite:
   name: sample-baseline
@@ -108,6 +109,16 @@ def host_build_extra(ca_bundle: Path | None, wheelhouse: Path | None) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
+def sample_name(folder: Path) -> str:
+    """A name for the sample in `folder`: its folder name, made valid, and a hash of its path.
+
+    The same folder keeps its name (re-running `harness sample` keeps its images its own);
+    two folders never share one, so their `:production` and `:last-good` never collide.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", folder.name.lower()).strip("-")[:24].strip("-") or "sample"
+    return f"{slug}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}"
+
+
 def write_sample(
     folder: Path,
     *,
@@ -124,6 +135,10 @@ def write_sample(
     shutil.copytree(OVERLAYS, folder / "overlays", dirs_exist_ok=True)
     config = folder / "harness.yaml"
     config.write_text(
-        CONFIG.format(build_extra=host_build_extra(ca_bundle, wheelhouse), contract=HERE / "contract.yaml")
+        CONFIG.format(
+            build_extra=host_build_extra(ca_bundle, wheelhouse),
+            contract=HERE / "contract.yaml",
+            name=sample_name(folder),
+        )
     )
     return config

@@ -13,6 +13,7 @@ from harness.errors import BuildFailed
 from harness.model import BuildSpec, Commit
 from harness.ops.build import BuiltImage, build_commit_image, ensure_image
 from harness.ports import LineSink
+from harness.services import ImageInfo
 from harness.tarball import TreeEntry
 
 SPEC = BuildSpec(stage="deps", tag="r-deps:k", key="k", dockerfile="FROM x\n", files=())
@@ -29,6 +30,9 @@ class FlakyNetworkBuilder:
 
     def image_id(self, name: str) -> str | None:
         return None
+
+    def repo_images(self, repo: str) -> list[ImageInfo]:
+        return []  # no other state owns the repository
 
     def build(
         self, spec: BuildSpec, context: BinaryIO, *, timeout_s: float, on_line: LineSink, nocache: bool = False

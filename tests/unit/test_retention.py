@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from harness.model import RunRecord, Verdict
+from harness.ops.gc import gc
 from harness.retention import plan_gc
 from harness.services import ContainerInfo, ImageInfo
+from harness.store import Store, state_of
 from tests.unit.test_promotion import rel
 
 
@@ -103,3 +109,81 @@ def test_leftover_test_containers_of_dead_sessions_only() -> None:
         dangling=[],
     )
     assert plan.remove_containers == (dead,)
+
+
+class TwoStatesEngine:
+    """A fake engine holding images and containers of two states; it filters by labels as the
+    real one does (all given labels must match) and records what was removed."""
+
+    def __init__(self, mine: str, other: str) -> None:
+        def labelled(state: str, n: int, **extra: str) -> dict[str, str]:
+            return {"harness.state": state, "harness.stage": "commit", "harness.commit": f"{n:012d}" * 3, **extra}
+
+        self.images_ = [
+            ImageInfo(id=f"sha256:{s}{n}", tags=(f"{s}:{n:012d}",), labels=labelled(s, n), created=f"2026-01-0{n}")
+            for s in (mine, other)
+            for n in range(1, 4)
+        ]
+        self.dangling_ = {
+            f"sha256:stage-{s}": {"harness.state": s, "harness.purpose": "build-stage"} for s in (mine, other)
+        }
+        self.containers_ = [
+            ContainerInfo(
+                id=f"c-{s}",
+                name=f"harness-{s}",
+                status="exited",
+                image_id=f"sha256:{s}1",
+                labels={"harness.state": s, "harness.run": "r", "harness.session": "host:1"},
+            )
+            for s in (mine, other)
+        ]
+        self.removed: list[str] = []
+
+    @staticmethod
+    def _match(have: dict[str, str], labels: tuple[str, ...]) -> bool:
+        return all(
+            (have.get(k) == v) if sep else (k in have) for k, sep, v in (label.partition("=") for label in labels)
+        )
+
+    def images(self, *labels: str) -> list[ImageInfo]:
+        return [i for i in self.images_ if self._match(i.labels, labels)]
+
+    def dangling(self, *labels: str) -> list[str]:
+        return [i for i, have in self.dangling_.items() if self._match(have, labels)]
+
+    def containers(self, *labels: str) -> list[ContainerInfo]:
+        return [c for c in self.containers_ if self._match(c.labels, labels)]
+
+    def remove_image(self, ref: str) -> bool:
+        self.removed.append(ref)
+        return True
+
+    def remove_container(self, container_id: str) -> None:
+        self.removed.append(container_id)
+
+    def repo_images(self, repo: str) -> list[ImageInfo]:
+        older = ImageInfo(id="sha256:old", tags=(f"{repo}:0123456789ab",), labels={}, created="")
+        return [i for i in self.images_ if any(t.startswith(f"{repo}:") for t in i.tags)] + [older]
+
+
+def test_gc_sees_and_removes_only_its_own_states_images_and_containers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "state.db")
+    mine = store.state_id()
+    assert mine == Store(tmp_path / "state.db").state_id() and mine == state_of(tmp_path)  # made once, kept
+    engine = TwoStatesEngine(mine, "otherstate")
+    monkeypatch.setattr("harness.ops.gc.session_alive", lambda s: False)  # every session is dead
+    plan, notes = gc(engine, store, repo=mine, keep=1, dry_run=True, state_dir=tmp_path)
+    assert engine.removed == []  # a dry run
+    listed = [i.id for i in plan.remove_images] + list(plan.remove_dangling) + [c.id for c in plan.remove_containers]
+    assert listed and all(mine in x for x in listed), listed
+    assert {i.id for i, _ in plan.keep_images} == {f"sha256:{mine}1", f"sha256:{mine}3"}  # in use, newest
+    assert notes == [
+        f"1 images of {mine} carry no state label (built before harness recorded states), so gc leaves them: "
+        f"{mine}:0123456789ab; remove by hand those no harness folder uses (docker rmi)"
+    ]
+    gc(engine, store, repo=mine, keep=1, dry_run=False, state_dir=tmp_path)
+    assert engine.removed and not [ref for ref in engine.removed if "otherstate" in ref], engine.removed
+    assert f"{mine}:000000000002" in engine.removed and f"sha256:stage-{mine}" in engine.removed
+    assert "sha256:old" not in engine.removed and f"{mine}:0123456789ab" not in engine.removed
