@@ -10,6 +10,7 @@ import dataclasses
 import json
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,7 +88,7 @@ class Store:
             raise UsageError(f"{why}; set state_dir in harness.yaml to a folder harness may write") from exc
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal()
             self.db.execute("PRAGMA synchronous=FULL")
             with self.transaction():
                 for statement in filter(str.strip, _SCHEMA.split(";")):
@@ -102,6 +103,22 @@ class Store:
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(f"{path}: cannot open the run store ({exc}); it was left untouched") from exc
+
+    def _enable_wal(self, wait_s: float = 30.0) -> None:
+        """WAL mode, set once per file. Switching needs an exclusive lock and SQLite does not
+        wait for it through the busy timeout: several writers opening a new store at once (the
+        threads of parallel probes) got "database is locked". Once the file is in WAL mode,
+        reading the mode takes no lock; until then, retry for a bounded time."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                if str(self.db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _migrate(self, version: int) -> None:
         """Bring an older store up to SCHEMA_VERSION (in the caller's transaction); refuse a newer one."""

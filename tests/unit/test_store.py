@@ -199,3 +199,28 @@ def test_pointer_moves_only_forward_when_ancestry_is_given(store: Store) -> None
     assert not store.add_run(passed("c", 5))  # no pointer asked: recorded, nothing moves
     assert store.pointer("last-good").run_id == "r4"  # type: ignore[union-attr]
     assert len(store.runs()) == 5
+
+
+def test_many_connections_opening_a_new_store_at_once(tmp_path: Path) -> None:
+    """Parallel probes each open the store: switching a new file to WAL raced ("database is
+    locked", raised without waiting for the busy timeout)."""
+    import threading
+
+    errors: list[BaseException] = []
+    for round_ in range(30):
+        db = tmp_path / f"state-{round_}.db"
+        start = threading.Barrier(12)
+
+        def opener(db: Path = db, start: threading.Barrier = start) -> None:
+            start.wait(timeout=30)
+            try:
+                Store(db).close()
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=opener) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert errors == []
