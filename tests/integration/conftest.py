@@ -27,6 +27,14 @@ from harness.store import Store
 from tests.conftest import BASE_IMAGE, write_config
 
 TEST_REPO_PREFIX = "harness-test/"
+# The repositories of this pytest session: teardown removes only these, never those of another
+# session sharing the engine (it once removed their images mid-run, and their bisects went wrong).
+SESSION_PREFIX = f"{TEST_REPO_PREFIX}{secrets.token_hex(3)}-"
+
+
+def unique_repo(name: str = "t") -> str:
+    """A repository of this session, distinct per call (one harness state owns a repository)."""
+    return f"{SESSION_PREFIX}{name}-{secrets.token_hex(4)}"
 
 
 def _unavailable(reason: str) -> None:
@@ -47,14 +55,14 @@ def engine() -> Iterator[DockerEngine]:
         _unavailable(f"base image {BASE_IMAGE} missing: run scripts/setup-host.sh")
     yield eng
     client = eng.client
-    test_images = {i.id for i in client.images.list() if any(t.startswith(TEST_REPO_PREFIX) for t in i.tags)}
+    test_images = {i.id for i in client.images.list() if any(t.startswith(SESSION_PREFIX) for t in i.tags)}
     for container in client.containers.list(all=True, filters={"label": "harness.commit"}):
         if container.attrs.get("Image") in test_images:  # e.g. left by the kill -9 tests
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True)
     for image in client.images.list():
         for tag in image.tags:
-            if tag.startswith(TEST_REPO_PREFIX):
+            if tag.startswith(SESSION_PREFIX):
                 with contextlib.suppress(docker.errors.APIError):
                     client.images.remove(tag, force=True)
 
@@ -110,7 +118,7 @@ class Project:
 
 @pytest.fixture
 def project(tmp_path: Path, engine: DockerEngine) -> Project:
-    repo = f"{TEST_REPO_PREFIX}{secrets.token_hex(4)}"
+    repo = unique_repo()
     upstream = tmp_path / "upstream"
     config = write_config(tmp_path, upstream=upstream, repo=repo)
     return Project(folder=tmp_path, upstream=upstream, config=config, repo=repo, engine=engine)

@@ -20,13 +20,14 @@ from harness.errors import EXIT_SKIP, EXIT_USAGE
 from harness.sample.make import sample_history, template
 from harness.store import Store
 from tests.conftest import write_config
+from tests.integration.conftest import unique_repo
 
 
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_commits(tmp_path / "upstream", [("good", template())])
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
-    return write_config(tmp_path, upstream=tmp_path / "upstream", repo="harness-test/bad-input")
+    return write_config(tmp_path, upstream=tmp_path / "upstream", repo=unique_repo("bad-input"))
 
 
 def run(config: Path, *args: str) -> tuple[int, str]:

@@ -8,7 +8,6 @@ tests/integration/test_bisect.py as the culprit.
 from __future__ import annotations
 
 import io
-import secrets
 
 import pytest
 
@@ -17,16 +16,16 @@ from harness.errors import BuildFailed
 from harness.evaluate import classify_build_failure
 from harness.model import BuildSpec, Verdict
 from harness.tarball import write_context
-from tests.integration.conftest import TEST_REPO_PREFIX
+from tests.integration.conftest import unique_repo
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_deps_build_whose_env_image_is_gone_is_infra(engine: DockerEngine) -> None:
-    missing = f"{TEST_REPO_PREFIX}{secrets.token_hex(4)}-env:gone"
+    missing = f"{unique_repo()}-env:gone"
     spec = BuildSpec(
         stage="deps",
-        tag=f"{TEST_REPO_PREFIX}{secrets.token_hex(4)}-deps:x",
+        tag=f"{unique_repo()}-deps:x",
         key="x",
         dockerfile=f"FROM {missing}\nRUN pip install -r requirements.txt\n",
         files=(),

@@ -13,6 +13,7 @@ from harness.cli import app
 from harness.errors import EXIT_USAGE
 from harness.sample.make import template
 from tests.conftest import write_config
+from tests.integration.conftest import unique_repo
 
 BASE = template(process_mode=False, api=False)
 WGP = template(api=False)["wgp.py"] or ""
@@ -48,7 +49,7 @@ def _history() -> list[tuple[str, dict[str, str | None]]]:
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
     shas = write_commits(tmp_path / "upstream", _history())
-    config = write_config(tmp_path, upstream=tmp_path / "upstream", repo="harness-test/contract")
+    config = write_config(tmp_path, upstream=tmp_path / "upstream", repo=unique_repo("contract"))
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")  # none of this may need one
     return config, shas
 

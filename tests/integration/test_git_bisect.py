@@ -12,7 +12,7 @@ from harness.adapters.git_repo import write_commits
 from harness.errors import EXIT_USAGE
 from harness.sample.make import sample_history
 from tests.conftest import write_config
-from tests.integration.conftest import Project
+from tests.integration.conftest import Project, unique_repo
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ def test_git_bisect_run_aborts_on_a_broken_config(tmp_path: Path) -> None:
     """A usage/config error must stop the bisect, not mark every commit bad and name a culprit."""
     upstream = tmp_path / "upstream"
     shas = write_commits(upstream, sample_history())
-    config = write_config(tmp_path, upstream=upstream, repo="harness-test/broken-config")
+    config = write_config(tmp_path, upstream=upstream, repo=unique_repo("broken-config"))
     config.write_text(config.read_text().replace("gpu: auto", "gpu: cuda"))
     probe = f'{sys.executable} -m harness -c {config} build-and-test "$(git rev-parse HEAD)"'
 

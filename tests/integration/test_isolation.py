@@ -26,8 +26,8 @@ from tests.conftest import write_config
 from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
-# A prefix of its own: the engine fixture's teardown in a parallel pytest session removes every
-# `harness-test/` image, mid-run for this one; these tests clean up their own below.
+# A prefix of its own (states here build several repositories each); these tests clean up their
+# own below.
 PREFIX = "harness-iso-test/"
 STATES: list[str] = []  # of the states made here: their untagged build stages go at the end
 

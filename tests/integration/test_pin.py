@@ -17,6 +17,7 @@ from harness.promotion import Release
 from harness.sample.make import template
 from harness.store import Store
 from tests.conftest import write_config
+from tests.integration.conftest import unique_repo
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.integration
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")  # pin needs no engine
     (sha,) = write_commits(tmp_path / "upstream", [("good", template())])
-    config = write_config(tmp_path, upstream=tmp_path / "upstream", repo="harness-test/pin")
+    config = write_config(tmp_path, upstream=tmp_path / "upstream", repo=unique_repo("pin"))
     store = Store(load_config(config).state_dir / "state.db")
     release = Release(
         revision=0,

@@ -19,6 +19,7 @@ from harness.config import load_config
 from harness.sample.make import template
 from harness.store import Store
 from tests.conftest import write_config
+from tests.integration.conftest import unique_repo
 
 pytestmark = pytest.mark.integration
 WGP = template()["wgp.py"] or ""
@@ -54,7 +55,7 @@ def test_a_changed_contract_reuses_no_verdict_and_names_its_own_culprit(
     shas = write_commits(tmp_path / "upstream", _history())
     contract = tmp_path / "contract.yaml"
     contract.write_text(CONTRACT_A)
-    config = write_config(tmp_path, upstream=tmp_path / "upstream", repo="harness-test/keys")
+    config = write_config(tmp_path, upstream=tmp_path / "upstream", repo=unique_repo("keys"))
     config.write_text(config.read_text().replace("contract: ", f"contract: {contract}\n# was: "))
     first = _bisect(config, shas)
     assert first["first_bad"] == shas[2]

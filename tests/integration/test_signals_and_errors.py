@@ -16,7 +16,7 @@ from harness.adapters.git_repo import write_commits
 from harness.errors import EXIT_INTERRUPTED, EXIT_SKIP, EXIT_TERMINATED, EXIT_USAGE
 from harness.sample.make import template
 from tests.conftest import write_config
-from tests.integration.conftest import Project
+from tests.integration.conftest import Project, unique_repo
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ def test_interrupt_during_run_leaves_no_container(project: Project, sig: signal.
 def test_unreachable_engine_is_infra_125(tmp_path: Path) -> None:
     upstream = tmp_path / "upstream"
     write_commits(upstream, [("good", template())])
-    config = write_config(tmp_path, upstream=upstream, repo="harness-test/unreachable")
+    config = write_config(tmp_path, upstream=upstream, repo=unique_repo("unreachable"))
     proc = _harness(config, "build-and-test", "HEAD", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_SKIP, output
@@ -70,7 +70,7 @@ def test_unreachable_engine_is_infra_125(tmp_path: Path) -> None:
 def test_bad_refs_are_usage_errors_before_any_engine_call(tmp_path: Path, ref: str) -> None:
     upstream = tmp_path / "upstream"
     write_commits(upstream, [("good", template())])
-    config = write_config(tmp_path, upstream=upstream, repo="harness-test/refs")
+    config = write_config(tmp_path, upstream=upstream, repo=unique_repo("refs"))
     # An unreachable engine proves the ref is refused before the engine is asked anything.
     # "--" so the option-looking ref reaches harness's own check, not click's parser.
     proc = _harness(config, "build-and-test", "--", ref, env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
@@ -95,7 +95,7 @@ def test_force_pushed_commits_keep_their_runs_marked_unreachable(tmp_path: Path)
 
     upstream = tmp_path / "upstream"
     first, dropped = write_commits(upstream, [("base", template()), ("soon gone", {"README.md": "x\n"})])
-    config = write_config(tmp_path, upstream=upstream, repo="harness-test/forcepush")
+    config = write_config(tmp_path, upstream=upstream, repo=unique_repo("forcepush"))
     runner = CliRunner()
     assert runner.invoke(app, ["-c", str(config), "build-and-test", dropped, "--level", "contract"]).exit_code == 0
     subprocess.run(["git", "reset", "-q", "--hard", first], cwd=upstream, check=True)
@@ -115,7 +115,7 @@ def test_a_harness_bug_in_the_real_process_aborts_with_one_line_and_a_traceback_
     """Through `main()` (the installed `harness` script), not CliRunner: exit 128, never 1 ("bad")."""
     upstream = tmp_path / "upstream"
     write_commits(upstream, [("good", template())])
-    config = write_config(tmp_path, upstream=upstream, repo="harness-test/bug")
+    config = write_config(tmp_path, upstream=upstream, repo=unique_repo("bug"))
     program = (
         "import sys\n"
         "from harness import store\n"
