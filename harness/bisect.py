@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from harness.model import RunRecord, Verdict
 
+INFRA_VERDICTS = (Verdict.ERROR, Verdict.SKIP)  # the commit could not be judged: skipped, never bad
+
 JUDGED = (Verdict.PASS, Verdict.FAIL)
 
 
@@ -82,7 +84,7 @@ class Answer:
 def answer(commits: Sequence[str], verdicts: Mapping[str, Verdict]) -> Answer:
     w = window(commits, verdicts)
     candidates = tuple(commits[w.lo + 1 : w.hi + 1])
-    skipped = tuple(c for c in commits if verdicts.get(c) in (Verdict.ERROR, Verdict.SKIP))
+    skipped = tuple(c for c in commits if verdicts.get(c) in INFRA_VERDICTS)
     return Answer(first_bad=candidates[0] if len(candidates) == 1 else None, candidates=candidates, skipped=skipped)
 
 

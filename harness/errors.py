@@ -105,3 +105,7 @@ class DeployFailed(HarnessError):
 
 class BisectError(UsageError):
     """The range cannot be bisected as asked (endpoints do not bound it, nothing to resume)."""
+
+
+class EndpointInfra(InfraError):
+    """A bisect endpoint could not be tested, twice, for a reason outside it (exit 125)."""

@@ -21,6 +21,7 @@ from typing import Literal
 
 from harness.bisect import (
     ANY_FAILURE,
+    INFRA_VERDICTS,
     Answer,
     Symptom,
     answer,
@@ -33,7 +34,7 @@ from harness.bisect import (
 from harness.bisect_log import BisectLog, Session, Step
 from harness.config import Config
 from harness.contract import DEFAULT_CONTRACT, load_contract
-from harness.errors import BisectError, HarnessError
+from harness.errors import BisectError, EndpointInfra, HarnessError
 from harness.model import Commit, RunKey, RunRecord, Verdict
 from harness.ops.build import build_commit_image
 from harness.ops.build_and_test import World, build_and_test, new_run_id
@@ -164,9 +165,9 @@ class _Prober:
         world.store.add_run(record)
         return record
 
-    def probe(self, sha: str) -> Verdict:
+    def probe(self, sha: str, *, reuse: bool = True) -> Verdict:
         started = time.monotonic()
-        run = self._recorded_run(sha)
+        run = self._recorded_run(sha) if reuse else None
         if run:
             record, source = run, "reused"
         elif self.session.level == "contract":
@@ -175,6 +176,23 @@ class _Prober:
             self.bw.world.reporter.step(f"probe {sha[:12]}: build-and-test")
             record, source = build_and_test(self.cfg, sha, self.bw.world, level=self.session.level).record, "fresh"
         return self.note(sha, record, source, time.monotonic() - started)
+
+    def probe_endpoint(self, sha: str, which: str) -> None:
+        """An endpoint the infra kept from judging (a pip read timeout in the env build was seen)
+        is tried once more, fresh; twice infra stops the bisect with exit 125 and the reason,
+        never "pick an older --good" (the endpoint was not shown to be bad or good)."""
+        self.probe(sha)
+        first = self.records[sha]
+        if first.verdict not in INFRA_VERDICTS:
+            return
+        self.bw.world.reporter.step(f"{which} endpoint {sha[:12]}: infra ({first.summary}); trying once more")
+        self.probe(sha, reuse=False)
+        record = self.records[sha]
+        if record.verdict in INFRA_VERDICTS:
+            raise EndpointInfra(
+                f"the {which} endpoint {sha[:12]} could not be tested, twice (infra, not the commit): "
+                f"{record.summary}; fix the cause and run the bisect again"
+            )
 
     def probe_round(self, batch: list[str]) -> None:
         """Probe several commits at once, one GPU each (multisection); record in batch order."""
@@ -253,8 +271,8 @@ def run_bisect(
     if symptom.narrows:
         world.reporter.step(f"symptom: a commit is bad only when {symptom.describe()}; other failures are skips")
     prober = _Prober(cfg, bw, session, policy)
-    for endpoint in (good.sha, bad.sha):
-        prober.probe(endpoint)
+    prober.probe_endpoint(good.sha, "good")
+    prober.probe_endpoint(bad.sha, "bad")
     problem = endpoint_problem(good.sha, bad.sha, prober.verdicts)
     if problem:
         raise BisectError(f"{_other_failure(prober, bad.sha) or problem} (endpoints checked before any further build)")
