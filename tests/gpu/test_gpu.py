@@ -7,6 +7,7 @@ on CPU stays green. The base image comes from the GPU machine's own files (its t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -68,10 +69,11 @@ def _project(folder: Path, *, gpu: str, extra_run: str = "", requires_gpu: bool 
     recipe.mkdir(exist_ok=True)
     (recipe / "recipe.yaml").write_text(f"base: {BASE}\npython: {VENV}/bin/python3\nvenv: {VENV}\ntorch: []\n")
     config = folder / "harness.yaml"
+    # One harness state owns one image repository: a repository per test folder.
     config.write_text(f"""\
 upstream: {{url: {upstream}}}
 contract: none
-image: {{repo: harness-gpu/test, recipe: ./recipe}}
+image: {{repo: harness-gpu/t-{hashlib.sha1(str(folder).encode()).hexdigest()[:10]}, recipe: ./recipe}}
 run:
   gpu: {gpu}
   timeout_s: 600
