@@ -159,16 +159,22 @@ class DockerEngine:
             "print(json.dumps(f.split() if f else ([] if torch.version.cuda is None else None)))"
         )
         with _engine_errors(f"reading torch's arch list in {image}"):
+            # create/start/wait/remove, not containers.run(remove=True): a Ctrl-C during the wait
+            # skipped run()'s removal and left the container behind (it carries the image's
+            # harness.commit label, so the interrupt test found it).
+            container = self.client.containers.create(
+                image,
+                entrypoint=["python", "-c", code],
+                network_disabled=True,
+                labels=self._labels({"harness.purpose": "inspect"}),
+            )
             try:
-                out = self.client.containers.run(
-                    image,
-                    entrypoint=["python", "-c", code],
-                    remove=True,
-                    network_disabled=True,
-                    labels=self._labels({"harness.purpose": "inspect"}),
-                )
-            except docker.errors.ContainerError:
-                return None
+                container.start()
+                if int(container.wait().get("StatusCode", 1)) != 0:
+                    return None
+                out = bytes(container.logs(stdout=True, stderr=False))
+            finally:
+                container.remove(force=True)
         try:
             value = json.loads(out.decode().strip().splitlines()[-1])
         except (ValueError, IndexError):

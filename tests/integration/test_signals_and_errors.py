@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.adapters.docker_engine import DockerEngine
 from harness.adapters.git_repo import write_commits
 from harness.errors import EXIT_INTERRUPTED, EXIT_SKIP, EXIT_TERMINATED, EXIT_USAGE
 from harness.sample.make import template
@@ -42,11 +43,14 @@ def _hanging_wgp() -> str:
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, EXIT_TERMINATED)])
 def test_interrupt_during_run_leaves_no_container(project: Project, sig: signal.Signals, code: int) -> None:
-    sha = project.commit("hangs", {**template(), "wgp.py": _hanging_wgp()})
+    # A commit of its own per signal: a container left by one case must not be seen by the other.
+    sha = project.commit(f"hangs ({sig.name})", {**template(), "wgp.py": _hanging_wgp()})
     proc = _harness(project.config, "build-and-test", "HEAD")
     label = {"label": f"harness.commit={sha}"}
+    # The test container itself: inspection containers of the commit image carry its label too.
+    test_container = {"label": [f"harness.commit={sha}", "harness.purpose=test"], "status": "running"}
     deadline = time.monotonic() + 600
-    while not project.engine.client.containers.list(filters={**label, "status": "running"}):
+    while not project.engine.client.containers.list(filters=test_container):
         assert proc.poll() is None, proc.communicate()[0]
         assert time.monotonic() < deadline, "the test container never started"
         time.sleep(0.5)
@@ -132,3 +136,31 @@ def test_a_harness_bug_in_the_real_process_aborts_with_one_line_and_a_traceback_
     written = Path(line.rsplit(" ", 1)[1])
     assert written.parent == tmp_path / ".harness" / "crashes"
     assert "Traceback" in written.read_text() and "boom" in written.read_text()
+
+
+def test_ctrl_c_during_an_inspection_container_removes_it(engine: DockerEngine) -> None:
+    """The image preflight reads torch's arch list in a container; a Ctrl-C while it ran left it."""
+    import io
+    import threading
+
+    from tests.conftest import BASE_IMAGE
+
+    tag = f"{unique_repo('inspect')}:hangs"
+    fake_python = "printf '#!/bin/sh\\nsleep 600\\n' > /usr/local/bin/python && chmod +x /usr/local/bin/python"
+    dockerfile = f"FROM {BASE_IMAGE}\nRUN {fake_python}\n"
+    engine.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    inspecting = {"label": "harness.purpose=inspect", "ancestor": tag}
+    seen = threading.Event()
+
+    def interrupt_once_running() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not engine.client.containers.list(filters=inspecting):
+            time.sleep(0.2)
+        seen.set()
+        os.kill(os.getpid(), signal.SIGINT)  # KeyboardInterrupt in the main thread, inside the wait
+
+    threading.Thread(target=interrupt_once_running, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        engine.torch_arch_list(tag)  # its python sleeps: only the interrupt ends the wait
+    assert seen.is_set()
+    assert engine.client.containers.list(all=True, filters=inspecting) == []
