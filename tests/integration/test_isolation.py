@@ -26,9 +26,9 @@ from tests.conftest import write_config
 from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
-# A prefix of its own (states here build several repositories each); these tests clean up their
-# own below.
-PREFIX = "harness-iso-test/"
+# A prefix of its own, for this session only (a parallel session's cleanup must not remove these
+# mid-run); these tests clean up their own below.
+PREFIX = f"harness-iso-test/{secrets.token_hex(3)}-"
 STATES: list[str] = []  # of the states made here: their untagged build stages go at the end
 
 
