@@ -4,7 +4,7 @@
 tree, a non-root uid, the model cache the only writable mount. It reads the list the host
 resolved from the model definitions (harness/modeldefs.py) and fetches each missing file.
 The token (HF_TOKEN, at run time) goes only to the origins the host named, as an
-Authorization header that urllib never carries across a redirect (HF redirects to its CDN).
+Authorization header, and across a redirect only to one of them (HF redirects to its CDN).
 
     python weights.py LIST.json CACHE_DIR
     LIST.json: {"files": [{"url": ..., "name": ...}], "token_origins": ["https://huggingface.co"]}
@@ -25,19 +25,37 @@ from typing import Any
 PREFIX = "[harness-weights] "
 
 
-def _request(url: str, token: str, origins: list[str]) -> urllib.request.Request:
-    request = urllib.request.Request(url)
-    if token and any(url.startswith(origin.rstrip("/") + "/") for origin in origins):
-        # Unredirected: a redirect to another host (the CDN, or anywhere) never gets the token.
-        request.add_unredirected_header("Authorization", f"Bearer {token}")
-    return request
+def _trusted(url: str, origins: list[str]) -> bool:
+    return any(url.startswith(origin.rstrip("/") + "/") for origin in origins)
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """The token follows a redirect only to a trusted origin (HF moves renamed repos within
+    huggingface.co); to any other host (its CDN, or anywhere) it is never sent."""
+
+    def __init__(self, token: str, origins: list[str]) -> None:
+        self.token, self.origins = token, origins
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and self.token and _trusted(newurl, self.origins):
+            new.add_unredirected_header("Authorization", f"Bearer {self.token}")
+        return new
 
 
 def _download(url: str, target: Path, token: str, origins: list[str]) -> int:
+    request = urllib.request.Request(url)
+    if token and _trusted(url, origins):
+        # Unredirected: urllib would otherwise carry it to wherever a redirect points.
+        request.add_unredirected_header("Authorization", f"Bearer {token}")
+    opener = urllib.request.build_opener(_Redirects(token, origins))
     tmp = target.with_name(target.name + ".part")
-    with urllib.request.urlopen(_request(url, token, origins), timeout=60) as response, tmp.open("wb") as fh:
-        shutil.copyfileobj(response, fh, length=1 << 20)
-    tmp.replace(target)
+    try:
+        with opener.open(request, timeout=60) as response, tmp.open("wb") as fh:
+            shutil.copyfileobj(response, fh, length=1 << 20)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)  # a cut download leaves nothing that looks like a weight
     return target.stat().st_size
 
 
