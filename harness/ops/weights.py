@@ -127,7 +127,14 @@ def pull_weights(
     check_repo(builder, cfg.repo, state)
     recipe = load_recipe(cfg.recipe_dir)
     env = plan_env(recipe, host_inputs(cfg, recipe, builder, state), cfg.repo)
-    built = ensure_image(builder, env, reporter, timeout_s=float(cfg.build_timeout_s), retries=cfg.build_retries)
+    built = ensure_image(
+        builder,
+        env,
+        reporter,
+        timeout_s=float(cfg.build_timeout_s),
+        retries=cfg.build_retries,
+        backoff_s=cfg.build_backoff_s,
+    )
     bin_dir = run_dir / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     bin_dir.chmod(0o755)
