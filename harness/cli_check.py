@@ -129,17 +129,19 @@ app.add_typer(weights_app, name="weights")
 
 @weights_app.command("pull")
 def weights_pull_cmd(
-    ref: Annotated[str, typer.Option("--ref", help="upstream ref whose image resolves the models")] = "HEAD",
+    ref: Annotated[str, typer.Option("--ref", help="upstream ref whose model definitions name the files")] = "HEAD",
     token_file: Annotated[
         Path | None, typer.Option(help="file holding the Hugging Face token (else $HF_TOKEN)")
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Download exactly the files the suite's models need into run.model_cache (network allowed)."""
+    """Download exactly the files the suite's models need into run.model_cache (network allowed).
+
+    The files are resolved from the JSON model definitions at REF (no upstream code runs); the
+    download runs harness's own downloader in the recipe's env image, not as root."""
     import datetime
 
     from harness.cli import ConsoleReporter, err, make_world
-    from harness.ops.build import build_commit_image
     from harness.ops.build_and_test import new_run_id
     from harness.ops.weights import pull_weights
 
@@ -147,24 +149,17 @@ def weights_pull_cmd(
     token = token_file.read_text().strip() if token_file else os.environ.get("HF_TOKEN", "")
     reporter = ConsoleReporter(err, False)
     world = make_world(cfg, reporter)
-    now = datetime.datetime.now(datetime.UTC)
+    run_id = new_run_id(datetime.datetime.now(datetime.UTC))
     with reporter.status:
-        built = build_commit_image(
+        report = pull_weights(
             cfg,
             world.upstream.resolve(ref),
             upstream=world.upstream,
             builder=world.builder,
-            reporter=reporter,
-            created=now.isoformat(timespec="seconds"),
-        )
-        run_id = new_run_id(now)
-        report = pull_weights(
-            cfg,
-            image=built.image_id,
-            run_id=run_id,
-            run_dir=cfg.state_dir / "weights" / run_id,
             runner=world.runner,
             reporter=reporter,
+            run_id=run_id,
+            run_dir=cfg.state_dir / "weights" / run_id,
             token=token,
         )
     if json_out:

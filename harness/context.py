@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from harness.errors import BuildFailed
 from harness.model import BuildSpec, Commit
 from harness.naming import STATE_DIR_LABEL, STATE_LABEL, commit_tag, image_name, stage_repo
 from harness.recipe import FilterReport, Recipe
+from harness.reqpolicy import refusal
 from harness.tarball import RUNNER_PREFIX, TREE_PREFIX
 
 KEY_LABEL = "harness.key"
@@ -110,8 +112,19 @@ def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
     )
 
 
+def deps_requirements(requirements: FilterReport, recipe: Recipe) -> str:
+    """The deps image's requirements.txt: the recipe's sdist policy (pip options) first, then
+    upstream's lines as filtered. Refused lines stop the commit here, before any build: the
+    commit's FAIL, each line named."""
+    if requirements.refused:
+        reasons = tuple(refusal(line, why, recipe.name) for line, why in requirements.refused)
+        raise BuildFailed("deps", "refused before any build: " + "; ".join(reasons), reasons)
+    return "".join(f"{line}\n" for line in recipe.sdists.pip_lines()) + requirements.text
+
+
 def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
-    key = digest("deps", env.key, requirements.text, recipe.constraints, host.dockerfiles["deps"])
+    text = deps_requirements(requirements, recipe)
+    key = digest("deps", env.key, text, recipe.constraints, host.dockerfiles["deps"])
     labels = (
         (KEY_LABEL, key),
         (STAGE_LABEL, "deps"),
@@ -125,7 +138,7 @@ def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: 
         key=key,
         dockerfile=with_labels(host.dockerfiles["deps"], labels),
         files=(
-            ("requirements.txt", requirements.text.encode()),
+            ("requirements.txt", text.encode()),
             ("pre-install.sh", "".join(f"{line}\n" for line in ("set -eux", *recipe.pre_install)).encode()),
         ),
         buildargs=(("ENV_IMAGE", env.tag),),

@@ -56,6 +56,7 @@ class RunRequest:
     timeout_s: float
     name: str
     network: bool = False  # test runs have none; only `weights pull` needs it
+    host_network: bool = False  # weights pull from a server on the host's loopback (tests)
     limits: Limits = field(default_factory=Limits)
 
 

@@ -284,7 +284,7 @@ class DockerEngine:
                 for m in req.mounts + req.gpu.mounts
             ],
             "devices": [f"{d}:{d}:rwm" for d in req.gpu.devices],
-            "network_mode": "bridge" if req.network else "none",
+            "network_mode": "host" if req.host_network else "bridge" if req.network else "none",
             # Confinement (SECURITY.md): no capabilities, no privilege gain, bounded processes.
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],

@@ -152,6 +152,7 @@ def build_commit_image(
         reporter.step(f"requirement filter: {action} {line!r} ({reason})")
     for rule in filters.unused:
         reporter.step(f"requirement filter {rule.match!r} matched nothing (still needed? {rule.reason})")
+    reporter.step(f"requirements policy of recipe {recipe.name}: {recipe.sdists.describe()}")
     env = plan_env(recipe, host, cfg.repo)
     deps = plan_deps(env, filters, recipe, host, cfg.repo)
     timeout = float(cfg.build_timeout_s)

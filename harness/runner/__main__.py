@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import entry, smoke, weights
+from . import entry, smoke
 
 
 def _warm_gpu() -> None:
@@ -106,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=os.getcwd(), type=Path)
     parser.add_argument("--serve", action="store_true", help="run as the production stand-in worker")
     parser.add_argument("--smoke", action="store_true", help="import upstream on the CPU, resolve the models")
-    parser.add_argument("--weights", type=Path, help="download the suite models' weights into this folder")
     parser.add_argument("--writable-copy", type=Path, help="run from a copy of the upstream tree made here")
     args = parser.parse_args(argv)
     if args.writable_copy:
@@ -117,8 +116,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--spec and --out are required (or --serve)")
     if args.smoke:
         return smoke.smoke(args.root.resolve(), args.out, json.loads(args.spec.read_text()))
-    if args.weights:
-        return weights.pull(args.root.resolve(), args.weights, args.out, json.loads(args.spec.read_text()))
     spec = json.loads(args.spec.read_text())
     args.out.mkdir(parents=True, exist_ok=True)
     root = args.root.resolve()

@@ -1,87 +1,85 @@
-"""Weights level: download exactly the files the suite's models need into the model cache.
+"""The weights downloader: harness's own code, standard library only, no upstream code near it.
 
-Runs in the commit image with the network allowed and the cache mounted read-write (the only
-such run). URLs come from the model definitions upstream resolves (get_model_def, following
-ids that borrow another model's weights); the Hugging Face token, if any, arrives in HF_TOKEN
-at run time only. Files land in the cache under their base names, where wgp looks for them.
+`weights pull` runs this file alone (mounted read-only) in the recipe's env image: no upstream
+tree, a non-root uid, the model cache the only writable mount. It reads the list the host
+resolved from the model definitions (harness/modeldefs.py) and fetches each missing file.
+The token (HF_TOKEN, at run time) goes only to the origins the host named, as an
+Authorization header, and across a redirect only to one of them (HF redirects to its CDN).
+
+    python weights.py LIST.json CACHE_DIR
+    LIST.json: {"files": [{"url": ..., "name": ...}], "token_origins": ["https://huggingface.co"]}
+
+One line per file on stdout: `[harness-weights] {"url", "name", "bytes"}` or `{..., "error"}`.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import re
 import shutil
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from . import entry, smoke
-
-KEYS = ("URLs", "URLs2", "modules", "loras", "preload_URLs", "text_encoder_URLs")
-_HF = re.compile(r"https://huggingface\.co/([^/]+/[^/]+)/resolve/([^/]+)/(.+)")
+PREFIX = "[harness-weights] "
 
 
-def _urls(value: Any, resolve: Any, seen: set[str]) -> list[str]:
-    if isinstance(value, str):
-        if value.startswith(("http://", "https://")):
-            return [value]
-        if value in seen:
-            return []
-        seen.add(value)  # a model id whose weights this model borrows
-        definition = resolve(value) or {}
-        return [u for key in KEYS for u in _urls(definition.get(key), resolve, seen)]
-    if isinstance(value, list):
-        return [u for item in value for u in _urls(item, resolve, seen)]
-    return []
+def _trusted(url: str, origins: list[str]) -> bool:
+    return any(url.startswith(origin.rstrip("/") + "/") for origin in origins)
 
 
-def model_urls(wgp: Any, models: list[str]) -> list[str]:
-    found: list[str] = []
-    for model in models:
-        definition = wgp.get_model_def(model) or {}
-        found += _urls([definition.get(key) for key in KEYS], wgp.get_model_def, {model})
-    return list(dict.fromkeys(found))
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """The token follows a redirect only to a trusted origin (HF moves renamed repos within
+    huggingface.co); to any other host (its CDN, or anywhere) it is never sent."""
+
+    def __init__(self, token: str, origins: list[str]) -> None:
+        self.token, self.origins = token, origins
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and self.token and _trusted(newurl, self.origins):
+            new.add_unredirected_header("Authorization", f"Bearer {self.token}")
+        return new
 
 
-def _download(url: str, target: Path) -> int:
-    token = os.environ.get("HF_TOKEN", "")
-    request = urllib.request.Request(
-        url, headers={"Authorization": f"Bearer {token}"} if token and _HF.match(url) else {}
-    )
-    tmp = target.with_suffix(target.suffix + ".part")
-    with urllib.request.urlopen(request, timeout=60) as response, tmp.open("wb") as fh:
-        shutil.copyfileobj(response, fh, length=1 << 20)
-    tmp.replace(target)
+def _download(url: str, target: Path, token: str, origins: list[str]) -> int:
+    request = urllib.request.Request(url)
+    if token and _trusted(url, origins):
+        # Unredirected: urllib would otherwise carry it to wherever a redirect points.
+        request.add_unredirected_header("Authorization", f"Bearer {token}")
+    opener = urllib.request.build_opener(_Redirects(token, origins))
+    tmp = target.with_name(target.name + ".part")
+    try:
+        with opener.open(request, timeout=60) as response, tmp.open("wb") as fh:
+            shutil.copyfileobj(response, fh, length=1 << 20)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)  # a cut download leaves nothing that looks like a weight
     return target.stat().st_size
 
 
-def pull(root: Path, cache: Path, out: Path, spec: dict[str, Any]) -> int:
-    models = list(dict.fromkeys(case["settings"]["model_type"] for case in spec["cases"]))
-    smoke.stub_cuda()
-    entry._enter(root)
-    wgp = importlib.import_module("wgp")
-    urls = model_urls(wgp, models)
-    print(f"[harness-runner] weights: {len(urls)} files for {', '.join(models)}", flush=True)
-    report: dict[str, Any] = {"files": [], "total_bytes": 0, "errors": []}
-    for index, url in enumerate(urls, 1):
-        target = cache / url.rsplit("/", 1)[-1]
+def pull(plan: dict[str, Any], cache: Path, token: str) -> int:
+    files = plan.get("files", [])
+    origins = [str(o) for o in plan.get("token_origins", [])]
+    failed = 0
+    for item in files:
+        url, name = str(item["url"]), str(item["name"])
+        target = cache / name
+        row: dict[str, Any] = {"url": url, "name": name}
         try:
-            size = target.stat().st_size if target.is_file() else _download(url, target)
-            report["files"].append({"url": url, "path": str(target), "bytes": size})
-            report["total_bytes"] += size
-            print(f"[harness-runner] weights: {index}/{len(urls)} {target.name} {size / 2**30:.2f} GiB", flush=True)
-        except OSError as exc:
-            report["errors"].append(f"{url}: {exc}")
-            print(f"[harness-runner] weights: {index}/{len(urls)} {target.name} FAILED: {exc}", flush=True)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "weights.json").write_text(json.dumps(report, indent=2))
-    print(
-        f"[harness-runner] weights: total {report['total_bytes'] / 2**30:.2f} GiB, {len(report['errors'])} errors",
-        flush=True,
-    )
-    return 1 if report["errors"] else 0
+            row["bytes"] = target.stat().st_size if target.is_file() else _download(url, target, token, origins)
+        except (OSError, ValueError) as exc:  # ValueError: urllib's unknown URL type
+            row["error"] = str(exc)
+            failed += 1
+        print(PREFIX + json.dumps(row), flush=True)
+    return 1 if failed else 0
 
 
-__all__ = ["entry", "model_urls", "pull"]
+def main(argv: list[str]) -> int:
+    plan = json.loads(Path(argv[1]).read_text())
+    return pull(plan, Path(argv[2]), os.environ.get("HF_TOKEN", ""))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -28,6 +28,8 @@ from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
 CULPRIT, INFRA = 9, 7
+# The test recipe (tests/conftest.py LIGHT_RECIPE) allows exactly this index line, with its reason:
+# upstream's index options are otherwise dropped (reqpolicy), and the commit would build fine.
 UNREACHABLE = "--index-url http://127.0.0.1:9/simple\nnumpy>=1.26\nav>=12\nharness-no-such-package==0.0.1\n"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.config import PROJECT_ROOT
+from harness.context import deps_requirements
 from harness.recipe import filter_requirements, load_recipe
 
 REAL = (Path(__file__).parent.parent / "fixtures" / "wan2gp-requirements-8681e9f7.txt").read_text()
@@ -17,6 +18,8 @@ def test_every_filter_matches_and_nothing_unreachable_is_left(variant: str) -> N
     recipe = load_recipe(PROJECT_ROOT / "images" / variant)
     report = filter_requirements(REAL, recipe.filters)
     assert report.unused == ()  # each rule still earns its place on this commit
+    assert report.refused == ()  # plans cleanly: no direct URL or install option is left
+    assert deps_requirements(report, recipe) == report.text  # sdists allowed, with the recipe's reason
     lines = report.text.splitlines()
     assert not [line for line in lines if "github.com" in line or line.startswith("--extra-index-url")]
     assert "smplfitter==0.2.10" in lines

@@ -5,8 +5,12 @@ from pathlib import Path
 import pytest
 
 from harness.config import PROJECT_ROOT
-from harness.errors import ConfigError
-from harness.recipe import FilterRule, filter_requirements, load_recipe
+from harness.context import deps_requirements
+from harness.errors import BuildFailed, ConfigError
+from harness.evaluate import classify_build_failure
+from harness.model import Verdict
+from harness.recipe import FilterRule, SdistPolicy, filter_requirements, load_recipe
+from harness.reqpolicy import DROPPED_INDEX
 
 DROP_INDEX = FilterRule(match=r"^--extra-index-url", action="drop", replacement="", reason="unreachable")
 GPU_ORT = FilterRule(match=r"^onnxruntime-gpu\b", action="replace", replacement="onnxruntime", reason="cpu")
@@ -44,7 +48,8 @@ def test_first_matching_rule_wins() -> None:
 def test_hash_without_space_is_not_a_comment() -> None:
     # pip treats '#' as a comment only after whitespace; URL fragments must survive
     line = "pkg @ https://example.invalid/pkg.whl#sha256=abc"
-    assert filter_requirements(line + "\n", ()).text == line + "\n"
+    allow = FilterRule(match=r"^pkg @ ", action="allow", replacement="", reason="vouched for")
+    assert filter_requirements(line + "\n", (allow,)).text == line + "\n"
 
 
 def test_no_rules_no_lines() -> None:
@@ -59,6 +64,7 @@ def test_load_cpu_recipe() -> None:
     assert recipe.torch == ("torch==2.13.0",)
     assert "torch==2.13.0" in recipe.constraints
     assert [r.action for r in recipe.filters] == ["drop", "replace", "replace"]
+    assert recipe.sdists == SdistPolicy()  # wheels only
     assert recipe.filters[1].replacement == "onnxruntime"
     assert recipe.text.startswith("# CPU recipe")
     report = filter_requirements("--extra-index-url x\nonnxruntime-gpu>=1\nrembg[gpu]==2\n", recipe.filters)
@@ -97,3 +103,96 @@ def test_minimal_recipe_defaults(tmp_path: Path) -> None:
     recipe = load_recipe(_recipe(tmp_path, "  - {match: '^x', reason: r}\n"))
     assert (recipe.python, recipe.torch, recipe.constraints) == ("python3", (), "")
     assert recipe.filters == (FilterRule(match="^x", action="drop", replacement="", reason="r"),)
+
+
+# -- the policy on what upstream's requirements may ask (issue 13) --------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "--index-url http://10.0.0.1/simple",
+        "-i http://evil.invalid/simple",
+        "--extra-index-url=http://evil.invalid/simple",
+        "--find-links http://evil.invalid/wheels",
+        "-f ./wheels",
+        "--trusted-host evil.invalid",
+    ],
+)
+def test_index_options_are_dropped_with_the_reason(line: str) -> None:
+    report = filter_requirements(f"{line}\nnumpy\n", ())
+    assert report.text == "numpy\n" and report.refused == ()
+    assert report.applied == ((line, "drop", DROPPED_INDEX),)
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("evilpkg @ http://evil.invalid:8000/evilpkg.tar.gz", "direct URL"),
+        ("evilpkg[extra]@https://evil.invalid/e.whl", "direct URL"),
+        ("https://evil.invalid/evilpkg-1.0.tar.gz", "direct URL"),
+        ("git+https://github.com/x/evilpkg", "direct URL"),
+        ("./vendor/evilpkg", "local path"),
+        ("evilpkg-1.0.tar.gz", "local path or archive"),
+        ("-e git+https://evil.invalid/x#egg=x", "option -e"),
+        ("--editable .", "option --editable"),
+        ("-r other.txt", "option -r"),
+        ("--no-binary :all:", "option --no-binary"),
+        ("evilpkg==1 --config-settings=--build-option=x", "build options"),
+    ],
+)
+def test_direct_references_and_install_options_are_refused(line: str, why: str) -> None:
+    report = filter_requirements(f"numpy\n{line}\n", ())
+    assert report.text == "numpy\n"
+    assert len(report.refused) == 1 and report.refused[0][0] == line and why in report.refused[0][1]
+
+
+def test_an_allow_rule_keeps_a_line_as_written_with_its_reason() -> None:
+    allow = FilterRule(match=r"^--index-url http://127", action="allow", replacement="", reason="the test's index")
+    report = filter_requirements("--index-url http://127.0.0.1:9/simple\n--pre\nnumpy\n", (allow,))
+    assert report.text == "--index-url http://127.0.0.1:9/simple\n--pre\nnumpy\n"
+    assert report.applied == (("--index-url http://127.0.0.1:9/simple", "allow", "the test's index"),)
+
+
+def test_a_replacement_meets_the_policy_too() -> None:
+    to_url = FilterRule(match=r"^pkg$", action="replace", replacement="pkg @ https://x.invalid/p.whl", reason="r")
+    assert filter_requirements("pkg\n", (to_url,)).refused[0][0] == "pkg @ https://x.invalid/p.whl"
+
+
+def test_a_refused_line_stops_the_plan_before_any_build_naming_the_line(tmp_path: Path) -> None:
+    recipe = load_recipe(PROJECT_ROOT / "images" / "cpu")
+    report = filter_requirements("numpy\nevilpkg @ http://evil.invalid/evilpkg.tar.gz\n", recipe.filters)
+    with pytest.raises(BuildFailed) as info:
+        deps_requirements(report, recipe)
+    assert info.value.stage == "deps"
+    assert "'evilpkg @ http://evil.invalid/evilpkg.tar.gz' refused by recipe cpu" in str(info.value)
+    assert classify_build_failure(info.value.stage, info.value.log_tail) is Verdict.FAIL
+
+
+def test_sdists_wheels_only_by_default_and_per_recipe(tmp_path: Path) -> None:
+    cpu = load_recipe(PROJECT_ROOT / "images" / "cpu")
+    assert cpu.sdists == SdistPolicy()
+    assert deps_requirements(filter_requirements("numpy\n", ()), cpu) == "--only-binary :all:\nnumpy\n"
+    some = load_recipe(
+        _recipe(tmp_path, "  - {match: '^x', reason: r}\nsdists: {allow: [chumpy, insightface], reason: no wheels}\n")
+    )
+    assert some.sdists.pip_lines() == ("--only-binary :all:", "--no-binary chumpy,insightface")
+    assert "chumpy, insightface built from source: no wheels" in some.sdists.describe()
+    for variant in ("cpu-wan2gp", "cu128"):
+        real = load_recipe(PROJECT_ROOT / "images" / variant).sdists
+        assert real.allow_all and real.pip_lines() == () and "insightface" in real.reason
+
+
+@pytest.mark.parametrize(
+    ("sdists", "key"),
+    [
+        ("sdists: {allow: some}\n", "sdists.allow"),
+        ("sdists: {allow: []}\n", "sdists.allow"),
+        ("sdists: {allow: all}\n", "sdists.reason"),
+        ("sdists: {allow: all, reason: r, why: w}\n", "sdists.why"),
+    ],
+)
+def test_bad_sdists(tmp_path: Path, sdists: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_recipe(_recipe(tmp_path, "  - {match: '^x', reason: r}\n" + sdists))
+    assert info.value.key == key
