@@ -18,6 +18,7 @@ from harness.model import Verdict
 from harness.sample.make import template
 from tests.conftest import write_config
 from tests.integration.conftest import Project, unique_repo
+from tests.unit.test_yamlio import BILLION_LAUGHS
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +47,17 @@ def test_state_dir_root_is_refused_and_nothing_is_written_there(
         assert code == EXIT_USAGE, output
         assert "state_dir" in output and "system folder" in output and "Traceback" not in output
     assert sorted(os.listdir("/")) == before
+
+
+def test_billion_laughs_config_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 400-byte harness.yaml of nested aliases took 13.7 GB; now a usage error naming the file."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    config = tmp_path / "harness.yaml"
+    config.write_text(BILLION_LAUGHS)
+    code, output = run(config, "history")
+    assert code == EXIT_USAGE, output
+    assert "harness.yaml: (aliases)" in output and "Traceback" not in output
+    assert not (tmp_path / ".harness").exists()
 
 
 def _git(repo: Path, *args: str, data: bytes | None = None) -> bytes:
