@@ -252,20 +252,48 @@ def refuse_unchecked_level(cfg: Config, level: str | None) -> None:
         )
 
 
-def _state_dir(top: Section, base: Path) -> Path:
-    """The state folder, or a ConfigError when it cannot be created (under a file, read-only)."""
-    state_dir = _path(base, top.string("state_dir", ".harness"))
-    assert state_dir is not None
+# The system's folders are never a state (`state_dir: /` wrote /state.db, /runs, /upstream.git);
+# compared after resolving links, so /lib is refused where it is a link to /usr/lib.
+SYSTEM_FOLDERS = (
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media", "/mnt",
+    "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib",
+    "/usr/local", "/usr/sbin", "/usr/share", "/var", "/var/lib", "/var/log", "/var/tmp",
+)  # fmt: skip
+# What harness makes in its state folder, the store or what may come before it (the mirror of
+# `diff`, a crash report): an existing folder holding none of these, and not empty, is someone else's.
+STATE_MARKERS = ("state.db", "upstream.git", "runs", "crashes")
+
+
+def _state_dir_problem(state_dir: Path) -> str | None:
+    """Why `state_dir` cannot be harness's state folder, or None."""
+    if state_dir in {Path(folder).resolve() for folder in SYSTEM_FOLDERS}:
+        return f"{state_dir} is a system folder, never a state"
     existing = next(p for p in (state_dir, *state_dir.parents) if p.exists())
     if not existing.is_dir():
-        problem = f"{existing} is a file, so {state_dir} cannot be created there"
-    elif existing != state_dir and not os.access(existing, os.W_OK | os.X_OK):
-        problem = f"{existing} is not writable, so {state_dir} cannot be created"
-    elif existing == state_dir and not os.access(existing, os.W_OK | os.X_OK):
-        problem = f"{state_dir} is not writable"
-    else:
+        return f"{existing} is a file, so {state_dir} cannot be created there"
+    if existing != state_dir and not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable, so {state_dir} cannot be created"
+    if existing == state_dir and not os.access(existing, os.R_OK | os.W_OK | os.X_OK):
+        return f"{state_dir} is not readable and writable"
+    if existing == state_dir and not any((state_dir / name).exists() for name in STATE_MARKERS):
+        names = sorted(entry.name for entry in state_dir.iterdir())
+        if names:
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            return f"{state_dir} holds {shown} but no harness state (none of {', '.join(STATE_MARKERS)})"
+    return None
+
+
+def _state_dir(top: Section, base: Path) -> Path:
+    """The state folder: a new or empty folder, or one holding a harness state (STATE_MARKERS);
+    a ConfigError for a system folder, someone else's files, or a place harness cannot write."""
+    state_dir = _path(base, top.string("state_dir", ".harness"))
+    assert state_dir is not None
+    problem = _state_dir_problem(state_dir)
+    if problem is None:
         return state_dir
-    raise ConfigError(top.source, "state_dir", f"{problem}; give a folder harness may write (default .harness)")
+    raise ConfigError(
+        top.source, "state_dir", f"{problem}; give a new or empty folder harness may write (default .harness)"
+    )
 
 
 def _recipe_dir(img: Section, base: Path) -> Path:

@@ -87,6 +87,21 @@ class BuildFailed(HarnessError):
         super().__init__(f"{stage} image build failed: {message}")
 
 
+class UnsafeTree(HarnessError):
+    """A commit's tree holds entries no checkout may write (`..`, a name with `/`): git refuses
+    to make them, so the commit was crafted; it is the commit's failure and nothing is built."""
+
+    exit_code = EXIT_FAIL
+
+    def __init__(self, sha: str, paths: tuple[str, ...]) -> None:
+        self.sha, self.paths = sha, paths
+        shown = ", ".join(repr(p) for p in paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        super().__init__(
+            f"the tree{f' of {sha[:12]}' if sha else ''} holds entries no checkout may write: {shown} "
+            "(git refuses to make them; the commit was crafted): nothing is built from it"
+        )
+
+
 class PromotionRefused(HarnessError):
     """The candidate is not vouched for by a PASS record of the current suite (or is gone)."""
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from harness.errors import UnsafeTree
 from harness.model import BuildSpec
 
 FIXED_MTIME = 0
@@ -28,6 +29,15 @@ class TreeEntry:
     path: str  # posix, relative
     mode: int  # git mode: 0o100644, 0o100755 or 0o120000 (symlink; data is the target)
     data: bytes
+
+
+def unsafe_name(name: str) -> bool:
+    """A tree entry name no checkout may write: git (fsck, checkout) and GitPython refuse these,
+    so a tree holding one was crafted (`git hash-object --literally`). `.git` in any case, with
+    the trailing dots, spaces and short name that NTFS ignores, would write into the repository."""
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        return True
+    return any(part.split(":", 1)[0].rstrip(" .").lower() in (".git", "git~1") for part in name.split("\\"))
 
 
 def _info(name: str, *, size: int = 0, executable: bool = False) -> tarfile.TarInfo:
@@ -49,6 +59,8 @@ def write_context(spec: BuildSpec, out: BinaryIO, tree: Iterable[TreeEntry] = ()
     """Write the build context of `spec` as an uncompressed tar; returns the entry count."""
     entries: dict[str, tuple[int, bytes | Path]] = {"Dockerfile": (0o100644, spec.dockerfile.encode())}
     for entry in tree:
+        if any(unsafe_name(part) for part in entry.path.split("/")):  # `..` would land outside opt/wan2gp/
+            raise UnsafeTree("", (entry.path,))
         entries[f"{TREE_PREFIX}{entry.path}"] = (entry.mode, entry.data)
     for arcname, host_dir in spec.dirs:
         entries[f"{arcname}/"] = (0o040755, b"")

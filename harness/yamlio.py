@@ -1,7 +1,13 @@
-"""Safe YAML reading shared by every config file: no tags, no duplicate keys, bounded size."""
+"""Safe YAML reading shared by every config file: no tags, no duplicate keys, bounded size.
+
+Bounded means the file's bytes and also what its aliases expand to: PyYAML shares an aliased
+node, but harness walks the values (error messages, `${VAR}` substitution, digests), so nine
+levels of nine aliases (a 400-byte "billion laughs") took 13.7 GB before this check.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +16,89 @@ import yaml
 from harness.errors import ConfigError
 
 MAX_CONFIG_BYTES = 1 << 20
+# Values the aliases may add once expanded; `<<: *defaults` in a compose file adds a few dozen.
+MAX_ALIAS_NODES = 10_000
+MAX_DEPTH = 100  # nesting levels; PyYAML's composer recurses, so a deeper file was a RecursionError
+
+
+class _Refused(yaml.YAMLError):
+    """The document is well-formed but too big to build: `(key, problem)` for the ConfigError."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key, self.problem = key, problem
+        super().__init__(problem)
+
+
+def _children(node: yaml.Node) -> Iterator[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        yield from node.value
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield key
+            yield value
+
+
+def _distinct(root: yaml.Node) -> int:
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            stack.extend(_children(node))
+    return len(seen)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand to more than MAX_ALIAS_NODES extra nodes, or
+    contain themselves. Sizes are counted per shared node, so the check is linear in the file."""
+    limit = _distinct(root) + MAX_ALIAS_NODES
+    sizes: dict[int, int] = {}  # expanded size of each finished node
+    open_: set[int] = set()  # nodes whose children are still being counted: an alias to one is a cycle
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            open_.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > limit:
+                raise _Refused(
+                    "(aliases)",
+                    f"its aliases expand to more than {MAX_ALIAS_NODES} extra values "
+                    f"(the value at line {node.start_mark.line + 1} alone has {sizes[key]}); "
+                    "write the values out, or use fewer aliases",
+                )
+        elif key in open_:
+            line = node.start_mark.line + 1
+            raise _Refused("(aliases)", f"the value at line {line} refers to itself through an alias")
+        elif key not in sizes:
+            open_.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently)."""
+    """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently),
+    nesting past MAX_DEPTH and aliases past MAX_ALIAS_NODES, before constructing anything."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                line = self.get_mark().line + 1
+                raise _Refused("(nesting)", f"nested more than {MAX_DEPTH} levels deep at line {line}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _check_expansion(node)
+        return node
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -54,6 +139,8 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
         raise ConfigError(source, "(file)", f"cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(source, "(file)", "not UTF-8 text") from exc
+    except _Refused as exc:
+        raise ConfigError(source, exc.key, exc.problem) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(source, "(syntax)", str(exc).replace("\n", " ")) from exc
     if data is None:

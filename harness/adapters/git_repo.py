@@ -17,13 +17,14 @@ import git
 import git.exc
 from filelock import FileLock
 
-from harness.errors import UpstreamError, UpstreamUnreachable
+from harness.errors import UnsafeTree, UpstreamError, UpstreamUnreachable
 from harness.model import Commit
 from harness.naming import check_ref
 from harness.refs import How, RefResolution, is_network_failure, looks_like_sha, split_ref
-from harness.tarball import TreeEntry
+from harness.tarball import TreeEntry, unsafe_name
 
 DEFAULT_FETCH_TIMEOUT_S = 60.0
+_FOLDER, _GITLINK = 0o40000, 0o160000  # git tree entry modes
 
 
 class FetchSession:
@@ -162,17 +163,58 @@ class GitUpstream:
             date=obj.committed_datetime.isoformat(),
         )
 
+    def _entries(self, tree: bytes) -> list[tuple[int, str, bytes]]:
+        """(mode, name, object id) of a raw tree object. Parsed here, not by GitPython, which
+        raises at the first entry it deems unsafe (`..`): such trees must be read to be named."""
+        raw = self.repo.odb.stream(tree).read()
+        entries = []
+        while raw:
+            head, raw = raw.split(b"\0", 1)
+            mode, name = head.split(b" ", 1)
+            entries.append((int(mode, 8), name.decode("utf-8", "backslashreplace"), raw[:20]))
+            raw = raw[20:]
+        return entries
+
     def read_file(self, sha: str, path: str) -> bytes | None:
-        try:
-            blob = self.repo.commit(sha).tree / path
-        except KeyError:
+        mode, obj = _FOLDER, self.repo.commit(sha).tree.binsha
+        for part in path.strip("/").split("/"):
+            if mode != _FOLDER:
+                return None  # a file where the path needs a folder
+            found = [(m, child) for m, name, child in self._entries(obj) if name == part]
+            if not found:
+                return None
+            mode, obj = found[0]
+        if mode in (_FOLDER, _GITLINK):
             return None
-        if blob.type != "blob":
-            return None
-        return bytes(blob.data_stream.read())
+        return bytes(self.repo.odb.stream(obj).read())
+
+    def unsafe_entries(self, sha: str) -> tuple[str, ...]:
+        """Paths of the entries at `sha` that no checkout may write (`..`, a name holding `/`):
+        git refuses to make them, so the commit was crafted (`git hash-object --literally`)."""
+        found: list[str] = []
+        seen: set[bytes] = set()  # a subtree shared by many paths is read once (no tree bomb)
+        stack = [(self.repo.commit(sha).tree.binsha, "")]
+        while stack:
+            tree, prefix = stack.pop()
+            if tree in seen:
+                continue
+            seen.add(tree)
+            try:
+                entries = self._entries(tree)
+            except (ValueError, git.exc.GitError, OSError):
+                continue  # missing from a partial mirror: nothing of it is read either
+            for mode, name, child in entries:
+                if unsafe_name(name):
+                    found.append(prefix + name)
+                elif mode == _FOLDER:
+                    stack.append((child, f"{prefix}{name}/"))
+        return tuple(sorted(found))
 
     def iter_tree(self, sha: str, skipped: list[str]) -> Iterator[TreeEntry]:
-        """Every file of the tree at `sha`. Blobs missing from a partial mirror go to `skipped`."""
+        """Every file of the tree at `sha`. Blobs missing from a partial mirror go to `skipped`;
+        a tree holding an entry no checkout may write is UnsafeTree before anything is read."""
+        if unsafe := self.unsafe_entries(sha):
+            raise UnsafeTree(sha, unsafe)
         listing = self.repo.git.ls_tree("-r", "-z", "--full-tree", sha)
         for record in filter(None, listing.split("\0")):
             meta, path = record.split("\t", 1)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.config import ClipKind, Config
 from harness.contract import load_contract
-from harness.errors import BuildFailed, InfraError
+from harness.errors import BuildFailed, InfraError, UnsafeTree
 from harness.evaluate import classify_build_failure, evaluate, evaluate_smoke
 from harness.model import LEVELS as LEVELS  # re-exported: the CLI checks --level against it
 from harness.model import CaseResult, Commit, RunOutcome, RunRecord, Verdict
@@ -131,6 +131,8 @@ def build_and_test(
         world.store.add_run(failed)
         return Result(record=failed, commit=commit, moved_last_good=False, built=built)
 
+    if unsafe := world.upstream.unsafe_entries(commit.sha):  # a crafted tree: the commit's FAIL, nothing built
+        return stop(Verdict.FAIL, str(UnsafeTree(commit.sha, unsafe)))
     if cfg.contract is not None:
         checked = check_commit(
             world.upstream,

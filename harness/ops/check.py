@@ -12,6 +12,7 @@ from harness.model import Commit, RunRecord, Verdict
 from harness.ports import Upstream
 
 SOURCES = ("wgp.py", "shared/api.py", "shared/cli_args.py")
+UNSAFE_ENTRY = "no checkout may write this tree entry (git refuses to make it; the commit was crafted)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +62,9 @@ def check_commit(
     upstream: Upstream, commit: Commit, contract: Contract, *, overlays: Path | None, suite_models: tuple[str, ...]
 ) -> CheckResult:
     started = time.monotonic()
+    if unsafe := upstream.unsafe_entries(commit.sha):  # a crafted tree: nothing in it is read
+        refused = tuple(ItemResult(kind="tree", name=p, status="error", reasons=(UNSAFE_ENTRY,)) for p in unsafe)
+        return CheckResult(commit=commit, items=refused, seconds=time.monotonic() - started)
     sources = read_sources(upstream, commit.sha, contract.files)
     items = check(
         contract,

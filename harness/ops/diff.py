@@ -96,7 +96,12 @@ def _models(upstream: Upstream, old: str, new: str, files: tuple[tuple[str, str]
 
 def _checklist(report: DiffReport, contract_items: tuple[ItemResult, ...]) -> tuple[str, ...]:
     items = [
-        f"fix the wrapper for {r.kind} `{r.name}`: {'; '.join(r.reasons)}" for r in contract_items if r.status != "ok"
+        f"tree entry {r.name!r} at {report.new.short}: no checkout may write it (the commit was crafted); "
+        "build-and-test records FAIL for this commit and builds nothing"
+        if r.kind == "tree"
+        else f"fix the wrapper for {r.kind} `{r.name}`: {'; '.join(r.reasons)}"
+        for r in contract_items
+        if r.status != "ok"
     ]
     items += [
         f"review calls to `{name}`: {old or '(absent)'} -> {new or '(removed)'}" for name, old, new in report.signatures

@@ -110,6 +110,9 @@ class OneCommit:
     def iter_tree(self, sha: str, skipped: list[str]) -> Iterator[TreeEntry]:
         yield TreeEntry(path="wgp.py", mode=0o100644, data=b"print('wgp')\n")
 
+    def unsafe_entries(self, sha: str) -> tuple[str, ...]:
+        return ()
+
 
 def _config(tmp_path: Path) -> Config:
     (tmp_path / "up").mkdir()

@@ -216,3 +216,44 @@ def test_a_folder_given_as_the_config_file(tmp_path: Path) -> None:
 def test_a_missing_config_says_how_to_point_at_one(tmp_path: Path) -> None:
     err = config_error(tmp_path / "harness.yaml")
     assert "-c PATH" in str(err) and "HARNESS_CONFIG" in str(err)
+
+
+@pytest.mark.parametrize("folder", ["/", "/etc", "/usr", "/var", "/lib", "/tmp", "/root", "/home", "/proc", "/dev"])
+def test_a_system_folder_as_state_dir_is_refused(tmp_path: Path, folder: str) -> None:
+    """`state_dir: /` wrote /state.db, /runs and /upstream.git."""
+    err = config_error(write(tmp_path, top=f"state_dir: {folder}\n"))
+    assert err.key == "state_dir" and "system folder" in str(err)
+
+
+def test_a_link_to_the_root_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "root-link").symlink_to("/")
+    err = config_error(write(tmp_path, top="state_dir: root-link\n"))
+    assert err.key == "state_dir" and "system folder" in str(err)
+
+
+def test_a_non_empty_folder_that_is_no_harness_state_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "notes.txt").write_text("mine")
+    err = config_error(write(tmp_path, top="state_dir: project\n"))
+    assert err.key == "state_dir" and "notes.txt" in str(err) and "state.db" in str(err)
+    assert [p.name for p in (tmp_path / "project").iterdir()] == ["notes.txt"]
+
+
+def test_the_config_folder_itself_is_no_state(tmp_path: Path) -> None:
+    err = config_error(write(tmp_path, top="state_dir: .\n"))
+    assert err.key == "state_dir" and "harness.yaml" in str(err)
+
+
+@pytest.mark.parametrize("marker", ["state.db", "upstream.git", "runs", "crashes"])
+def test_an_existing_harness_state_is_accepted(tmp_path: Path, marker: str) -> None:
+    """A state folder holds the store, or what harness makes before it: the mirror, runs, crash reports."""
+    (tmp_path / "state" / marker).mkdir(parents=True)
+    (tmp_path / "state" / "backup-of-mine.db").write_text("")
+    assert load_config(write(tmp_path, top="state_dir: state\n")).state_dir == tmp_path / "state"
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_an_empty_or_new_folder_is_accepted(tmp_path: Path, existing: bool) -> None:
+    if existing:
+        (tmp_path / "state").mkdir()
+    assert load_config(write(tmp_path, top="state_dir: state\n")).state_dir == tmp_path / "state"
