@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.adapters.run_files import RESULTS_CAP, read_run_file
 from harness.config import Config
 from harness.errors import ConfigError, RunInfraError
 from harness.ops.test import prepare_dirs, runner_args
@@ -48,8 +49,8 @@ def pull_weights(
     )
     done = runner.run(request, log_path=str(run_dir / "weights.log"), on_line=reporter.line)
     try:
-        report: dict[str, Any] = json.loads((out_dir / "weights.json").read_text())
-    except (OSError, ValueError) as exc:
+        report: dict[str, Any] = json.loads(read_run_file(out_dir / "weights.json", RESULTS_CAP))
+    except (OSError, ValueError, RecursionError) as exc:
         raise RunInfraError(
             f"weights pull wrote no report (exit {done.exit_code}); see {run_dir / 'weights.log'}"
         ) from exc
