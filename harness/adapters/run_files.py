@@ -88,7 +88,8 @@ def tree_bytes(folder: Path, stop_above: int) -> int:
     pending = [folder]
     while pending and total <= stop_above:
         try:
-            entries = list(os.scandir(pending.pop()))
+            with os.scandir(pending.pop()) as listing:
+                entries = list(listing)
         except OSError:
             continue  # removed meanwhile, or unreadable: nothing of it lands in the total
         for entry in entries:
