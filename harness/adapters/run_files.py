@@ -83,7 +83,7 @@ def read_run_file(path: Path, cap: int, *, deadline: float | None = None) -> byt
 
 def tree_bytes(folder: Path, stop_above: int) -> int:
     """Disk space a folder's files take (blocks, symlinks not followed), counted until it passes
-    `stop_above`. Every entry counts at least one block, so a million empty files count too."""
+    `stop_above`. Every entry counts at least a 4 KiB block, so a million empty files count too."""
     total = 0
     pending = [folder]
     while pending and total <= stop_above:
@@ -97,7 +97,7 @@ def tree_bytes(folder: Path, stop_above: int) -> int:
                 info = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            total += max(info.st_blocks * 512, 512)
+            total += max(info.st_blocks * 512, 4096)
             if stat.S_ISDIR(info.st_mode):
                 pending.append(Path(entry.path))
     return total
