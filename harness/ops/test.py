@@ -139,7 +139,7 @@ def _over_output_cap(out_dir: Path, cap: int) -> str:
         return ""
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(exist_ok=True)
-    return f"the run wrote more than {cap / 2**30:g} GiB into its output folder (run.max_output_gib); removed"
+    return f"the run wrote more than {cap / 2**30:.3g} GiB into its output folder (run.max_output_gib); removed"
 
 
 def run_suite(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.adapters.run_files import tree_bytes
 from harness.adapters.video import probe_video, read_frames, write_sample_clip
 from harness.config import Config
 from harness.evaluate import evaluate
@@ -41,12 +42,12 @@ class Leaves:
         return ContainerExit(exit_code=0, timed_out=False, oom_killed=False, seconds=0.0)
 
 
-def _config(tmp_path: Path) -> Config:
+def _config(tmp_path: Path, run_extra: str = "") -> Config:
     from harness.config import load_config
 
     upstream = tmp_path / "upstream"
     upstream.mkdir(exist_ok=True)
-    return load_config(write_config(tmp_path, upstream=upstream, repo="harness-test/runfiles"))
+    return load_config(write_config(tmp_path, upstream=upstream, repo="harness-test/runfiles", run_extra=run_extra))
 
 
 def _bounded(fn: Callable[[], RunOutcome]) -> RunOutcome:
@@ -68,8 +69,8 @@ def _bounded(fn: Callable[[], RunOutcome]) -> RunOutcome:
     return box[0]
 
 
-def _run(tmp_path: Path, write: Callable[[Path], None]) -> RunOutcome:
-    cfg = _config(tmp_path)
+def _run(tmp_path: Path, write: Callable[[Path], None], run_extra: str = "") -> RunOutcome:
+    cfg = _config(tmp_path, run_extra)
     return _bounded(
         lambda: run_suite(
             cfg,
@@ -136,3 +137,26 @@ def test_a_video_named_fifo_or_symlink_is_never_opened(tmp_path: Path) -> None:
     assert probe_video(real).decodes and probe_video(real).frames == 3
     with pytest.raises(OSError, match="not a regular file"):
         _bounded(lambda: read_frames(fifo))  # type: ignore[arg-type, return-value]
+
+
+def test_output_past_the_cap_found_after_the_run_is_a_fail_and_removed(tmp_path: Path) -> None:
+    """The container exited before a poll saw it: the check after the run catches it."""
+
+    def lots(out: Path) -> None:
+        (out / "results.json").write_text(json.dumps({"results": []}))
+        for index in range(3):
+            (out / f"blob{index}").write_bytes(os.urandom(1 << 20))
+
+    outcome = _run(tmp_path, lots, run_extra="  max_output_gib: 0.001\n")
+    verdict, summary, _ = evaluate(_config(tmp_path).suite, outcome)
+    assert verdict is Verdict.FAIL and "more than 0.001 GiB into its output folder" in summary, summary
+    assert list((tmp_path / "run" / "out").iterdir()) == []
+
+
+def test_tree_bytes_counts_blocks_and_entries_without_following_links(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "data").write_bytes(os.urandom(64 << 10))
+    with (tmp_path / "sparse").open("wb") as fh:
+        fh.truncate(1 << 40)  # a terabyte that takes no disk
+    (tmp_path / "link").symlink_to("/usr")
+    assert 64 << 10 <= tree_bytes(tmp_path, 1 << 30) < 1 << 20
