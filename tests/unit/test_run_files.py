@@ -160,3 +160,17 @@ def test_tree_bytes_counts_blocks_and_entries_without_following_links(tmp_path: 
         fh.truncate(1 << 40)  # a terabyte that takes no disk
     (tmp_path / "link").symlink_to("/usr")
     assert 64 << 10 <= tree_bytes(tmp_path, 1 << 30) < 1 << 20
+
+
+def test_host_path_resolves_folders_inside_out_but_never_the_last_name(tmp_path: Path) -> None:
+    from harness.ops.test import _host_path
+
+    out = tmp_path / "out"
+    (out / "t2v").mkdir(parents=True)
+    (out / "escape").symlink_to(tmp_path.parent)
+    (out / "t2v" / "v.mp4").symlink_to("/etc/hostname")
+    assert _host_path(tmp_path, "/harness/out/t2v/v.mp4") == out.resolve() / "t2v" / "v.mp4"  # the link itself
+    assert _host_path(tmp_path, "/harness/out/escape/v.mp4") is None
+    assert _host_path(tmp_path, "/harness/out/../secret") is None
+    assert _host_path(tmp_path, "/harness/out") is None
+    assert _host_path(tmp_path, "/etc/passwd") is None
