@@ -81,9 +81,17 @@ class Limits:
     read_only_root: bool = True  # the runner copies the upstream tree to the /scratch tmpfs
     tmpfs: tuple[tuple[str, str], ...] = (("/tmp", "size=1g,mode=1777"), ("/scratch", "size=8g,mode=1777"))
     pids: int = 4096  # a fork bomb stops here
-    memory_bytes: int = 0  # 0: no limit
+    # None: MEMORY_SHARE of the engine host's RAM (a test once took 19 of 23.5 GiB, PASS);
+    # 0: no limit, only when run.memory_gib says `unlimited`.
+    memory_bytes: int | None = None
     silence_s: float = 0.0  # kill after this long without output; 0: only the wall deadline
     max_log_bytes: int = 64 << 20  # the log file stops growing here
+    # What a run may write into its output folder (checked each second, so a fast writer can pass
+    # it by one second's writing before it is killed). Suite videos are a few MiB per case.
+    max_output_bytes: int = 2 << 30
+
+
+MEMORY_SHARE = 0.75  # of the engine host's RAM: the rest keeps harness, the engine and the host alive
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -335,6 +343,7 @@ def _config(path: Path, data: dict[str, object]) -> Config:
             "memory_gib",
             "silence_timeout_s",
             "max_log_mib",
+            "max_output_gib",
             "pids",
         }
     )
@@ -365,7 +374,8 @@ def _config(path: Path, data: dict[str, object]) -> Config:
         gpus=_gpu_ids(run),
         run_timeout_s=run.integer("timeout_s", 1800, low=5, high=86400),
         limits=Limits(
-            memory_bytes=int(run.number("memory_gib", 0, low=0, high=65536) * 2**30),
+            memory_bytes=_memory(run),
+            max_output_bytes=int(run.number("max_output_gib", 2, low=0.001, high=65536) * 2**30),
             silence_s=float(run.integer("silence_timeout_s", 0, low=0, high=86400)),
             max_log_bytes=run.integer("max_log_mib", 64, low=1, high=65536) << 20,
             pids=run.integer("pids", 4096, low=64, high=1 << 22),
@@ -378,6 +388,25 @@ def _config(path: Path, data: dict[str, object]) -> Config:
         contract=_contract(top, base),
         promote_level=_promote_level(top.section("promote")),
     )
+
+
+def _memory(run: Section) -> int | None:
+    """run.memory_gib: a size in GiB, `unlimited` (0 bytes: no limit), absent: a share of the RAM."""
+    value = run.data.get("memory_gib")
+    if value is None:
+        return None
+    if value == "unlimited":
+        return 0
+    if isinstance(value, str):
+        raise ConfigError(run.source, run.key("memory_gib"), f"{value!r}: write a size in GiB or `unlimited`")
+    if value == 0:
+        raise ConfigError(
+            run.source,
+            run.key("memory_gib"),
+            "0 no longer means no limit; write `unlimited` for that, a size in GiB, "
+            f"or leave it out for {MEMORY_SHARE:.0%} of the engine host's RAM",
+        )
+    return int(run.number("memory_gib", 0, low=0.0625, high=65536) * 2**30)
 
 
 def _promote_level(sec: Section) -> str:

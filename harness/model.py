@@ -130,7 +130,9 @@ class RunOutcome:
     telemetry: dict[str, object] = field(default_factory=dict)  # case id -> telemetry.CaseTelemetry
     drift: dict[str, float] = field(default_factory=dict)  # case id -> PSNR against last-good
     gpu_mode: str = "none"
-    killed_for: str = ""  # "deadline" or "silence" when harness had to kill the container
+    killed_for: str = ""  # "deadline", "silence" or "output" when harness had to kill the container
+    results_error: str = ""  # why results.json was refused (FIFO, symlink, too big, malformed): a FAIL
+    missing_weights: dict[str, tuple[str, ...]] = field(default_factory=dict)  # case id -> files not in the cache
 
 
 @dataclass(frozen=True, kw_only=True)

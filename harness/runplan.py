@@ -58,6 +58,9 @@ class RunRequest:
     network: bool = False  # test runs have none; only `weights pull` needs it
     host_network: bool = False  # weights pull from a server on the host's loopback (tests)
     limits: Limits = field(default_factory=Limits)
+    # The host folder mounted at OUT_DIR, policed against limits.max_output_bytes while it runs
+    # ("" for none): the container writes it, the state's disk holds it.
+    output_dir: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +69,14 @@ class ContainerExit:
     timed_out: bool
     oom_killed: bool
     seconds: float
-    killed_for: str = ""  # "deadline" or "silence" when harness killed it
+    killed_for: str = ""  # "deadline", "silence" or "output" (wrote past its cap) when harness killed it
+
+
+# The engine keeps its own copy of every container's output (json-file): without a size it grew
+# to 1.1 GB while harness capped its copy at 64 MiB. Harness follows the stream as it comes, so
+# rotation loses nothing of what it keeps; the engine's copy stays under 2 x 32 MiB.
+ENGINE_LOG_DRIVER = "json-file"
+ENGINE_LOG_OPTIONS = (("max-size", "32m"), ("max-file", "2"))
 
 
 def plan_gpu(

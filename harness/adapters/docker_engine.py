@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import docker
@@ -20,7 +21,9 @@ import docker.errors
 import docker.types
 import requests
 
+from harness.adapters.run_files import tree_bytes
 from harness.compose import ServiceSpec
+from harness.config import MEMORY_SHARE
 from harness.errors import (
     BuildFailed,
     BuildInfraError,
@@ -32,13 +35,18 @@ from harness.errors import (
 )
 from harness.model import BuildSpec
 from harness.naming import SESSION_LABEL, STATE_DIR_LABEL, STATE_LABEL
-from harness.runplan import ContainerExit, RunRequest
+from harness.runplan import ENGINE_LOG_DRIVER, ENGINE_LOG_OPTIONS, ContainerExit, RunRequest
 from harness.services import ContainerInfo, ImageInfo, ServiceState
 from harness.session import session_id
 
 LineSink = Callable[[str], None]
 _NO_RUNTIME = "could not select device driver"
 _RUNNING_IN = re.compile(r"---> Running in ([0-9a-f]{12,64})")
+
+
+def _log_config() -> docker.types.LogConfig:
+    """On every container harness creates: the engine's own log copy is bounded (runplan)."""
+    return docker.types.LogConfig(type=ENGINE_LOG_DRIVER, config=dict(ENGINE_LOG_OPTIONS))
 
 
 @contextmanager
@@ -136,7 +144,11 @@ class DockerEngine:
         """Read one file out of an image without running anything in it."""
         with _engine_errors(f"reading {path} from {image}"):
             container = self.client.containers.create(
-                image, command=["true"], entrypoint=[], labels=self._labels({"harness.purpose": "inspect"})
+                image,
+                command=["true"],
+                entrypoint=[],
+                labels=self._labels({"harness.purpose": "inspect"}),
+                log_config=_log_config(),
             )
             try:
                 stream, _ = container.get_archive(path)
@@ -167,6 +179,7 @@ class DockerEngine:
                 entrypoint=["python", "-c", code],
                 network_disabled=True,
                 labels=self._labels({"harness.purpose": "inspect"}),
+                log_config=_log_config(),
             )
             try:
                 container.start()
@@ -292,14 +305,16 @@ class DockerEngine:
             "user": req.limits.user,
             "read_only": req.limits.read_only_root,
             "tmpfs": dict(req.limits.tmpfs),
+            "log_config": _log_config(),
         }
         # The unprivileged uid has no passwd entry: getpass.getuser() (torch's cache dirs) reads these
         # first, or raises - and torch's import then half-fails ("Artifact ... already registered").
         for name, value in (("HOME", "/tmp"), ("USER", "harness"), ("LOGNAME", "harness")):
             kwargs["environment"].setdefault(name, value)
-        if req.limits.memory_bytes:
-            kwargs["mem_limit"] = req.limits.memory_bytes
-            kwargs["memswap_limit"] = req.limits.memory_bytes  # no swap past the limit
+        memory = self._memory_limit(req.limits.memory_bytes)
+        if memory:
+            kwargs["mem_limit"] = memory
+            kwargs["memswap_limit"] = memory  # no swap past the limit
         if req.gpu.device_request:
             ids = [str(i) for i in req.gpu.device_ids]
             kwargs["device_requests"] = [
@@ -308,6 +323,15 @@ class DockerEngine:
                 else docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])
             ]
         return kwargs
+
+    def _memory_limit(self, configured: int | None) -> int:
+        """Bytes of memory for a container: as configured (0: unlimited), by default a share of the
+        engine host's RAM (the engine's, not this process's host: DOCKER_HOST may be remote)."""
+        if configured is not None:
+            return configured
+        with _engine_errors("reading engine info"):
+            total = int(self.client.info().get("MemTotal") or 0)
+        return int(total * MEMORY_SHARE)
 
     def _create(self, req: RunRequest) -> Any:
         container = self.client.containers.create(req.image, **self._create_kwargs(req))
@@ -336,14 +360,14 @@ class DockerEngine:
             output = _Output(time.monotonic(), request.limits.max_log_bytes)
             follower = threading.Thread(target=self._follow, args=(container, log_path, on_line, output), daemon=True)
             follower.start()
-            exit_code, killed_for = self._wait(container, started + request.timeout_s, output, request.limits.silence_s)
+            exit_code, killed_for = self._wait(container, started + request.timeout_s, output, request)
             follower.join(timeout=10)
             with _engine_errors("inspecting the test container"):
                 container.reload()
                 oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
             return ContainerExit(
                 exit_code=exit_code,
-                timed_out=bool(killed_for),
+                timed_out=killed_for in ("deadline", "silence"),
                 oom_killed=oom,
                 seconds=time.monotonic() - started,
                 killed_for=killed_for,
@@ -352,19 +376,22 @@ class DockerEngine:
             if container is not None:
                 self._remove(container)
 
-    def _wait(self, container: Any, deadline: float, output: _Output, silence_s: float) -> tuple[int | None, str]:
-        """Exit code and "", or None and why harness killed it (deadline, silence)."""
+    def _wait(self, container: Any, deadline: float, output: _Output, req: RunRequest) -> tuple[int | None, str]:
+        """Exit code and "", or None and why harness killed it (deadline, silence, output)."""
+        silence_s, cap = req.limits.silence_s, req.limits.max_output_bytes
         while True:
             now = time.monotonic()
             killed_for = "deadline" if now >= deadline else ""
             if silence_s and now - output.last >= silence_s:
                 killed_for = "silence"
+            if req.output_dir and cap and tree_bytes(Path(req.output_dir), cap) > cap:
+                killed_for = "output"  # checked each poll (1 s): a size check, not a quota
             if killed_for:
-                with _engine_errors("stopping the test container"):
-                    container.kill()
+                with _engine_errors("stopping the test container"), suppress(docker.errors.APIError):
+                    container.kill()  # APIError: it exited meanwhile
                 return None, killed_for
             try:
-                status = container.wait(timeout=max(1, min(int(deadline - now), 2)))
+                status = container.wait(timeout=1)
                 return int(status.get("StatusCode", -1)), ""
             except requests.exceptions.RequestException:
                 with _engine_errors("waiting for the test container"):
@@ -419,6 +446,7 @@ class DockerEngine:
                     for m in spec.mounts
                 ],
                 "restart_policy": {"Name": spec.restart if spec.restart != "no" else ""},
+                "log_config": _log_config(),
             }
             if spec.health is not None:
                 ns = 1_000_000_000

@@ -7,12 +7,14 @@ OpenCV but no PyAV).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from harness.adapters.run_files import VIDEO_CAP, open_run_file
 from harness.config import ClipKind
 from harness.model import VideoFacts
 
@@ -30,10 +32,17 @@ class DecodeError(Exception):
     pass
 
 
-def _grey_frames(path: Path) -> Iterator[np.ndarray]:
+# A decoder that reports more frames than this is fed something that is not a test clip;
+# stopping bounds the decode time (a tiny-frame video of 2 GiB would otherwise take minutes).
+MAX_FRAMES = 20_000
+
+
+def _grey_frames(handle: BinaryIO) -> Iterator[np.ndarray]:
+    """Frames of an already opened, checked file (open_run_file): PyAV reads the handle, never
+    a path, so nothing named like the video is opened or followed a second time."""
     if av is not None:
         try:
-            with av.open(str(path)) as container:
+            with av.open(handle, mode="r") as container:
                 stream = next((s for s in container.streams if s.type == "video"), None)
                 if stream is None:
                     raise DecodeError("no video stream")
@@ -45,7 +54,7 @@ def _grey_frames(path: Path) -> Iterator[np.ndarray]:
         return
     import cv2  # the fallback decoder
 
-    capture: Any = cv2.VideoCapture(str(path))
+    capture: Any = cv2.VideoCapture(f"/proc/self/fd/{handle.fileno()}")  # the checked file, by descriptor
     if not capture.isOpened():
         raise DecodeError("OpenCV cannot open it")
     try:
@@ -61,29 +70,38 @@ def _grey_frames(path: Path) -> Iterator[np.ndarray]:
 def read_frames(path: Path, limit: int = 512) -> np.ndarray:
     """Up to `limit` grey frames as one (N, H, W) uint8 array (for drift against last-good)."""
     frames = []
-    for frame in _grey_frames(path):
-        frames.append(frame)
-        if len(frames) >= limit:
-            break
+    with open_run_file(path, VIDEO_CAP) as handle:
+        for frame in _grey_frames(handle):
+            frames.append(frame)
+            if len(frames) >= limit:
+                break
     return np.stack(frames) if frames else np.zeros((0, 0, 0), dtype=np.uint8)
 
 
 def probe_video(path: Path) -> VideoFacts:
-    if not path.is_file():
+    """What the video at `path` (in a run folder: written by the commit) is, decoded on the host."""
+    try:
+        handle = open_run_file(path, VIDEO_CAP)
+    except FileNotFoundError:
         return VideoFacts(path=str(path), exists=False)
-    size = path.stat().st_size
+    except OSError as exc:  # a FIFO, a symlink, too big: named like the video, never decoded
+        return VideoFacts(path=str(path), exists=True, error=str(exc))
     frames = width = height = 0
     max_std = 0.0
     means: list[float] = []
-    try:
-        for frame in _grey_frames(path):
-            grey = frame.astype(np.float32)
-            height, width = grey.shape
-            max_std = max(max_std, float(grey.std()))
-            means.append(float(grey.mean()))
-            frames += 1
-    except DecodeError as exc:
-        return VideoFacts(path=str(path), exists=True, size_bytes=size, frames=frames, error=str(exc))
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        try:
+            for frame in _grey_frames(handle):
+                grey = frame.astype(np.float32)
+                height, width = grey.shape
+                max_std = max(max_std, float(grey.std()))
+                means.append(float(grey.mean()))
+                frames += 1
+                if frames > MAX_FRAMES:
+                    raise DecodeError(f"more than {MAX_FRAMES} frames: not a test clip")
+        except DecodeError as exc:
+            return VideoFacts(path=str(path), exists=True, size_bytes=size, frames=frames, error=str(exc))
     if frames == 0:
         return VideoFacts(path=str(path), exists=True, size_bytes=size, error="no decodable frame")
     constant = max_std < FLAT_STD and (max(means) - min(means)) < FLAT_STD

@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from harness.adapters.run_files import RESULTS_CAP, read_run_file, tree_bytes
 from harness.config import GENERATED, GENERATED_MASK, ClipKind, Config
 from harness.errors import InfraError
 from harness.model import RunOutcome, VideoFacts
@@ -33,15 +34,29 @@ VideoProbe = Callable[[Path], VideoFacts]
 FramesReader = Callable[[Path], np.ndarray]
 
 
+# Reading the run folder after the container ended: with every file capped this takes seconds,
+# but it still has a deadline (the run's own plus this) rather than none.
+READ_GRACE_S = 120.0
+# results.json deeper than this is not the runner's schema (3 levels) and would cost the store,
+# the report and json.dumps a recursion each.
+MAX_RESULTS_DEPTH = 32
+
+
 def _host_path(run_dir: Path, container_path: str) -> Path | None:
-    """Map a path the runner reported under OUT_DIR to the run folder; None if it escapes."""
+    """Map a path the runner reported under OUT_DIR to the run folder; None if it escapes.
+
+    Folders on the way are resolved (and must stay inside out/); the last name is not: a symlink
+    named like the video is refused when opened (open_run_file), never followed.
+    """
     try:
         rel = PurePosixPath(container_path).relative_to(OUT_DIR)
     except ValueError:
         return None
+    if not rel.name or rel.name in (".", ".."):
+        return None
     out = (run_dir / "out").resolve()
-    host = (out / rel).resolve()
-    return host if host.is_relative_to(out) else None
+    parent = (out / rel.parent).resolve()
+    return parent / rel.name if parent.is_relative_to(out) else None
 
 
 def prepare_dirs(in_dir: Path, out_dir: Path) -> None:
@@ -64,12 +79,67 @@ def _infra(log_path: Path, exc: InfraError) -> RunOutcome:
     )
 
 
-def _read_results(path: Path) -> dict[str, object] | None:
+def _depth(doc: object) -> int:
+    """Nesting depth of a parsed JSON value, without recursion (the point is deep input)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        value, level = stack.pop()
+        deepest = max(deepest, level)
+        if level <= MAX_RESULTS_DEPTH:
+            children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+            stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def _read_results(path: Path, deadline: float) -> tuple[dict[str, object] | None, str]:
+    """results.json parsed, or None and why it is refused ("" when there is none at all).
+
+    The commit's code wrote the output folder, so a refused file (a FIFO, a symlink, past the
+    cap, malformed, too deep) is what the commit produced: the caller judges it a FAIL.
+    """
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
+        raw = read_run_file(path, RESULTS_CAP, deadline=deadline)
+    except FileNotFoundError:
+        return None, ""
+    except OSError as exc:
+        return None, str(exc) if exc.errno is None else f"{path.name} cannot be read: {exc.strerror}"
+    try:
+        doc = json.loads(raw)
+    except RecursionError:
+        return None, f"{path.name} is nested too deep to parse"
+    except ValueError as exc:
+        return None, f"{path.name} is not valid JSON ({exc})"
+    if not isinstance(doc, dict):
+        return None, f"{path.name} is not a JSON object"
+    if _depth(doc) > MAX_RESULTS_DEPTH:
+        return None, f"{path.name} is nested deeper than {MAX_RESULTS_DEPTH} levels"
+    return doc, ""
+
+
+def _missing_weights(rows: list[object], cache: Path | None) -> dict[str, tuple[str, ...]]:
+    """Per case, the weight files the runner found missing (names the suite's model definitions
+    give, harness/runner/missing.py), less any the host's model cache does have: only those make
+    a failed case "weights missing" (infra); any other failure is the commit's."""
+    found: dict[str, tuple[str, ...]] = {}
+    for row in rows:
+        names = row.get("missing_weights") if isinstance(row, dict) else None
+        if not isinstance(row, dict) or not isinstance(names, list):
+            continue
+        plain = [n for n in names if isinstance(n, str) and n and "/" not in n and n not in (".", "..")]
+        absent = tuple(n for n in plain if cache is None or not (cache / n).is_file())
+        if absent:
+            found[str(row.get("case_id"))] = absent
+    return found
+
+
+def _over_output_cap(out_dir: Path, cap: int) -> str:
+    """Why the output folder is refused ("" when within run.max_output_gib); its files are removed
+    then, so what the commit wrote past the cap does not stay on the state's disk."""
+    if not cap or tree_bytes(out_dir, cap) <= cap:
+        return ""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(exist_ok=True)
+    return f"the run wrote more than {cap / 2**30:.3g} GiB into its output folder (run.max_output_gib); removed"
 
 
 def run_suite(
@@ -141,6 +211,7 @@ def run_suite(
         timeout_s=float(cfg.run_timeout_s),
         name=f"harness-{run_id}",
         limits=cfg.limits,
+        output_dir=str(out_dir),
     )
     reporter.step(f"running suite {suite.name} ({len(suite.cases)} cases) in {image}")
     lines: list[tuple[float, str]] = []
@@ -153,16 +224,19 @@ def run_suite(
         [g.index for g in gpu_probe.gpus()[0] if not cfg.gpus or g.index in cfg.gpus] if gpu.mode != "none" else []
     )
     sampler = gpu_probe.sampler(indexes) if indexes else None
+    read_deadline = time.monotonic() + request.timeout_s + READ_GRACE_S
     try:
         with sampler if sampler is not None else contextlib.nullcontext():
             done = runner.run(request, log_path=str(log_path), on_line=on_line)
     except InfraError as exc:
         return _infra(log_path, exc)
     telemetry = case_telemetry(sampler.samples, case_windows(lines)) if sampler is not None else {}
-    results = _read_results(out_dir / "results.json")
+    too_much = _over_output_cap(out_dir, cfg.limits.max_output_bytes)
+    results, results_error = _read_results(out_dir / "results.json", read_deadline) if not too_much else (None, "")
     videos: dict[str, VideoFacts] = {}
     rows = results.get("results") if results else None
-    for row in rows if isinstance(rows, list) else []:
+    rows = rows if isinstance(rows, list) else []
+    for row in rows:
         if isinstance(row, dict) and isinstance(row.get("output_path"), str):
             host = _host_path(run_dir, row["output_path"])
             if host is not None:
@@ -171,7 +245,10 @@ def run_suite(
     for case_id, facts in videos.items():
         ref = (reference or {}).get(case_id)
         if frames is not None and ref is not None and facts.decodes:
-            score = psnr(frames(Path(facts.path)), frames(ref))
+            try:
+                score = psnr(frames(Path(facts.path)), frames(ref))
+            except OSError:  # replaced since the probe, or the reference is gone: no drift to tell
+                continue
             if score is not None:
                 drift[case_id] = score
     return RunOutcome(
@@ -186,4 +263,6 @@ def run_suite(
         drift=drift,
         gpu_mode=gpu.mode,
         killed_for=done.killed_for,
+        results_error=too_much or results_error,
+        missing_weights=_missing_weights(rows, cfg.model_cache),
     )

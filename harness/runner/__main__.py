@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import entry, smoke
+from . import entry, missing, smoke
 
 
 def _warm_gpu() -> None:
@@ -64,6 +64,18 @@ def _write(out: Path, doc: dict[str, object]) -> None:
     tmp = out / "results.json.tmp"
     tmp.write_text(json.dumps(doc, indent=2))
     os.replace(tmp, out / "results.json")
+
+
+def _name_missing_weights(row: dict[str, object], root: Path) -> None:
+    """A failed case says which files its model's definition names and ckpts/ lacks: the host
+    calls the failure "weights missing" (infra) on this list only, never on the error's text."""
+    try:
+        names = missing.missing_weights(root, str(row["model"]), root / "ckpts")
+    except (OSError, RecursionError) as exc:  # a cache it cannot list: say so, claim nothing
+        print(f"[harness-runner] could not check the weights: {exc}", flush=True)
+        return
+    if names:
+        row["missing_weights"] = names
 
 
 READY_FILE = "/tmp/harness-worker-ready"
@@ -179,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                 file_size_mb=0.0,
                 error=error or "no output file",
             )
+        if row["status"] != "success":
+            _name_missing_weights(row, root)
         print(f"[harness-runner] case {case['id']}: {row['status']} {row.get('error') or ''}{_gpu_used()}", flush=True)
         _write(args.out, doc)
     _write(args.out, doc)

@@ -3,16 +3,20 @@ never a plain regression, the container always removed and no tag moved."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 import pytest
 
+from harness.config import MEMORY_SHARE, Limits
+from harness.errors import EXIT_FAIL, EXIT_SKIP
 from harness.model import Verdict
 from harness.naming import LAST_GOOD
+from harness.runplan import GpuPlan, RunRequest
 from harness.sample.make import template
-from tests.conftest import write_config
+from tests.conftest import BASE_IMAGE, write_config
 from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
@@ -144,3 +148,95 @@ def test_a_flaky_case_is_flaky_not_pass(project: Project) -> None:
     [record] = project.store().runs()
     assert record.verdict is Verdict.FLAKY and "then passed on retry 1" in record.summary
     assert project.image_id(LAST_GOOD) is None
+
+
+# -- what a commit writes cannot hang or explode the host (issue 13) ------------------------------
+FIFO_AT_EXIT = """    import atexit as _a, os as _o
+    _r = "/harness/out/results.json"
+    _a.register(lambda: (_o.remove(_r), _o.mkfifo(_r)))  # after the runner's last write
+"""
+
+
+def test_results_json_replaced_by_a_fifo_is_a_recorded_fail(project: Project) -> None:
+    """It blocked the host forever once the container exited."""
+    sha = _hostile(project, FIFO_AT_EXIT)
+    _configure(project)
+    code, output = project.run("build-and-test", "HEAD")
+    assert code == EXIT_FAIL, output
+    [record] = project.store().runs()
+    assert record.verdict is Verdict.FAIL, record.summary
+    assert record.summary == "bad output: results.json is not a regular file (a FIFO)"
+    assert project.containers(sha) == []
+
+
+def test_writing_past_the_output_cap_is_killed_and_fails(project: Project) -> None:
+    """3 GiB written into the run folder passed; now the run is killed at run.max_output_gib."""
+    _hostile(
+        project,
+        "    _f = open('/harness/out/big.bin', 'wb')\n"
+        "    for _ in range(200):\n        _f.write(bytes(1 << 20)); _f.flush()\n"
+        "    import time as _t\n    _t.sleep(240)\n",
+    )
+    _configure(project, run_extra="  max_output_gib: 0.05\n")
+    code, output = project.run("build-and-test", "HEAD")
+    assert code == EXIT_FAIL, output
+    [record] = project.store().runs()
+    assert record.summary.startswith("output:") and "run.max_output_gib" in record.summary, record.summary
+    out = Path(record.run_dir, "out")  # what it wrote past the cap does not stay on the disk
+    assert sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) < 1 << 20
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "    raise ValueError('bad checkpoint layout; see https://huggingface.co/org/model')\n",
+        "    import urllib.request as _u\n    _u.urlopen('https://huggingface.co/org/model', timeout=5)\n",
+    ],
+)
+def test_a_code_bug_near_weights_is_the_commits_fail(project: Project, code: str) -> None:
+    """Reported as 'weights missing' (125): git bisect run skipped the commit that broke."""
+    _hostile(project, code)
+    _configure(project)
+    exit_code, output = project.run("build-and-test", "HEAD")
+    assert exit_code == EXIT_FAIL, output
+    [record] = project.store().runs()
+    assert record.verdict is Verdict.FAIL and "weights missing" not in record.summary, record.summary
+
+
+def test_a_weight_file_the_definition_names_and_the_cache_lacks_is_infra(project: Project) -> None:
+    files = template()
+    definition = json.loads(files["defaults/t2v_tiny.json"] or "")
+    definition["model"]["URLs"] = ["https://huggingface.co/org/tiny/resolve/main/t2v_tiny_bf16.safetensors"]
+    files["defaults/t2v_tiny.json"] = json.dumps(definition)
+    wgp = files["wgp.py"] or ""
+    files["wgp.py"] = wgp.replace(
+        ANCHOR, "    raise FileNotFoundError('ckpts/t2v_tiny_bf16.safetensors')\n" + ANCHOR, 1
+    )
+    project.commit("needs weights", files)
+    _configure(project)
+    exit_code, output = project.run("build-and-test", "HEAD")
+    assert exit_code == EXIT_SKIP, output
+    [record] = project.store().runs()
+    assert record.verdict is Verdict.ERROR, record.summary
+    assert "weights missing for t2v: t2v_tiny_bf16.safetensors not in the model cache" in record.summary
+
+
+def test_default_memory_limit_and_bounded_engine_log(project: Project) -> None:
+    """No memory limit by default (a test took 19 of 23.5 GiB, PASS); the engine's own log of a
+    container grew to 1.1 GB. Every test container now has both bounds."""
+    request = RunRequest(
+        image=BASE_IMAGE,
+        command=("true",),
+        labels=(("harness.purpose", "test"),),
+        mounts=(),
+        environment=(),
+        gpu=GpuPlan(mode="none", reason="test"),
+        timeout_s=10,
+        name=f"harness-limits-{project.repo.rsplit('/', 1)[-1]}",
+    )
+    host = project.engine.host_config(request)
+    total = int(project.engine.client.info()["MemTotal"])
+    assert host["Memory"] == int(total * MEMORY_SHARE) == host["MemorySwap"]
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "32m", "max-file": "2"}}
+    unlimited = project.engine.host_config(dataclasses.replace(request, limits=Limits(memory_bytes=0)))
+    assert unlimited["Memory"] == 0

@@ -136,13 +136,38 @@ def test_verdict_exit_codes() -> None:
     assert [v.exit_code for v in (Verdict.PASS, Verdict.FAIL, Verdict.ERROR, Verdict.SKIP)] == [0, 1, 125, 125]
 
 
-def test_missing_weights_are_infra_not_a_regression() -> None:
-    error = "OSError: ckpts/wan2.1_Vace_14B_mbf16.safetensors not found; HTTPSConnectionPool(host='huggingface.co')"
+@pytest.mark.parametrize(
+    "error",
+    [
+        "ValueError: bad shape in load_model at wgp.py:88",
+        "OSError: ckpts/wan2.1_Vace_14B_mbf16.safetensors not found; HTTPSConnectionPool(host='huggingface.co')",
+        "URLError: <urlopen error [Errno -3] Temporary failure in name resolution>",
+    ],
+)
+def test_a_failure_that_only_mentions_weights_is_the_commits(error: str) -> None:
+    """A code bug (a ValueError in loading, a new runtime urlopen) was 'weights missing' (125):
+    git bisect run skipped the very commit that broke. Only the runner's structured report of
+    definition-named files missing from the cache is infra (issue 13)."""
     row = {**ROW, "status": "failed", "error": error}
     verdict, summary, _ = evaluate(SUITE, outcome(video=None, row=row))
-    assert verdict is Verdict.ERROR and "run `harness weights pull`" in summary
-    other = {**ROW, "status": "failed", "error": "TypeError: generate_media() got an unexpected keyword"}
-    assert evaluate(SUITE, outcome(video=None, row=other))[0] is Verdict.FAIL
+    assert verdict is Verdict.FAIL, summary
+
+
+def test_weight_files_the_definitions_name_and_the_cache_lacks_are_infra() -> None:
+    row = {**ROW, "status": "failed", "error": "FileNotFoundError: ckpts/t2v_tiny.safetensors"}
+    missing = {"t2v": ("t2v_tiny.safetensors",)}
+    verdict, summary, _ = evaluate(SUITE, outcome(video=None, row=row, missing_weights=missing))
+    assert verdict is Verdict.ERROR and "t2v_tiny.safetensors not in the model cache" in summary, summary
+    assert "run `harness weights pull`" in summary
+    # ... but a case that passed is not made infra by a runner's list
+    assert evaluate(SUITE, outcome(missing_weights=missing))[0] is Verdict.PASS
+
+
+def test_output_over_its_cap_and_a_refused_results_file_are_the_commits_fail() -> None:
+    verdict, summary, _ = evaluate(SUITE, outcome(killed_for="output", exit_code=None))
+    assert verdict is Verdict.FAIL and "run.max_output_gib" in summary
+    verdict, summary, _ = evaluate(SUITE, outcome(results=None, results_error="results.json is not valid JSON"))
+    assert verdict is Verdict.FAIL and summary == "bad output: results.json is not valid JSON"
 
 
 def test_drift_and_leak_notes_and_the_psnr_threshold() -> None:

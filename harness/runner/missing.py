@@ -1,0 +1,71 @@
+"""Which weight files a failed case's model definition names and the model cache lacks.
+
+The host judges a failed case "weights missing" (infra, exit 125) only on this list: a code bug
+that merely mentions huggingface.co in its error was skipped by `git bisect run` (issue 13).
+The definitions are read as JSON data (finetunes/ then defaults/, as wgp's get_model_def does),
+so nothing of upstream runs here. A list of URLs is alternatives (quantisations of one file:
+any one present will do), except under `loras` and `preload_URLs`, where each file is needed;
+a string that is not a URL names another model whose weights this one borrows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ALTERNATIVES = ("URLs", "URLs2", "modules", "text_encoder_URLs")
+EACH_NEEDED = ("loras", "preload_URLs")
+
+
+def definition(root: Path, model: str) -> dict[str, Any]:
+    """The `model` mapping of a model's JSON definition ({} when there is none or it is not JSON)."""
+    for folder in ("finetunes", "defaults"):
+        path = root / folder / f"{model}.json"
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        found = doc.get("model") if isinstance(doc, dict) else None
+        return found if isinstance(found, dict) else {}
+    return {}
+
+
+def _name(url: str) -> str:
+    return url.rsplit("/", 1)[-1]
+
+
+def _missing(value: Any, root: Path, have: set[str], seen: set[str], *, each: bool) -> list[str]:
+    if isinstance(value, str):
+        if value.startswith(("http://", "https://")):
+            return [] if _name(value) in have else [_name(value)]
+        return _model_missing(root, value, have, seen)
+    if not isinstance(value, list):
+        return []
+    urls = [v for v in value if isinstance(v, str) and v.startswith(("http://", "https://"))]
+    found: list[str] = []
+    if urls and not each and not any(_name(u) in have for u in urls):
+        found += [_name(u) for u in urls]  # no alternative present: all are named missing
+    elif urls and each:
+        found += [_name(u) for u in urls if _name(u) not in have]
+    for item in value:
+        if not (isinstance(item, str) and item.startswith(("http://", "https://"))):
+            found += _missing(item, root, have, seen, each=each)
+    return found
+
+
+def _model_missing(root: Path, model: str, have: set[str], seen: set[str]) -> list[str]:
+    if model in seen:
+        return []
+    seen.add(model)
+    spec = definition(root, model)
+    found: list[str] = []
+    for key in ALTERNATIVES + EACH_NEEDED:
+        found += _missing(spec.get(key), root, have, seen, each=key in EACH_NEEDED)
+    return found
+
+
+def missing_weights(root: Path, model: str, cache: Path) -> list[str]:
+    """File names `model`'s definition (and those it borrows from) names that `cache` lacks."""
+    have = {p.name for p in cache.rglob("*") if p.is_file()} if cache.is_dir() else set()
+    return list(dict.fromkeys(_model_missing(root, model, have, set())))
