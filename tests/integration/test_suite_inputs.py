@@ -54,12 +54,13 @@ def test_overlays_and_generated_clips_reach_the_run(project: Project, tmp_path: 
 
 
 def test_weights_pull_reports_what_it_fetched(project: Project, tmp_path: Path) -> None:
-    project.commit("good", template())
+    head = project.commit("good", template())
     cache = tmp_path / "models"
     cache.mkdir()
     write_config(tmp_path, upstream=project.upstream, repo=project.repo, run_extra=f"  model_cache: {cache}\n")
     code, report = project.run_json("weights", "pull")
     assert code == 0, report
-    assert report == {"files": [], "total_bytes": 0, "errors": []}  # the mini models borrow no weights
+    # Resolved from the model definitions (JSON) at HEAD; the mini models name no weight files.
+    assert report == {"commit": head, "models": ["t2v_tiny"], "files": [], "total_bytes": 0, "errors": []}
     code, output = project.run("build-and-test", "HEAD")  # the cache is mounted read-only for tests
     assert code == 0, output
