@@ -466,17 +466,14 @@ class DockerEngine:
         """Every container (running or not) that carries all `labels` (key or key=value)."""
         with _engine_errors("listing containers"):
             found = self.client.containers.list(all=True, filters={"label": list(labels)})
-            return [
-                ContainerInfo(
-                    id=str(c.id),
-                    name=str(c.name),
-                    status=str(c.status),
-                    # attrs, not c.image: that looks the image up, and a leftover's may be gone
-                    image_id=str(c.attrs.get("Image", "")),
-                    labels=dict(c.labels),
-                )
-                for c in found
-            ]
+            return [_container_info(c) for c in found]
+
+    def container(self, container_id: str) -> ContainerInfo | None:
+        """One container by id (or a unique prefix of it), running or not; None if there is none."""
+        # A list filter, not a get: the engine answers 404 to a build step's container by short id.
+        with _engine_errors("listing containers"):
+            found = self.client.containers.list(all=True, filters={"id": container_id})
+        return next((_container_info(c) for c in found if str(c.id).startswith(container_id)), None)
 
     def remove_container(self, container_id: str) -> None:
         with _engine_errors("removing a container"), suppress(docker.errors.NotFound):
@@ -507,6 +504,17 @@ class DockerEngine:
             except docker.errors.APIError:
                 return False
         return True
+
+
+def _container_info(container: Any) -> ContainerInfo:
+    return ContainerInfo(
+        id=str(container.id),
+        name=str(container.name),
+        status=str(container.status),
+        # attrs, not container.image: that looks the image up, and a leftover's may be gone
+        image_id=str(container.attrs.get("Image", "")),
+        labels=dict(container.labels),
+    )
 
 
 def _image_info(image: Any) -> ImageInfo:
