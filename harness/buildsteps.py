@@ -68,7 +68,8 @@ def journal(state_dir: Path, session: str) -> Iterator[Callable[[str], None]]:
         raise
     finally:
         if done:
-            path.unlink(missing_ok=True)
+            with suppress(OSError):
+                path.unlink(missing_ok=True)
 
 
 def read_journals(state_dir: Path) -> list[StepJournal]:
