@@ -39,6 +39,8 @@ def gc(
     commit_images = engine.images(mine, "harness.stage=commit")
     containers = engine.containers(mine)
     last_good = store.pointer(LAST_GOOD)
+    builds = _builds(engine, state_dir, store.state_id())
+    problems += _unjournaled(containers, builds)
     plan = plan_gc(
         commit_images=commit_images,
         releases=store.releases(),
@@ -48,7 +50,7 @@ def gc(
         keep=keep,
         session_alive=session_alive,
         dangling=_dangling(engine, mine),
-        builds=_builds(engine, state_dir, store.state_id()),
+        builds=builds,
     )
     if dry_run:
         return plan, problems
@@ -109,6 +111,24 @@ def _builds(engine: GcEngine, state_dir: Path, state: str) -> tuple[BuildSteps, 
         )
         builds.append(BuildSteps(journal=journal.path, session=journal.session, containers=steps))
     return tuple(builds)
+
+
+def _unjournaled(containers: list[ContainerInfo], builds: tuple[BuildSteps, ...]) -> list[str]:
+    """Containers with this state's build-image labels that no journal names: said, never removed.
+
+    A build step from before harness journaled them looks so, and so does a container someone
+    started by hand from an env or deps image: only a person can tell which.
+    """
+    journaled = {c.id for b in builds for c in b.containers}
+    return [
+        f"container {c.id[:12]} ({c.status}) carries this state's build labels but no build journal names it "
+        "(a build step of an older harness, or a container started by hand from an env or deps image); "
+        f"if no build of this state is running, remove it: docker rm -f {c.id[:12]}"
+        for c in containers
+        if c.id not in journaled
+        and SESSION_LABEL not in c.labels
+        and (c.labels.get("harness.stage") in ("env", "deps") or c.labels.get("harness.purpose") == "build-stage")
+    ]
 
 
 def _unowned(engine: GcEngine, repo: str) -> list[str]:

@@ -273,8 +273,14 @@ def test_gc_reaps_only_the_journaled_step_containers_of_its_own_state(
     journal = tmp_path / "builds" / "x.steps"
     journal.write_text("host:1\naaaa00000000\nbbbb00000000\ncccc00000000\neeee00000000\n")  # eeee: gone
     monkeypatch.setattr("harness.ops.gc.session_alive", lambda s: False)
-    plan, _ = gc(engine, store, repo=mine, keep=1, dry_run=True, state_dir=tmp_path)
+    plan, notes = gc(engine, store, repo=mine, keep=1, dry_run=True, state_dir=tmp_path)
     assert [c.name for c in plan.remove_step_containers] == ["aaaa", "bbbb"] and journal.exists()
+    # Said, not removed: it looks like a build step of this state, but no journal vouches for it.
+    assert [n for n in notes if "no build journal names it" in n] == [
+        "container dddd00000000 (running) carries this state's build labels but no build journal names it "
+        "(a build step of an older harness, or a container started by hand from an env or deps image); "
+        "if no build of this state is running, remove it: docker rm -f dddd00000000"
+    ]
     gc(engine, store, repo=mine, keep=1, dry_run=False, state_dir=tmp_path)
     assert {"aaaa0000000000000", "bbbb0000000000000"} <= set(engine.removed)
     assert not {"cccc0000000000000", "dddd0000000000000"} & set(engine.removed)
