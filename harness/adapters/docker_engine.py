@@ -465,14 +465,15 @@ class DockerEngine:
     def containers(self, *labels: str) -> list[ContainerInfo]:
         """Every container (running or not) that carries all `labels` (key or key=value)."""
         with _engine_errors("listing containers"):
-            found = self.client.containers.list(all=True, filters={"label": list(labels)})
+            # ignore_removed: a build step's container may go between the listing and its inspection
+            found = self.client.containers.list(all=True, filters={"label": list(labels)}, ignore_removed=True)
             return [_container_info(c) for c in found]
 
     def container(self, container_id: str) -> ContainerInfo | None:
         """One container by id (or a unique prefix of it), running or not; None if there is none."""
         # A list filter, not a get: the engine answers 404 to a build step's container by short id.
         with _engine_errors("listing containers"):
-            found = self.client.containers.list(all=True, filters={"id": container_id})
+            found = self.client.containers.list(all=True, filters={"id": container_id}, ignore_removed=True)
         return next((_container_info(c) for c in found if str(c.id).startswith(container_id)), None)
 
     def remove_container(self, container_id: str) -> None:
@@ -482,17 +483,27 @@ class DockerEngine:
     def images(self, *labels: str) -> list[ImageInfo]:
         """Tagged images that carry all `labels`."""
         with _engine_errors("listing images"):
-            return [_image_info(i) for i in self.client.images.list(filters={"label": list(labels)})]
+            return self._image_infos(filters={"label": list(labels)})
 
     def repo_images(self, repo: str) -> list[ImageInfo]:
         """Every image tagged in repository `repo` (any tag)."""
         with _engine_errors(f"listing the images of {repo}"):
-            return [_image_info(i) for i in self.client.images.list(name=repo)]
+            return self._image_infos(name=repo)
 
     def dangling(self, *labels: str) -> list[str]:
         """Untagged images (kept build stages) that carry all `labels`."""
         with _engine_errors("listing images"):
-            return [str(i.id) for i in self.client.images.list(filters={"label": list(labels), "dangling": True})]
+            ids = self.client.api.images(filters={"label": list(labels), "dangling": True}, quiet=True)
+            return [str(i) for i in ids]
+
+    def _image_infos(self, **query: Any) -> list[ImageInfo]:
+        """docker-py's images.list inspects each image and fails on one removed meanwhile (a
+        concurrent build's intermediate stage, another gc): those are skipped here."""
+        found = []
+        for row in self.client.api.images(**query):
+            with suppress(docker.errors.NotFound):
+                found.append(_image_info(self.client.images.get(row["Id"])))
+        return found
 
     def remove_image(self, ref: str) -> bool:
         """Remove an image (by id or tag); False when the engine refuses (in use, has children)."""

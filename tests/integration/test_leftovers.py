@@ -117,7 +117,7 @@ def _blocked_step(project: Project, proc: subprocess.Popen[bytes], log: Path) ->
         running = project.engine.client.containers.list(filters={"label": f"harness.state={state}"})
         steps = [c for c in running if "pre-install.sh" in " ".join(c.attrs["Config"].get("Cmd") or [])]
         # -v prints every build line; "Running in <id>" comes once harness has read it.
-        if steps and f"Running in {steps[0].id[:12]}" in log.read_text():
+        if steps and f"Running in {str(steps[0].id)[:12]}" in log.read_text():
             return steps[0]
         time.sleep(0.5)
     raise AssertionError(f"no blocked build step in 600 s: {log.read_text()[-2000:]}")
@@ -125,7 +125,7 @@ def _blocked_step(project: Project, proc: subprocess.Popen[bytes], log: Path) ->
 
 @pytest.fixture
 def cleanup(engine: Any) -> Iterator[list[Any]]:
-    """Processes and containers a test started: killed and removed whatever happens."""
+    """Processes, proxies, containers and states' untagged images of a test: gone whatever happens."""
     things: list[Any] = []
     yield things
     for thing in things:
@@ -140,6 +140,12 @@ def cleanup(engine: Any) -> Iterator[list[Any]]:
         if isinstance(thing, str):
             with contextlib.suppress(docker.errors.APIError):
                 engine.client.containers.get(thing).remove(force=True)
+    for thing in things:  # the engine fixture removes tagged test images; the untagged go here
+        if isinstance(thing, Project):
+            untagged = engine.client.api.images(filters={"label": f"harness.state={_state(thing)}", "dangling": True})
+            for image in untagged:
+                with contextlib.suppress(docker.errors.APIError):
+                    engine.client.images.remove(image["Id"])
 
 
 def test_gc_reaps_the_build_step_container_of_a_killed_harness_never_a_live_one(
@@ -147,6 +153,7 @@ def test_gc_reaps_the_build_step_container_of_a_killed_harness_never_a_live_one(
 ) -> None:
     a = _project(tmp_path / "a", engine, block=True)
     b = _project(tmp_path / "b", engine, block=True)
+    cleanup += [a, b]
     a_sha = a.commit("a", template())
     b_sha = b.commit("b", template())
     proxy = contextlib.ExitStack()
@@ -199,9 +206,10 @@ def _untagged(project: Project, state: str) -> set[str]:
 
 
 def test_concurrent_rebuilds_record_their_own_images_and_gc_reaps_the_untagged_duplicates(
-    tmp_path: Path, engine: Any
+    tmp_path: Path, engine: Any, cleanup: list[Any]
 ) -> None:
     project = _project(tmp_path, engine)
+    cleanup.append(project)
     sha = project.commit("good", template())
     code, first = project.run_json("build-and-test", sha)
     assert code == 0, first
