@@ -39,6 +39,7 @@ from harness.session import session_id
 LineSink = Callable[[str], None]
 _NO_RUNTIME = "could not select device driver"
 _RUNNING_IN = re.compile(r"---> Running in ([0-9a-f]{12,64})")
+_BUILT = re.compile(r"^Successfully built ([0-9a-f]{12,64})")
 
 
 @contextmanager
@@ -206,7 +207,7 @@ class DockerEngine:
         deadline = time.monotonic() + timeout_s
         tail: deque[str] = deque(maxlen=60)
         step_container = ""
-        image_id = ""
+        image_id = built = ""
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -234,6 +235,8 @@ class DockerEngine:
                     on_line(line)
                     if match := _RUNNING_IN.search(line):
                         step_container = match[1]
+                    if match := _BUILT.match(line):
+                        built = match[1]
                 if "aux" in item and isinstance(item["aux"], dict) and "ID" in item["aux"]:
                     image_id = str(item["aux"]["ID"])
                 if "error" in item:
@@ -241,8 +244,9 @@ class DockerEngine:
                     raise BuildFailed(spec.stage, str(item["error"]).strip(), (*tail, str(item["error"]).strip()))
         finally:
             api.close()
-        if not image_id:
-            image_id = self.image_id(spec.tag) or ""
+        if not image_id and built:
+            # Never the tag's image: a concurrent build of the same commit may have taken the tag.
+            image_id = self.image_id(built) or ""
         if not image_id:
             raise BuildInfraError(f"{spec.stage} image build ended without an image id")
         return image_id
