@@ -24,6 +24,7 @@ from pathlib import Path
 from harness.errors import BuildFailed
 
 JOURNALS = "builds"  # under the state folder
+_ENDED = "ended"
 _RUNNING_IN = re.compile(r"---> Running in ([0-9a-f]{12,64})")
 
 
@@ -32,6 +33,7 @@ class StepJournal:
     path: str
     session: str
     containers: tuple[str, ...]  # ids (12 hex digits or more) as the engine printed them
+    ended: bool  # the build is over (its process may live on): what it names is left over
 
 
 def step_container(line: str) -> str | None:
@@ -46,8 +48,9 @@ def journal(state_dir: Path, session: str) -> Iterator[Callable[[str], None]]:
 
     Removed when the build returns or fails in the engine (it removed its step containers
     itself: harness builds with forcerm); kept on anything else (engine gone, timeout, a
-    signal), for `gc`. Best effort: a state folder that cannot take it (a full disk) costs
-    only the record, never the build.
+    signal), for `gc`, marked ended: a long-lived process (bisect, watch) goes on without it.
+    Best effort: a state folder that cannot take it (a full disk) costs only the record,
+    never the build.
     """
     path = state_dir / JOURNALS / f"{secrets.token_hex(8)}.steps"
     with suppress(OSError):
@@ -67,9 +70,12 @@ def journal(state_dir: Path, session: str) -> Iterator[Callable[[str], None]]:
         done = True
         raise
     finally:
-        if done:
-            with suppress(OSError):
+        with suppress(OSError):
+            if done:
                 path.unlink(missing_ok=True)
+            else:
+                with path.open("a") as handle:
+                    handle.write(f"{_ENDED}\n")
 
 
 def read_journals(state_dir: Path) -> list[StepJournal]:
@@ -80,6 +86,7 @@ def read_journals(state_dir: Path) -> list[StepJournal]:
             session, *ids = path.read_text().split()
         except (OSError, UnicodeDecodeError, ValueError):
             continue
-        ids = [i for i in ids if re.fullmatch(r"[0-9a-f]{12,64}", i)]
-        found.append(StepJournal(path=str(path), session=session, containers=tuple(dict.fromkeys(ids))))
+        steps = [i for i in ids if re.fullmatch(r"[0-9a-f]{12,64}", i)]
+        containers = tuple(dict.fromkeys(steps))
+        found.append(StepJournal(path=str(path), session=session, containers=containers, ended=_ENDED in ids))
     return found

@@ -9,7 +9,8 @@ An untagged commit image is a duplicate whose tag a later build of the same comm
 (concurrent builds, --rebuild). It takes none of the N newest slots (the tag's image has the
 commit's slot); it stays while protected as above or while it is the image of its commit's
 newest run (what `promote <sha>` and `diff` pick), and goes otherwise, its records kept.
-Build-step containers go once the session whose build journaled them is dead (buildsteps.py).
+Build-step containers go once the build that journaled them is over: its session dead, or the
+build ended without the engine removing them (buildsteps.py).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class BuildSteps:
     journal: str
     session: str
     containers: tuple[ContainerInfo, ...]
+    ended: bool = False  # the build is over although its process may live on
 
 
 def plan_gc(
@@ -76,7 +78,7 @@ def plan_gc(
     for run in newest.values():
         if run.image_id not in {i.id for i in tagged}:
             why.setdefault(run.image_id, f"named by run {run.run_id}, the newest of commit {run.commit[:12]}")
-    dead = [b for b in builds if not session_alive(b.session)]
+    dead = [b for b in builds if b.ended or not session_alive(b.session)]
     live = [b for b in builds if b not in dead]
     # A build in progress has untagged images of its own (each step's, the one it is about to
     # tag): while one runs, no untagged image goes.

@@ -109,7 +109,7 @@ def _builds(engine: GcEngine, state_dir: Path, state: str) -> tuple[BuildSteps, 
             for c in found
             if c is not None and c.labels.get(STATE_LABEL, state) == state and SESSION_LABEL not in c.labels
         )
-        builds.append(BuildSteps(journal=journal.path, session=journal.session, containers=steps))
+        builds.append(BuildSteps(journal=journal.path, session=journal.session, containers=steps, ended=journal.ended))
     return tuple(builds)
 
 

@@ -252,6 +252,22 @@ def test_build_step_containers_go_with_their_dead_build_and_a_live_build_keeps_u
     assert plan.remove_images == () and plan.remove_dangling == ()
     assert plan.busy == "a build of this state is in progress (session host:2)"
     assert plan.keep_images == ((untagged, plan.busy),)
+    # A build that ended without the engine removing its steps (engine gone) in a process that
+    # lives on: its steps are leftovers, and it builds nothing any more.
+    ended = dataclasses.replace(live, ended=True)
+    plan = plan_gc(
+        commit_images=[untagged],
+        releases=[],
+        last_good=None,
+        containers=[],
+        runs=[],
+        keep=5,
+        session_alive=lambda s: True,
+        dangling=["sha256:stage"],
+        builds=(ended,),
+    )
+    assert plan.remove_step_containers == ended.containers and plan.remove_journals == (ended.journal,)
+    assert plan.busy == "" and plan.remove_images == (untagged,) and plan.remove_dangling == ("sha256:stage",)
 
 
 def test_gc_reaps_only_the_journaled_step_containers_of_its_own_state(
