@@ -201,9 +201,11 @@ def test_gc_reaps_the_build_step_container_of_a_killed_harness_never_a_live_one(
     assert "build-step container" not in output, output  # the journal went with its containers
 
 
-def _untagged(project: Project, state: str) -> set[str]:
-    images = project.engine.client.images.list(filters={"label": [f"harness.state={state}", "harness.stage=commit"]})
-    return {str(i.id) for i in images if not i.tags}
+def _duplicates(project: Project, state: str, sha: str) -> set[str]:
+    """This state's images of commit `sha` that its commit tag does not name (another may: last-good)."""
+    labels = [f"harness.state={state}", f"harness.commit={sha}"]
+    images = project.engine.client.images.list(filters={"label": labels})
+    return {str(i.id) for i in images if f"{project.repo}:{sha[:12]}" not in i.tags}
 
 
 def test_concurrent_rebuilds_record_their_own_images_and_gc_reaps_the_untagged_duplicates(
@@ -241,7 +243,7 @@ def test_concurrent_rebuilds_record_their_own_images_and_gc_reaps_the_untagged_d
     ids = {records[1]["image_id"], records[2]["image_id"], first["image_id"]}
     assert len(ids) == 3, ids  # three builds, three images: each record names its own
     tagged = project.image_id(sha[:12])
-    assert tagged in ids and _untagged(project, state) >= ids - {tagged}
+    assert tagged in ids and _duplicates(project, state, sha) == ids - {tagged}
     # A third run reuses the tag: its record is now the commit's newest, last-good follows it.
     code, third = project.run_json("build-and-test", sha)
     assert code == 0 and third["image_id"] == tagged, third
@@ -253,8 +255,8 @@ def test_concurrent_rebuilds_record_their_own_images_and_gc_reaps_the_untagged_d
         assert f"would remove untagged image ({image_id[7:19]})" in output, output
     code, output = project.run("gc")
     assert code == 0, output
-    # Nothing untagged of this state is left: the duplicates were named only by older records.
-    assert _untagged(project, state) == set(), output
+    # No duplicate is left: they were named only by older records, and last-good followed the tag.
+    assert _duplicates(project, state, sha) == set(), output
     assert project.image_id(sha[:12]) == tagged and project.image_id(LAST_GOOD) == tagged
     for n in (1, 2):
         assert Path(records[n]["run_dir"]).is_dir()  # run folders follow the run-folder policy
