@@ -240,11 +240,16 @@ def gc_cmd(
     plan, problems = gc(engine, mover.store, repo=cfg.repo, keep=keep, dry_run=dry_run, state_dir=cfg.state_dir)
     verb = "would remove" if dry_run else "removed"
     lines = [f"state {mover.store.state_id()} ({cfg.state_dir}): only its own images and containers"]
-    lines += [f"{verb} image {', '.join(i.tags)} ({i.id[7:19]})" for i in plan.remove_images]
+    names = {i.id: f"image {', '.join(i.tags)}" if i.tags else "untagged image" for i, _ in plan.keep_images}
+    names |= {i.id: f"image {', '.join(i.tags)}" if i.tags else "untagged image" for i in plan.remove_images}
+    lines += [f"{verb} {names[i.id]} ({i.id[7:19]})" for i in plan.remove_images]
     lines += [f"{verb} run folder {run_dir}" for run_dir in plan.remove_run_dirs]
     lines += [f"{verb} leftover container {c.name} ({c.status})" for c in plan.remove_containers]
+    lines += [f"{verb} build-step container {c.id[:12]} ({c.status})" for c in plan.remove_step_containers]
     lines += [f"{verb} build-stage image {image_id[7:19]}" for image_id in plan.remove_dangling]
-    lines += [f"kept {', '.join(i.tags)}: {why}" for i, why in plan.keep_images]
+    lines += [f"kept {names[i.id]} ({i.id[7:19]}): {why}" for i, why in plan.keep_images]
+    lines += [f"kept build-step container {c.id[:12]} ({c.status}): {why}" for c, why in plan.keep_step_containers]
+    lines += [f"kept untagged build-stage images: {plan.busy}"] if plan.busy else []
     for line in lines:
         out.print(escape(line), highlight=False)
     for problem in problems:

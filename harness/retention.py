@@ -4,6 +4,13 @@ Never removed: the production image, the last-good image, the images of the last
 releases, images any container uses, and the N newest commit images. Production service
 containers (label harness.service) are never leftovers. What it is given is already narrowed
 to one harness state (ops/gc.py): it never sees another state's images or containers.
+
+An untagged commit image is a duplicate whose tag a later build of the same commit took
+(concurrent builds, --rebuild). It takes none of the N newest slots (the tag's image has the
+commit's slot); it stays while protected as above or while it is the image of its commit's
+newest run (what `promote <sha>` and `diff` pick), and goes otherwise, its records kept.
+Build-step containers go once the build that journaled them is over: its session dead, or the
+build ended without the engine removing them (buildsteps.py).
 """
 
 from __future__ import annotations
@@ -24,6 +31,20 @@ class GcPlan:
     remove_run_dirs: tuple[str, ...]
     remove_containers: tuple[ContainerInfo, ...]
     remove_dangling: tuple[str, ...]
+    remove_step_containers: tuple[ContainerInfo, ...] = ()
+    keep_step_containers: tuple[tuple[ContainerInfo, str], ...] = ()
+    remove_journals: tuple[str, ...] = ()  # build journals whose session is dead
+    busy: str = ""  # why untagged images stay this time: a build of this state is in progress
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildSteps:
+    """One build's journal (buildsteps.py): its session and the step containers still there."""
+
+    journal: str
+    session: str
+    containers: tuple[ContainerInfo, ...]
+    ended: bool = False  # the build is over although its process may live on
 
 
 def plan_gc(
@@ -36,6 +57,7 @@ def plan_gc(
     keep: int,
     session_alive: Callable[[str], bool],
     dangling: list[str],
+    builds: tuple[BuildSteps, ...] = (),
 ) -> GcPlan:
     why: dict[str, str] = {}
     if releases:
@@ -46,8 +68,24 @@ def plan_gc(
         why.setdefault(release.image_id, f"release revision {release.revision}")
     for container in containers:
         why.setdefault(container.image_id, f"used by container {container.name}")
-    for image in sorted(commit_images, key=lambda i: i.created, reverse=True)[:keep]:
+    tagged = [i for i in commit_images if i.tags]
+    for image in sorted(tagged, key=lambda i: i.created, reverse=True)[:keep]:
         why.setdefault(image.id, f"among the {keep} newest commit images")
+    newest: dict[str, RunRecord] = {}
+    for run in runs:  # newest first
+        if run.image_id:
+            newest.setdefault(run.commit, run)
+    for run in newest.values():
+        if run.image_id not in {i.id for i in tagged}:
+            why.setdefault(run.image_id, f"named by run {run.run_id}, the newest of commit {run.commit[:12]}")
+    dead = [b for b in builds if b.ended or not session_alive(b.session)]
+    live = [b for b in builds if b not in dead]
+    # A build in progress has untagged images of its own (each step's, the one it is about to
+    # tag): while one runs, no untagged image goes.
+    busy = f"a build of this state is in progress (session {live[0].session})" if live else ""
+    for image in commit_images if busy else ():
+        if not image.tags:
+            why.setdefault(image.id, busy)
     keep_images = tuple((i, why[i.id]) for i in commit_images if i.id in why)
     remove_images = tuple(i for i in commit_images if i.id not in why)
     removed = {i.id for i in remove_images}
@@ -71,5 +109,11 @@ def plan_gc(
         keep_images=keep_images,
         remove_run_dirs=run_dirs,
         remove_containers=leftovers,
-        remove_dangling=tuple(dangling),
+        remove_dangling=() if busy else tuple(dangling),
+        remove_step_containers=tuple(c for b in dead for c in b.containers),
+        keep_step_containers=tuple(
+            (c, f"its build is in progress (session {b.session})") for b in live for c in b.containers
+        ),
+        remove_journals=tuple(b.journal for b in dead),
+        busy=busy,
     )

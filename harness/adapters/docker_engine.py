@@ -42,6 +42,7 @@ from harness.session import session_id
 LineSink = Callable[[str], None]
 _NO_RUNTIME = "could not select device driver"
 _RUNNING_IN = re.compile(r"---> Running in ([0-9a-f]{12,64})")
+_BUILT = re.compile(r"^Successfully built ([0-9a-f]{12,64})")
 
 
 def _log_config() -> docker.types.LogConfig:
@@ -225,7 +226,7 @@ class DockerEngine:
         deadline = time.monotonic() + timeout_s
         tail: deque[str] = deque(maxlen=60)
         step_container = ""
-        image_id = ""
+        image_id = built = ""
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -253,6 +254,8 @@ class DockerEngine:
                     on_line(line)
                     if match := _RUNNING_IN.search(line):
                         step_container = match[1]
+                    if match := _BUILT.match(line):
+                        built = match[1]
                 if "aux" in item and isinstance(item["aux"], dict) and "ID" in item["aux"]:
                     image_id = str(item["aux"]["ID"])
                 if "error" in item:
@@ -260,8 +263,9 @@ class DockerEngine:
                     raise BuildFailed(spec.stage, str(item["error"]).strip(), (*tail, str(item["error"]).strip()))
         finally:
             api.close()
-        if not image_id:
-            image_id = self.image_id(spec.tag) or ""
+        if not image_id and built:
+            # Never the tag's image: a concurrent build of the same commit may have taken the tag.
+            image_id = self.image_id(built) or ""
         if not image_id:
             raise BuildInfraError(f"{spec.stage} image build ended without an image id")
         return image_id
@@ -499,18 +503,16 @@ class DockerEngine:
     def containers(self, *labels: str) -> list[ContainerInfo]:
         """Every container (running or not) that carries all `labels` (key or key=value)."""
         with _engine_errors("listing containers"):
-            found = self.client.containers.list(all=True, filters={"label": list(labels)})
-            return [
-                ContainerInfo(
-                    id=str(c.id),
-                    name=str(c.name),
-                    status=str(c.status),
-                    # attrs, not c.image: that looks the image up, and a leftover's may be gone
-                    image_id=str(c.attrs.get("Image", "")),
-                    labels=dict(c.labels),
-                )
-                for c in found
-            ]
+            # ignore_removed: a build step's container may go between the listing and its inspection
+            found = self.client.containers.list(all=True, filters={"label": list(labels)}, ignore_removed=True)
+            return [_container_info(c) for c in found]
+
+    def container(self, container_id: str) -> ContainerInfo | None:
+        """One container by id (or a unique prefix of it), running or not; None if there is none."""
+        # A list filter, not a get: the engine answers 404 to a build step's container by short id.
+        with _engine_errors("listing containers"):
+            found = self.client.containers.list(all=True, filters={"id": container_id}, ignore_removed=True)
+        return next((_container_info(c) for c in found if str(c.id).startswith(container_id)), None)
 
     def remove_container(self, container_id: str) -> None:
         with _engine_errors("removing a container"), suppress(docker.errors.NotFound):
@@ -519,17 +521,27 @@ class DockerEngine:
     def images(self, *labels: str) -> list[ImageInfo]:
         """Tagged images that carry all `labels`."""
         with _engine_errors("listing images"):
-            return [_image_info(i) for i in self.client.images.list(filters={"label": list(labels)})]
+            return self._image_infos(filters={"label": list(labels)})
 
     def repo_images(self, repo: str) -> list[ImageInfo]:
         """Every image tagged in repository `repo` (any tag)."""
         with _engine_errors(f"listing the images of {repo}"):
-            return [_image_info(i) for i in self.client.images.list(name=repo)]
+            return self._image_infos(name=repo)
 
     def dangling(self, *labels: str) -> list[str]:
         """Untagged images (kept build stages) that carry all `labels`."""
         with _engine_errors("listing images"):
-            return [str(i.id) for i in self.client.images.list(filters={"label": list(labels), "dangling": True})]
+            ids = self.client.api.images(filters={"label": list(labels), "dangling": True}, quiet=True)
+            return [str(i) for i in ids]
+
+    def _image_infos(self, **query: Any) -> list[ImageInfo]:
+        """docker-py's images.list inspects each image and fails on one removed meanwhile (a
+        concurrent build's intermediate stage, another gc): those are skipped here."""
+        found = []
+        for row in self.client.api.images(**query):
+            with suppress(docker.errors.NotFound):
+                found.append(_image_info(self.client.images.get(row["Id"])))
+        return found
 
     def remove_image(self, ref: str) -> bool:
         """Remove an image (by id or tag); False when the engine refuses (in use, has children)."""
@@ -541,6 +553,17 @@ class DockerEngine:
             except docker.errors.APIError:
                 return False
         return True
+
+
+def _container_info(container: Any) -> ContainerInfo:
+    return ContainerInfo(
+        id=str(container.id),
+        name=str(container.name),
+        status=str(container.status),
+        # attrs, not container.image: that looks the image up, and a leftover's may be gone
+        image_id=str(container.attrs.get("Image", "")),
+        labels=dict(container.labels),
+    )
 
 
 def _image_info(image: Any) -> ImageInfo:

@@ -8,7 +8,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from harness.buildsteps import journal
 from harness.config import Config
 from harness.context import KEY_LABEL, HostInputs, plan_commit, plan_deps, plan_env
 from harness.errors import BuildFailed, BuildInfraError
@@ -17,6 +19,7 @@ from harness.model import BuildResult, BuildSpec, Commit
 from harness.ops.isolation import check_repo
 from harness.ports import ImageBuilder, Reporter, Upstream
 from harness.recipe import FilterReport, Recipe, filter_requirements, load_recipe
+from harness.session import session_id
 from harness.store import state_of
 from harness.tarball import TreeEntry, write_context
 
@@ -81,14 +84,18 @@ def ensure_image(
     rebuild: bool = False,
     retries: int = 0,
     backoff_s: float = 10.0,
+    state_dir: Path | None = None,
 ) -> BuildResult:
     """Build `spec` unless an image with its content key is already tagged.
 
     `rebuild` builds anyway and bypasses the engine's layer cache: a truly fresh image.
+    `state_dir`: where the build journals its step containers for `gc` (buildsteps.py).
     """
     started = time.monotonic()
-    if not rebuild and builder.image_labels(spec.tag).get(KEY_LABEL) == spec.key:
-        image_id = builder.image_id(spec.tag) or ""
+    # The id first, then that image's labels: the tag may move meanwhile (a concurrent build of
+    # the same commit), and the run must test and record the very image whose key it checked.
+    image_id = builder.image_id(spec.tag) or ""
+    if not rebuild and image_id and builder.image_labels(image_id).get(KEY_LABEL) == spec.key:
         reporter.step(f"{spec.stage} image {spec.tag} reused ({image_id[7:19]})")
         return BuildResult(image_id=image_id, tag=spec.tag, reused=True, seconds=time.monotonic() - started)
     reporter.step(f"building {spec.stage} image {spec.tag}")
@@ -97,7 +104,9 @@ def ensure_image(
         for attempt in range(retries + 1):
             context.seek(0)
             try:
-                image_id = builder.build(spec, context, timeout_s=timeout_s, on_line=reporter.line, nocache=rebuild)
+                image_id = _build(
+                    builder, spec, context, reporter, timeout_s=timeout_s, nocache=rebuild, state_dir=state_dir
+                )
                 break
             except BuildFailed as exc:
                 # Network trouble (pip's own retries spent) gets bounded retries with backoff;
@@ -110,6 +119,28 @@ def ensure_image(
     seconds = time.monotonic() - started
     reporter.step(f"{spec.stage} image {spec.tag} built in {seconds:.1f} s ({image_id[7:19]})")
     return BuildResult(image_id=image_id, tag=spec.tag, reused=False, seconds=seconds)
+
+
+def _build(
+    builder: ImageBuilder,
+    spec: BuildSpec,
+    context: BinaryIO,
+    reporter: Reporter,
+    *,
+    timeout_s: float,
+    nocache: bool,
+    state_dir: Path | None,
+) -> str:
+    """One build; the id the engine reports for it, never the tag's (another build may own it now)."""
+    if state_dir is None:
+        return builder.build(spec, context, timeout_s=timeout_s, on_line=reporter.line, nocache=nocache)
+    with journal(state_dir, session_id()) as note:
+
+        def on_line(line: str) -> None:
+            note(line)  # first: once a step is shown, gc can find its container
+            reporter.line(line)
+
+        return builder.build(spec, context, timeout_s=timeout_s, on_line=on_line, nocache=nocache)
 
 
 def overlay_files(folder: Path | None) -> tuple[tuple[str, bytes], ...]:
@@ -166,6 +197,7 @@ def build_commit_image(
             rebuild=no_cache,
             retries=cfg.build_retries,
             backoff_s=cfg.build_backoff_s,
+            state_dir=cfg.state_dir,
         )
         for stage in (env, deps)
     )
@@ -189,6 +221,7 @@ def build_commit_image(
         timeout_s=timeout,
         rebuild=rebuild or no_cache,
         tree=upstream.iter_tree(commit.sha, skipped),
+        state_dir=cfg.state_dir,
     )
     if skipped:
         reporter.step(f"{len(skipped)} files missing from the mirror were left out: {', '.join(skipped[:10])}")

@@ -6,8 +6,9 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
-from harness.naming import LAST_GOOD, STATE_LABEL
-from harness.retention import GcPlan, plan_gc
+from harness.buildsteps import read_journals
+from harness.naming import LAST_GOOD, SESSION_LABEL, STATE_LABEL
+from harness.retention import BuildSteps, GcPlan, plan_gc
 from harness.services import ContainerInfo, ImageInfo
 from harness.session import session_alive, session_id
 from harness.store import Store
@@ -19,6 +20,7 @@ class GcEngine(Protocol):
     def images(self, *labels: str) -> list[ImageInfo]: ...
     def dangling(self, *labels: str) -> list[str]: ...
     def containers(self, *labels: str) -> list[ContainerInfo]: ...
+    def container(self, container_id: str) -> ContainerInfo | None: ...
     def remove_image(self, ref: str) -> bool: ...
     def remove_container(self, container_id: str) -> None: ...
     def repo_images(self, repo: str) -> list[ImageInfo]: ...
@@ -37,6 +39,8 @@ def gc(
     commit_images = engine.images(mine, "harness.stage=commit")
     containers = engine.containers(mine)
     last_good = store.pointer(LAST_GOOD)
+    builds = _builds(engine, state_dir, store.state_id())
+    problems += _unjournaled(containers, builds)
     plan = plan_gc(
         commit_images=commit_images,
         releases=store.releases(),
@@ -45,13 +49,24 @@ def gc(
         runs=store.runs(limit=1_000_000),
         keep=keep,
         session_alive=session_alive,
-        dangling=engine.dangling(mine, "harness.purpose=build-stage"),
+        dangling=_dangling(engine, mine),
+        builds=builds,
     )
     if dry_run:
         return plan, problems
     for container in plan.remove_containers:
         engine.remove_container(container.id)
+    for container in plan.remove_step_containers:
+        engine.remove_container(container.id)
+    builds_root = (state_dir / "builds").resolve()
+    for journal in plan.remove_journals:  # after their containers: a failure above keeps them
+        if Path(journal).resolve().is_relative_to(builds_root):
+            Path(journal).unlink(missing_ok=True)
     for image in plan.remove_images:
+        if not image.tags:  # a duplicate whose tag a later build of its commit took
+            if not engine.remove_image(image.id):
+                problems.append(f"untagged image {image.id[7:19]}: the engine refused (in use or has children)")
+            continue
         # Only the commit tags go: a tag someone else put on the image (another state promoting
         # it by name) stays, and so does the image under it.
         short = image.labels.get("harness.commit", "")[:12]
@@ -68,6 +83,52 @@ def gc(
         if path.is_relative_to(runs_root):  # never outside the state folder, whatever the store says
             shutil.rmtree(path, ignore_errors=True)
     return plan, problems
+
+
+def _dangling(engine: GcEngine, mine: str) -> list[str]:
+    """Untagged images of this state that nothing builds on: the env build's kept install stage,
+    and env or deps images whose tag a later (--no-cache) build took."""
+    found = (
+        engine.dangling(mine, label)
+        for label in ("harness.purpose=build-stage", "harness.stage=env", "harness.stage=deps")
+    )
+    return list(dict.fromkeys(i for ids in found for i in ids))
+
+
+def _builds(engine: GcEngine, state_dir: Path, state: str) -> tuple[BuildSteps, ...]:
+    """This state's build journals, each with the step containers of it still on the engine.
+
+    A journal names containers by the ids the engine printed; one that carries another state's
+    label, or a session of its own (made by harness, reaped by its session), is not a step here.
+    """
+    builds = []
+    for journal in read_journals(state_dir):
+        found = (engine.container(i) for i in journal.containers)
+        steps = tuple(
+            c
+            for c in found
+            if c is not None and c.labels.get(STATE_LABEL, state) == state and SESSION_LABEL not in c.labels
+        )
+        builds.append(BuildSteps(journal=journal.path, session=journal.session, containers=steps, ended=journal.ended))
+    return tuple(builds)
+
+
+def _unjournaled(containers: list[ContainerInfo], builds: tuple[BuildSteps, ...]) -> list[str]:
+    """Containers with this state's build-image labels that no journal names: said, never removed.
+
+    A build step from before harness journaled them looks so, and so does a container someone
+    started by hand from an env or deps image: only a person can tell which.
+    """
+    journaled = {c.id for b in builds for c in b.containers}
+    return [
+        f"container {c.id[:12]} ({c.status}) carries this state's build labels but no build journal names it "
+        "(a build step of an older harness, or a container started by hand from an env or deps image); "
+        f"if no build of this state is running, remove it: docker rm -f {c.id[:12]}"
+        for c in containers
+        if c.id not in journaled
+        and SESSION_LABEL not in c.labels
+        and (c.labels.get("harness.stage") in ("env", "deps") or c.labels.get("harness.purpose") == "build-stage")
+    ]
 
 
 def _unowned(engine: GcEngine, repo: str) -> list[str]:
