@@ -54,17 +54,19 @@ def engine() -> Iterator[DockerEngine]:
     if eng.image_id(BASE_IMAGE) is None:
         _unavailable(f"base image {BASE_IMAGE} missing: run scripts/setup-host.sh")
     yield eng
-    client = eng.client
-    test_images = {i.id for i in client.images.list() if any(t.startswith(SESSION_PREFIX) for t in i.tags)}
-    for container in client.containers.list(all=True, filters={"label": "harness.commit"}):
-        if container.attrs.get("Image") in test_images:  # e.g. left by the kill -9 tests
+    # The raw listings: docker-py's images.list()/containers.list() inspect each item, and an item
+    # another session removes in between raised ImageNotFound here.
+    api = eng.client.api
+    mine = {str(i["Id"]): [t for t in i.get("RepoTags") or [] if t.startswith(SESSION_PREFIX)] for i in api.images()}
+    mine = {image_id: tags for image_id, tags in mine.items() if tags}
+    for container in api.containers(all=True, filters={"label": "harness.commit"}):
+        if container.get("ImageID") in mine:  # e.g. left by the kill -9 tests
             with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True)
-    for image in client.images.list():
-        for tag in image.tags:
-            if tag.startswith(SESSION_PREFIX):
-                with contextlib.suppress(docker.errors.APIError):
-                    client.images.remove(tag, force=True)
+                api.remove_container(container["Id"], force=True)
+    for tags in mine.values():
+        for tag in tags:
+            with contextlib.suppress(docker.errors.APIError):
+                api.remove_image(tag, force=True)
 
 
 @dataclass
