@@ -27,13 +27,14 @@ from typing import Concatenate, ParamSpec, TypeVar
 from harness.errors import StoreError, UsageError
 from harness.model import CaseResult, RunRecord, Verdict, VideoFacts
 from harness.promotion import Release
+from harness.runfolder import Orphan, orphans
 
 P = ParamSpec("P")
 R = TypeVar("R")
 S = TypeVar("S")
 _MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -60,7 +61,13 @@ CREATE TABLE IF NOT EXISTS pointers (
 _MIGRATIONS = {
     # v2: the contract digest that judged a run. Older rows get '' (unknown): they never vouch.
     1: ("ALTER TABLE runs ADD COLUMN contract_hash TEXT NOT NULL DEFAULT ''",),
+    # v3: run folders carry an owner lock (runfolder.py) and a folder without a record whose
+    # lock is free is recorded as interrupted. No table changes: the version keeps a harness
+    # from before owner locks off this store (its run folders in progress would look dead).
+    2: (),
 }
+INTERRUPTED = "interrupted: the harness process died before recording this run (run folder kept)"
+INTERRUPTED_OLD = "interrupted: no record and no owner lock, left by an older harness (run folder kept)"
 _RUN_FIELDS = (
     "run_id",
     "commit_sha",
@@ -159,6 +166,7 @@ class Store:
             self.db.execute("PRAGMA synchronous=FULL")
             with self.transaction():
                 self._schema()
+            self._record_orphans(path.parent / "runs")
         except (sqlite3.Error, StoreError) as exc:
             self.db.close()
             if isinstance(exc, StoreError):
@@ -172,7 +180,7 @@ class Store:
         1,000 runs (1.5 MB; the whole open 6.5 ms), measured on the 2-core test host. A damaged
         page found later would fail a run after its build, with nothing recorded.
         """
-        problem = str(self.db.execute("PRAGMA quick_check(1)").fetchone()[0])
+        problem = " ".join(str(self.db.execute("PRAGMA quick_check(1)").fetchone()[0]).split())  # one line
         if problem != "ok":
             raise StoreError(
                 f"{self.path}: the run store is damaged (quick_check: {problem}); harness leaves it untouched "
@@ -196,6 +204,17 @@ class Store:
             self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         else:
             self._migrate(int(row[0]))
+
+    def _record_orphans(self, runs_root: Path) -> None:
+        """Record as interrupted the run folders beside the store that no living harness will
+        record (killed with -9, or stopped by an error it could not record): history has no holes."""
+        if not runs_root.is_dir():
+            return
+        recorded = {row[0] for row in self.db.execute("SELECT run_id FROM runs")}
+        for orphan in orphans(runs_root, recorded):
+            with self.transaction():  # OR IGNORE: its owner may have recorded it since `recorded` was read
+                row = _orphan_row(orphan)
+                self.db.execute(f"INSERT OR IGNORE INTO runs ({_RUN_COLUMNS}) VALUES ({_RUN_SLOTS})", row)
 
     def _enable_wal(self, wait_s: float = 30.0) -> None:
         """WAL mode, set once per file. Switching needs an exclusive lock and SQLite does not
@@ -421,6 +440,31 @@ class Store:
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id", (len(run_id), run_id)
         ).fetchall()
         return _record(rows[0]) if len(rows) == 1 else None
+
+
+def _orphan_row(orphan: Orphan) -> tuple[object, ...]:
+    facts = orphan.facts
+    stamp = orphan.run_id[:15]  # the run id starts with its UTC start time
+    started = f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}+00:00"
+    record = RunRecord(
+        run_id=orphan.run_id,
+        commit=facts.get("commit", ""),
+        image_id="",
+        image_tag="",
+        deps_key="",
+        suite=facts.get("suite", ""),
+        suite_hash=facts.get("suite_hash", ""),
+        contract_hash=facts.get("contract_hash", ""),
+        level=facts.get("level", ""),
+        verdict=Verdict.ERROR,
+        summary=INTERRUPTED if facts else INTERRUPTED_OLD,
+        started=facts.get("started", started),
+        build_seconds=0.0,
+        run_seconds=0.0,
+        run_dir=str(orphan.run_dir),
+        cases=(),
+    )
+    return _run_row(record)
 
 
 def _create(path: Path) -> None:

@@ -22,6 +22,7 @@ from harness.ops.check import check_commit, contract_digest
 from harness.ops.gpu_checks import drift_reference, host_preflight, image_preflight
 from harness.ops.test import FramesReader, VideoProbe, run_suite
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, Reporter, Upstream
+from harness.runfolder import claim as claim_run_dir
 from harness.store import Store
 
 Clock = Callable[[], datetime.datetime]
@@ -74,6 +75,20 @@ def follow_last_good(store: Store, tag: Callable[[str], None]) -> str | None:
     return tagged
 
 
+def facts(
+    commit: str, suite: str, suite_hash: str, contract_hash: str, level: str, started: datetime.datetime
+) -> dict[str, str]:
+    """What a run folder's owner file says: enough to record the run as interrupted if it dies."""
+    return {
+        "commit": commit,
+        "suite": suite,
+        "suite_hash": suite_hash,
+        "contract_hash": contract_hash,
+        "level": level,
+        "started": started.isoformat(timespec="seconds"),
+    }
+
+
 def default_level(cfg: Config, gpu: GpuProbe) -> tuple[str, str]:
     """The deepest level this host can run, and why."""
     if cfg.suite.requires_gpu and (cfg.gpu == "none" or not gpu.gpus()[0]):
@@ -94,10 +109,12 @@ def build_and_test(
     started = world.clock()
     run_id = new_run_id(started)
     run_dir = cfg.state_dir / "runs" / run_id
-    run_dir.mkdir(parents=True)
-    world.reporter.step(f"run {run_id}: commit {commit.short} {commit.subject!r}")
     suite_hash = cfg.suite.digest()  # hashes overlay and input files: once per run
     contract_hash = contract_digest(cfg.contract)  # what the check below judges by ("none": nothing)
+    # Held until the run is recorded: a run folder whose owner died unrecorded is recorded as
+    # interrupted by the next store opening (runfolder.py).
+    owner = claim_run_dir(run_dir, facts(commit.sha, cfg.suite.name, suite_hash, contract_hash, level, started))
+    world.reporter.step(f"run {run_id}: commit {commit.short} {commit.subject!r}")
 
     def record(
         verdict: Verdict,
@@ -129,6 +146,7 @@ def build_and_test(
         """End without a baseline verdict: record why (nothing is tagged) and return."""
         failed = record(verdict, summary, built, run_seconds=run_seconds)
         world.store.add_run(failed)
+        owner.release()
         return Result(record=failed, commit=commit, moved_last_good=False, built=built)
 
     if cfg.contract is not None:
@@ -212,6 +230,7 @@ def build_and_test(
     done = record(verdict, summary, built, cases, outcome.seconds)
     # Store first, then the tag: the store is the truth and the tag is derived from it.
     move = record_run(world.store, done, is_ancestor=world.upstream.is_ancestor)
+    owner.release()
     if move:
         repo = built.tag.rsplit(":", 1)[0]
         tagged = follow_last_good(world.store, lambda image: world.builder.tag(image, repo, LAST_GOOD))
