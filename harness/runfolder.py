@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.diskfull import mapped
 from harness.session import session_id
 
 OWNER = "owner.lock"
@@ -57,17 +58,22 @@ class Orphan:
 def claim(run_dir: Path, facts: Mapping[str, str]) -> OwnerLock:
     """Make `run_dir` with its owner lock held by this process and `facts` written in it."""
     staging = run_dir.with_name(f"{STAGING}{run_dir.name}")
-    staging.mkdir(parents=True)
-    fd = os.open(staging / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    lock = OwnerLock(fd)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.write(fd, json.dumps({**facts, "session": session_id(), "pid": str(os.getpid())}).encode())
-        staging.rename(run_dir)
-    except BaseException:
-        lock.release()
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with mapped(f"creating the run folder {run_dir}", "nothing was kept"):
+        staging.mkdir(parents=True)
+        try:
+            fd = os.open(staging / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        lock = OwnerLock(fd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(fd, json.dumps({**facts, "session": session_id(), "pid": str(os.getpid())}).encode())
+            staging.rename(run_dir)
+        except BaseException:
+            lock.release()
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return lock
 
 

@@ -318,7 +318,9 @@ class Store:
                 )
                 return True
         except sqlite3.Error as exc:
-            raise StoreError(_explain(self.path, f"could not record run {record.run_id}", exc)) from exc
+            what = f"could not record run {record.run_id} ({record.verdict.value}: {record.summary})"
+            kept = f"; its folder {record.run_dir} is kept" if record.run_dir else ""
+            raise StoreError(_explain(self.path, what, exc) + kept) from exc
 
     def add_release(self, release: Release) -> Release:
         """Append a release; its revision is assigned inside the single-writer transaction.

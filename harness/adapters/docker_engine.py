@@ -21,6 +21,7 @@ import docker.types
 import requests
 
 from harness.compose import ServiceSpec
+from harness.diskfull import is_full
 from harness.errors import (
     BuildFailed,
     BuildInfraError,
@@ -57,6 +58,7 @@ class _Output:
 
     def __init__(self, last: float, cap: int) -> None:
         self.last, self.cap, self.written = last, cap, 0
+        self.full = ""  # why the log could not be written (a full disk), "" while it can
 
 
 class DockerEngine:
@@ -332,6 +334,8 @@ class DockerEngine:
             follower.start()
             exit_code, killed_for = self._wait(container, started + request.timeout_s, output, request.limits.silence_s)
             follower.join(timeout=10)
+            if output.full:  # the run's evidence is incomplete: infra, never the commit's verdict
+                raise RunInfraError(output.full)
             with _engine_errors("inspecting the test container"):
                 container.reload()
                 oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
@@ -367,16 +371,31 @@ class DockerEngine:
     @staticmethod
     def _follow(container: Any, log_path: str, on_line: LineSink, output: _Output) -> None:
         pending = b""
-        with open(log_path, "ab") as log:
+        try:
+            log_file = open(log_path, "ab")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            if not is_full(exc):
+                raise
+            output.full = f"disk full creating the container log {log_path} ({exc.strerror}); nothing of it was kept"
+            return
+        with log_file as log:
             try:
                 for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
                     output.last = time.monotonic()
-                    if output.written < output.cap:
-                        log.write(chunk[: output.cap - output.written])
+                    if output.written < output.cap and not output.full:
+                        try:
+                            log.write(chunk[: output.cap - output.written])
+                            if output.written + len(chunk) >= output.cap:
+                                log.write(f"\n[harness] log capped at {output.cap >> 20} MiB\n".encode())
+                            log.flush()
+                        except OSError as exc:  # a full disk: keep following (lines, silence), stop writing
+                            if not is_full(exc):
+                                raise
+                            output.full = (
+                                f"disk full writing the container log {log_path} ({exc.strerror}); "
+                                f"it is kept up to about byte {output.written}; free space there, then run it again"
+                            )
                         output.written += len(chunk)
-                        if output.written >= output.cap:
-                            log.write(f"\n[harness] log capped at {output.cap >> 20} MiB\n".encode())
-                        log.flush()
                     pending = (pending + chunk)[-65536:]  # a line longer than this is cut, not buffered
                     *lines, pending = pending.split(b"\n")
                     for line in lines:

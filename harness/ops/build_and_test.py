@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.config import ClipKind, Config
 from harness.contract import load_contract
+from harness.diskfull import DiskFull, mapped
 from harness.errors import BuildFailed, InfraError
 from harness.evaluate import classify_build_failure, evaluate, evaluate_smoke
 from harness.model import LEVELS as LEVELS  # re-exported: the CLI checks --level against it
@@ -183,8 +184,9 @@ def build_and_test(
     except (BuildFailed, InfraError) as exc:
         verdict = Verdict.ERROR
         if isinstance(exc, BuildFailed):
-            (run_dir / "build.log").write_text("\n".join(exc.log_tail) + "\n")
             verdict = classify_build_failure(exc.stage, exc.log_tail)
+            verdict, summary = _write(run_dir / "build.log", "\n".join(exc.log_tail) + "\n", verdict, str(exc))
+            return stop(verdict, summary)
         return stop(verdict, str(exc))
     problem = image_preflight(cfg, world.gpu, world.builder, built.image_id) if level == "baseline" else None
     if problem:
@@ -211,9 +213,8 @@ def build_and_test(
     outcome = attempt()
     if level == "smoke":
         verdict, summary = evaluate_smoke(outcome)
-        (run_dir / "results.json").write_text(
-            json.dumps({**(outcome.results or {}), "verdict": verdict.value, "summary": summary}, indent=2)
-        )
+        doc = json.dumps({**(outcome.results or {}), "verdict": verdict.value, "summary": summary}, indent=2)
+        verdict, summary = _write(run_dir / "results.json", doc, verdict, summary)
         return stop(verdict, summary, built, outcome.seconds)
     verdict, summary, cases = evaluate(cfg.suite, outcome)
     for retry in range(1, cfg.suite.retries + 1):
@@ -226,7 +227,7 @@ def build_and_test(
             verdict, summary = Verdict.FLAKY, f"flaky: failed ({summary}), then passed on retry {retry}"
         elif again is not Verdict.FAIL:
             verdict, summary = again, again_summary
-    _write_results(run_dir, outcome.results, cases, verdict, summary)
+    verdict, summary = _write_results(run_dir, outcome.results, cases, verdict, summary)
     done = record(verdict, summary, built, cases, outcome.seconds)
     # Store first, then the tag: the store is the truth and the tag is derived from it.
     move = record_run(world.store, done, is_ancestor=world.upstream.is_ancestor)
@@ -242,10 +243,23 @@ def build_and_test(
     return Result(record=done, commit=commit, moved_last_good=move, built=built)
 
 
+def _write(path: Path, text: str, verdict: Verdict, summary: str) -> tuple[Verdict, str]:
+    """Write a file of the run folder. On a full disk the partial file goes and the run becomes
+    infra (ERROR, exit 125) saying what was judged and kept: the verdict stays in the record."""
+    try:
+        with mapped(f"writing {path}", f"the partial file was removed, the rest of {path.parent} is kept"):
+            path.write_text(text)
+    except DiskFull as exc:
+        path.unlink(missing_ok=True)
+        return Verdict.ERROR, f"{exc} (judged {verdict.value} before: {summary})"
+    return verdict, summary
+
+
 def _write_results(
     run_dir: Path, results: dict[str, object] | None, cases: tuple[CaseResult, ...], verdict: Verdict, summary: str
-) -> None:
-    """results.json in the old schema plus the harness's own checks per case."""
+) -> tuple[Verdict, str]:
+    """results.json in the old schema plus the harness's own checks per case; the verdict and
+    summary to record (ERROR on a full disk, see `_write`)."""
     doc = dict(results or {"results": []})
     checks = {c.case_id: dataclasses.asdict(c) | {"verdict": c.verdict.value} for c in cases}
     rows = doc.get("results")
@@ -254,4 +268,4 @@ def _write_results(
             row["checks"] = checks[row["case_id"]]
     doc["verdict"] = verdict.value
     doc["summary"] = summary
-    (run_dir / "results.json").write_text(json.dumps(doc, indent=2, default=str))
+    return _write(run_dir / "results.json", json.dumps(doc, indent=2, default=str), verdict, summary)
