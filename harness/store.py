@@ -35,6 +35,7 @@ S = TypeVar("S")
 _MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 SCHEMA_VERSION = 3
+STORE_NAME = "state.db"  # <state_dir>/state.db, beside <state_dir>/runs
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -166,7 +167,8 @@ class Store:
             self.db.execute("PRAGMA synchronous=FULL")
             with self.transaction():
                 self._schema()
-            self._record_orphans(path.parent / "runs")
+            if path.name == STORE_NAME:  # a state folder's store, not a backup copy somewhere
+                self._record_orphans(path.parent / "runs")
         except (sqlite3.Error, StoreError) as exc:
             self.db.close()
             if isinstance(exc, StoreError):

@@ -372,7 +372,9 @@ class DockerEngine:
     def _follow(container: Any, log_path: str, on_line: LineSink, output: _Output) -> None:
         pending = b""
         try:
-            log_file = open(log_path, "ab")  # noqa: SIM115 - closed by the with below
+            # Unbuffered: each chunk is written (and flushed) at once anyway, and a full disk must
+            # not leave bytes in a buffer that `close` would fail to write again.
+            log_file = open(log_path, "ab", buffering=0)  # noqa: SIM115 - closed by the with below
         except OSError as exc:
             if not is_full(exc):
                 raise
@@ -387,7 +389,6 @@ class DockerEngine:
                             log.write(chunk[: output.cap - output.written])
                             if output.written + len(chunk) >= output.cap:
                                 log.write(f"\n[harness] log capped at {output.cap >> 20} MiB\n".encode())
-                            log.flush()
                         except OSError as exc:  # a full disk: keep following (lines, silence), stop writing
                             if not is_full(exc):
                                 raise

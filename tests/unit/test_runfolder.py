@@ -49,3 +49,11 @@ def test_an_old_run_folder_without_owner_is_recorded_and_staging_leftovers_remov
     finally:
         store.close()
     assert not staging.exists() and (runs / "not-a-run").is_dir()
+
+
+def test_a_store_that_is_not_a_state_folders_store_records_no_orphans(tmp_path: Path) -> None:
+    """A backup copy beside some `runs` folder is never written to by opening it."""
+    (tmp_path / "runs" / "20240102-030405-00000c").mkdir(parents=True)
+    store = Store(tmp_path / "backup.db")
+    assert store.runs() == []
+    store.close()
