@@ -67,7 +67,7 @@ _MIGRATIONS = {
     # from before owner locks off this store (its run folders in progress would look dead).
     2: (),
 }
-INTERRUPTED = "interrupted: the harness process died before recording this run (run folder kept)"
+INTERRUPTED = "interrupted: the harness process died or stopped before recording this run (run folder kept)"
 INTERRUPTED_OLD = "interrupted: no record and no owner lock, left by an older harness (run folder kept)"
 _RUN_FIELDS = (
     "run_id",
@@ -458,7 +458,7 @@ def _orphan_row(orphan: Orphan) -> tuple[object, ...]:
         deps_key="",
         suite=facts.get("suite", ""),
         suite_hash=facts.get("suite_hash", ""),
-        contract_hash=facts.get("contract_hash", ""),
+        contract_hash="",  # unknown: an interrupted run vouches for nothing (a bisect re-tests it, never skips it)
         level=facts.get("level", ""),
         verdict=Verdict.ERROR,
         summary=INTERRUPTED if facts else INTERRUPTED_OLD,

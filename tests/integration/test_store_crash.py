@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.model import Verdict
+from harness.model import RunKey, Verdict
 from harness.naming import LAST_GOOD
 from harness.runfolder import OWNER
 from harness.sample.make import template
@@ -130,6 +130,8 @@ def test_a_run_whose_harness_was_killed_is_recorded_as_interrupted(tmp_path: Pat
         facts = (record.commit, record.level, record.suite_hash, record.run_dir)
         assert facts == ("a" * 40, "smoke", "h", str(run_dir))
         assert record.started == "2024-01-02T03:04:05+00:00"
+        key = RunKey(commit="a" * 40, suite_hash="h", contract_hash="c", level="smoke")
+        assert not record.vouches_for(key)  # a bisect tests it again, never skips it as infra
     finally:
         store.close()
     assert run_dir.is_dir()  # kept
