@@ -110,9 +110,17 @@ def recovery(path: Path) -> str:
     )
 
 
+def _no_space(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
 def _explain(path: Path, what: str, exc: sqlite3.Error) -> str:
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-    if code == sqlite3.SQLITE_FULL:
+    # SQLite says only "disk I/O error" when it cannot create its -shm file on a full disk.
+    if code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and _no_space(path.parent)):
         return (
             f"{path}: {what}: the disk of the state folder is full ({exc}): this write was rolled back, "
             f"everything recorded before stays; free space on {path.parent}, then run it again"
@@ -214,9 +222,15 @@ class Store:
             return
         recorded = {row[0] for row in self.db.execute("SELECT run_id FROM runs")}
         for orphan in orphans(runs_root, recorded):
-            with self.transaction():  # OR IGNORE: its owner may have recorded it since `recorded` was read
-                row = _orphan_row(orphan)
-                self.db.execute(f"INSERT OR IGNORE INTO runs ({_RUN_COLUMNS}) VALUES ({_RUN_SLOTS})", row)
+            try:
+                with self.transaction():  # OR IGNORE: its owner may have recorded it since `recorded` was read
+                    row = _orphan_row(orphan)
+                    self.db.execute(f"INSERT OR IGNORE INTO runs ({_RUN_COLUMNS}) VALUES ({_RUN_SLOTS})", row)
+            except sqlite3.Error as exc:
+                # A full disk or a read-only store: a later opening records it; reading must still work.
+                if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY):
+                    raise
+                return
 
     def _enable_wal(self, wait_s: float = 30.0) -> None:
         """WAL mode, set once per file. Switching needs an exclusive lock and SQLite does not

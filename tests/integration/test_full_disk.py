@@ -120,3 +120,35 @@ def test_the_container_log_on_a_full_disk_is_infra(engine: DockerEngine, small_d
     with pytest.raises(RunInfraError, match="disk full writing the container log"):
         engine.run(request, log_path=str(log), on_line=lines.append)
     assert lines[-1] == "line 1999"  # followed to the end all the same
+
+
+def test_a_full_disk_still_lets_the_store_be_read_and_records_the_dead_run_later(small_disk: Path) -> None:
+    """Recording a dead run's folder is a write: on a full disk it waits for a later opening.
+    Opening at all needs SQLite's -shm file: with none yet, a full disk is refused clearly."""
+    from harness.runfolder import claim
+    from harness.store import INTERRUPTED
+    from tests.unit.test_runfolder import FACTS
+
+    store = Store(small_disk / "state.db")
+    store.add_run(RECORD)
+    store.close()
+    claim(small_disk / "runs" / "20240102-030405-00000d", FACTS).release()  # its harness stopped unrecorded
+    filler = _fill(small_disk)
+    with pytest.raises(StoreError, match="full") as info:
+        Store(small_disk / "state.db")
+    assert info.value.exit_code == EXIT_SKIP
+    filler.unlink()
+    holder = Store(small_disk / "state.db")  # another command at work: the -shm file exists
+    holder.db.execute("DELETE FROM runs WHERE run_id='20240102-030405-00000d'")  # as if not yet recorded
+    filler = _fill(small_disk)
+    store = Store(small_disk / "state.db")
+    assert [r.run_id for r in store.runs()] == [RECORD.run_id]  # read; the dead run waits
+    store.close()
+    holder.close()
+    filler.unlink()
+    store = Store(small_disk / "state.db")
+    assert [(r.run_id, r.summary) for r in store.runs()] == [
+        ("20240102-030405-00000d", INTERRUPTED),
+        (RECORD.run_id, RECORD.summary),
+    ]
+    store.close()
