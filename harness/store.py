@@ -490,20 +490,19 @@ def _create(path: Path) -> None:
     exists is never one harness was still making (a kill -9 leaves only the staging file),
     so an empty or foreign file at `path` always means damage, never a store being born."""
     staging = path.with_name(f".{path.name}.new-{os.getpid()}-{secrets.token_hex(4)}")
-    db = sqlite3.connect(staging, isolation_level=None)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("BEGIN IMMEDIATE")
-        for statement in filter(str.strip, _SCHEMA.split(";")):
-            db.execute(statement)
-        db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        db.execute("COMMIT")
-    finally:
-        db.close()  # the last connection: the WAL is checkpointed into the file and removed
-    try:
-        os.link(staging, path)  # never replaces: a parallel opener that linked first wins
-    except FileExistsError:
-        pass
+        db = sqlite3.connect(staging, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("BEGIN IMMEDIATE")
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            db.execute("COMMIT")
+        finally:
+            db.close()  # the last connection: the WAL is checkpointed into the file and removed
+        with contextlib.suppress(FileExistsError):
+            os.link(staging, path)  # never replaces: a parallel opener that linked first wins
     finally:
         for leftover in (staging, staging.with_name(f"{staging.name}-wal"), staging.with_name(f"{staging.name}-shm")):
             leftover.unlink(missing_ok=True)
