@@ -32,7 +32,6 @@ from harness.runfolder import Orphan, orphans
 P = ParamSpec("P")
 R = TypeVar("R")
 S = TypeVar("S")
-_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 SCHEMA_VERSION = 3
 STORE_NAME = "state.db"  # <state_dir>/state.db, beside <state_dir>/runs
@@ -125,7 +124,12 @@ def _explain(path: Path, what: str, exc: sqlite3.Error) -> str:
             f"{path}: {what}: the disk of the state folder is full ({exc}): this write was rolled back, "
             f"everything recorded before stays; free space on {path.parent}, then run it again"
         )
-    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+    if code == sqlite3.SQLITE_NOTADB:
+        return (
+            f"{path}: {what}: the file is not a SQLite database ({exc}), not a harness run store; harness "
+            f"leaves it untouched; {recovery(path)}"
+        )
+    if code == sqlite3.SQLITE_CORRUPT:
         return f"{path}: {what}: the run store is damaged ({exc}); harness leaves it untouched; {recovery(path)}"
     return f"{path}: {what}: {exc}"
 
@@ -163,7 +167,7 @@ class Store:
         try:
             if not os.path.lexists(path):
                 _create(path)
-            _refuse_foreign(path)  # before SQLite opens it: it would rewrite an empty file (and drop its WAL)
+            _refuse_empty(path)
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(_explain(path, "cannot open the run store", exc)) from exc
@@ -508,19 +512,18 @@ def _create(path: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def _refuse_foreign(path: Path) -> None:
-    """An existing store file that is empty or not SQLite is refused before SQLite opens it."""
-    with path.open("rb") as fh:
-        head = fh.read(len(_MAGIC))
-    if head == _MAGIC:
-        return
+def _refuse_empty(path: Path) -> None:
+    """An existing, empty store file is refused before SQLite opens it (it would take it for a new
+    database, and delete a WAL beside it). Only stat, never open: closing any descriptor of the
+    file would drop the POSIX locks this process's SQLite connections hold on it."""
+    if path.stat().st_size:
+        return  # not SQLite at all: SQLite says "file is not a database" on its first read, writing nothing
     wal = path.with_name(f"{path.name}-wal")
     size = wal.stat().st_size if wal.is_file() else 0
     kept = f"; {wal} ({size} bytes) may hold its latest writes: keep it" if size else ""
-    what = "is empty (0 bytes)" if not head else "is not a SQLite database"
     raise StoreError(
-        f"{path}: cannot open the run store: the file {what}, not a harness run store; harness leaves it untouched "
-        f"(it creates a store only where none exists){kept}; {recovery(path)}"
+        f"{path}: cannot open the run store: the file is empty (0 bytes), not a harness run store; harness "
+        f"leaves it untouched (it creates a store only where none exists){kept}; {recovery(path)}"
     )
 
 
