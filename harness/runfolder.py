@@ -60,8 +60,11 @@ def claim(run_dir: Path, facts: Mapping[str, str]) -> OwnerLock:
     staging = run_dir.with_name(f"{STAGING}{run_dir.name}")
     with mapped(f"creating the run folder {run_dir}", "nothing was kept"):
         staging.mkdir(parents=True)
+        # The lock file gets its name only once locked: a sweeper never takes an owner.lock that
+        # its claimer has created but not locked yet (it would remove the staging folder under it).
+        unlocked = staging / f".{OWNER}.new"
         try:
-            fd = os.open(staging / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = os.open(unlocked, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -69,6 +72,7 @@ def claim(run_dir: Path, facts: Mapping[str, str]) -> OwnerLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.write(fd, json.dumps({**facts, "session": session_id(), "pid": str(os.getpid())}).encode())
+            unlocked.rename(staging / OWNER)
             staging.rename(run_dir)
         except BaseException:
             lock.release()
@@ -108,7 +112,8 @@ def orphans(runs_root: Path, recorded: set[str]) -> Iterator[Orphan]:
     """Run folders under `runs_root` with no record in `recorded` and no living owner.
 
     Each is yielded while its owner lock is held here, so its owner cannot be at work on it.
-    Staging folders of claims that died before renaming hold nothing but the lock: removed.
+    Staging folders of claims that died before renaming hold nothing but the lock: removed
+    (one that died before naming its lock stays: a few bytes, hidden, never a run).
     """
     try:
         entries = sorted(os.scandir(runs_root), key=lambda e: e.name)

@@ -57,3 +57,24 @@ def test_a_store_that_is_not_a_state_folders_store_records_no_orphans(tmp_path: 
     store = Store(tmp_path / "backup.db")
     assert store.runs() == []
     store.close()
+
+
+def test_a_claim_in_the_making_is_never_removed(tmp_path: Path) -> None:
+    """A parallel probe's claim between creating its lock file and locking it: its staging
+    folder was removed by another thread's store opening (the rename then failed, exit 128)."""
+    import fcntl
+    import os
+
+    runs = tmp_path / "runs"
+    making = runs / ".new-20240102-030405-00000e"
+    making.mkdir(parents=True)
+    (making / f".{OWNER}.new").write_text("")  # created, not yet locked nor named
+    locked = runs / ".new-20240102-030405-00000f"
+    locked.mkdir()
+    fd = os.open(locked / OWNER, os.O_WRONLY | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # named and locked, not yet renamed into place
+    try:
+        Store(tmp_path / "state.db").close()
+        assert making.is_dir() and locked.is_dir()
+    finally:
+        os.close(fd)
