@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from harness.errors import StoreError
 from harness.model import Verdict
-from harness.store import Store
+from harness.store import Store, guarded
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS bisects (
@@ -49,6 +49,7 @@ class Step:
 
 
 class BisectLog:
+    @guarded("preparing the bisect tables")
     def __init__(self, store: Store) -> None:
         self.store = store
         with store.transaction():
@@ -59,6 +60,7 @@ class BisectLog:
                 if name not in have:
                     store.db.execute(f"ALTER TABLE bisects ADD COLUMN {name} {kind}")
 
+    @guarded("recording a bisect session")
     def start(self, session: Session) -> None:
         with self.store.transaction():
             self.store.db.execute(
@@ -95,15 +97,17 @@ class BisectLog:
                         step.summary,
                     ),
                 )
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             raise StoreError(f"{self.store.path}: could not record a bisect step: {exc}") from exc
 
+    @guarded("recording the bisect answer")
     def finish(self, bisect_id: str, finished: str, answer: dict[str, object]) -> None:
         with self.store.transaction():
             self.store.db.execute(
                 "UPDATE bisects SET finished=?, answer=? WHERE id=?", (finished, json.dumps(answer), bisect_id)
             )
 
+    @guarded("reading bisect sessions")
     def sessions(self) -> list[Session]:
         rows = self.store.db.execute(
             "SELECT id, good, bad, level, suite_hash, started, finished, answer, reason, case_id FROM bisects "
@@ -125,6 +129,7 @@ class BisectLog:
             for r in rows
         ]
 
+    @guarded("reading bisect steps")
     def steps(self, bisect_id: str) -> list[Step]:
         rows = self.store.db.execute(
             "SELECT commit_sha, verdict, source, seconds, run_id, summary FROM bisect_steps "

@@ -24,6 +24,7 @@ import requests
 from harness.adapters.run_files import tree_bytes
 from harness.compose import ServiceSpec
 from harness.config import MEMORY_SHARE
+from harness.diskfull import is_full
 from harness.errors import (
     BuildFailed,
     BuildInfraError,
@@ -66,6 +67,7 @@ class _Output:
 
     def __init__(self, last: float, cap: int) -> None:
         self.last, self.cap, self.written = last, cap, 0
+        self.full = ""  # why the log could not be written (a full disk), "" while it can
 
 
 class DockerEngine:
@@ -366,6 +368,8 @@ class DockerEngine:
             follower.start()
             exit_code, killed_for = self._wait(container, started + request.timeout_s, output, request)
             follower.join(timeout=10)
+            if output.full:  # the run's evidence is incomplete: infra, never the commit's verdict
+                raise RunInfraError(output.full)
             with _engine_errors("inspecting the test container"):
                 container.reload()
                 oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
@@ -404,16 +408,32 @@ class DockerEngine:
     @staticmethod
     def _follow(container: Any, log_path: str, on_line: LineSink, output: _Output) -> None:
         pending = b""
-        with open(log_path, "ab") as log:
+        try:
+            # Unbuffered: each chunk is written (and flushed) at once anyway, and a full disk must
+            # not leave bytes in a buffer that `close` would fail to write again.
+            log_file = open(log_path, "ab", buffering=0)  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            if not is_full(exc):
+                raise
+            output.full = f"disk full creating the container log {log_path} ({exc.strerror}); nothing of it was kept"
+            return
+        with log_file as log:
             try:
                 for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
                     output.last = time.monotonic()
-                    if output.written < output.cap:
-                        log.write(chunk[: output.cap - output.written])
+                    if output.written < output.cap and not output.full:
+                        try:
+                            log.write(chunk[: output.cap - output.written])
+                            if output.written + len(chunk) >= output.cap:
+                                log.write(f"\n[harness] log capped at {output.cap >> 20} MiB\n".encode())
+                        except OSError as exc:  # a full disk: keep following (lines, silence), stop writing
+                            if not is_full(exc):
+                                raise
+                            output.full = (
+                                f"disk full writing the container log {log_path} ({exc.strerror}); "
+                                f"it is kept up to about byte {output.written}; free space there, then run it again"
+                            )
                         output.written += len(chunk)
-                        if output.written >= output.cap:
-                            log.write(f"\n[harness] log capped at {output.cap >> 20} MiB\n".encode())
-                        log.flush()
                     pending = (pending + chunk)[-65536:]  # a line longer than this is cut, not buffered
                     *lines, pending = pending.split(b"\n")
                     for line in lines:

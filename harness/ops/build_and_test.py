@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.config import ClipKind, Config
 from harness.contract import load_contract
+from harness.diskfull import DiskFull, mapped
 from harness.errors import BuildFailed, InfraError, UnsafeTree
 from harness.evaluate import classify_build_failure, evaluate, evaluate_smoke
 from harness.model import LEVELS as LEVELS  # re-exported: the CLI checks --level against it
@@ -22,6 +23,7 @@ from harness.ops.check import check_commit, contract_digest
 from harness.ops.gpu_checks import drift_reference, host_preflight, image_preflight
 from harness.ops.test import FramesReader, VideoProbe, run_suite
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, Reporter, Upstream
+from harness.runfolder import claim as claim_run_dir
 from harness.store import Store
 
 Clock = Callable[[], datetime.datetime]
@@ -74,6 +76,20 @@ def follow_last_good(store: Store, tag: Callable[[str], None]) -> str | None:
     return tagged
 
 
+def facts(
+    commit: str, suite: str, suite_hash: str, contract_hash: str, level: str, started: datetime.datetime
+) -> dict[str, str]:
+    """What a run folder's owner file says: enough to record the run as interrupted if it dies."""
+    return {
+        "commit": commit,
+        "suite": suite,
+        "suite_hash": suite_hash,
+        "contract_hash": contract_hash,
+        "level": level,
+        "started": started.isoformat(timespec="seconds"),
+    }
+
+
 def default_level(cfg: Config, gpu: GpuProbe) -> tuple[str, str]:
     """The deepest level this host can run, and why."""
     if cfg.suite.requires_gpu and (cfg.gpu == "none" or not gpu.gpus()[0]):
@@ -94,10 +110,12 @@ def build_and_test(
     started = world.clock()
     run_id = new_run_id(started)
     run_dir = cfg.state_dir / "runs" / run_id
-    run_dir.mkdir(parents=True)
-    world.reporter.step(f"run {run_id}: commit {commit.short} {commit.subject!r}")
     suite_hash = cfg.suite.digest()  # hashes overlay and input files: once per run
     contract_hash = contract_digest(cfg.contract)  # what the check below judges by ("none": nothing)
+    # Held until the run is recorded: a run folder whose owner died unrecorded is recorded as
+    # interrupted by the next store opening (runfolder.py).
+    owner = claim_run_dir(run_dir, facts(commit.sha, cfg.suite.name, suite_hash, contract_hash, level, started))
+    world.reporter.step(f"run {run_id}: commit {commit.short} {commit.subject!r}")
 
     def record(
         verdict: Verdict,
@@ -129,6 +147,7 @@ def build_and_test(
         """End without a baseline verdict: record why (nothing is tagged) and return."""
         failed = record(verdict, summary, built, run_seconds=run_seconds)
         world.store.add_run(failed)
+        owner.release()
         return Result(record=failed, commit=commit, moved_last_good=False, built=built)
 
     if unsafe := world.upstream.unsafe_entries(commit.sha):  # a crafted tree: the commit's FAIL, nothing built
@@ -167,8 +186,9 @@ def build_and_test(
     except (BuildFailed, InfraError) as exc:
         verdict = Verdict.ERROR
         if isinstance(exc, BuildFailed):
-            (run_dir / "build.log").write_text("\n".join(exc.log_tail) + "\n")
             verdict = classify_build_failure(exc.stage, exc.log_tail)
+            verdict, summary = _write(run_dir / "build.log", "\n".join(exc.log_tail) + "\n", verdict, str(exc))
+            return stop(verdict, summary)
         return stop(verdict, str(exc))
     problem = image_preflight(cfg, world.gpu, world.builder, built.image_id) if level == "baseline" else None
     if problem:
@@ -195,9 +215,8 @@ def build_and_test(
     outcome = attempt()
     if level == "smoke":
         verdict, summary = evaluate_smoke(outcome)
-        (run_dir / "results.json").write_text(
-            json.dumps({**(outcome.results or {}), "verdict": verdict.value, "summary": summary}, indent=2)
-        )
+        doc = json.dumps({**(outcome.results or {}), "verdict": verdict.value, "summary": summary}, indent=2)
+        verdict, summary = _write(run_dir / "results.json", doc, verdict, summary)
         return stop(verdict, summary, built, outcome.seconds)
     verdict, summary, cases = evaluate(cfg.suite, outcome)
     for retry in range(1, cfg.suite.retries + 1):
@@ -210,10 +229,11 @@ def build_and_test(
             verdict, summary = Verdict.FLAKY, f"flaky: failed ({summary}), then passed on retry {retry}"
         elif again is not Verdict.FAIL:
             verdict, summary = again, again_summary
-    _write_results(run_dir, outcome.results, cases, verdict, summary)
+    verdict, summary = _write_results(run_dir, outcome.results, cases, verdict, summary)
     done = record(verdict, summary, built, cases, outcome.seconds)
     # Store first, then the tag: the store is the truth and the tag is derived from it.
     move = record_run(world.store, done, is_ancestor=world.upstream.is_ancestor)
+    owner.release()
     if move:
         repo = built.tag.rsplit(":", 1)[0]
         tagged = follow_last_good(world.store, lambda image: world.builder.tag(image, repo, LAST_GOOD))
@@ -225,10 +245,23 @@ def build_and_test(
     return Result(record=done, commit=commit, moved_last_good=move, built=built)
 
 
+def _write(path: Path, text: str, verdict: Verdict, summary: str) -> tuple[Verdict, str]:
+    """Write a file of the run folder. On a full disk the partial file goes and the run becomes
+    infra (ERROR, exit 125) saying what was judged and kept: the verdict stays in the record."""
+    try:
+        with mapped(f"writing {path}", f"the partial file was removed, the rest of {path.parent} is kept"):
+            path.write_text(text)
+    except DiskFull as exc:
+        path.unlink(missing_ok=True)
+        return Verdict.ERROR, f"{exc} (judged {verdict.value} before: {summary})"
+    return verdict, summary
+
+
 def _write_results(
     run_dir: Path, results: dict[str, object] | None, cases: tuple[CaseResult, ...], verdict: Verdict, summary: str
-) -> None:
-    """results.json in the old schema plus the harness's own checks per case."""
+) -> tuple[Verdict, str]:
+    """results.json in the old schema plus the harness's own checks per case; the verdict and
+    summary to record (ERROR on a full disk, see `_write`)."""
     doc = dict(results or {"results": []})
     checks = {c.case_id: dataclasses.asdict(c) | {"verdict": c.verdict.value} for c in cases}
     rows = doc.get("results")
@@ -237,4 +270,4 @@ def _write_results(
             row["checks"] = checks[row["case_id"]]
     doc["verdict"] = verdict.value
     doc["summary"] = summary
-    (run_dir / "results.json").write_text(json.dumps(doc, indent=2, default=str))
+    return _write(run_dir / "results.json", json.dumps(doc, indent=2, default=str), verdict, summary)

@@ -13,6 +13,7 @@ import numpy as np
 
 from harness.adapters.run_files import RESULTS_CAP, read_run_file, tree_bytes
 from harness.config import GENERATED, GENERATED_MASK, ClipKind, Config
+from harness.diskfull import DiskFull, mapped
 from harness.errors import InfraError
 from harness.model import RunOutcome, VideoFacts
 from harness.ports import ContainerRunner, GpuProbe, Reporter
@@ -178,16 +179,23 @@ def run_suite(
         return _infra(log_path, exc)
     reporter.step(f"gpu mode {gpu.mode}: {gpu.reason}")
     in_dir, out_dir = run_dir / "in", run_dir / "out"
-    prepare_dirs(in_dir, out_dir)
     inputs = input_files(suite)
-    for source, target in inputs.items():
-        if source in (GENERATED, GENERATED_MASK):
-            if sample_clip is None:
-                return _infra(log_path, InfraError("the suite asks for generated inputs and no clip writer was given"))
-            sample_clip(in_dir / PurePosixPath(target).name, "mask" if source == GENERATED_MASK else "guide")
-        else:
-            shutil.copyfile(source, in_dir / PurePosixPath(target).name)
-    (in_dir / "spec.json").write_text(json.dumps(runner_spec(suite, run_id, inputs), indent=2))
+    try:
+        with mapped(f"copying the suite's inputs into {in_dir}", f"the partial copies were removed, {run_dir} is kept"):
+            prepare_dirs(in_dir, out_dir)
+            for source, target in inputs.items():
+                if source in (GENERATED, GENERATED_MASK):
+                    if sample_clip is None:
+                        raise InfraError("the suite asks for generated inputs and no clip writer was given")
+                    sample_clip(in_dir / PurePosixPath(target).name, "mask" if source == GENERATED_MASK else "guide")
+                else:
+                    shutil.copyfile(source, in_dir / PurePosixPath(target).name)
+            (in_dir / "spec.json").write_text(json.dumps(runner_spec(suite, run_id, inputs), indent=2))
+    except DiskFull as exc:
+        shutil.rmtree(in_dir, ignore_errors=True)  # the space they took lets the ERROR record be written
+        return _infra(log_path, exc)
+    except InfraError as exc:
+        return _infra(log_path, exc)
     mounts = [
         Mount(source=str(in_dir), target=IN_DIR, read_only=True),
         Mount(source=str(out_dir), target=OUT_DIR, read_only=False),

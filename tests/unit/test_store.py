@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,7 +173,7 @@ def test_v1_store_is_migrated_and_its_runs_vouch_for_nothing(tmp_path: Path) -> 
         assert store.pointer("last-good").run_id == "20240101-000000-abc123"  # type: ignore[union-attr]
         assert [r.revision for r in store.releases()] == [1]
         assert store.unreachable() == {"1" * 40}
-        assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("2",)
+        assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("3",)
         fresh = dataclasses.replace(RECORD, run_id="20240105-000000-fe0000")
         store.add_run(fresh)  # new runs carry their contract
         assert store.run(fresh.run_id) == fresh
@@ -224,3 +225,119 @@ def test_many_connections_opening_a_new_store_at_once(tmp_path: Path) -> None:
         for t in threads:
             t.join(timeout=60)
     assert errors == []
+
+
+def _runs(store: Store, n: int) -> None:
+    for i in range(n):
+        store.add_run(dataclasses.replace(RECORD, run_id=f"20240101-000000-{i:06x}"))
+
+
+def test_an_empty_store_file_is_refused_untouched(tmp_path: Path) -> None:
+    """A store truncated to 0 bytes used to be recreated empty: history, production and
+    last-good silently gone. Only a missing store is created."""
+    path = tmp_path / "state.db"
+    path.write_bytes(b"")
+    with pytest.raises(StoreError) as info:
+        Store(path)
+    assert info.value.exit_code == EXIT_SKIP
+    assert str(path) in str(info.value) and "empty" in str(info.value) and "harness backup" in str(info.value)
+    assert path.read_bytes() == b""
+
+
+def test_an_empty_store_file_beside_a_wal_keeps_the_wal(tmp_path: Path) -> None:
+    """SQLite deletes the WAL of a 0-byte database when it opens it: harness must not open it."""
+    path = tmp_path / "state.db"
+    path.write_bytes(b"")
+    wal = tmp_path / "state.db-wal"
+    wal.write_bytes(b"w" * 4096)
+    with pytest.raises(StoreError, match=r"state\.db-wal"):
+        Store(path)
+    assert path.read_bytes() == b"" and wal.read_bytes() == b"w" * 4096
+
+
+def test_a_sqlite_file_that_is_not_a_harness_store_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+        db.execute("INSERT INTO notes VALUES ('mine')")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not a harness run store") as info:
+        Store(path)
+    assert info.value.exit_code == EXIT_SKIP and str(path) in str(info.value)
+    assert path.read_bytes() == before
+
+
+def test_a_missing_store_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "state.db"
+    Store(path).close()
+    store = Store(path)
+    try:
+        assert store.runs() == [] and store.integrity() == "ok"
+    finally:
+        store.close()
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []  # no staging file left
+
+
+def test_garbage_in_the_middle_is_refused_with_how_to_recover(tmp_path: Path) -> None:
+    """8,000 random bytes at offset 20,000 gave a raw sqlite3.DatabaseError traceback."""
+    import random
+
+    path = tmp_path / "state.db"
+    store = Store(path)
+    _runs(store, 60)
+    store.close()
+    assert path.stat().st_size > 28_000
+    with path.open("r+b") as fh:
+        fh.seek(20_000)
+        fh.write(random.Random(13).randbytes(8_000))
+    before = path.read_bytes()
+    with pytest.raises(StoreError) as info:
+        Store(path)
+    text = str(info.value)
+    assert info.value.exit_code == EXIT_SKIP
+    assert str(path) in text and "damaged" in text and "harness backup" in text and "-wal" in text
+    assert path.read_bytes() == before
+
+
+def test_every_sqlite_error_after_opening_is_a_store_error(tmp_path: Path) -> None:
+    from harness.bisect_log import BisectLog
+
+    path = tmp_path / "state.db"
+    store = Store(path)
+    blog = BisectLog(store)
+    store.db.execute("DROP TABLE runs")
+    store.db.execute("DROP TABLE releases")
+    store.db.execute("DROP TABLE bisects")
+    calls = {
+        "runs": lambda: store.runs(),
+        "run": lambda: store.run("x"),
+        "runs_for_commit": lambda: store.runs_for_commit("x"),
+        "runs_for_image": lambda: store.runs_for_image("x"),
+        "evidence": lambda: store.evidence("x", "y"),
+        "commits": lambda: store.commits(),
+        "releases": lambda: store.releases(),
+        "production": lambda: store.production(),
+        "sessions": lambda: blog.sessions(),
+    }
+    for name, call in calls.items():
+        with pytest.raises(StoreError, match=re.escape(str(path))):
+            call()
+        print("ok", name)
+    store.close()
+
+
+def test_a_full_disk_is_a_store_error_and_records_nothing(tmp_path: Path) -> None:
+    """SQLite's "database or disk is full" (here: max_page_count) is infra, with the path."""
+    path = tmp_path / "state.db"
+    store = Store(path)
+    _runs(store, 1)
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count={pages}")
+    big = dataclasses.replace(RECORD, run_id="big", summary="x" * 200_000)
+    with pytest.raises(StoreError, match="full") as info:
+        store.add_run(big, move_pointer="last-good")
+    assert info.value.exit_code == EXIT_SKIP and str(path) in str(info.value)
+    assert [r.run_id for r in store.runs()] == ["20240101-000000-000000"] and store.pointer("last-good") is None
+    store.add_run(dataclasses.replace(RECORD, run_id="small"))  # the store still works after it
+    store.close()
