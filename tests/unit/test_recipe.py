@@ -169,6 +169,14 @@ def test_a_refused_line_stops_the_plan_before_any_build_naming_the_line(tmp_path
     assert classify_build_failure(info.value.stage, info.value.log_tail) is Verdict.FAIL
 
 
+@pytest.mark.parametrize("text", ["", "\n", "# nothing to install\n", "--extra-index-url https://x.example/simple\n"])
+def test_no_requirement_left_means_no_pip_options_either(text: str) -> None:
+    """pip given options and no requirement fails ("You must give at least one requirement"): the
+    GPU machine's upstream has an empty requirements.txt, and its deps build failed so."""
+    cpu = load_recipe(PROJECT_ROOT / "images" / "cpu")
+    assert "--only-binary" not in deps_requirements(filter_requirements(text, ()), cpu)
+
+
 def test_sdists_wheels_only_by_default_and_per_recipe(tmp_path: Path) -> None:
     cpu = load_recipe(PROJECT_ROOT / "images" / "cpu")
     assert cpu.sdists == SdistPolicy()
