@@ -117,6 +117,8 @@ class _Prober:
     def __init__(self, cfg: Config, bw: BisectWorld, session: Session, policy: DepsPolicy) -> None:
         self.cfg, self.bw, self.session, self.policy = cfg, bw, session, policy
         self.symptom = Symptom(reason=session.reason, case=session.case)
+        # The contract that judges this bisect's runs, hashed once (not per probe and lookup).
+        self.contract_hash = contract_digest(judging_contract(cfg.contract, session.level))
         self.verdicts: dict[str, Verdict] = {}
         self.records: dict[str, RunRecord] = {}
 
@@ -125,7 +127,7 @@ class _Prober:
         key = RunKey(
             commit=sha,
             suite_hash=self.session.suite_hash,
-            contract_hash=contract_digest(judging_contract(self.cfg.contract, self.session.level)),
+            contract_hash=self.contract_hash,
             level=self.session.level,
         )
         runs = [r for r in self.bw.world.store.runs_for_commit(sha) if r.vouches_for(key)]
@@ -160,7 +162,7 @@ class _Prober:
             started=now.isoformat(timespec="seconds"),
             suite=self.cfg.suite.name,
             suite_hash=self.session.suite_hash,
-            contract_hash=contract_digest(judging_contract(self.cfg.contract, "contract")),
+            contract_hash=self.contract_hash,  # _contract runs at level contract only
         )
         world.store.add_run(record)
         return record
