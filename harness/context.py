@@ -119,16 +119,11 @@ def deps_requirements(requirements: FilterReport, recipe: Recipe) -> str:
     if requirements.refused:
         reasons = tuple(refusal(line, why, recipe.name) for line, why in requirements.refused)
         raise BuildFailed("deps", "refused before any build: " + "; ".join(reasons), reasons)
-    if not any(_names_a_package(line) for line in requirements.text.splitlines()):
+    if all(line.startswith("-") for line in requirements.text.splitlines()):  # no comments or blanks left
         # Options alone make pip fail ("You must give at least one requirement"): an upstream with
         # no requirements left (none, or all filtered) installs nothing, as before the policy.
         return requirements.text
     return "".join(f"{line}\n" for line in recipe.sdists.pip_lines()) + requirements.text
-
-
-def _names_a_package(line: str) -> bool:
-    text = line.strip()
-    return bool(text) and not text.startswith(("#", "-"))
 
 
 def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:

@@ -143,23 +143,29 @@ class DockerEngine:
             if not self.client.api.tag(image_id, repo, tag, force=True):
                 raise RunInfraError(f"the engine refused to tag {image_id} as {repo}:{tag}")
 
+    @contextlib.contextmanager
+    def _inspection(self, image: str, **kwargs: Any) -> Iterator[Any]:
+        """A container of `image` to look inside, labelled for gc and removed on any exit. Not
+        containers.run(remove=True): a Ctrl-C during its wait skipped the removal and left the
+        container behind (it carries the image's harness.commit label)."""
+        container = self.client.containers.create(
+            image, labels=self._labels({"harness.purpose": "inspect"}), log_config=_log_config(), **kwargs
+        )
+        try:
+            yield container
+        finally:
+            container.remove(force=True)
+
     def read_file(self, image: str, path: str) -> str:
         """Read one file out of an image without running anything in it."""
-        with _engine_errors(f"reading {path} from {image}"):
-            container = self.client.containers.create(
-                image,
-                command=["true"],
-                entrypoint=[],
-                labels=self._labels({"harness.purpose": "inspect"}),
-                log_config=_log_config(),
-            )
+        with _engine_errors(f"reading {path} from {image}"), self._inspection(
+            image, command=["true"], entrypoint=[]
+        ) as container:
             try:
                 stream, _ = container.get_archive(path)
                 data = b"".join(stream)
             except docker.errors.NotFound:
                 return ""
-            finally:
-                container.remove(force=True)
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             member = tar.next()
             handle = tar.extractfile(member) if member else None
@@ -173,24 +179,13 @@ class DockerEngine:
             "import json, torch; f = getattr(torch._C, '_cuda_getArchFlags', lambda: None)(); "
             "print(json.dumps(f.split() if f else ([] if torch.version.cuda is None else None)))"
         )
-        with _engine_errors(f"reading torch's arch list in {image}"):
-            # create/start/wait/remove, not containers.run(remove=True): a Ctrl-C during the wait
-            # skipped run()'s removal and left the container behind (it carries the image's
-            # harness.commit label, so the interrupt test found it).
-            container = self.client.containers.create(
-                image,
-                entrypoint=["python", "-c", code],
-                network_disabled=True,
-                labels=self._labels({"harness.purpose": "inspect"}),
-                log_config=_log_config(),
-            )
-            try:
-                container.start()
-                if int(container.wait().get("StatusCode", 1)) != 0:
-                    return None
-                out = bytes(container.logs(stdout=True, stderr=False))
-            finally:
-                container.remove(force=True)
+        with _engine_errors(f"reading torch's arch list in {image}"), self._inspection(
+            image, entrypoint=["python", "-c", code], network_disabled=True
+        ) as container:
+            container.start()
+            if int(container.wait().get("StatusCode", 1)) != 0:
+                return None
+            out = bytes(container.logs(stdout=True, stderr=False))
         try:
             value = json.loads(out.decode().strip().splitlines()[-1])
         except (ValueError, IndexError):
