@@ -16,8 +16,6 @@ from harness.model import RunRecord, Verdict
 
 INFRA_VERDICTS = (Verdict.ERROR, Verdict.SKIP)  # the commit could not be judged: skipped, never bad
 
-JUDGED = (Verdict.PASS, Verdict.FAIL)
-
 
 @dataclass(frozen=True, kw_only=True)
 class Window:

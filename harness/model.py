@@ -49,17 +49,6 @@ class Commit:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ImageRef:
-    repo: str
-    tag: str
-    id: str = ""
-
-    @property
-    def name(self) -> str:
-        return f"{self.repo}:{self.tag}"
-
-
-@dataclass(frozen=True, kw_only=True)
 class BuildSpec:
     """One image to build: everything the engine needs, planned before any I/O."""
 
