@@ -1,67 +1,32 @@
-"""Bisect sessions in the run store: parameters for --resume, steps for --log."""
+"""Bisect sessions in the run store: parameters for --resume, steps for --log.
+
+The tables are the store's (store.py's schema, version 4 and later); this is their reading
+and writing, over the store's connection and transactions.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TypeVar
 
 from harness.errors import StoreError
-from harness.model import Verdict
+from harness.model import BisectSession, BisectStep, Verdict, as_level, as_step_source
 from harness.store import Store, guarded
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS bisects (
-      id TEXT PRIMARY KEY, good TEXT NOT NULL, bad TEXT NOT NULL, level TEXT NOT NULL,
-      suite_hash TEXT NOT NULL, started TEXT NOT NULL, finished TEXT NOT NULL DEFAULT '',
-      answer TEXT NOT NULL DEFAULT '')""",
-    """CREATE TABLE IF NOT EXISTS bisect_steps (
-      bisect_id TEXT NOT NULL, seq INTEGER NOT NULL, commit_sha TEXT NOT NULL, verdict TEXT NOT NULL,
-      source TEXT NOT NULL, seconds REAL NOT NULL, run_id TEXT NOT NULL, summary TEXT NOT NULL,
-      PRIMARY KEY (bisect_id, seq))""",
-)
-# Columns added after the first release of the table (not under the run store's schema version).
-_ADDED_COLUMNS = (("reason", "TEXT NOT NULL DEFAULT ''"), ("case_id", "TEXT NOT NULL DEFAULT ''"))
-
-
-@dataclass(frozen=True, kw_only=True)
-class Session:
-    id: str
-    good: str
-    bad: str
-    level: str
-    suite_hash: str
-    started: str
-    finished: str
-    answer: dict[str, object]
-    reason: str = ""  # --reason: only failures matching it count as bad
-    case: str = ""  # --case: only this case's failure counts
-
-
-@dataclass(frozen=True, kw_only=True)
-class Step:
-    commit: str
-    verdict: Verdict
-    source: str  # reused (a recorded run) | fresh (tested now)
-    seconds: float
-    run_id: str
-    summary: str
+T = TypeVar("T")
 
 
 class BisectLog:
-    @guarded("preparing the bisect tables")
+    """The bisect role of the run store (ports.BisectRecords)."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
-        with store.transaction():
-            for statement in _SCHEMA:
-                store.db.execute(statement)
-            have = {row[1] for row in store.db.execute("PRAGMA table_info(bisects)")}
-            for name, kind in _ADDED_COLUMNS:
-                if name not in have:
-                    store.db.execute(f"ALTER TABLE bisects ADD COLUMN {name} {kind}")
 
     @guarded("recording a bisect session")
-    def start(self, session: Session) -> None:
+    def start(self, session: BisectSession) -> None:
         with self.store.transaction():
             self.store.db.execute(
                 "INSERT OR IGNORE INTO bisects (id, good, bad, level, suite_hash, started, reason, case_id) "
@@ -78,7 +43,7 @@ class BisectLog:
                 ),
             )
 
-    def add_step(self, bisect_id: str, step: Step) -> None:
+    def add_step(self, bisect_id: str, step: BisectStep) -> None:
         try:
             with self.store.transaction():
                 (seq,) = self.store.db.execute(
@@ -108,38 +73,55 @@ class BisectLog:
             )
 
     @guarded("reading bisect sessions")
-    def sessions(self) -> list[Session]:
+    def sessions(self) -> list[BisectSession]:
         rows = self.store.db.execute(
             "SELECT id, good, bad, level, suite_hash, started, finished, answer, reason, case_id FROM bisects "
             "ORDER BY started DESC, id DESC"
         ).fetchall()
-        return [
-            Session(
-                id=r[0],
-                good=r[1],
-                bad=r[2],
-                level=r[3],
-                suite_hash=r[4],
-                started=r[5],
-                finished=r[6],
-                answer=json.loads(r[7]) if r[7] else {},
-                reason=r[8],
-                case=r[9],
-            )
-            for r in rows
-        ]
+        return [_decoded(f"bisect {r[0]!r}", _session, r) for r in rows]
 
     @guarded("reading bisect steps")
-    def steps(self, bisect_id: str) -> list[Step]:
+    def steps(self, bisect_id: str) -> list[BisectStep]:
         rows = self.store.db.execute(
             "SELECT commit_sha, verdict, source, seconds, run_id, summary FROM bisect_steps "
             "WHERE bisect_id=? ORDER BY seq",
             (bisect_id,),
         )
-        return [
-            Step(commit=r[0], verdict=Verdict(r[1]), source=r[2], seconds=r[3], run_id=r[4], summary=r[5]) for r in rows
-        ]
+        return [_decoded(f"a step of bisect {bisect_id!r}", _step, r) for r in rows]
 
 
-def step_dict(step: Step) -> dict[str, object]:
+def _decoded(what: str, decode: Callable[[tuple[object, ...]], T], row: tuple[object, ...]) -> T:
+    try:
+        return decode(row)
+    except (ValueError, TypeError) as exc:  # a row SQLite kept but harness cannot read
+        raise StoreError(f"{what}: a stored row cannot be read ({exc}); the store may be damaged") from exc
+
+
+def _session(r: tuple[object, ...]) -> BisectSession:
+    return BisectSession(
+        id=str(r[0]),
+        good=str(r[1]),
+        bad=str(r[2]),
+        level=as_level(str(r[3])),
+        suite_hash=str(r[4]),
+        started=str(r[5]),
+        finished=str(r[6]),
+        answer=json.loads(str(r[7])) if r[7] else {},
+        reason=str(r[8]),
+        case=str(r[9]),
+    )
+
+
+def _step(r: tuple[object, ...]) -> BisectStep:
+    return BisectStep(
+        commit=str(r[0]),
+        verdict=Verdict(r[1]),
+        source=as_step_source(str(r[2])),
+        seconds=float(str(r[3])),
+        run_id=str(r[4]),
+        summary=str(r[5]),
+    )
+
+
+def step_dict(step: BisectStep) -> dict[str, object]:
     return asdict(step) | {"verdict": step.verdict.value}

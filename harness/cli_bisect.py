@@ -92,6 +92,7 @@ def bisect_cmd(
     from harness.bisect_log import BisectLog, step_dict
     from harness.naming import owner_labels
     from harness.ops.bisect import BisectWorld, inside_merge_dict, resume_session, run_bisect
+    from harness.store import STORE_NAME, Store
 
     if level not in LEVELS:
         raise UsageError(f"--level {level!r}: allowed: {', '.join(LEVELS)}")
@@ -100,7 +101,7 @@ def bisect_cmd(
     cfg = load_config(state["config"])
     reporter = ConsoleReporter(err, verbose)
     world = make_world(cfg, reporter)
-    blog = BisectLog(world.store)
+    blog = BisectLog(Store(cfg.state_dir / STORE_NAME))  # the bisect role of the store the world holds
     if log:
         sessions = blog.sessions()
         if not sessions:

@@ -21,10 +21,10 @@ from rich.table import Table
 from harness.adapters.docker_engine import DockerEngine
 from harness.cli import JsonOpt, app, err, out, state, upstream_for
 from harness.config import Config, load_config
+from harness.model import Release
 from harness.naming import LAST_GOOD, owner_labels
 from harness.ops.deploy import Deployer
 from harness.ops.promote import Mover, promote, reconcile, rollback
-from harness.promotion import Release
 from harness.report import record_dict, to_json
 from harness.store import Store
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import ConfigError, UsageError
-from harness.model import LEVELS
+from harness.model import LEVELS, Level
 from harness.naming import validate_repo
 from harness.yamlio import Section, load_yaml_mapping
 
@@ -128,7 +128,7 @@ class Config:
     suite: Suite
     deploy: DeployConfig
     contract: Path | None  # None: no contract check before building
-    promote_level: str = "baseline"  # promote.requires_level: promotion needs a PASS this deep
+    promote_level: Level = "baseline"  # promote.requires_level: promotion needs a PASS this deep
 
 
 def _path(base: Path, value: str | None) -> Path | None:
@@ -370,7 +370,7 @@ def _config(path: Path, data: dict[str, object]) -> Config:
         ca_bundle=_existing(build, "ca_bundle", base, kind="file"),
         wheelhouse=_existing(build, "wheelhouse", base, kind="folder"),
         pip_options=build.strings("pip_options"),
-        gpu=run.choice("gpu", "auto", GPU_MODES),  # type: ignore[arg-type]
+        gpu=run.choice("gpu", "auto", GPU_MODES),
         gpus=_gpu_ids(run),
         run_timeout_s=run.integer("timeout_s", 1800, low=5, high=86400),
         limits=Limits(
@@ -409,7 +409,7 @@ def _memory(run: Section) -> int | None:
     return int(run.number("memory_gib", 0, low=0.0625, high=65536) * 2**30)
 
 
-def _promote_level(sec: Section) -> str:
+def _promote_level(sec: Section) -> Level:
     sec.check_keys({"requires_level"})
     return sec.choice("requires_level", "baseline", LEVELS)
 

@@ -4,12 +4,45 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from harness.errors import EXIT_FAIL, EXIT_PASS, EXIT_SKIP
 
 Level = Literal["contract", "smoke", "baseline"]
 LEVELS: tuple[Level, ...] = ("contract", "smoke", "baseline")  # shallowest first: each checks more
+# "": a run folder an older harness left without its facts, recorded as interrupted (store.py)
+RecordLevel = Level | Literal[""]
+Stage = Literal["env", "deps", "commit"]  # the images of one build, each FROM the one before
+STAGES: tuple[Stage, ...] = ("env", "deps", "commit")
+ReleaseAction = Literal["promote", "rollback", "auto-rollback"]
+RELEASE_ACTIONS: tuple[ReleaseAction, ...] = ("promote", "rollback", "auto-rollback")
+StepSource = Literal["fresh", "reused"]  # a bisect probe tested now, or answered by a recorded run
+STEP_SOURCES: tuple[StepSource, ...] = ("fresh", "reused")
+C = TypeVar("C", bound=str)
+
+
+def one_of(value: str, allowed: tuple[C, ...], what: str) -> C:
+    """`value` as a member of the closed set `allowed`; ValueError naming what is allowed."""
+    for member in allowed:
+        if member == value:
+            return member
+    raise ValueError(f"{what} {value!r} is not one of {', '.join(allowed)}")
+
+
+def as_level(value: str) -> Level:
+    return one_of(value, LEVELS, "level")
+
+
+def as_record_level(value: str) -> RecordLevel:
+    return "" if value == "" else as_level(value)
+
+
+def as_step_source(value: str) -> StepSource:
+    return one_of(value, STEP_SOURCES, "bisect step source")
+
+
+def as_release_action(value: str) -> ReleaseAction:
+    return one_of(value, RELEASE_ACTIONS, "release action")
 
 
 class Verdict(enum.Enum):
@@ -52,7 +85,7 @@ class Commit:
 class BuildSpec:
     """One image to build: everything the engine needs, planned before any I/O."""
 
-    stage: str  # "env" | "deps" | "commit"
+    stage: Stage
     tag: str  # full reference repo:tag
     key: str  # content key; for env/deps the image is reused when it already carries it
     dockerfile: str  # text
@@ -140,7 +173,7 @@ class RunRecord:
     build_seconds: float
     run_seconds: float
     run_dir: str
-    level: str = "baseline"
+    level: RecordLevel = "baseline"
     contract_hash: str = ""  # the contract that judged it (contract_digest); "" unknown: vouches for nothing
 
     def vouches_for(self, key: RunKey) -> bool:
@@ -168,7 +201,68 @@ class RunKey:
 
     suite_hash: str
     contract_hash: str
-    level: str  # one of LEVELS
+    level: Level
     commit: str | None = None  # None: any commit (the records are already of one image)
     image_id: str | None = None  # None: any image (bisect asks about commits, before building)
     deeper: bool = False  # a deeper level answers too (promotion: a baseline PASS satisfies smoke)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pointer:
+    """A named image the store follows (`last-good`): the run that moved it there."""
+
+    name: str
+    image_id: str
+    commit: str
+    run_id: str
+    updated: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Release:
+    revision: int
+    action: ReleaseAction
+    image_id: str
+    commit: str
+    from_image_id: str
+    run_id: str
+    created: str
+    user: str
+    reason: str
+    forced: bool
+    based_on: int  # the promote revision whose image this release puts back (itself for promote)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BisectSession:
+    """One bisect as the store keeps it: its parameters for --resume, its answer once found."""
+
+    id: str
+    good: str
+    bad: str
+    level: Level
+    suite_hash: str
+    started: str
+    finished: str
+    answer: dict[str, object]
+    reason: str = ""  # --reason: only failures matching it count as bad
+    case: str = ""  # --case: only this case's failure counts
+
+
+@dataclass(frozen=True, kw_only=True)
+class BisectStep:
+    commit: str
+    verdict: Verdict
+    source: StepSource
+    seconds: float
+    run_id: str
+    summary: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sample:
+    """One reading of the GPUs a test container was given (NVML, on the host)."""
+
+    t: float  # monotonic seconds
+    used_mib: float  # device memory used, all GPUs given
+    util: float  # mean utilisation, percent

@@ -14,22 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from harness.errors import PromotionRefused, UsageError
-from harness.model import RunKey, RunRecord, Verdict
-
-
-@dataclass(frozen=True, kw_only=True)
-class Release:
-    revision: int
-    action: str  # promote | rollback | auto-rollback
-    image_id: str
-    commit: str
-    from_image_id: str
-    run_id: str
-    created: str
-    user: str
-    reason: str
-    forced: bool
-    based_on: int  # the promote revision whose image this release puts back (itself for promote)
+from harness.model import Release, RunKey, RunRecord, Verdict
 
 
 def refusal(image_id: str, runs: list[RunRecord], key: RunKey) -> str | None:

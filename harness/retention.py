@@ -18,9 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.model import RunRecord
+from harness.model import Release, RunRecord
 from harness.naming import SESSION_LABEL
-from harness.promotion import Release
 from harness.services import ContainerInfo, ImageInfo
 
 

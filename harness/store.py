@@ -25,15 +25,24 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from harness.errors import StoreError, UsageError
-from harness.model import CaseResult, RunRecord, Verdict, VideoFacts
-from harness.promotion import Release
+from harness.model import (
+    CaseResult,
+    Pointer,
+    RecordLevel,
+    Release,
+    RunRecord,
+    Verdict,
+    VideoFacts,
+    as_record_level,
+    as_release_action,
+)
 from harness.runfolder import Orphan, orphans
 
 P = ParamSpec("P")
 R = TypeVar("R")
 S = TypeVar("S")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STORE_NAME = "state.db"  # <state_dir>/state.db, beside <state_dir>/runs
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,15 +65,40 @@ CREATE TABLE IF NOT EXISTS pointers (
   name TEXT PRIMARY KEY, image_id TEXT NOT NULL, commit_sha TEXT NOT NULL,
   run_id TEXT NOT NULL, updated TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bisects (
+  id TEXT PRIMARY KEY, good TEXT NOT NULL, bad TEXT NOT NULL, level TEXT NOT NULL,
+  suite_hash TEXT NOT NULL, started TEXT NOT NULL, finished TEXT NOT NULL DEFAULT '',
+  answer TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '', case_id TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS bisect_steps (
+  bisect_id TEXT NOT NULL, seq INTEGER NOT NULL, commit_sha TEXT NOT NULL, verdict TEXT NOT NULL,
+  source TEXT NOT NULL, seconds REAL NOT NULL, run_id TEXT NOT NULL, summary TEXT NOT NULL,
+  PRIMARY KEY (bisect_id, seq)
+);
 """
+# Columns the bisects table gained while bisect_log.py kept it outside the schema version.
+_BISECT_ADDED = (("reason", "TEXT NOT NULL DEFAULT ''"), ("case_id", "TEXT NOT NULL DEFAULT ''"))
+
+
+def _bisects_under_the_version(db: sqlite3.Connection) -> None:
+    """v4: the bisect tables, which bisect_log.py made on first use and widened by itself, are
+    the store's. A v3 store may hold them in any of their shapes, or not at all: the tables of
+    this version were made just before (CREATE IF NOT EXISTS); only missing columns are added."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(bisects)")}
+    for name, kind in _BISECT_ADDED:
+        if name not in have:
+            db.execute(f"ALTER TABLE bisects ADD COLUMN {name} {kind}")
+
+
 # Each step takes the store from version n to n + 1, inside the opening transaction.
-_MIGRATIONS = {
+_MIGRATIONS: dict[int, tuple[str, ...] | Callable[[sqlite3.Connection], None]] = {
     # v2: the contract digest that judged a run. Older rows get '' (unknown): they never vouch.
     1: ("ALTER TABLE runs ADD COLUMN contract_hash TEXT NOT NULL DEFAULT ''",),
     # v3: run folders carry an owner lock (runfolder.py) and a folder without a record whose
     # lock is free is recorded as interrupted. No table changes: the version keeps a harness
     # from before owner locks off this store (its run folders in progress would look dead).
     2: (),
+    3: _bisects_under_the_version,
 }
 INTERRUPTED = "interrupted: the harness process died or stopped before recording this run (run folder kept)"
 INTERRUPTED_OLD = "interrupted: no record and no owner lock, left by an older harness (run folder kept)"
@@ -88,15 +122,6 @@ _RUN_FIELDS = (
 )
 _RUN_COLUMNS = ", ".join(_RUN_FIELDS)
 _RUN_SLOTS = ", ".join("?" for _ in _RUN_FIELDS)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Pointer:
-    name: str
-    image_id: str
-    commit: str
-    run_id: str
-    updated: str
 
 
 def recovery(path: Path) -> str:
@@ -259,7 +284,11 @@ class Store:
                 f"{self.path}: store schema {version}, this harness reads {SCHEMA_VERSION}: upgrade harness"
             )
         for step in range(version, SCHEMA_VERSION):
-            for statement in _MIGRATIONS[step]:
+            migration = _MIGRATIONS[step]
+            if callable(migration):
+                migration(self.db)
+                continue
+            for statement in migration:
                 self.db.execute(statement)
         if version != SCHEMA_VERSION:
             self.db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
@@ -382,22 +411,7 @@ class Store:
     def releases(self) -> list[Release]:
         """Production history, oldest first."""
         rows = self.db.execute("SELECT * FROM releases ORDER BY revision").fetchall()
-        return [
-            Release(
-                revision=r[0],
-                action=r[1],
-                image_id=r[2],
-                commit=r[3],
-                from_image_id=r[4],
-                run_id=r[5],
-                created=r[6],
-                user=r[7],
-                reason=r[8],
-                forced=bool(r[9]),
-                based_on=r[10],
-            )
-            for r in rows
-        ]
+        return [_release(r) for r in rows]
 
     def production(self) -> Release | None:
         releases = self.releases()
@@ -477,7 +491,7 @@ def _orphan_row(orphan: Orphan) -> tuple[object, ...]:
         suite=facts.get("suite", ""),
         suite_hash=facts.get("suite_hash", ""),
         contract_hash="",  # unknown: an interrupted run vouches for nothing (a bisect re-tests it, never skips it)
-        level=facts.get("level", ""),
+        level=_known_level(facts.get("level", "")),
         verdict=Verdict.ERROR,
         summary=INTERRUPTED if facts else INTERRUPTED_OLD,
         started=facts.get("started", started),
@@ -487,6 +501,35 @@ def _orphan_row(orphan: Orphan) -> tuple[object, ...]:
         cases=(),
     )
     return _run_row(record)
+
+
+def _release(r: tuple[object, ...]) -> Release:
+    try:
+        action = as_release_action(str(r[1]))
+    except ValueError as exc:  # a row SQLite kept but harness cannot read
+        why = f"release {r[0]!r}: a stored release cannot be read ({exc}); the store may be damaged"
+        raise StoreError(why) from exc
+    return Release(
+        revision=int(str(r[0])),
+        action=action,
+        image_id=str(r[2]),
+        commit=str(r[3]),
+        from_image_id=str(r[4]),
+        run_id=str(r[5]),
+        created=str(r[6]),
+        user=str(r[7]),
+        reason=str(r[8]),
+        forced=bool(r[9]),
+        based_on=int(str(r[10])),
+    )
+
+
+def _known_level(value: str) -> RecordLevel:
+    """A run folder's level as written by its harness; unknown ("") if it says anything else."""
+    try:
+        return as_record_level(value)
+    except ValueError:
+        return ""
 
 
 def _create(path: Path) -> None:
@@ -597,7 +640,7 @@ def _decode(row: tuple[object, ...]) -> RunRecord:
         suite=str(suite),
         suite_hash=str(suite_hash),
         contract_hash=str(contract_hash),
-        level=str(level),
+        level=as_record_level(str(level)),
         verdict=Verdict(verdict),
         summary=str(summary),
         started=str(started),

@@ -14,17 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.model import Sample
+
 START = re.compile(r"\[harness-runner\] case (\S+) \(")
 END = re.compile(r"\[harness-runner\] case (\S+): ")
 USED = re.compile(r"\[gpu_used_mib=([0-9.]+)\]\s*$")
 LEAK_MIB = 1024.0  # tolerance: allocator caches, cuDNN plans and driver state move by less than this
-
-
-@dataclass(frozen=True, kw_only=True)
-class Sample:
-    t: float  # monotonic seconds
-    used_mib: float  # device memory used, all GPUs given
-    util: float  # mean utilisation, percent
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from harness.errors import ConfigError
+
+C = TypeVar("C", bound=str)
 
 MAX_CONFIG_BYTES = 1 << 20
 # Values the aliases may add once expanded; `<<: *defaults` in a compose file adds a few dozen.
@@ -207,11 +209,13 @@ class Section:
         value: bool = self._get(name, default, bool, "true or false")
         return value
 
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    def choice(self, name: str, default: C, allowed: tuple[C, ...]) -> C:
+        """A member of the closed set `allowed` (a Literal's values keep its type)."""
         value = self._get(name, default, str, "a string")
-        if value not in allowed:
-            raise ConfigError(self.source, self.key(name), f"{value!r}; allowed: {', '.join(allowed)}")
-        return str(value)
+        for member in allowed:
+            if member == value:
+                return member
+        raise ConfigError(self.source, self.key(name), f"{value!r}; allowed: {', '.join(allowed)}")
 
     def strings(self, name: str) -> tuple[str, ...]:
         value = self._get(name, [], list, "a list of strings")

@@ -7,8 +7,8 @@ import threading
 import time
 from typing import Any
 
+from harness.model import Sample
 from harness.preflight import GpuInfo
-from harness.telemetry import Sample
 
 
 def _nvml() -> Any:

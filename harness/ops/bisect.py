@@ -31,15 +31,14 @@ from harness.bisect import (
     prefetch,
     symptom_verdict,
 )
-from harness.bisect_log import BisectLog, Session, Step
 from harness.config import Config
 from harness.contract import DEFAULT_CONTRACT, load_contract
 from harness.errors import BisectError, EndpointInfra, HarnessError
-from harness.model import Commit, RunKey, RunRecord, Verdict
+from harness.model import BisectSession, BisectStep, Commit, RunKey, RunRecord, StepSource, Verdict, as_level
 from harness.ops.build import build_commit_image
 from harness.ops.build_and_test import World, build_and_test, new_run_id
 from harness.ops.check import check_commit, contract_digest, contract_record, judging_contract
-from harness.ports import ImageBuilder, Upstream
+from harness.ports import BisectRecords, ImageBuilder, Upstream
 from harness.reqdiff import RequirementChanges, requirement_changes
 
 INTEGRATION_PATHS = ("wgp.py", "defaults/", "finetunes/", "shared/", "requirements.txt", "Dockerfile")
@@ -49,7 +48,7 @@ DepsPolicy = Literal["fail", "skip"]
 @dataclass(frozen=True, kw_only=True)
 class BisectWorld:
     world: World
-    log: BisectLog
+    log: BisectRecords
     make_upstream: Callable[[], Upstream]  # prefetch threads get their own git and engine clients
     make_builder: Callable[[], ImageBuilder]
     # Several probes at once, one GPU each: (cfg, shas, level) -> records by sha. None: one at a time.
@@ -82,9 +81,9 @@ class InsideMerge:
 
 @dataclass(frozen=True, kw_only=True)
 class BisectReport:
-    session: Session
+    session: BisectSession
     commits: int
-    steps: tuple[Step, ...]
+    steps: tuple[BisectStep, ...]
     answer: Answer
     culprit: Culprit | None
     prefetched: tuple[str, ...]
@@ -114,7 +113,7 @@ def culprit_report(upstream: Upstream, sha: str) -> Culprit:
 
 
 class _Prober:
-    def __init__(self, cfg: Config, bw: BisectWorld, session: Session, policy: DepsPolicy) -> None:
+    def __init__(self, cfg: Config, bw: BisectWorld, session: BisectSession, policy: DepsPolicy) -> None:
         self.cfg, self.bw, self.session, self.policy = cfg, bw, session, policy
         self.symptom = Symptom(reason=session.reason, case=session.case)
         # The contract that judges this bisect's runs, hashed once (not per probe and lookup).
@@ -170,6 +169,7 @@ class _Prober:
     def probe(self, sha: str, *, reuse: bool = True) -> Verdict:
         started = time.monotonic()
         run = self._recorded_run(sha) if reuse else None
+        source: StepSource
         if run:
             record, source = run, "reused"
         elif self.session.level == "contract":
@@ -212,12 +212,12 @@ class _Prober:
                 raise BisectError(f"probe {sha[:12]} produced no record")
             self.note(sha, run, "fresh" if sha in fresh else "reused", time.monotonic() - started)
 
-    def note(self, sha: str, record: RunRecord, source: str, seconds: float) -> Verdict:
+    def note(self, sha: str, record: RunRecord, source: StepSource, seconds: float) -> Verdict:
         verdict = self._judge(record)
         self.verdicts[sha], self.records[sha] = verdict, record
         self.bw.log.add_step(
             self.session.id,
-            Step(
+            BisectStep(
                 commit=sha,
                 verdict=verdict,
                 source=source,
@@ -252,11 +252,11 @@ def run_bisect(
     good, bad = upstream.resolve(good_ref), upstream.resolve(bad_ref)
     commits = upstream.first_parent_range(good.sha, bad.sha)
     now = world.clock()
-    session = Session(
+    session = BisectSession(
         id=session_id or f"b{new_run_id(now)}",
         good=good.sha,
         bad=bad.sha,
-        level=level,
+        level=as_level(level),
         suite_hash=cfg.suite.digest(),
         started=now.isoformat(timespec="seconds"),
         finished="",
@@ -407,7 +407,7 @@ def _build_ahead(cfg: Config, bw: BisectWorld, sha: str) -> None:
         return
 
 
-def resume_session(log: BisectLog) -> Session:
+def resume_session(log: BisectRecords) -> BisectSession:
     unfinished = [s for s in log.sessions() if not s.finished]
     if not unfinished:
         raise BisectError("no interrupted bisect to resume (see `harness bisect --log`)")

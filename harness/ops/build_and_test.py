@@ -16,15 +16,14 @@ from harness.diskfull import DiskFull, mapped
 from harness.errors import BuildFailed, InfraError, UnsafeTree
 from harness.evaluate import classify_build_failure, evaluate, evaluate_smoke
 from harness.model import LEVELS as LEVELS  # re-exported: the CLI checks --level against it
-from harness.model import CaseResult, Commit, RunOutcome, RunRecord, Verdict
+from harness.model import CaseResult, Commit, RunOutcome, RunRecord, Verdict, as_level
 from harness.naming import LAST_GOOD
 from harness.ops.build import BuiltImage, build_commit_image
 from harness.ops.check import check_commit, contract_digest
 from harness.ops.gpu_checks import drift_reference, host_preflight, image_preflight
 from harness.ops.test import FramesReader, VideoProbe, run_suite
-from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, Reporter, Upstream
+from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, Reporter, RunStore, StateStore, Upstream
 from harness.runfolder import claim as claim_run_dir
-from harness.store import Store
 
 Clock = Callable[[], datetime.datetime]
 
@@ -40,7 +39,7 @@ class World:
     probe: VideoProbe
     frames: FramesReader
     sample_clip: Callable[[Path, ClipKind], None]  # writes the deterministic guide or mask clip of `generated`
-    store: Store
+    store: StateStore
     reporter: Reporter
     clock: Clock
     session: str
@@ -58,7 +57,7 @@ def new_run_id(now: datetime.datetime) -> str:
     return f"{now.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
-def record_run(store: Store, record: RunRecord, *, is_ancestor: Callable[[str, str], bool]) -> bool:
+def record_run(store: RunStore, record: RunRecord, *, is_ancestor: Callable[[str, str], bool]) -> bool:
     """Record a judged run; a PASS moves `:last-good` in the store, only forward in upstream
     history (like PyTorch's viable/strict). Check and move are one store transaction, so runs
     finishing at once cannot move it back. Whether it moved."""
@@ -66,7 +65,7 @@ def record_run(store: Store, record: RunRecord, *, is_ancestor: Callable[[str, s
     return store.add_run(record, move_pointer=move, is_ancestor=is_ancestor)
 
 
-def follow_last_good(store: Store, tag: Callable[[str], None]) -> str | None:
+def follow_last_good(store: RunStore, tag: Callable[[str], None]) -> str | None:
     """`tag` the store's `last-good` image (the store is the truth: a run that moved it further
     meanwhile wins), again if it moved while tagging. The image id tagged, or None."""
     tagged = None
@@ -140,7 +139,7 @@ def build_and_test(
             summary=summary,
             build_seconds=built.seconds if built else 0.0,
             run_seconds=run_seconds,
-            level=level,
+            level=as_level(level),  # a str from the CLI, checked there against LEVELS
         )
 
     def stop(verdict: Verdict, summary: str, built: BuiltImage | None = None, run_seconds: float = 0.0) -> Result:

@@ -10,19 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from harness.compose import ServiceSpec
 from harness.errors import DeployFailed, PromotionRefused
+from harness.model import Release
 from harness.ops.promote import Mover, locked, promote, rollback
-from harness.ports import Reporter
-from harness.promotion import Release
-from harness.services import ServiceState
-
-
-class ServiceEngine(Protocol):
-    def replace_service(self, spec: ServiceSpec, image: str, *, project: str, labels: dict[str, str]) -> str: ...
-    def service_state(self, container_id: str) -> ServiceState: ...
+from harness.ports import Reporter, ServiceEngine
 
 
 @dataclass(frozen=True, kw_only=True)

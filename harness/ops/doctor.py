@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from harness.config import Config
 from harness.errors import HarnessError
-from harness.ports import GpuProbe
+from harness.ports import EngineInfo, GpuProbe
 from harness.preflight import host_problems
 from harness.recipe import load_recipe
 from harness.runplan import plan_gpu
-
-
-class EngineInfo(Protocol):
-    def runtimes(self) -> set[str]: ...
-    def version(self) -> str: ...
-    def image_id(self, name: str) -> str | None: ...
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Protocol
 
 from harness.buildsteps import read_journals
 from harness.naming import LAST_GOOD, SESSION_LABEL, STATE_LABEL
+from harness.ports import GcEngine, StateStore
 from harness.retention import BuildSteps, GcPlan, plan_gc
-from harness.services import ContainerInfo, ImageInfo
+from harness.services import ContainerInfo
 from harness.session import session_alive, session_id
-from harness.store import Store
 
-__all__ = ["GcEngine", "gc", "session_alive", "session_id"]
-
-
-class GcEngine(Protocol):
-    def images(self, *labels: str) -> list[ImageInfo]: ...
-    def dangling(self, *labels: str) -> list[str]: ...
-    def containers(self, *labels: str) -> list[ContainerInfo]: ...
-    def container(self, container_id: str) -> ContainerInfo | None: ...
-    def remove_image(self, ref: str) -> bool: ...
-    def remove_container(self, container_id: str) -> None: ...
-    def repo_images(self, repo: str) -> list[ImageInfo]: ...
+__all__ = ["gc", "session_alive", "session_id"]
 
 
 def gc(
-    engine: GcEngine, store: Store, *, repo: str, keep: int, dry_run: bool, state_dir: Path
+    engine: GcEngine, store: StateStore, *, repo: str, keep: int, dry_run: bool, state_dir: Path
 ) -> tuple[GcPlan, list[str]]:
     """Returns the plan and what could not be removed (with why).
 

@@ -6,9 +6,8 @@ from pathlib import Path
 
 from harness.config import Config
 from harness.naming import LAST_GOOD
-from harness.ports import GpuProbe, ImageBuilder
+from harness.ports import GpuProbe, ImageBuilder, RunStore
 from harness.preflight import arch_problem, env_problem, host_problems
-from harness.store import Store
 
 
 def wants_gpu(cfg: Config, gpu: GpuProbe) -> bool:
@@ -50,7 +49,7 @@ def image_preflight(cfg: Config, gpu: GpuProbe, builder: ImageBuilder, image: st
     return arch_problem(builder.torch_arch_list(image), gpus[0])
 
 
-def drift_reference(store: Store, suite_hash: str) -> dict[str, Path]:
+def drift_reference(store: RunStore, suite_hash: str) -> dict[str, Path]:
     """The last-good run's video per case, when it ran the same suite (so the same seeds)."""
     pointer = store.pointer(LAST_GOOD)
     record = store.run(pointer.run_id) if pointer else None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.adapters.git_repo import set_gitlink, stage_paths
 from harness.errors import UsageError
-from harness.store import Store
+from harness.ports import ReleaseStore
 
 BEGIN, END = "<!-- harness:pin -->", "<!-- /harness:pin -->"
 
@@ -29,7 +29,7 @@ def with_pin(text: str, block: str) -> str:
     return f"{text.rstrip()}\n\n{block}" if text.strip() else f"# Structure\n\n{block}"
 
 
-def pin(store: Store, repo_dir: Path | None, *, submodule: str, now: str) -> tuple[str, str]:
+def pin(store: ReleaseStore, repo_dir: Path | None, *, submodule: str, now: str) -> tuple[str, str]:
     """Stage the gitlink and STRUCTURE.md in the repository whose top folder is `repo_dir`
     (never one found above it). Returns (sha, a commit command that commits exactly that)."""
     if repo_dir is None:

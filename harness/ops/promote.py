@@ -16,12 +16,11 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from harness.errors import LockBusy, PromotionRefused, UsageError
-from harness.model import RunKey
+from harness.model import Level, Release, ReleaseAction, RunKey
 from harness.naming import LAST_GOOD, PRODUCTION, check_ref, image_name
 from harness.ops.isolation import check_repo
-from harness.ports import ImageBuilder, Upstream
-from harness.promotion import Release, refusal, rollback_target
-from harness.store import Store
+from harness.ports import ImageBuilder, StateStore, Upstream
+from harness.promotion import refusal, rollback_target
 
 _RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{1,6}\Z|[0-9]{8}-[0-9]{4,6}\Z")
 
@@ -30,13 +29,13 @@ _RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{1,6}\Z|[0-9]{8}-[0-9]{4,6}\Z")
 class Mover:
     """What a production move touches, injected by the CLI or the tests."""
 
-    store: Store
+    store: StateStore
     builder: ImageBuilder
     upstream: Callable[[], Upstream]  # made on demand: only ref targets need git
     repo: str
     suite_hash: str
     contract_hash: str  # check.contract_digest of the configured contract
-    requires_level: str  # promote.requires_level: a PASS at this level or deeper
+    requires_level: Level  # promote.requires_level: a PASS at this level or deeper
     lock_path: Path
     lock_wait_s: float
     user: str
@@ -154,7 +153,7 @@ def locked(mover: Mover) -> Iterator[None]:
 
 
 def _move(
-    mover: Mover, *, action: str, target: Target, reason: str, forced: bool = False, based_on: int = 0
+    mover: Mover, *, action: ReleaseAction, target: Target, reason: str, forced: bool = False, based_on: int = 0
 ) -> Release:
     """Record the release (the truth), then retag `:production` (derived from it)."""
     release = Release(
@@ -210,7 +209,9 @@ def promote(mover: Mover, spec: str, *, reason: str, force: bool) -> Release:
         return _move(mover, action="promote", target=target, reason=note, forced=bool(why))
 
 
-def rollback(mover: Mover, *, to: int | None, reason: str, force: bool = False, action: str = "rollback") -> RolledBack:
+def rollback(
+    mover: Mover, *, to: int | None, reason: str, force: bool = False, action: ReleaseAction = "rollback"
+) -> RolledBack:
     """Back to an earlier release's image, passing over releases known to be bad (said in `skipped`)."""
     if force and not reason.strip():
         raise UsageError("--force needs --reason: the history keeps why the gate was overridden")

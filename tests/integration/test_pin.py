@@ -13,7 +13,7 @@ from harness.adapters.git_repo import write_commits
 from harness.cli import app
 from harness.config import load_config
 from harness.errors import EXIT_USAGE
-from harness.promotion import Release
+from harness.model import Release
 from harness.sample.make import template
 from harness.store import Store
 from tests.conftest import write_config

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from harness.errors import NoGpuError
+from harness.model import Sample
 from harness.preflight import GpuInfo, arch_problem, host_problems
 from harness.runplan import plan_gpu
-from harness.telemetry import Sample, case_telemetry, case_windows, psnr
+from harness.telemetry import case_telemetry, case_windows, psnr
 
 H200 = GpuInfo(
     index=0,

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.errors import PromotionRefused, UsageError
-from harness.model import LEVELS, RunKey, RunRecord, Verdict
-from harness.promotion import Release, known_bad, refusal, rollback_target
+from harness.model import LEVELS, Release, RunKey, RunRecord, Verdict
+from harness.promotion import known_bad, refusal, rollback_target
 
 KEY = RunKey(suite_hash="s1", contract_hash="k1", level="baseline", image_id="sha256:a", deeper=True)
 

@@ -11,11 +11,10 @@ import numpy as np
 
 from harness.adapters.video import read_frames, write_sample_clip
 from harness.config import GENERATED, GENERATED_MASK, PROJECT_ROOT, Config, load_config
-from harness.model import VideoFacts
+from harness.model import Sample, VideoFacts
 from harness.ops.test import run_suite
 from harness.preflight import GpuInfo
 from harness.runplan import ContainerExit, RunRequest
-from harness.telemetry import Sample
 
 SEED = PROJECT_ROOT / "harness" / "suites" / "seed"
 # MPEG-4 noise allowance: a mask pixel is "black" at or below this, "white" at or above 255 - it.

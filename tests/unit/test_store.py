@@ -173,7 +173,7 @@ def test_v1_store_is_migrated_and_its_runs_vouch_for_nothing(tmp_path: Path) -> 
         assert store.pointer("last-good").run_id == "20240101-000000-abc123"  # type: ignore[union-attr]
         assert [r.revision for r in store.releases()] == [1]
         assert store.unreachable() == {"1" * 40}
-        assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("3",)
+        assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("4",)
         fresh = dataclasses.replace(RECORD, run_id="20240105-000000-fe0000")
         store.add_run(fresh)  # new runs carry their contract
         assert store.run(fresh.run_id) == fresh
