@@ -12,6 +12,7 @@ CONFLICT_SUMMARY = "contract broken (nothing built): wgp.py: SyntaxError: invali
 
 def _record(index: int) -> RunRecord:
     """What testing commit `index` of the fake history records."""
+    cases: tuple[CaseResult, ...]
     if index in CONFLICT:
         verdict, summary, cases = Verdict.FAIL, CONFLICT_SUMMARY, ()
     elif index >= CULPRIT:

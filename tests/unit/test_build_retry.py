@@ -15,13 +15,14 @@ from harness.ops.build import BuiltImage, build_commit_image, ensure_image
 from harness.ports import LineSink
 from harness.services import ImageInfo
 from harness.tarball import TreeEntry
+from tests.unit.port_fakes import BuilderFake, UpstreamFake
 
 SPEC = BuildSpec(stage="deps", tag="r-deps:k", key="k", dockerfile="FROM x\n", files=())
 NETWORK = ("WARNING: Retrying ... Temporary failure in name resolution",)
 MISSING = ("ERROR: No matching distribution found for nosuchpkg",)
 
 
-class FlakyNetworkBuilder:
+class FlakyNetworkBuilder(BuilderFake):
     def __init__(self, failures: list[tuple[str, ...]]) -> None:
         self.failures, self.calls = failures, 0
 
@@ -57,7 +58,7 @@ class Steps:
 
 def test_network_failures_are_retried_then_succeed() -> None:
     builder, steps = FlakyNetworkBuilder([NETWORK, NETWORK]), Steps()
-    result = ensure_image(builder, SPEC, steps, timeout_s=60, retries=2, backoff_s=0)  # type: ignore[arg-type]
+    result = ensure_image(builder, SPEC, steps, timeout_s=60, retries=2, backoff_s=0)
     assert builder.calls == 3 and result.image_id.startswith("sha256:1")
     assert sum("retry" in s for s in steps.steps) == 2
 
@@ -65,14 +66,14 @@ def test_network_failures_are_retried_then_succeed() -> None:
 def test_retries_are_bounded() -> None:
     builder = FlakyNetworkBuilder([NETWORK] * 5)
     with pytest.raises(BuildFailed):
-        ensure_image(builder, SPEC, Steps(), timeout_s=60, retries=2, backoff_s=0)  # type: ignore[arg-type]
+        ensure_image(builder, SPEC, Steps(), timeout_s=60, retries=2, backoff_s=0)
     assert builder.calls == 3
 
 
 def test_a_failure_the_commit_causes_is_not_retried() -> None:
     builder = FlakyNetworkBuilder([MISSING])
     with pytest.raises(BuildFailed):
-        ensure_image(builder, SPEC, Steps(), timeout_s=60, retries=2, backoff_s=0)  # type: ignore[arg-type]
+        ensure_image(builder, SPEC, Steps(), timeout_s=60, retries=2, backoff_s=0)
     assert builder.calls == 1
 
 
@@ -101,7 +102,7 @@ class StageBuilder(FlakyNetworkBuilder):
         return "numpy==2.0\n"
 
 
-class OneCommit:
+class OneCommit(UpstreamFake):
     url = "file:///upstream"
 
     def read_file(self, sha: str, path: str) -> bytes | None:
@@ -132,8 +133,8 @@ def _build(tmp_path: Path, builder: StageBuilder) -> BuiltImage:
     return build_commit_image(
         _config(tmp_path),
         commit,
-        upstream=OneCommit(),  # type: ignore[arg-type]
-        builder=builder,  # type: ignore[arg-type]
+        upstream=OneCommit(),
+        builder=builder,
         reporter=Steps(),
         created="2024-01-02T00:00:00Z",
     )

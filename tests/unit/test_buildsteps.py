@@ -12,6 +12,7 @@ from harness.errors import BuildFailed, EngineUnavailable
 from harness.model import BuildSpec
 from harness.ops.build import ensure_image
 from harness.ports import LineSink
+from tests.unit.port_fakes import BuilderFake
 from tests.unit.test_build_retry import SPEC, Steps
 
 STEP = " ---> Running in 4583386d2bc0"
@@ -54,7 +55,7 @@ def test_an_unreadable_journal_is_skipped_and_an_unwritable_one_never_stops_the_
         note(STEP)
 
 
-class MovingTag:
+class MovingTag(BuilderFake):
     """The tag points at image A, and at B (the same key, another build) from the second look on."""
 
     def __init__(self) -> None:
@@ -80,5 +81,5 @@ class MovingTag:
 
 
 def test_a_reused_image_is_the_one_whose_key_was_checked() -> None:
-    result = ensure_image(MovingTag(), SPEC, Steps(), timeout_s=60)  # type: ignore[arg-type]
+    result = ensure_image(MovingTag(), SPEC, Steps(), timeout_s=60)
     assert result.reused and result.image_id == "sha256:A"

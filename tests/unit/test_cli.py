@@ -115,26 +115,28 @@ def test_harness_error_messages_are_printed_literally(config: Path, monkeypatch:
 
 
 def test_bracketed_data_survives_the_record_and_history_tables() -> None:
-    console = Console(file=io.StringIO(), width=400)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=400)
     summary = "forced [forced past: FAIL at baseline] filter ^rembg\\[gpu\\]"
     print_record(console, record(summary))
     console.print(history_table([record(summary)]))
-    text = console.file.getvalue()  # type: ignore[attr-defined]
+    text = buffer.getvalue()
     assert text.count(summary) == 2, text
 
 
 def test_reporter_steps_and_lines_print_brackets_literally() -> None:
-    console = Console(file=io.StringIO(), width=400)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=400)
     reporter = ConsoleReporter(console, verbose=True)
     reporter.step("filter '^rembg\\[gpu\\]': drop")
     reporter.line("[red]not markup[/red]")
-    text = console.file.getvalue()  # type: ignore[attr-defined]
+    text = buffer.getvalue()
     assert "'^rembg\\[gpu\\]'" in text and "[red]not markup[/red]" in text
 
 
 def test_release_lines_keep_the_forced_past_note() -> None:
     from harness.cli_release import _release_line
-    from harness.promotion import Release
+    from harness.model import Release
 
     release = Release(
         revision=3,
@@ -149,9 +151,10 @@ def test_release_lines_keep_the_forced_past_note() -> None:
         forced=True,
         based_on=3,
     )
-    console = Console(file=io.StringIO(), width=400)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=400)
     console.print(_release_line(release))
-    assert "hotfix [forced past: FAIL]" in console.file.getvalue()  # type: ignore[attr-defined]
+    assert "hotfix [forced past: FAIL]" in buffer.getvalue()
 
 
 class FakeClock:
@@ -163,14 +166,15 @@ class FakeClock:
 
 
 def test_without_a_terminal_progress_lines_name_the_step_and_the_elapsed_time() -> None:
-    console = Console(file=io.StringIO(), force_terminal=False, width=400)
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=False, width=400)
     clock = FakeClock()
     reporter = ConsoleReporter(console, verbose=False, clock=clock)
     reporter.step("build env image [cpu]")
     reporter.line("Step 4/9 : RUN pip install torch")
     clock.now += 12
     reporter.status.tick()
-    text = console.file.getvalue()  # type: ignore[attr-defined]
+    text = buffer.getvalue()
     last = text.strip().splitlines()[-1]
     assert "build env image [cpu]" in last and "12 s" in last and "pip install torch" in last, text
 
@@ -184,11 +188,12 @@ def test_without_a_terminal_the_heartbeat_prints_while_work_runs() -> None:
                 printed.set()
             return super().write(s)
 
-    console = Console(file=Watched(), force_terminal=False, width=400)
+    buffer = Watched()
+    console = Console(file=buffer, force_terminal=False, width=400)
     reporter = ConsoleReporter(console, verbose=False, interval_s=0.01)
     reporter.step("run suite")
     with reporter.status:
-        assert printed.wait(timeout=30), console.file.getvalue()  # type: ignore[attr-defined]
+        assert printed.wait(timeout=30), buffer.getvalue()
 
 
 def test_tables_are_not_wrapped_when_stdout_is_not_a_terminal(config: Path) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -29,8 +30,8 @@ GOOD = VideoFacts(path="/out/t2v.mp4", exists=True, decodes=True, frames=9, widt
 ROW = {"case_id": "t2v", "status": "success", "generation_time": 1.5, "output_path": "/harness/out/t2v.mp4"}
 
 
-def outcome(video: VideoFacts | None = GOOD, row: dict[str, object] | None = ROW, **kw: object) -> RunOutcome:
-    fields: dict[str, object] = {
+def outcome(video: VideoFacts | None = GOOD, row: dict[str, object] | None = ROW, **kw: Any) -> RunOutcome:
+    fields: dict[str, Any] = {  # Any: each test overrides fields of its own types
         "exit_code": 0,
         "timed_out": False,
         "oom_killed": False,
@@ -39,7 +40,7 @@ def outcome(video: VideoFacts | None = GOOD, row: dict[str, object] | None = ROW
         "videos": {"t2v": video} if video else {},
         "seconds": 42.0,
     }
-    return RunOutcome(**(fields | kw))  # type: ignore[arg-type]
+    return RunOutcome(**(fields | kw))
 
 
 def test_all_good_passes() -> None:
@@ -91,7 +92,7 @@ def test_case_missing_from_results_fails() -> None:
         ({"results": None, "exit_code": 3}, "no results.json (container exit 3)"),
     ],
 )
-def test_infra_problems_are_errors_even_with_good_videos(kw: dict[str, object], words: str) -> None:
+def test_infra_problems_are_errors_even_with_good_videos(kw: dict[str, Any], words: str) -> None:
     verdict, summary, cases = evaluate(SUITE, outcome(**kw))
     assert verdict is Verdict.ERROR
     assert words in summary

@@ -11,10 +11,11 @@ import signal
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from harness.config import ClipKind, Config
-from harness.model import VideoFacts
+from harness.model import Commit, VideoFacts
 from harness.ops.build_and_test import World
 from harness.ops.parallel import run_many
 from harness.runplan import ContainerExit, RunRequest
@@ -27,9 +28,7 @@ SHAS = ("1" * 40, "2" * 40)
 
 
 class Upstream(OneCommit):
-    def resolve(self, ref: str) -> object:
-        from harness.model import Commit
-
+    def resolve(self, ref: str) -> Commit:
         return Commit(sha=ref, message="m", author="a <a@b>", date="2024-01-01T00:00:00+00:00")
 
     def is_ancestor(self, older: str, newer: str) -> bool:
@@ -69,13 +68,16 @@ def _world(cfg: Config, runner: HangingContainers, store_path: Path) -> World:
     def no_clip(path: Path, kind: ClipKind) -> None:
         pass
 
+    def no_frames(path: Path) -> np.ndarray:
+        raise AssertionError(f"frames of {path} read: no run here gets as far as drift")
+
     return World(
-        upstream=Upstream(),  # type: ignore[arg-type]
-        builder=StageBuilder("none", []),  # type: ignore[arg-type]
-        runner=runner,  # type: ignore[arg-type]
+        upstream=Upstream(),
+        builder=StageBuilder("none", []),
+        runner=runner,
         gpu=NoGpu(),
         probe=lambda p: VideoFacts(path=str(p), exists=False),
-        frames=lambda p: None,  # type: ignore[arg-type,return-value]
+        frames=no_frames,
         sample_clip=no_clip,
         store=Store(store_path),
         reporter=Steps(),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.errors import PromotionRefused, UsageError
-from harness.model import LEVELS, Release, RunKey, RunRecord, Verdict
+from harness.model import LEVELS, RELEASE_ACTIONS, Level, Release, ReleaseAction, RunKey, RunRecord, Verdict
 from harness.promotion import known_bad, refusal, rollback_target
 
 KEY = RunKey(suite_hash="s1", contract_hash="k1", level="baseline", image_id="sha256:a", deeper=True)
@@ -20,7 +21,7 @@ def run(
     verdict: Verdict,
     suite: str = "s1",
     run_id: str = "20260101-000000-aaaaaa",
-    level: str = "baseline",
+    level: Level = "baseline",
     contract: str = "k1",
 ) -> RunRecord:
     return RunRecord(
@@ -44,7 +45,7 @@ def run(
 
 
 def rel(
-    revision: int, image: str, action: str = "promote", based_on: int | None = None, from_image: str = ""
+    revision: int, image: str, action: ReleaseAction = "promote", based_on: int | None = None, from_image: str = ""
 ) -> Release:
     return Release(
         revision=revision,
@@ -143,9 +144,9 @@ def test_a_deeper_pass_satisfies_and_a_later_fail_at_the_level_undoes_it() -> No
         ({"verdict": Verdict.FAIL}, True),  # a FAIL answers the question too
     ],
 )
-def test_a_record_vouches_only_for_its_own_key(change: dict[str, object], vouches: bool) -> None:
+def test_a_record_vouches_only_for_its_own_key(change: dict[str, Any], vouches: bool) -> None:
     key = RunKey(suite_hash="s1", contract_hash="k1", level="baseline", commit="c" * 40, image_id="sha256:a")
-    record = dataclasses.replace(run("sha256:a", Verdict.PASS), **change)  # type: ignore[arg-type]
+    record = dataclasses.replace(run("sha256:a", Verdict.PASS), **change)
     assert record.vouches_for(key) is vouches
 
 
@@ -195,13 +196,13 @@ def test_automatic_rollback_goes_back_to_the_production_before_the_failed_releas
 
 
 releases_st = st.lists(
-    st.tuples(st.sampled_from(["promote", "rollback", "auto-rollback"]), st.sampled_from("ABCDE")),
+    st.tuples(st.sampled_from(RELEASE_ACTIONS), st.sampled_from("ABCDE")),
     min_size=1,
     max_size=12,
 )
 
 
-def _history(steps: list[tuple[str, str]]) -> list[Release]:
+def _history(steps: list[tuple[ReleaseAction, str]]) -> list[Release]:
     history: list[Release] = []
     for revision, (action, image) in enumerate(steps, start=1):
         earlier = [r for r in history if r.action == "promote"]
@@ -215,7 +216,7 @@ def _history(steps: list[tuple[str, str]]) -> list[Release]:
 
 @given(steps=releases_st, refused=st.sets(st.sampled_from("ABCDE")), to=st.integers(1, 12), auto=st.booleans())
 def test_rollback_never_returns_a_release_known_to_be_bad(
-    steps: list[tuple[str, str]], refused: set[str], to: int, auto: bool
+    steps: list[tuple[ReleaseAction, str]], refused: set[str], to: int, auto: bool
 ) -> None:
     history = _history(steps)
     why = {image: "FAIL" for image in refused}

@@ -3,13 +3,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.errors import EXIT_SKIP, StoreError
-from harness.model import CaseResult, RunRecord, Verdict, VideoFacts
+from harness.model import CaseResult, Pointer, RunRecord, Verdict, VideoFacts
 from harness.store import Store
 
 VIDEO = VideoFacts(path="/runs/r/t2v.mp4", exists=True, decodes=True, frames=9, width=64, height=48, size_bytes=10)
@@ -52,6 +52,12 @@ RECORD = RunRecord(
     contract_hash="c" * 16,
 )
 V1_DUMP = Path(__file__).parent / "data" / "store_v1.sql"
+
+
+def _last_good(store: Store) -> Pointer:
+    pointer = store.pointer("last-good")
+    assert pointer is not None, "no last-good pointer"
+    return pointer
 
 
 @pytest.fixture
@@ -97,7 +103,7 @@ def test_pointer_moves_with_the_run(store: Store) -> None:
         RECORD, run_id="20240102-000000-def456", image_id="sha256:" + "2" * 64, started="2024-01-02T00:00:00+00:00"
     )
     store.add_run(later, move_pointer="last-good")
-    assert store.pointer("last-good").run_id == later.run_id  # type: ignore[union-attr]
+    assert _last_good(store).run_id == later.run_id
     assert [r.run_id for r in store.runs()] == [later.run_id, RECORD.run_id]
 
 
@@ -106,7 +112,7 @@ def test_failed_insert_leaves_pointer(store: Store) -> None:
     clash = dataclasses.replace(RECORD, image_id="sha256:" + "9" * 64)  # same run_id: primary key clash
     with pytest.raises(StoreError, match="could not record run"):
         store.add_run(clash, move_pointer="last-good")
-    assert store.pointer("last-good").image_id == RECORD.image_id  # type: ignore[union-attr]
+    assert _last_good(store).image_id == RECORD.image_id
 
 
 def test_ambiguous_prefix(store: Store) -> None:
@@ -167,10 +173,11 @@ def test_v1_store_is_migrated_and_its_runs_vouch_for_nothing(tmp_path: Path) -> 
         ]
         assert runs[1].cases == CASES and runs[1].verdict is Verdict.PASS
         for r in runs:
+            assert r.level  # both runs of the v1 store know their level
             for contract in ("", "none", "c" * 16):
                 key = RunKey(suite_hash=r.suite_hash, contract_hash=contract, level=r.level, commit=r.commit)
                 assert not r.vouches_for(key)
-        assert store.pointer("last-good").run_id == "20240101-000000-abc123"  # type: ignore[union-attr]
+        assert _last_good(store).run_id == "20240101-000000-abc123"
         assert [r.revision for r in store.releases()] == [1]
         assert store.unreachable() == {"1" * 40}
         assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("4",)
@@ -193,12 +200,12 @@ def test_pointer_moves_only_forward_when_ancestry_is_given(store: Store) -> None
 
     assert store.add_run(passed("b", 1), move_pointer="last-good", is_ancestor=is_ancestor)
     assert not store.add_run(passed("a", 2), move_pointer="last-good", is_ancestor=is_ancestor)
-    assert store.pointer("last-good").commit == "b"  # type: ignore[union-attr]
+    assert _last_good(store).commit == "b"
     assert store.add_run(passed("b", 3), move_pointer="last-good", is_ancestor=is_ancestor)  # a rebuild
-    assert store.pointer("last-good").image_id == "sha256:b3"  # type: ignore[union-attr]
+    assert _last_good(store).image_id == "sha256:b3"
     assert store.add_run(passed("c", 4), move_pointer="last-good", is_ancestor=is_ancestor)
     assert not store.add_run(passed("c", 5))  # no pointer asked: recorded, nothing moves
-    assert store.pointer("last-good").run_id == "r4"  # type: ignore[union-attr]
+    assert _last_good(store).run_id == "r4"
     assert len(store.runs()) == 5
 
 
@@ -309,7 +316,7 @@ def test_every_sqlite_error_after_opening_is_a_store_error(tmp_path: Path) -> No
     store.db.execute("DROP TABLE runs")
     store.db.execute("DROP TABLE releases")
     store.db.execute("DROP TABLE bisects")
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "runs": lambda: store.runs(),
         "run": lambda: store.run("x"),
         "runs_for_commit": lambda: store.runs_for_commit("x"),

@@ -33,6 +33,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+def _handler(server: ThreadingHTTPServer) -> type[_Handler]:
+    """The server's own handler class (one per server: its `seen` and `redirect_to`)."""
+    handler = server.RequestHandlerClass
+    assert isinstance(handler, type) and issubclass(handler, _Handler)
+    return handler
+
+
 @pytest.fixture
 def two() -> Iterator[tuple[ThreadingHTTPServer, ThreadingHTTPServer]]:
     servers = [ThreadingHTTPServer(("127.0.0.1", 0), type("H", (_Handler,), {"seen": []})) for _ in range(2)]
@@ -50,7 +57,7 @@ def test_the_token_goes_only_to_its_origin_and_never_across_a_redirect(
     trusted, cdn = two
     origin = f"http://127.0.0.1:{trusted.server_address[1]}"
     elsewhere = f"http://127.0.0.1:{cdn.server_address[1]}"
-    trusted.RequestHandlerClass.redirect_to = f"{elsewhere}/blob/b.bin"  # type: ignore[attr-defined]
+    _handler(trusted).redirect_to = f"{elsewhere}/blob/b.bin"
     plan = {
         "files": [
             {"url": f"{origin}/a.bin", "name": "a.bin"},
@@ -60,14 +67,14 @@ def test_the_token_goes_only_to_its_origin_and_never_across_a_redirect(
         "token_origins": [origin],
     }
     assert pull(plan, tmp_path, "canary-789") == 0
-    assert trusted.RequestHandlerClass.seen == [  # type: ignore[attr-defined]
+    assert _handler(trusted).seen == [
         ("/a.bin", "Bearer canary-789"),
         ("/moved/b.bin", "Bearer canary-789"),
     ]
-    assert cdn.RequestHandlerClass.seen == [("/blob/b.bin", None), ("/c.bin", None)]  # type: ignore[attr-defined]
+    assert _handler(cdn).seen == [("/blob/b.bin", None), ("/c.bin", None)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.bin", "c.bin"]
     assert pull(plan, tmp_path, "canary-789") == 0  # present files are not fetched again
-    assert len(trusted.RequestHandlerClass.seen) == 2  # type: ignore[attr-defined]
+    assert len(_handler(trusted).seen) == 2
 
 
 def test_a_redirect_within_the_trusted_origin_keeps_the_token(
@@ -75,10 +82,10 @@ def test_a_redirect_within_the_trusted_origin_keeps_the_token(
 ) -> None:
     trusted, _ = two
     origin = f"http://127.0.0.1:{trusted.server_address[1]}"
-    trusted.RequestHandlerClass.redirect_to = "/renamed/d.bin"  # type: ignore[attr-defined]
+    _handler(trusted).redirect_to = "/renamed/d.bin"
     plan = {"files": [{"url": f"{origin}/moved/d.bin", "name": "d.bin"}], "token_origins": [origin]}
     assert pull(plan, tmp_path, "canary-789") == 0
-    assert trusted.RequestHandlerClass.seen == [  # type: ignore[attr-defined]
+    assert _handler(trusted).seen == [
         ("/moved/d.bin", "Bearer canary-789"),
         ("/renamed/d.bin", "Bearer canary-789"),
     ]

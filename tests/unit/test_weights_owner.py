@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -12,9 +11,10 @@ from harness.config import load_config
 from harness.errors import ConfigError
 from harness.model import Commit
 from harness.ops.weights import pull_weights
+from tests.unit.port_fakes import BuilderFake, RunnerFake, UpstreamFake
 
 
-class _Upstream:
+class _Upstream(UpstreamFake):
     url = "file:///upstream"
 
     def list_files(self, sha: str, folder: str) -> list[str]:
@@ -22,11 +22,6 @@ class _Upstream:
 
     def read_file(self, sha: str, path: str) -> bytes | None:
         return b'{"model": {"URLs": ["https://huggingface.co/o/r/resolve/main/w.safetensors"]}}'
-
-
-class _Untouched:
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"{name} called: nothing may be built or run")
 
 
 class _Quiet:
@@ -50,9 +45,9 @@ def test_a_root_owned_cache_with_files_to_fetch_is_refused_with_the_fix(tmp_path
         pull_weights(
             cfg,
             Commit(sha="a" * 40, message="m", author="a", date="2026-01-01"),
-            upstream=_Upstream(),  # type: ignore[arg-type]
-            builder=_Untouched(),  # type: ignore[arg-type]
-            runner=_Untouched(),  # type: ignore[arg-type]
+            upstream=_Upstream(),
+            builder=BuilderFake(),  # nothing may be built or run
+            runner=RunnerFake(),
             reporter=_Quiet(),
             run_id="r",
             run_dir=tmp_path / "run",
