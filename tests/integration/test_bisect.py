@@ -57,9 +57,9 @@ def test_bisect_names_culprit_skips_infra_and_reuses_everything(project: Project
     code, doc = _bisect(project, "--good", shas[0], "--bad", shas[-1])
     assert code == 0, doc
     assert doc["first_bad"] == shas[CULPRIT]
-    assert shas[INFRA] in doc["skipped"]  # type: ignore[operator]
-    assert doc["culprit"]["commit"]["message"] == "stuff"  # type: ignore[index]
-    assert doc["culprit"]["integration"] == [["wgp.py", 2, 1]]  # type: ignore[index]  # import + marker
+    assert shas[INFRA] in doc["skipped"]
+    assert doc["culprit"]["commit"]["message"] == "stuff"
+    assert doc["culprit"]["integration"] == [["wgp.py", 2, 1]]  # import + marker
     probes = doc["probes"]
     assert isinstance(probes, list) and len(probes) <= 2 + 5  # endpoints + ceil(log2 15) + one skip
     images = {i.id for i in project.engine.client.images.list(name=project.repo)}
@@ -67,7 +67,7 @@ def test_bisect_names_culprit_skips_infra_and_reuses_everything(project: Project
     # A second bisect over the same range reuses every record and builds nothing.
     code, again = _bisect(project, "--good", shas[0], "--bad", shas[-1])
     assert code == 0 and again["first_bad"] == shas[CULPRIT]
-    assert {p["source"] for p in again["probes"]} == {"reused"}  # type: ignore[union-attr]
+    assert {p["source"] for p in again["probes"]} == {"reused"}
     assert {i.id for i in project.engine.client.images.list(name=project.repo)} == images
     assert len(project.store().runs(1000)) == runs
 
@@ -114,7 +114,7 @@ def test_killed_bisect_resumes_without_redoing_finished_probes(project: Project)
     steps_before = len(log.steps(log.sessions()[0].id))
     code, doc = _bisect(project, "--resume")
     assert code == 0 and doc["first_bad"] == shas[CULPRIT], doc
-    for probe in doc["probes"][steps_before:]:  # type: ignore[index]
+    for probe in doc["probes"][steps_before:]:
         assert (probe["source"] == "reused") == (probe["commit"] in before)
     counts: dict[str, int] = {}
     for record in project.store().runs(1000):

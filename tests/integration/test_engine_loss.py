@@ -36,7 +36,9 @@ class _Pipe(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         upstream = socket.socket(socket.AF_UNIX)
         upstream.connect(ENGINE)
-        self.server.conns.append((self.request, upstream))  # type: ignore[attr-defined]
+        server = self.server
+        assert isinstance(server, _PipeServer)
+        server.conns.append((self.request, upstream))
 
         def pump(src: socket.socket, dst: socket.socket) -> None:
             with contextlib.suppress(OSError):
@@ -51,10 +53,17 @@ class _Pipe(socketserver.BaseRequestHandler):
         back.join()
 
 
+class _PipeServer(socketserver.ThreadingUnixStreamServer):
+    """Keeps both ends of every connection it piped, for `cut` to close."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, _Pipe)
+        self.conns: list[tuple[socket.socket, socket.socket]] = []
+
+
 @contextlib.contextmanager
-def engine_proxy(path: Path) -> Iterator[socketserver.ThreadingUnixStreamServer]:
-    server = socketserver.ThreadingUnixStreamServer(str(path), _Pipe)
-    server.conns = []  # type: ignore[attr-defined]
+def engine_proxy(path: Path) -> Iterator[_PipeServer]:
+    server = _PipeServer(str(path))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -63,14 +72,14 @@ def engine_proxy(path: Path) -> Iterator[socketserver.ThreadingUnixStreamServer]
         cut(server)
 
 
-def cut(server: socketserver.ThreadingUnixStreamServer) -> None:
+def cut(server: _PipeServer) -> None:
     server.shutdown()
     server.server_close()
-    for a, b in server.conns:  # type: ignore[attr-defined]
+    for a, b in server.conns:
         for s in (a, b):
             with contextlib.suppress(OSError):
                 s.close()
-    Path(server.server_address).unlink(missing_ok=True)  # type: ignore[arg-type]
+    Path(str(server.server_address)).unlink(missing_ok=True)  # an AF_UNIX address: the socket's path
 
 
 def test_engine_lost_mid_run_is_infra_and_leftovers_are_reaped(project: Project, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import pytest
 from harness.config import load_config
 from harness.errors import EXIT_USAGE
 from harness.naming import LAST_GOOD, PRODUCTION
-from harness.sample.make import template, write_sample
+from harness.sample.make import Files, template, write_sample
 from tests.conftest import write_config
 from tests.integration.conftest import Project
 
@@ -81,7 +81,7 @@ def _dead_pid() -> int:
 
 def _pass(project: Project, message: str, extra: str = "") -> str:
     wgp = template()["wgp.py"] or ""
-    files = template() if not (project.upstream / ".git").exists() else {"wgp.py": f"{wgp}\n# {extra}\n"}
+    files: Files = template() if not (project.upstream / ".git").exists() else {"wgp.py": f"{wgp}\n# {extra}\n"}
     sha = project.commit(message, files)
     code, output = project.run("build-and-test", sha)
     assert code == 0, output

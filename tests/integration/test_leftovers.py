@@ -69,7 +69,9 @@ class _Deaf(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         upstream = socket.socket(socket.AF_UNIX)
         upstream.connect(ENGINE)
-        self.server.held.append(upstream)  # type: ignore[attr-defined]
+        server = self.server
+        assert isinstance(server, _DeafServer)
+        server.held.append(upstream)
 
         def back() -> None:
             with contextlib.suppress(OSError):
@@ -83,10 +85,17 @@ class _Deaf(socketserver.BaseRequestHandler):
                 upstream.sendall(data)
 
 
+class _DeafServer(socketserver.ThreadingUnixStreamServer):
+    """Keeps the engine's side of every connection, to close when the proxy goes."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, _Deaf)
+        self.held: list[socket.socket] = []
+
+
 @contextlib.contextmanager
 def deaf_proxy(path: Path) -> Iterator[str]:
-    server = socketserver.ThreadingUnixStreamServer(str(path), _Deaf)
-    server.held = []  # type: ignore[attr-defined]
+    server = _DeafServer(str(path))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -94,7 +103,7 @@ def deaf_proxy(path: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-        for held in server.held:  # type: ignore[attr-defined]
+        for held in server.held:
             with contextlib.suppress(OSError):
                 held.close()
 

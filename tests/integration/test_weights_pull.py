@@ -115,6 +115,13 @@ class _Recorder(BaseHTTPRequestHandler):
         pass
 
 
+def _seen(server: ThreadingHTTPServer) -> list[tuple[str, str | None]]:
+    """What the server's own handler class (one per server) was asked."""
+    handler = server.RequestHandlerClass
+    assert isinstance(handler, type) and issubclass(handler, _Recorder)
+    return handler.seen
+
+
 @pytest.fixture
 def servers() -> Iterator[tuple[ThreadingHTTPServer, ThreadingHTTPServer]]:
     """Two local servers (loopback only): one origin is trusted with the token, one is not."""
@@ -175,8 +182,7 @@ def test_download_lands_in_the_cache_as_non_root_and_the_token_only_as_a_header(
         st = (models / name).stat()
         assert st.st_size == len(_Recorder.body) and st.st_uid != 0, (name, st)
     assert not list(models.glob("*.part"))
-    seen_trusted = trusted.RequestHandlerClass.seen  # type: ignore[attr-defined]
-    seen_other = other.RequestHandlerClass.seen  # type: ignore[attr-defined]
+    seen_trusted, seen_other = _seen(trusted), _seen(other)
     assert seen_trusted == [("/org/tiny/resolve/main/tiny.safetensors", "Bearer canary-456")]
     assert seen_other == [("/loras/extra.safetensors", None)]  # another origin never sees it
     (downloader,) = [c for c in creations if "canary-456" in _env_text(c)]
