@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import ConfigError, UsageError
-from harness.model import LEVELS, Level
+from harness.model import GPU_MODES, LEVELS, Level
+from harness.model import GpuMode as GpuMode  # re-exported: config.GpuMode is the name the run plan uses
 from harness.naming import validate_repo
 from harness.yamlio import Section, load_yaml_mapping
 
-GpuMode = Literal["auto", "nvidia", "devices", "none"]
-GPU_MODES: tuple[GpuMode, ...] = ("auto", "nvidia", "devices", "none")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _RESOLUTION = re.compile(r"([0-9]{1,5})x([0-9]{1,5})\Z")
 GENERATED = "generated"  # guide/mask: harness writes a deterministic sample clip (496x496, 81 frames)

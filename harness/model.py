@@ -16,6 +16,8 @@ Stage = Literal["env", "deps", "commit"]  # the images of one build, each FROM t
 STAGES: tuple[Stage, ...] = ("env", "deps", "commit")
 ReleaseAction = Literal["promote", "rollback", "auto-rollback"]
 RELEASE_ACTIONS: tuple[ReleaseAction, ...] = ("promote", "rollback", "auto-rollback")
+GpuMode = Literal["auto", "nvidia", "devices", "none"]  # run.gpu: how test containers get the GPUs
+GPU_MODES: tuple[GpuMode, ...] = ("auto", "nvidia", "devices", "none")
 StepSource = Literal["fresh", "reused"]  # a bisect probe tested now, or answered by a recorded run
 STEP_SOURCES: tuple[StepSource, ...] = ("fresh", "reused")
 C = TypeVar("C", bound=str)
@@ -151,7 +153,7 @@ class RunOutcome:
     infra_error: str = ""
     telemetry: dict[str, object] = field(default_factory=dict)  # case id -> telemetry.CaseTelemetry
     drift: dict[str, float] = field(default_factory=dict)  # case id -> PSNR against last-good
-    gpu_mode: str = "none"
+    gpu_mode: GpuMode = "none"
     killed_for: str = ""  # "deadline", "silence" or "output" when harness had to kill the container
     results_error: str = ""  # why results.json was refused (FIFO, symlink, too big, malformed): a FAIL
     missing_weights: dict[str, tuple[str, ...]] = field(default_factory=dict)  # case id -> files not in the cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from typing import assert_never
 
 from harness.errors import StoreError
 from harness.model import Release
@@ -25,7 +26,13 @@ class ReleasesRole(Connection):
                     "SELECT revision, image_id FROM releases ORDER BY revision DESC LIMIT 1"
                 ).fetchone()
                 revision = (row[0] if row else 0) + 1
-                based_on = revision if release.action == "promote" else release.based_on
+                match release.action:
+                    case "promote":
+                        based_on = revision  # a promotion is its own base
+                    case "rollback" | "auto-rollback":
+                        based_on = release.based_on  # the promotion whose image it puts back
+                    case _:
+                        assert_never(release.action)
                 stored = dataclasses.replace(
                     release, revision=revision, based_on=based_on, from_image_id=row[1] if row else ""
                 )
