@@ -1,6 +1,6 @@
 """Bisect sessions in the run store: parameters for --resume, steps for --log.
 
-The tables are the store's (store.py's schema, version 4 and later); this is their reading
+The tables are the store's (harness/store/schema.py, version 4 and later); this is their reading
 and writing, over the store's connection and transactions.
 """
 

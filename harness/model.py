@@ -10,7 +10,7 @@ from harness.errors import EXIT_FAIL, EXIT_PASS, EXIT_SKIP
 
 Level = Literal["contract", "smoke", "baseline"]
 LEVELS: tuple[Level, ...] = ("contract", "smoke", "baseline")  # shallowest first: each checks more
-# "": a run folder an older harness left without its facts, recorded as interrupted (store.py)
+# "": a run folder an older harness left without its facts, recorded as interrupted (harness/store/rows.py)
 RecordLevel = Level | Literal[""]
 Stage = Literal["env", "deps", "commit"]  # the images of one build, each FROM the one before
 STAGES: tuple[Stage, ...] = ("env", "deps", "commit")
