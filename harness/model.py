@@ -13,7 +13,6 @@ LEVELS: tuple[Level, ...] = ("contract", "smoke", "baseline")  # shallowest firs
 # "": a run folder an older harness left without its facts, recorded as interrupted (harness/store/rows.py)
 RecordLevel = Level | Literal[""]
 Stage = Literal["env", "deps", "commit"]  # the images of one build, each FROM the one before
-STAGES: tuple[Stage, ...] = ("env", "deps", "commit")
 ReleaseAction = Literal["promote", "rollback", "auto-rollback"]
 RELEASE_ACTIONS: tuple[ReleaseAction, ...] = ("promote", "rollback", "auto-rollback")
 GpuMode = Literal["auto", "nvidia", "devices", "none"]  # run.gpu: how test containers get the GPUs
