@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 from harness.errors import StoreError
 from harness.model import (
@@ -96,14 +97,15 @@ def _known_level(value: str) -> RecordLevel:
         return ""
 
 
-def _case(raw: dict[str, object]) -> CaseResult:
+def _case(raw: dict[str, Any]) -> CaseResult:
+    """A case as `run_row` wrote it (parsed JSON: Any until the dataclass takes its fields)."""
     video = raw.get("video")
     fields = {k: v for k, v in raw.items() if k not in ("verdict", "video", "reasons", "notes")}
     return CaseResult(
-        **fields,  # type: ignore[arg-type]
+        **fields,
         verdict=Verdict(raw["verdict"]),
-        reasons=tuple(raw.get("reasons") or ()),  # type: ignore[arg-type]
-        notes=tuple(raw.get("notes") or ()),  # type: ignore[arg-type]
+        reasons=tuple(raw.get("reasons") or ()),
+        notes=tuple(raw.get("notes") or ()),
         video=VideoFacts(**video) if isinstance(video, dict) else None,
     )
 
