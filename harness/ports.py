@@ -79,6 +79,19 @@ class Reporter(Protocol):
     def line(self, text: str) -> None: ...
 
 
+class RepoImages(Protocol):
+    """Whose images a repository holds: one repository belongs to one state (ops/isolation.py)."""
+
+    def repo_images(self, repo: str) -> list[ImageInfo]: ...
+
+
+class SessionContainers(Protocol):
+    """The containers of one harness process, reaped on an interrupt (ops/parallel.py)."""
+
+    def containers(self, label: str) -> list[ContainerInfo]: ...
+    def remove_container(self, container_id: str) -> None: ...
+
+
 class ServiceEngine(Protocol):
     """The compose service production runs as (ops/deploy.py)."""
 

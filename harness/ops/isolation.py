@@ -10,15 +10,10 @@ per-state, so no state ever deletes an image another still uses. Images without 
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from harness.errors import UsageError
 from harness.naming import STATE_DIR_LABEL, STATE_LABEL, stage_repo
+from harness.ports import RepoImages
 from harness.services import ImageInfo
-
-
-class RepoImages(Protocol):
-    def repo_images(self, repo: str) -> list[ImageInfo]: ...
 
 
 def foreign_image(images: list[ImageInfo], state: str) -> ImageInfo | None:

@@ -13,23 +13,16 @@ import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Protocol
 
 from harness.config import Config
 from harness.errors import HarnessError, Interrupted
 from harness.model import RunRecord
 from harness.ops.build_and_test import Result, World, build_and_test
-from harness.ports import ContainerRunner, GpuProbe, LineSink
+from harness.ports import ContainerRunner, GpuProbe, LineSink, SessionContainers
 from harness.runplan import ContainerExit, RunRequest
 from harness.scheduler import GpuScheduler
-from harness.services import ContainerInfo
 
 Reap = Callable[[], None]
-
-
-class SessionContainers(Protocol):
-    def containers(self, label: str) -> list[ContainerInfo]: ...
-    def remove_container(self, container_id: str) -> None: ...
 
 
 def reap_session(engine: SessionContainers, session: str) -> None:
