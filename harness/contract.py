@@ -19,6 +19,7 @@ from harness.yamlio import Section, load_yaml_mapping
 
 DEFAULT_CONTRACT = Path(__file__).resolve().parent / "contract.yaml"
 Status = Literal["ok", "missing", "changed", "error"]
+ItemKind = Literal["function", "global", "model", "entry_point", "source"]
 _PROCESS_FLAG = re.compile(r"""["']--process["']""")
 
 
@@ -57,7 +58,7 @@ class Signature:
 
 @dataclass(frozen=True, kw_only=True)
 class ItemResult:
-    kind: str  # function | global | model | entry_point | source
+    kind: ItemKind
     name: str
     status: Status
     reasons: tuple[str, ...] = ()
