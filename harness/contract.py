@@ -19,7 +19,7 @@ from harness.yamlio import Section, load_yaml_mapping
 
 DEFAULT_CONTRACT = Path(__file__).resolve().parent / "contract.yaml"
 Status = Literal["ok", "missing", "changed", "error"]
-ItemKind = Literal["function", "global", "model", "entry_point", "source"]
+ItemKind = Literal["function", "global", "model", "entry_point", "source", "tree"]  # tree: ops/check.py, unsafe entries
 _PROCESS_FLAG = re.compile(r"""["']--process["']""")
 
 
