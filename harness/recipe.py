@@ -19,6 +19,7 @@ from harness.reqpolicy import decide
 from harness.yamlio import Section, load_yaml_mapping
 
 FilterAction = Literal["drop", "replace", "allow"]
+FILTER_ACTIONS: tuple[FilterAction, ...] = ("drop", "replace", "allow")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,13 +141,13 @@ def _rule(sec: Section) -> FilterRule:
         re.compile(pattern)
     except re.error as exc:
         raise ConfigError(sec.source, sec.key("match"), f"not a regular expression: {exc}") from exc
-    action = sec.choice("action", "drop", ("drop", "replace", "allow"))
+    action = sec.choice("action", "drop", FILTER_ACTIONS)
     replacement = sec.string("with")
     if action == "replace" and not replacement:
         raise ConfigError(sec.source, sec.key("with"), "required when action is replace")
     return FilterRule(
         match=pattern,
-        action=action,  # type: ignore[arg-type]
+        action=action,
         replacement=replacement or "",
         reason=sec.string("reason", required=True),
     )
