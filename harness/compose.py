@@ -74,21 +74,27 @@ def load_service(path: Path, service: str, env: Mapping[str, str]) -> ServiceSpe
     mounts = _mounts(sec, path.parent)
     health = _health(sec.section("healthcheck")) if isinstance(sec.data.get("healthcheck"), dict) else None
     gpu = _reserves_gpu(sec)
-    env_raw = sec.data.get("environment") or {}
-    if isinstance(env_raw, list):
-        env_raw = dict(str(e).split("=", 1) for e in env_raw)
+    environment = _environment(sec)
     command = sec.data.get("command") or []
     return ServiceSpec(
         name=service,
         image=sec.string("image", required=True),
         command=tuple(str(c) for c in (command.split() if isinstance(command, str) else command)),
-        environment=tuple((str(k), str(v)) for k, v in env_raw.items()),
+        environment=environment,
         mounts=mounts,
         health=health,
         restart=str(sec.data.get("restart", "no")),
         labels=tuple((str(k), str(v)) for k, v in (sec.data.get("labels") or {}).items()),
         gpu=gpu,
     )
+
+
+def _environment(sec: Section) -> tuple[tuple[str, str], ...]:
+    """`environment:` as a mapping or a list of NAME=value."""
+    raw = sec.data.get("environment") or {}
+    if isinstance(raw, list):
+        raw = dict(str(e).split("=", 1) for e in raw)
+    return tuple((str(k), str(v)) for k, v in raw.items())
 
 
 def _mounts(sec: Section, base: Path) -> tuple[Mount, ...]:

@@ -61,17 +61,11 @@ def plan_gc(
 ) -> GcPlan:
     why = _protected(commit_images, releases, last_good, containers, keep)
     tagged = {i.id for i in commit_images if i.tags}
-    for run in _newest_per_commit(runs):
-        if run.image_id not in tagged:
-            why.setdefault(run.image_id, f"named by run {run.run_id}, the newest of commit {run.commit[:12]}")
-    dead = [b for b in builds if b.ended or not session_alive(b.session)]
-    live = [b for b in builds if b not in dead]
-    # A build in progress has untagged images of its own (each step's, the one it is about to
-    # tag): while one runs, no untagged image goes.
-    busy = f"a build of this state is in progress (session {live[0].session})" if live else ""
-    for image in commit_images if busy else ():
-        if not image.tags:
-            why.setdefault(image.id, busy)
+    for run in _newest_per_commit(runs, besides=tagged):
+        why.setdefault(run.image_id, f"named by run {run.run_id}, the newest of commit {run.commit[:12]}")
+    dead, live, busy = _split_builds(builds, session_alive)
+    for image in _untagged(commit_images) if busy else ():
+        why.setdefault(image.id, busy)
     remove_images = tuple(i for i in commit_images if i.id not in why)
     return GcPlan(
         remove_images=remove_images,
@@ -111,13 +105,31 @@ def _protected(
     return why
 
 
-def _newest_per_commit(runs: list[RunRecord]) -> list[RunRecord]:
-    """The newest run with an image of each commit (`runs` come newest first)."""
+def _newest_per_commit(runs: list[RunRecord], *, besides: set[str]) -> list[RunRecord]:
+    """The newest run with an image of each commit (`runs` come newest first), whose image is
+    not among `besides` (the tagged images: those keep their commit's slot already)."""
     newest: dict[str, RunRecord] = {}
     for run in runs:
         if run.image_id:
             newest.setdefault(run.commit, run)
-    return list(newest.values())
+    return [run for run in newest.values() if run.image_id not in besides]
+
+
+def _split_builds(
+    builds: tuple[BuildSteps, ...], session_alive: Callable[[str], bool]
+) -> tuple[list[BuildSteps], list[BuildSteps], str]:
+    """Builds that are over, builds in progress, and while any is: why untagged images stay.
+
+    A build in progress has untagged images of its own (each step's, the one it is about to
+    tag): while one runs, no untagged image goes."""
+    dead = [b for b in builds if b.ended or not session_alive(b.session)]
+    live = [b for b in builds if b not in dead]
+    busy = f"a build of this state is in progress (session {live[0].session})" if live else ""
+    return dead, live, busy
+
+
+def _untagged(images: list[ImageInfo]) -> list[ImageInfo]:
+    return [i for i in images if not i.tags]
 
 
 def _run_dirs(runs: list[RunRecord], keep: int, removed: set[str]) -> tuple[str, ...]:
