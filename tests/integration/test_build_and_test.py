@@ -54,7 +54,7 @@ def test_import_break_fails_and_last_good_stays(project: Project) -> None:
 
 def _ancestors(project: Project, tag: str) -> set[str]:
     """Ids of the image and of every image it was built on (the classic builder keeps them)."""
-    return {str(layer["Id"]) for layer in project.engine.client.api.history(f"{project.repo}:{tag}")}
+    return {str(layer["Id"]) for layer in project.engine.client.images.get(f"{project.repo}:{tag}").history()}
 
 
 def test_code_only_change_reuses_deps_image(project: Project) -> None:

@@ -19,6 +19,9 @@ from harness.sample.make import template
 from tests.conftest import write_config
 from tests.integration.conftest import Project, unique_repo
 
+# docker-py's filters argument (its stubs take exactly this type)
+Filters = dict[str, str | list[str] | bool]
+
 pytestmark = pytest.mark.integration
 
 
@@ -46,9 +49,9 @@ def test_interrupt_during_run_leaves_no_container(project: Project, sig: signal.
     # A commit of its own per signal: a container left by one case must not be seen by the other.
     sha = project.commit(f"hangs ({sig.name})", {**template(), "wgp.py": _hanging_wgp()})
     proc = _harness(project.config, "build-and-test", "HEAD")
-    label = {"label": f"harness.commit={sha}"}
+    label: Filters = {"label": f"harness.commit={sha}"}
     # The test container itself: inspection containers of the commit image carry its label too.
-    test_container = {"label": [f"harness.commit={sha}", "harness.purpose=test"], "status": "running"}
+    test_container: Filters = {"label": [f"harness.commit={sha}", "harness.purpose=test"], "status": "running"}
     deadline = time.monotonic() + 600
     while not project.engine.client.containers.list(filters=test_container):
         assert proc.poll() is None, proc.communicate()[0]
@@ -149,7 +152,7 @@ def test_ctrl_c_during_an_inspection_container_removes_it(engine: Engine) -> Non
     fake_python = "printf '#!/bin/sh\\nsleep 600\\n' > /usr/local/bin/python && chmod +x /usr/local/bin/python"
     dockerfile = f"FROM {BASE_IMAGE}\nRUN {fake_python}\n"
     engine.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
-    inspecting = {"label": "harness.purpose=inspect", "ancestor": tag}
+    inspecting: Filters = {"label": "harness.purpose=inspect", "ancestor": tag}
     seen = threading.Event()
 
     def interrupt_once_running() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -309,7 +309,7 @@ def test_every_sqlite_error_after_opening_is_a_store_error(tmp_path: Path) -> No
     store.db.execute("DROP TABLE runs")
     store.db.execute("DROP TABLE releases")
     store.db.execute("DROP TABLE bisects")
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "runs": lambda: store.runs(),
         "run": lambda: store.run("x"),
         "runs_for_commit": lambda: store.runs_for_commit("x"),
