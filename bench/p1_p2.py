@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.adapters.docker_engine import DockerEngine
+from harness.adapters.engine import connect
 from harness.adapters.git_repo import GitUpstream, write_commits
 from harness.config import load_config
 from harness.ops.build import build_commit_image
@@ -77,7 +77,7 @@ def main() -> None:
     config_path = write_sample(work)
     config_path.write_text(config_path.read_text().replace("repo: harness/sample", f"repo: {repo}"))
     cfg = load_config(config_path)
-    engine = DockerEngine(os.environ)
+    engine = connect(os.environ)
     upstream = GitUpstream(cfg.upstream_url, cfg.mirror_dir)
     created = "2026-01-01T00:00:00+00:00"
 
@@ -88,7 +88,7 @@ def main() -> None:
         cfg,
         commit,
         upstream=upstream,
-        builder=engine,
+        builder=engine.images,
         reporter=Quiet(),
         created=created,
         no_cache=True,
@@ -101,7 +101,7 @@ def main() -> None:
         cfg,
         upstream.commit(sha),
         upstream=upstream,
-        builder=engine,
+        builder=engine.images,
         reporter=Quiet(),
         created=created,
     )

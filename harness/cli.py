@@ -196,7 +196,7 @@ def _store() -> Store:
 
 def make_world(cfg: Config, reporter: Reporter) -> World:
     """The real adapters behind build-and-test (and the probes of bisect)."""
-    from harness.adapters.docker_engine import DockerEngine
+    from harness.adapters.engine import connect
     from harness.adapters.gpu import HostGpuProbe
     from harness.adapters.video import probe_video, read_frames, write_sample_clip
     from harness.naming import owner_labels
@@ -204,11 +204,11 @@ def make_world(cfg: Config, reporter: Reporter) -> World:
     from harness.ops.gc import session_id
 
     store = Store(cfg.state_dir / "state.db")
-    engine = DockerEngine(os.environ, owner=owner_labels(store.state_id(), cfg.state_dir))
+    engine = connect(os.environ, owner=owner_labels(store.state_id(), cfg.state_dir))
     return World(
         upstream=upstream_for(cfg),
-        builder=engine,
-        runner=engine,
+        builder=engine.images,
+        runner=engine.containers,
         gpu=HostGpuProbe(),
         probe=probe_video,
         frames=read_frames,
@@ -260,14 +260,14 @@ def build_and_test_cmd(
 def _build_and_test_many(
     cfg: Config, refs: list[str], reporter: ConsoleReporter, *, level: str | None, parallel: int, json_out: bool
 ) -> None:
-    from harness.adapters.docker_engine import DockerEngine
+    from harness.adapters.engine import connect
     from harness.adapters.gpu import HostGpuProbe
     from harness.model import Verdict
     from harness.ops.gc import session_id
     from harness.ops.parallel import reap_session, run_many, scheduler_for
 
     scheduler = scheduler_for(cfg, HostGpuProbe(), slots=parallel)
-    reap = functools.partial(reap_session, DockerEngine(os.environ), session_id())
+    reap = functools.partial(reap_session, connect(os.environ).inventory, session_id())
     with reporter.status:
         outcomes = run_many(
             cfg, refs, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, level=level, reap=reap

@@ -43,14 +43,14 @@ def _steps_table(steps: list) -> Table:  # type: ignore[type-arg]
 
 def _parallel(reporter: ConsoleReporter, jobs: int) -> Callable[[Config, list[str], str], dict[str, RunRecord]]:
     """Probes of one round at once, one GPU each (or `jobs` at a time on a CPU host)."""
-    from harness.adapters.docker_engine import DockerEngine
+    from harness.adapters.engine import connect
     from harness.adapters.gpu import HostGpuProbe
     from harness.ops.gc import session_id
     from harness.ops.parallel import reap_session, records, run_many, scheduler_for
 
     def run(cfg: Config, shas: list[str], level: str) -> dict[str, RunRecord]:
         scheduler = scheduler_for(cfg, HostGpuProbe(), slots=jobs, limit=jobs)
-        reap = functools.partial(reap_session, DockerEngine(os.environ), session_id())
+        reap = functools.partial(reap_session, connect(os.environ).inventory, session_id())
         return records(
             run_many(
                 cfg, shas, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, level=level, reap=reap
@@ -87,7 +87,7 @@ def bisect_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Find the first bad upstream commit between --good and --bad (first-parent history)."""
-    from harness.adapters.docker_engine import DockerEngine
+    from harness.adapters.engine import connect
     from harness.bisect import Symptom
     from harness.bisect_log import BisectLog, step_dict
     from harness.naming import owner_labels
@@ -133,7 +133,7 @@ def bisect_cmd(
         world=world,
         log=blog,
         make_upstream=lambda: upstream_for(cfg),
-        make_builder=lambda: DockerEngine(os.environ, owner=owner),
+        make_builder=lambda: connect(os.environ, owner=owner).images,
         parallel=_parallel(reporter, jobs) if jobs > 1 else None,
     )
     policy: Literal["fail", "skip"] = "skip" if deps_failure == "skip" else "fail"

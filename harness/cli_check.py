@@ -72,13 +72,13 @@ def check_cmd(ref: Annotated[str, typer.Argument(help="upstream ref")], json_out
 def doctor_cmd(json_out: JsonOpt = False) -> None:
     """Engine, runtimes, the GPU mode `auto` would pick, devices, driver, base image, model cache
     (with no harness.yaml here: the defaults)."""
-    from harness.adapters.docker_engine import DockerEngine
+    from harness.adapters.engine import connect
     from harness.adapters.gpu import HostGpuProbe
     from harness.cli import config_or_defaults
     from harness.ops.doctor import doctor
 
     cfg = config_or_defaults()
-    rows = doctor(cfg, DockerEngine(os.environ), HostGpuProbe())
+    rows = doctor(cfg, connect(os.environ).info, HostGpuProbe())
     if json_out:
         out.print_json(to_json([dataclasses.asdict(r) for r in rows]))
     else:

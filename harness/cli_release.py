@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.adapters.docker_engine import DockerEngine
+from harness.adapters.engine import Engine, connect
 from harness.cli import JsonOpt, app, err, out, state, upstream_for
 from harness.config import Config, load_config
 from harness.model import Release
@@ -43,15 +43,15 @@ def _fault(point: str) -> None:
         time.sleep(3600)
 
 
-def _setup() -> tuple[Config, Mover, DockerEngine]:
+def _setup() -> tuple[Config, Mover, Engine]:
     from harness.ops.check import contract_digest
 
     cfg = load_config(state["config"])
     store = Store(cfg.state_dir / "state.db")
-    engine = DockerEngine(os.environ, owner=owner_labels(store.state_id(), cfg.state_dir))
+    engine = connect(os.environ, owner=owner_labels(store.state_id(), cfg.state_dir))
     mover = Mover(
         store=store,
-        builder=engine,
+        builder=engine.images,
         upstream=lambda: upstream_for(cfg),
         repo=cfg.repo,
         suite_hash=cfg.suite.digest(),
@@ -66,7 +66,7 @@ def _setup() -> tuple[Config, Mover, DockerEngine]:
     return cfg, mover, engine
 
 
-def _deployer(cfg: Config, engine: DockerEngine) -> Deployer:
+def _deployer(cfg: Config, engine: Engine) -> Deployer:
     from harness.compose import load_service
 
     env = dict(os.environ)
@@ -76,7 +76,7 @@ def _deployer(cfg: Config, engine: DockerEngine) -> Deployer:
     for mount in spec.mounts:
         Path(mount.source).mkdir(parents=True, exist_ok=True)
     return Deployer(
-        engine=engine,
+        engine=engine.services,
         spec=spec,
         project=cfg.deploy.project,
         timeout_s=float(cfg.deploy.health_timeout_s),
@@ -237,7 +237,9 @@ def gc_cmd(
 
     cfg, mover, engine = _setup()
     reconcile(mover)
-    plan, problems = gc(engine, mover.store, repo=cfg.repo, keep=keep, dry_run=dry_run, state_dir=cfg.state_dir)
+    plan, problems = gc(
+        engine.inventory, mover.store, repo=cfg.repo, keep=keep, dry_run=dry_run, state_dir=cfg.state_dir
+    )
     verb = "would remove" if dry_run else "removed"
     lines = [f"state {mover.store.state_id()} ({cfg.state_dir}): only its own images and containers"]
     names = {i.id: f"image {', '.join(i.tags)}" if i.tags else "untagged image" for i, _ in plan.keep_images}

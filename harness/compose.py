@@ -71,43 +71,60 @@ def load_service(path: Path, service: str, env: Mapping[str, str]) -> ServiceSpe
         names = ", ".join(services) if isinstance(services, dict) else "none"
         raise ConfigError(str(path), f"services.{service}", f"no such service; defined: {names}")
     sec = Section(str(path), f"services.{service}", _subst(services[service], env))
-    base = path.parent
-    mounts = []
-    for i, raw in enumerate(sec.data.get("volumes") or []):
-        parts = str(raw).split(":")
-        if len(parts) not in (2, 3):
-            raise ConfigError(str(path), f"{sec.key('volumes')}[{i}]", f"{raw!r}: write SOURCE:TARGET[:ro]")
-        source = (base / parts[0]).resolve() if parts[0].startswith(".") else Path(parts[0])
-        mounts.append(Mount(source=str(source), target=parts[1], read_only=len(parts) == 3 and parts[2] == "ro"))
-    health = None
-    if isinstance(sec.data.get("healthcheck"), dict):
-        hc = sec.section("healthcheck")
-        test = hc.data.get("test")
-        if isinstance(test, str):
-            test = ["CMD-SHELL", test]
-        if not isinstance(test, list) or not all(isinstance(t, str) for t in test):
-            raise ConfigError(hc.source, hc.key("test"), f"{test!r}: a command string or a list like [CMD, ...]")
-        health = Health(
-            test=tuple(str(t) for t in test or ()),
-            interval_s=_seconds(hc, "interval", 30),
-            timeout_s=_seconds(hc, "timeout", 30),
-            retries=int(hc.data.get("retries", 3)),
-            start_period_s=_seconds(hc, "start_period", 0),
-        )
-    devices = (((sec.data.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get("devices")
-    gpu = any("gpu" in str(d.get("capabilities")) for d in devices or [] if isinstance(d, dict))
-    env_raw = sec.data.get("environment") or {}
-    if isinstance(env_raw, list):
-        env_raw = dict(str(e).split("=", 1) for e in env_raw)
+    mounts = _mounts(sec, path.parent)
+    health = _health(sec.section("healthcheck")) if isinstance(sec.data.get("healthcheck"), dict) else None
+    gpu = _reserves_gpu(sec)
+    environment = _environment(sec)
     command = sec.data.get("command") or []
     return ServiceSpec(
         name=service,
         image=sec.string("image", required=True),
         command=tuple(str(c) for c in (command.split() if isinstance(command, str) else command)),
-        environment=tuple((str(k), str(v)) for k, v in env_raw.items()),
-        mounts=tuple(mounts),
+        environment=environment,
+        mounts=mounts,
         health=health,
         restart=str(sec.data.get("restart", "no")),
         labels=tuple((str(k), str(v)) for k, v in (sec.data.get("labels") or {}).items()),
         gpu=gpu,
     )
+
+
+def _environment(sec: Section) -> tuple[tuple[str, str], ...]:
+    """`environment:` as a mapping or a list of NAME=value."""
+    raw = sec.data.get("environment") or {}
+    if isinstance(raw, list):
+        raw = dict(str(e).split("=", 1) for e in raw)
+    return tuple((str(k), str(v)) for k, v in raw.items())
+
+
+def _mounts(sec: Section, base: Path) -> tuple[Mount, ...]:
+    """`volumes:` as bind mounts; a relative source is relative to compose.yaml's folder."""
+    mounts = []
+    for i, raw in enumerate(sec.data.get("volumes") or []):
+        parts = str(raw).split(":")
+        if len(parts) not in (2, 3):
+            raise ConfigError(sec.source, f"{sec.key('volumes')}[{i}]", f"{raw!r}: write SOURCE:TARGET[:ro]")
+        source = (base / parts[0]).resolve() if parts[0].startswith(".") else Path(parts[0])
+        mounts.append(Mount(source=str(source), target=parts[1], read_only=len(parts) == 3 and parts[2] == "ro"))
+    return tuple(mounts)
+
+
+def _health(hc: Section) -> Health:
+    test = hc.data.get("test")
+    if isinstance(test, str):
+        test = ["CMD-SHELL", test]
+    if not isinstance(test, list) or not all(isinstance(t, str) for t in test):
+        raise ConfigError(hc.source, hc.key("test"), f"{test!r}: a command string or a list like [CMD, ...]")
+    return Health(
+        test=tuple(str(t) for t in test or ()),
+        interval_s=_seconds(hc, "interval", 30),
+        timeout_s=_seconds(hc, "timeout", 30),
+        retries=int(hc.data.get("retries", 3)),
+        start_period_s=_seconds(hc, "start_period", 0),
+    )
+
+
+def _reserves_gpu(sec: Section) -> bool:
+    """A `deploy.resources.reservations.devices` entry with the gpu capability."""
+    devices = (((sec.data.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get("devices")
+    return any("gpu" in str(d.get("capabilities")) for d in devices or [] if isinstance(d, dict))

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
 from harness.errors import ConfigError, UsageError
+from harness.limits import LIMIT_KEYS, limits_from
+
+# Re-exported: where callers have always found them.
+from harness.limits import MEMORY_SHARE as MEMORY_SHARE
+from harness.limits import Limits as Limits
 from harness.model import GPU_MODES, LEVELS, Level
 from harness.model import GpuMode as GpuMode  # re-exported: config.GpuMode is the name the run plan uses
 from harness.naming import validate_repo
+from harness.statedir import state_dir_problem
 from harness.yamlio import Section, load_yaml_mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -70,27 +75,6 @@ class Suite:
                     h.update(path.relative_to(self.overlays).as_posix().encode())
                     h.update(path.read_bytes())
         return h.hexdigest()[:16]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Limits:
-    """How a test container is confined (SECURITY.md): every upstream commit is untrusted code."""
-
-    user: str = "10001:10001"  # never root
-    read_only_root: bool = True  # the runner copies the upstream tree to the /scratch tmpfs
-    tmpfs: tuple[tuple[str, str], ...] = (("/tmp", "size=1g,mode=1777"), ("/scratch", "size=8g,mode=1777"))
-    pids: int = 4096  # a fork bomb stops here
-    # None: MEMORY_SHARE of the engine host's RAM (a test once took 19 of 23.5 GiB, PASS);
-    # 0: no limit, only when run.memory_gib says `unlimited`.
-    memory_bytes: int | None = None
-    silence_s: float = 0.0  # kill after this long without output; 0: only the wall deadline
-    max_log_bytes: int = 64 << 20  # the log file stops growing here
-    # What a run may write into its output folder (checked each second, so a fast writer can pass
-    # it by one second's writing before it is killed). Suite videos are a few MiB per case.
-    max_output_bytes: int = 2 << 30
-
-
-MEMORY_SHARE = 0.75  # of the engine host's RAM: the rest keeps harness, the engine and the host alive
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -259,43 +243,12 @@ def refuse_unchecked_level(cfg: Config, level: str | None) -> None:
         )
 
 
-# The system's folders are never a state (`state_dir: /` wrote /state.db, /runs, /upstream.git);
-# compared after resolving links, so /lib is refused where it is a link to /usr/lib.
-SYSTEM_FOLDERS = (
-    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media", "/mnt",
-    "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib",
-    "/usr/local", "/usr/sbin", "/usr/share", "/var", "/var/lib", "/var/log", "/var/tmp",
-)  # fmt: skip
-# What harness makes in its state folder, the store or what may come before it (the mirror of
-# `diff`, a crash report): an existing folder holding none of these, and not empty, is someone else's.
-STATE_MARKERS = ("state.db", "upstream.git", "runs", "crashes")
-
-
-def _state_dir_problem(state_dir: Path) -> str | None:
-    """Why `state_dir` cannot be harness's state folder, or None."""
-    if state_dir in {Path(folder).resolve() for folder in SYSTEM_FOLDERS}:
-        return f"{state_dir} is a system folder, never a state"
-    existing = next(p for p in (state_dir, *state_dir.parents) if p.exists())
-    if not existing.is_dir():
-        return f"{existing} is a file, so {state_dir} cannot be created there"
-    if existing != state_dir and not os.access(existing, os.W_OK | os.X_OK):
-        return f"{existing} is not writable, so {state_dir} cannot be created"
-    if existing == state_dir and not os.access(existing, os.R_OK | os.W_OK | os.X_OK):
-        return f"{state_dir} is not readable and writable"
-    if existing == state_dir and not any((state_dir / name).exists() for name in STATE_MARKERS):
-        names = sorted(entry.name for entry in state_dir.iterdir())
-        if names:
-            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-            return f"{state_dir} holds {shown} but no harness state (none of {', '.join(STATE_MARKERS)})"
-    return None
-
-
 def _state_dir(top: Section, base: Path) -> Path:
     """The state folder: a new or empty folder, or one holding a harness state (STATE_MARKERS);
     a ConfigError for a system folder, someone else's files, or a place harness cannot write."""
     state_dir = _path(base, top.string("state_dir", ".harness"))
     assert state_dir is not None
-    problem = _state_dir_problem(state_dir)
+    problem = state_dir_problem(state_dir)
     if problem is None:
         return state_dir
     raise ConfigError(
@@ -332,28 +285,11 @@ def _config(path: Path, data: dict[str, object]) -> Config:
     up.check_keys({"url", "mirror_dir", "fetch_timeout_s"})
     img.check_keys({"repo", "recipe", "docker_dir"})
     build.check_keys({"timeout_s", "ca_bundle", "wheelhouse", "pip_options", "retries", "retry_backoff_s"})
-    run.check_keys(
-        {
-            "gpu",
-            "gpus",
-            "timeout_s",
-            "model_cache",
-            "driver_dir",
-            "memory_gib",
-            "silence_timeout_s",
-            "max_log_mib",
-            "max_output_gib",
-            "pids",
-        }
-    )
+    run.check_keys({"gpu", "gpus", "timeout_s", "model_cache", "driver_dir", *LIMIT_KEYS})
     url = up.string("url", required=True)
     if "://" not in url and not url.startswith("git@"):
         url = str(_path(base, url))
-    repo = img.string("repo", "harness/wan2gp")
-    try:
-        validate_repo(repo)
-    except Exception as exc:
-        raise ConfigError(str(path), "image.repo", str(exc)) from exc
+    repo = _repo(img, path)
     recipe_dir = _recipe_dir(img, base)
     return Config(
         source=path,
@@ -372,13 +308,7 @@ def _config(path: Path, data: dict[str, object]) -> Config:
         gpu=run.choice("gpu", "auto", GPU_MODES),
         gpus=_gpu_ids(run),
         run_timeout_s=run.integer("timeout_s", 1800, low=5, high=86400),
-        limits=Limits(
-            memory_bytes=_memory(run),
-            max_output_bytes=int(run.number("max_output_gib", 2, low=0.001, high=65536) * 2**30),
-            silence_s=float(run.integer("silence_timeout_s", 0, low=0, high=86400)),
-            max_log_bytes=run.integer("max_log_mib", 64, low=1, high=65536) << 20,
-            pids=run.integer("pids", 4096, low=64, high=1 << 22),
-        ),
+        limits=limits_from(run),
         model_cache=_existing(run, "model_cache", base, kind="folder"),
         driver_dir=_path(base, run.string("driver_dir", "/usr/local/nvidia")) or Path("/usr/local/nvidia"),
         state_dir=state_dir,
@@ -389,23 +319,13 @@ def _config(path: Path, data: dict[str, object]) -> Config:
     )
 
 
-def _memory(run: Section) -> int | None:
-    """run.memory_gib: a size in GiB, `unlimited` (0 bytes: no limit), absent: a share of the RAM."""
-    value = run.data.get("memory_gib")
-    if value is None:
-        return None
-    if value == "unlimited":
-        return 0
-    if isinstance(value, str):
-        raise ConfigError(run.source, run.key("memory_gib"), f"{value!r}: write a size in GiB or `unlimited`")
-    if value == 0:
-        raise ConfigError(
-            run.source,
-            run.key("memory_gib"),
-            "0 no longer means no limit; write `unlimited` for that, a size in GiB, "
-            f"or leave it out for {MEMORY_SHARE:.0%} of the engine host's RAM",
-        )
-    return int(run.number("memory_gib", 0, low=0.0625, high=65536) * 2**30)
+def _repo(img: Section, path: Path) -> str:
+    repo: str = img.string("repo", "harness/wan2gp")
+    try:
+        validate_repo(repo)
+    except Exception as exc:
+        raise ConfigError(str(path), "image.repo", str(exc)) from exc
+    return repo
 
 
 def _promote_level(sec: Section) -> Level:

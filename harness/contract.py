@@ -150,44 +150,62 @@ def check_function(item: FunctionItem, functions: Mapping[str, Signature]) -> It
     found = next((n for n in item.names if n in functions), None)
     label = " / ".join(item.names)
     if found is None:
-        return ItemResult(
-            kind="function",
-            name=label,
-            status="missing",
-            reasons=(
-                f"`{item.names[0]}` removed"
-                if len(item.names) == 1
-                else f"none of {', '.join(f'`{n}`' for n in item.names)} is defined",
-            ),
-        )
+        return ItemResult(kind="function", name=label, status="missing", reasons=(_absent(item.names),))
     sig = functions[found]
-    reasons: list[str] = []
     notes = [f"found as `{found}` (alternative of `{item.names[0]}`)"] if found != item.names[0] else []
-    positional = [n for n, k, _ in sig.params if k != "kwonly"]
-    for index, name in enumerate(item.positional):
-        if index >= len(positional):
-            if not sig.varargs:
-                reasons.append(
-                    f"takes {len(positional)} positional parameters, the wrapper passes {len(item.positional)}"
-                )
-            break
-        if positional[index] != name:
-            reasons.append(f"positional parameter {index + 1} is now `{positional[index]}` (was `{name}`)")
+    reasons = [*_positional_breaks(item, sig), *_keyword_breaks(item, sig), *_new_required(item, sig)]
+    return ItemResult(
+        kind="function", name=label, status="changed" if reasons else "ok", reasons=tuple(reasons or notes)
+    )
+
+
+def _absent(names: tuple[str, ...]) -> str:
+    if len(names) == 1:
+        return f"`{names[0]}` removed"
+    return f"none of {', '.join(f'`{n}`' for n in names)} is defined"
+
+
+def _positionals(sig: Signature) -> list[str]:
+    return [n for n, k, _ in sig.params if k != "kwonly"]
+
+
+def _positional_breaks(item: FunctionItem, sig: Signature) -> list[str]:
+    """The wrapper's positional arguments that no longer land on the parameter they did."""
+    positional = _positionals(sig)
+    if len(item.positional) > len(positional) and not sig.varargs:
+        too_many = [f"takes {len(positional)} positional parameters, the wrapper passes {len(item.positional)}"]
+    else:
+        too_many = []
+    moved = [
+        f"positional parameter {index + 1} is now `{positional[index]}` (was `{name}`)"
+        for index, name in enumerate(item.positional[: len(positional)])
+        if positional[index] != name
+    ]
+    return moved + too_many
+
+
+def _keyword_breaks(item: FunctionItem, sig: Signature) -> list[str]:
+    """The wrapper's keyword arguments the function no longer accepts (with a likely new name)."""
     accepted = {n for n, k, _ in sig.params if k != "posonly"}
+    reasons = []
     for name in item.keyword:
         if name not in accepted and not sig.varkw:
             close = difflib.get_close_matches(name, sorted(accepted - set(item.keyword)), n=1)
             hint = f"renamed to `{close[0]}`?" if close else "renamed?"
             reasons.append(f"parameter `{name}` no longer accepted ({hint})")
-    passed = set(item.positional[: len(positional)]) | set(item.keyword)
-    for index, (name, kind, has_default) in enumerate(sig.params):
-        if item.fills_all_settings:
-            break
-        if not has_default and name not in passed and not (kind != "kwonly" and index < len(item.positional)):
-            reasons.append(f"new required parameter `{name}` without default")
-    return ItemResult(
-        kind="function", name=label, status="changed" if reasons else "ok", reasons=tuple(reasons or notes)
-    )
+    return reasons
+
+
+def _new_required(item: FunctionItem, sig: Signature) -> list[str]:
+    """Parameters without default the wrapper does not pass (none when it passes every setting)."""
+    if item.fills_all_settings:
+        return []
+    passed = set(item.positional[: len(_positionals(sig))]) | set(item.keyword)
+    return [
+        f"new required parameter `{name}` without default"
+        for index, (name, kind, has_default) in enumerate(sig.params)
+        if not has_default and name not in passed and not (kind != "kwonly" and index < len(item.positional))
+    ]
 
 
 def check(
@@ -203,10 +221,27 @@ def check(
 
     The entry points are detected from the sources and the functions parsed here, unless
     `detected` gives them."""
+    results, functions, names = _parse_sources(contract.files, sources)
+    if not results:  # every file parsed: only source problems were recorded so far
+        results += [check_function(item, functions) for item in contract.functions]
+        results += [_check_global(g, names) for g in contract.globals]
+    results += [
+        _check_model(model, model_ids | overlay_ids) for model in dict.fromkeys((*contract.models, *suite_models))
+    ]
+    if contract.entry_points:
+        offered = detected if detected is not None else entry_points(sources, set(functions))
+        results.append(_check_entry_points(contract.entry_points, offered))
+    return results
+
+
+def _parse_sources(
+    files: tuple[str, ...], sources: Mapping[str, str | None]
+) -> tuple[list[ItemResult], dict[str, Signature], set[str]]:
+    """Functions and module names of every file; a file absent or not parsing is a result."""
     results: list[ItemResult] = []
     functions: dict[str, Signature] = {}
     names: set[str] = set()
-    for file in contract.files:
+    for file in files:
         text = sources.get(file)
         if text is None:
             results.append(ItemResult(kind="source", name=file, status="missing", reasons=(f"{file} does not exist",)))
@@ -214,56 +249,36 @@ def check(
         try:
             found, module_names = parse_module(text, file)
         except SyntaxError as exc:
-            results.append(
-                ItemResult(
-                    kind="source",
-                    name=file,
-                    status="error",
-                    reasons=(f"{file} does not parse: line {exc.lineno}: {exc.msg}",),
-                )
-            )
+            reason = f"{file} does not parse: line {exc.lineno}: {exc.msg}"
+            results.append(ItemResult(kind="source", name=file, status="error", reasons=(reason,)))
             continue
         functions.update(found)
         names |= module_names | set(found)
-    if not results:  # every file parsed: only source problems were recorded so far
-        results += [check_function(item, functions) for item in contract.functions]
-        results += [
-            ItemResult(
-                kind="global",
-                name=g,
-                status="ok" if g in names else "missing",
-                reasons=() if g in names else (f"module global `{g}` no longer defined",),
-            )
-            for g in contract.globals
-        ]
-    for model in dict.fromkeys((*contract.models, *suite_models)):
-        if model in model_ids or model in overlay_ids:
-            results.append(ItemResult(kind="model", name=model, status="ok"))
-        else:
-            results.append(
-                ItemResult(
-                    kind="model",
-                    name=model,
-                    status="missing",
-                    reasons=(
-                        f"model `{model}` not defined in defaults/ or finetunes/ (and not in the suite's overlays)",
-                    ),
-                )
-            )
-    if contract.entry_points:
-        offered = detected if detected is not None else entry_points(sources, set(functions))
-        present = [e for e in contract.entry_points if e in offered]
-        results.append(
-            ItemResult(
-                kind="entry_point",
-                name=" / ".join(contract.entry_points),
-                status="ok" if present else "missing",
-                reasons=(f"available: {', '.join(present)}",)
-                if present
-                else ("no headless entry point the runner can use",),
-            )
-        )
-    return results
+    return results, functions, names
+
+
+def _check_global(name: str, names: set[str]) -> ItemResult:
+    if name in names:
+        return ItemResult(kind="global", name=name, status="ok")
+    reason = f"module global `{name}` no longer defined"
+    return ItemResult(kind="global", name=name, status="missing", reasons=(reason,))
+
+
+def _check_model(model: str, defined: set[str]) -> ItemResult:
+    if model in defined:
+        return ItemResult(kind="model", name=model, status="ok")
+    reason = f"model `{model}` not defined in defaults/ or finetunes/ (and not in the suite's overlays)"
+    return ItemResult(kind="model", name=model, status="missing", reasons=(reason,))
+
+
+def _check_entry_points(wanted: tuple[str, ...], offered: set[str]) -> ItemResult:
+    present = [e for e in wanted if e in offered]
+    return ItemResult(
+        kind="entry_point",
+        name=" / ".join(wanted),
+        status="ok" if present else "missing",
+        reasons=(f"available: {', '.join(present)}",) if present else ("no headless entry point the runner can use",),
+    )
 
 
 def entry_points(sources: Mapping[str, str | None], functions: set[str]) -> set[str]:

@@ -55,25 +55,12 @@ def _parents(name: str) -> list[str]:
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+Payload = tuple[int, bytes | Path]  # (git mode, the bytes or the host file holding them)
+
+
 def write_context(spec: BuildSpec, out: BinaryIO, tree: Iterable[TreeEntry] = ()) -> int:
     """Write the build context of `spec` as an uncompressed tar; returns the entry count."""
-    entries: dict[str, tuple[int, bytes | Path]] = {"Dockerfile": (0o100644, spec.dockerfile.encode())}
-    for entry in tree:
-        if any(unsafe_name(part) for part in entry.path.split("/")):  # `..` would land outside opt/wan2gp/
-            raise UnsafeTree("", (entry.path,))
-        entries[f"{TREE_PREFIX}{entry.path}"] = (entry.mode, entry.data)
-    for arcname, host_dir in spec.dirs:
-        entries[f"{arcname}/"] = (0o040755, b"")
-        root = Path(host_dir)
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for filename in filenames:
-                path = Path(dirpath) / filename
-                rel = path.relative_to(root).as_posix()
-                mode = 0o100755 if os.access(path, os.X_OK) else 0o100644
-                entries[f"{arcname}/{rel}"] = (mode, path)
-    for name, data in spec.files:  # spec files last: overlays win over the upstream tree
-        entries[name] = (0o100644, data)
+    entries = _entries(spec, tree)
     dirs = {parent for name in entries for parent in _parents(name)}
     dirs |= {name.rstrip("/") for name, (mode, _) in entries.items() if mode == 0o040755}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -82,18 +69,48 @@ def write_context(spec: BuildSpec, out: BinaryIO, tree: Iterable[TreeEntry] = ()
                 info = _info(name, executable=True)
                 info.type = tarfile.DIRTYPE
                 tar.addfile(info)
-                continue
-            mode, payload = entries[name]
-            if mode == _SYMLINK:
-                info = _info(name)
-                info.type = tarfile.SYMTYPE
-                info.linkname = payload.decode() if isinstance(payload, bytes) else ""
-                tar.addfile(info)
-            elif isinstance(payload, Path):
-                info = _info(name, size=payload.stat().st_size, executable=mode == 0o100755)
-                with payload.open("rb") as fh:
-                    tar.addfile(info, fh)
             else:
-                info = _info(name, size=len(payload), executable=mode == 0o100755)
-                tar.addfile(info, io.BytesIO(payload))
+                _add(tar, name, *entries[name])
     return len(entries)
+
+
+def _entries(spec: BuildSpec, tree: Iterable[TreeEntry]) -> dict[str, Payload]:
+    """Archive name -> payload: the Dockerfile, the upstream tree, host folders, then spec files."""
+    entries: dict[str, Payload] = {"Dockerfile": (0o100644, spec.dockerfile.encode())}
+    for entry in tree:
+        if any(unsafe_name(part) for part in entry.path.split("/")):  # `..` would land outside opt/wan2gp/
+            raise UnsafeTree("", (entry.path,))
+        entries[f"{TREE_PREFIX}{entry.path}"] = (entry.mode, entry.data)
+    for arcname, host_dir in spec.dirs:
+        entries[f"{arcname}/"] = (0o040755, b"")
+        entries.update(_host_files(arcname, Path(host_dir)))
+    for name, data in spec.files:  # spec files last: overlays win over the upstream tree
+        entries[name] = (0o100644, data)
+    return entries
+
+
+def _host_files(arcname: str, root: Path) -> dict[str, Payload]:
+    found: dict[str, Payload] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for filename in filenames:
+            path = Path(dirpath) / filename
+            mode = 0o100755 if os.access(path, os.X_OK) else 0o100644
+            found[f"{arcname}/{path.relative_to(root).as_posix()}"] = (mode, path)
+    return found
+
+
+def _add(tar: tarfile.TarFile, name: str, mode: int, payload: bytes | Path) -> None:
+    """One file or symlink entry, owned by root with a fixed mtime."""
+    if mode == _SYMLINK:
+        info = _info(name)
+        info.type = tarfile.SYMTYPE
+        info.linkname = payload.decode() if isinstance(payload, bytes) else ""
+        tar.addfile(info)
+    elif isinstance(payload, Path):
+        info = _info(name, size=payload.stat().st_size, executable=mode == 0o100755)
+        with payload.open("rb") as fh:
+            tar.addfile(info, fh)
+    else:
+        info = _info(name, size=len(payload), executable=mode == 0o100755)
+        tar.addfile(info, io.BytesIO(payload))

@@ -43,27 +43,18 @@ def gc(
     )
     if dry_run:
         return plan, problems
-    for container in plan.remove_containers:
-        engine.remove_container(container.id)
-    for container in plan.remove_step_containers:
+    return plan, problems + _apply(engine, plan, state_dir)
+
+
+def _apply(engine: GcEngine, plan: GcPlan, state_dir: Path) -> list[str]:
+    """Remove what `plan` says, in an order a failure midway leaves consistent; what could not go."""
+    for container in (*plan.remove_containers, *plan.remove_step_containers):
         engine.remove_container(container.id)
     builds_root = (state_dir / "builds").resolve()
     for journal in plan.remove_journals:  # after their containers: a failure above keeps them
         if Path(journal).resolve().is_relative_to(builds_root):
             Path(journal).unlink(missing_ok=True)
-    for image in plan.remove_images:
-        if not image.tags:  # a duplicate whose tag a later build of its commit took
-            if not engine.remove_image(image.id):
-                problems.append(f"untagged image {image.id[7:19]}: the engine refused (in use or has children)")
-            continue
-        # Only the commit tags go: a tag someone else put on the image (another state promoting
-        # it by name) stays, and so does the image under it.
-        short = image.labels.get("harness.commit", "")[:12]
-        for tag in image.tags:
-            if not short or not tag.endswith(f":{short}"):
-                problems.append(f"{tag}: not a commit tag of this state; the image stays under it")
-            elif not engine.remove_image(tag):
-                problems.append(f"{tag}: the engine refused (in use or has children)")
+    problems = [problem for image in plan.remove_images for problem in _remove_image(engine, image)]
     for image_id in plan.remove_dangling:
         engine.remove_image(image_id)
     runs_root = (state_dir / "runs").resolve()
@@ -71,7 +62,25 @@ def gc(
         path = Path(run_dir).resolve()
         if path.is_relative_to(runs_root):  # never outside the state folder, whatever the store says
             shutil.rmtree(path, ignore_errors=True)
-    return plan, problems
+    return problems
+
+
+def _remove_image(engine: GcEngine, image: ImageInfo) -> list[str]:
+    """Remove a commit image by its commit tags; what stays, and why."""
+    if not image.tags:  # a duplicate whose tag a later build of its commit took
+        if engine.remove_image(image.id):
+            return []
+        return [f"untagged image {image.id[7:19]}: the engine refused (in use or has children)"]
+    # Only the commit tags go: a tag someone else put on the image (another state promoting
+    # it by name) stays, and so does the image under it.
+    short = image.labels.get("harness.commit", "")[:12]
+    problems = []
+    for tag in image.tags:
+        if not short or not tag.endswith(f":{short}"):
+            problems.append(f"{tag}: not a commit tag of this state; the image stays under it")
+        elif not engine.remove_image(tag):
+            problems.append(f"{tag}: the engine refused (in use or has children)")
+    return problems
 
 
 def _dangling(engine: GcEngine, mine: str) -> list[str]:

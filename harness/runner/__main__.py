@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from . import entry, missing, smoke
 
@@ -111,7 +112,7 @@ def serve(root: Path) -> int:
         signal.pause()
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness_runner")
     parser.add_argument("--spec", type=Path)
     parser.add_argument("--out", type=Path)
@@ -119,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", action="store_true", help="run as the production stand-in worker")
     parser.add_argument("--smoke", action="store_true", help="import upstream on the CPU, resolve the models")
     parser.add_argument("--writable-copy", type=Path, help="run from a copy of the upstream tree made here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.writable_copy:
         args.root = writable_copy(args.root.resolve(), args.writable_copy)
@@ -128,23 +134,47 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--spec and --out are required (or --serve)")
     if args.smoke:
         return smoke.smoke(args.root.resolve(), args.out, json.loads(args.spec.read_text()))
-    spec = json.loads(args.spec.read_text())
-    args.out.mkdir(parents=True, exist_ok=True)
-    root = args.root.resolve()
+    return run_suite(args.root.resolve(), args.out, json.loads(args.spec.read_text()))
+
+
+def run_suite(root: Path, out: Path, spec: dict[str, Any]) -> int:
+    """Every case of `spec` through the upstream's entry point; results.json after each."""
+    out.mkdir(parents=True, exist_ok=True)
     kind = entry.detect(root)
+    results: list[dict[str, object]] = []
     doc: dict[str, object] = {
         "test_run_id": spec.get("run_id", ""),
         "timestamp": datetime.datetime.now(datetime.UTC).isoformat(),
         "description": spec.get("description", ""),
         "entry_point": kind,
         "import_finished": False,
-        "results": [],
+        "results": results,
     }
-    results: list[dict[str, object]] = []
-    doc["results"] = results
-    _write(args.out, doc)
+    _write(out, doc)
     print(f"[harness-runner] upstream entry point: {kind}", flush=True)
-    driver = entry.DRIVERS[kind](root, args.out)
+    driver = entry.DRIVERS[kind](root, out)
+    _start(driver, doc)
+    _write(out, doc)
+    for case in spec["cases"]:
+        row: dict[str, object] = {"case_id": case["id"], "model": case["settings"]["model_type"]}
+        results.append(row)
+        case_out = out / case["id"]
+        case_out.mkdir(parents=True, exist_ok=True)
+        if not doc["import_finished"]:
+            row.update(_NOT_RUN, error=f"upstream did not load: {doc.get('import_error')}")
+            continue
+        _run_case(driver, case, case_out, row, root)
+        _write(out, doc)
+    _write(out, doc)
+    return 0 if all(r.get("status") == "success" for r in results) else 1
+
+
+# A case the upstream never got to run (it did not load): failed, with nothing to show.
+_NOT_RUN: dict[str, object] = {"status": "failed", "output_path": None, "generation_time": 0.0, "file_size_mb": 0.0}
+
+
+def _start(driver: entry.Driver, doc: dict[str, object]) -> None:
+    """Load the upstream; a failure is recorded in `doc`, and every case then fails with it."""
     try:
         driver.start()
         doc["import_finished"] = True
@@ -152,51 +182,40 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:  # noqa: BLE001 - upstream may raise anything, even SystemExit
         doc["import_error"] = entry.describe(exc)
         print(f"[harness-runner] upstream failed to load: {doc['import_error']}", flush=True)
-    _write(args.out, doc)
-    for case in spec["cases"]:
-        row: dict[str, object] = {"case_id": case["id"], "model": case["settings"]["model_type"]}
-        results.append(row)
-        case_out = args.out / case["id"]
-        case_out.mkdir(parents=True, exist_ok=True)
-        if not doc["import_finished"]:
-            row.update(
-                status="failed",
-                output_path=None,
-                generation_time=0.0,
-                file_size_mb=0.0,
-                error=f"upstream did not load: {doc.get('import_error')}",
-            )
-            continue
-        print(f"[harness-runner] case {case['id']} ({row['model']}){_gpu_used()}", flush=True)
-        started = time.monotonic()
-        try:
-            files, error = driver.generate(case["settings"], case_out)
-        except BaseException as exc:  # noqa: BLE001 - see above
-            files, error = [], entry.describe(exc)
-        row["generation_time"] = round(time.monotonic() - started, 3)
-        _free_gpu_memory()
-        videos = [f for f in files if Path(f).is_file()]
-        if videos:
-            video = Path(videos[-1])
-            row.update(
-                status="success" if not error else "failed",
-                output_path=str(video),
-                file_size_mb=round(video.stat().st_size / 1e6, 3),
-                error=error or None,
-            )
-        else:
-            row.update(
-                status="failed" if error else "no_output",
-                output_path=None,
-                file_size_mb=0.0,
-                error=error or "no output file",
-            )
-        if row["status"] != "success":
-            _name_missing_weights(row, root)
-        print(f"[harness-runner] case {case['id']}: {row['status']} {row.get('error') or ''}{_gpu_used()}", flush=True)
-        _write(args.out, doc)
-    _write(args.out, doc)
-    return 0 if all(r.get("status") == "success" for r in results) else 1
+
+
+def _run_case(driver: entry.Driver, case: dict[str, Any], case_out: Path, row: dict[str, object], root: Path) -> None:
+    print(f"[harness-runner] case {case['id']} ({row['model']}){_gpu_used()}", flush=True)
+    started = time.monotonic()
+    try:
+        files, error = driver.generate(case["settings"], case_out)
+    except BaseException as exc:  # noqa: BLE001 - upstream may raise anything, even SystemExit
+        files, error = [], entry.describe(exc)
+    row["generation_time"] = round(time.monotonic() - started, 3)
+    _free_gpu_memory()
+    row.update(_outcome(files, error))
+    if row["status"] != "success":
+        _name_missing_weights(row, root)
+    print(f"[harness-runner] case {case['id']}: {row['status']} {row.get('error') or ''}{_gpu_used()}", flush=True)
+
+
+def _outcome(files: list[str], error: str) -> dict[str, object]:
+    """The row's status and output: the last video written, or why there is none."""
+    videos = [f for f in files if Path(f).is_file()]
+    if not videos:
+        return {
+            "status": "failed" if error else "no_output",
+            "output_path": None,
+            "file_size_mb": 0.0,
+            "error": error or "no output file",
+        }
+    video = Path(videos[-1])
+    return {
+        "status": "success" if not error else "failed",
+        "output_path": str(video),
+        "file_size_mb": round(video.stat().st_size / 1e6, 3),
+        "error": error or None,
+    }
 
 
 if __name__ == "__main__":

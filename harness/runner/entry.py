@@ -141,7 +141,8 @@ class InProcessDriver:
         return _new_files(case_out, before), "; ".join(errors)
 
 
-DRIVERS: dict[str, type[ApiDriver] | type[ProcessDriver] | type[InProcessDriver]] = {
+Driver = ApiDriver | ProcessDriver | InProcessDriver
+DRIVERS: dict[str, type[Driver]] = {
     "api": ApiDriver,
     "process": ProcessDriver,
     "inprocess": InProcessDriver,

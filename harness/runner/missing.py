@@ -35,21 +35,25 @@ def _name(url: str) -> str:
     return url.rsplit("/", 1)[-1]
 
 
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+def _urls_missing(urls: list[str], have: set[str], *, each: bool) -> list[str]:
+    """Each needed: those absent. Alternatives: none if any one is present, else all of them."""
+    if each:
+        return [_name(u) for u in urls if _name(u) not in have]
+    return [] if any(_name(u) in have for u in urls) else [_name(u) for u in urls]
+
+
 def _missing(value: Any, root: Path, have: set[str], seen: set[str], *, each: bool) -> list[str]:
     if isinstance(value, str):
-        if value.startswith(("http://", "https://")):
-            return [] if _name(value) in have else [_name(value)]
-        return _model_missing(root, value, have, seen)
+        return _urls_missing([value], have, each=True) if _is_url(value) else _model_missing(root, value, have, seen)
     if not isinstance(value, list):
         return []
-    urls = [v for v in value if isinstance(v, str) and v.startswith(("http://", "https://"))]
-    found: list[str] = []
-    if urls and not each and not any(_name(u) in have for u in urls):
-        found += [_name(u) for u in urls]  # no alternative present: all are named missing
-    elif urls and each:
-        found += [_name(u) for u in urls if _name(u) not in have]
+    found = _urls_missing([v for v in value if _is_url(v)], have, each=each)
     for item in value:
-        if not (isinstance(item, str) and item.startswith(("http://", "https://"))):
+        if not _is_url(item):
             found += _missing(item, root, have, seen, each=each)
     return found
 

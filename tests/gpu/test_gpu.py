@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.adapters.docker_engine import DockerEngine
+from harness.adapters.engine import Engine, connect
 from harness.adapters.git_repo import write_commits
 from harness.cli import app
 from harness.config import load_config
@@ -37,13 +37,13 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def engine() -> DockerEngine:
-    eng = DockerEngine(os.environ)
+def engine() -> Engine:
+    eng = connect(os.environ)
     try:
         _ = eng.client
     except EngineUnavailable as exc:
         pytest.skip(str(exc))
-    if eng.image_id(BASE) is None:
+    if eng.images.image_id(BASE) is None:
         pytest.skip(f"GPU base image {BASE} missing (tests/gpu/run_on_device.sh makes it)")
     return eng
 
@@ -99,7 +99,7 @@ def _save(name: str, doc: object) -> None:
 
 
 @pytest.mark.parametrize("mode", ["devices", "auto"])
-def test_build_and_test_passes_on_the_gpu_with_vram_recorded(engine: DockerEngine, tmp_path: Path, mode: str) -> None:
+def test_build_and_test_passes_on_the_gpu_with_vram_recorded(engine: Engine, tmp_path: Path, mode: str) -> None:
     config = _project(tmp_path, gpu=mode)
     code, output = _run(config, "build-and-test", "HEAD", "--json")
     assert code == 0, output
@@ -128,7 +128,7 @@ def test_build_and_test_passes_on_the_gpu_with_vram_recorded(engine: DockerEngin
         ("devices", "  gpus: [7]\n", "run.gpus asks for GPU 7; this host has 0"),
     ],
 )
-def test_hidden_gpu_is_infra_125(engine: DockerEngine, tmp_path: Path, gpu: str, extra: str, needle: str) -> None:
+def test_hidden_gpu_is_infra_125(engine: Engine, tmp_path: Path, gpu: str, extra: str, needle: str) -> None:
     config = _project(tmp_path, gpu=gpu, extra_run=extra)
     code, output = _run(config, "build-and-test", "HEAD", "--level", "baseline")
     assert code == 125, output
@@ -136,7 +136,7 @@ def test_hidden_gpu_is_infra_125(engine: DockerEngine, tmp_path: Path, gpu: str,
     _save(f"gpu-hidden-{gpu}.txt", output)
 
 
-def test_p4_throughput_in_container_vs_native(engine: DockerEngine, tmp_path: Path) -> None:
+def test_p4_throughput_in_container_vs_native(engine: Engine, tmp_path: Path) -> None:
     config = _project(tmp_path, gpu="devices")
     assert _run(config, "build-and-test", "HEAD")[0] == 0
     [record] = Store(load_config(config).state_dir / "state.db").runs()
@@ -151,7 +151,7 @@ def test_p4_throughput_in_container_vs_native(engine: DockerEngine, tmp_path: Pa
     )
     plan = plan_gpu(
         "devices",
-        runtimes=engine.runtimes(),
+        runtimes=engine.info.runtimes(),
         nodes=tuple(str(p) for p in Path("/dev").glob("nvidia*")),
         driver_dir="/usr/local/nvidia",
         required=True,

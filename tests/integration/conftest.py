@@ -17,7 +17,7 @@ import docker
 import pytest
 from typer.testing import CliRunner
 
-from harness.adapters.docker_engine import DockerEngine
+from harness.adapters.engine import Engine, connect
 from harness.adapters.git_repo import write_commits
 from harness.cli import app
 from harness.config import load_config
@@ -45,13 +45,13 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def engine() -> Iterator[DockerEngine]:
-    eng = DockerEngine(os.environ)
+def engine() -> Iterator[Engine]:
+    eng = connect(os.environ)
     try:
         _ = eng.client
     except EngineUnavailable as exc:
         _unavailable(str(exc))
-    if eng.image_id(BASE_IMAGE) is None:
+    if eng.images.image_id(BASE_IMAGE) is None:
         _unavailable(f"base image {BASE_IMAGE} missing: run scripts/setup-host.sh")
     yield eng
     # The raw listings: docker-py's images.list()/containers.list() inspect each item, and an item
@@ -75,7 +75,7 @@ class Project:
     upstream: Path
     config: Path
     repo: str
-    engine: DockerEngine
+    engine: Engine
 
     def commit(self, message: str, files: Files) -> str:
         return write_commits(self.upstream, [(message, files)])[0]
@@ -111,7 +111,7 @@ class Project:
             git("bisect", "reset")
 
     def image_id(self, tag: str) -> str | None:
-        return self.engine.image_id(f"{self.repo}:{tag}")
+        return self.engine.images.image_id(f"{self.repo}:{tag}")
 
     def containers(self, sha: str) -> list[object]:
         """Containers left behind for this commit (test runs label theirs harness.commit=<sha>)."""
@@ -119,7 +119,7 @@ class Project:
 
 
 @pytest.fixture
-def project(tmp_path: Path, engine: DockerEngine) -> Project:
+def project(tmp_path: Path, engine: Engine) -> Project:
     repo = unique_repo()
     upstream = tmp_path / "upstream"
     config = write_config(tmp_path, upstream=upstream, repo=repo)

@@ -23,7 +23,7 @@ def test_pass_builds_labelled_image_and_moves_last_good(project: Project) -> Non
     assert code == 0, output
     image_id = project.image_id(sha[:12])
     assert image_id is not None
-    labels = project.engine.image_labels(f"{project.repo}:{sha[:12]}")
+    labels = project.engine.images.image_labels(f"{project.repo}:{sha[:12]}")
     assert labels["org.opencontainers.image.revision"] == sha
     assert labels["org.opencontainers.image.source"] == str(project.upstream)
     assert labels["org.opencontainers.image.base.name"]
@@ -54,9 +54,7 @@ def test_import_break_fails_and_last_good_stays(project: Project) -> None:
 
 def _ancestors(project: Project, tag: str) -> set[str]:
     """Ids of the image and of every image it was built on (the classic builder keeps them)."""
-    # docker-py's APIClient.history has no annotations: mypy --strict refuses any call of it.
-    layers = project.engine.client.api.history(f"{project.repo}:{tag}")  # type: ignore[no-untyped-call]
-    return {str(layer["Id"]) for layer in layers}
+    return {str(layer["Id"]) for layer in project.engine.client.images.get(f"{project.repo}:{tag}").history()}
 
 
 def test_code_only_change_reuses_deps_image(project: Project) -> None:
@@ -66,11 +64,11 @@ def test_code_only_change_reuses_deps_image(project: Project) -> None:
     assert project.run("build-and-test", first)[0] == 0
     [run] = project.store().runs()
     deps_tag = f"{project.repo}-deps:{run.deps_key[:16]}"
-    deps_id = project.engine.image_id(deps_tag)
+    deps_id = project.engine.images.image_id(deps_tag)
     assert deps_id is not None and deps_id in _ancestors(project, first[:12])
     assert project.run("build-and-test", second)[0] == 0
     # The same deps image (by id, not by key) under both commit images: it was not rebuilt.
-    assert project.engine.image_id(deps_tag) == deps_id
+    assert project.engine.images.image_id(deps_tag) == deps_id
     assert deps_id in _ancestors(project, second[:12])
     assert project.image_id(first[:12]) != project.image_id(second[:12])
     # :last-good moved forward to the newer commit.
@@ -85,8 +83,8 @@ def test_requirements_change_builds_new_deps_image(project: Project) -> None:
     new, old = project.store().runs()
     assert new.deps_key != old.deps_key
     deps_repo = f"{project.repo}-deps"
-    old_id = project.engine.image_id(f"{deps_repo}:{old.deps_key[:16]}")
-    new_id = project.engine.image_id(f"{deps_repo}:{new.deps_key[:16]}")
+    old_id = project.engine.images.image_id(f"{deps_repo}:{old.deps_key[:16]}")
+    new_id = project.engine.images.image_id(f"{deps_repo}:{new.deps_key[:16]}")
     assert old_id and new_id and old_id != new_id
 
 

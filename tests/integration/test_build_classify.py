@@ -11,7 +11,7 @@ import io
 
 import pytest
 
-from harness.adapters.docker_engine import DockerEngine
+from harness.adapters.engine import Engine
 from harness.errors import BuildFailed
 from harness.evaluate import classify_build_failure
 from harness.model import BuildSpec, Verdict
@@ -21,7 +21,7 @@ from tests.integration.conftest import unique_repo
 pytestmark = pytest.mark.integration
 
 
-def test_a_deps_build_whose_env_image_is_gone_is_infra(engine: DockerEngine) -> None:
+def test_a_deps_build_whose_env_image_is_gone_is_infra(engine: Engine) -> None:
     missing = f"{unique_repo()}-env:gone"
     spec = BuildSpec(
         stage="deps",
@@ -34,6 +34,6 @@ def test_a_deps_build_whose_env_image_is_gone_is_infra(engine: DockerEngine) -> 
     write_context(spec, context)
     context.seek(0)
     with pytest.raises(BuildFailed) as failed:
-        engine.build(spec, context, timeout_s=120, on_line=lambda line: None)
+        engine.images.build(spec, context, timeout_s=120, on_line=lambda line: None)
     assert failed.value.log_tail[-1] in str(failed.value)  # the engine's own message is in the tail
     assert classify_build_failure("deps", failed.value.log_tail) is Verdict.ERROR

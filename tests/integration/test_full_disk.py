@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.adapters.docker_engine import DockerEngine
+from harness.adapters.engine import Engine
 from harness.errors import EXIT_SKIP, RunInfraError, StoreError
 from harness.model import Verdict
 from harness.ops.build_and_test import _write_results
@@ -102,7 +102,7 @@ def test_the_store_on_a_full_disk_is_infra_and_keeps_what_it_had(small_disk: Pat
     store.close()
 
 
-def test_the_container_log_on_a_full_disk_is_infra(engine: DockerEngine, small_disk: Path) -> None:
+def test_the_container_log_on_a_full_disk_is_infra(engine: Engine, small_disk: Path) -> None:
     log = small_disk / "container.log"
     log.write_bytes(b"")
     _fill(small_disk)
@@ -118,7 +118,7 @@ def test_the_container_log_on_a_full_disk_is_infra(engine: DockerEngine, small_d
         name="harness-full-disk-log-test",
     )
     with pytest.raises(RunInfraError, match="disk full writing the container log"):
-        engine.run(request, log_path=str(log), on_line=lines.append)
+        engine.containers.run(request, log_path=str(log), on_line=lines.append)
     assert lines[-1] == "line 1999"  # followed to the end all the same
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.adapters.docker_engine import DockerEngine
+from harness.adapters.engine import Engine
 from harness.errors import NoGpuError
 from harness.runplan import GpuPlan, RunRequest, plan_gpu
 from harness.sample.make import template
@@ -29,8 +29,8 @@ def _request(plan: GpuPlan) -> RunRequest:
     )
 
 
-def test_host_config_for_each_mode(engine: DockerEngine) -> None:
-    devices = engine.host_config(
+def test_host_config_for_each_mode(engine: Engine) -> None:
+    devices = engine.containers.host_config(
         _request(plan_gpu("devices", runtimes=set(), nodes=NODES, driver_dir="/usr/lib", required=True, gpus=(1,)))
     )
     assert [d["PathOnHost"] for d in devices["Devices"]] == [
@@ -42,19 +42,21 @@ def test_host_config_for_each_mode(engine: DockerEngine) -> None:
     [mount] = devices["Mounts"]
     assert (mount["Source"], mount["Target"], mount["ReadOnly"]) == ("/usr/lib", "/usr/local/nvidia", True)
     assert not devices.get("DeviceRequests")
-    nvidia = engine.host_config(
+    nvidia = engine.containers.host_config(
         _request(plan_gpu("nvidia", runtimes={"nvidia"}, nodes=(), driver_dir=None, required=True, gpus=(0,)))
     )
     [req] = nvidia["DeviceRequests"]
     assert req["DeviceIDs"] == ["0"] and req["Capabilities"] == [["gpu"]]
-    none = engine.host_config(_request(plan_gpu("none", runtimes=set(), nodes=(), driver_dir=None, required=False)))
+    none = engine.containers.host_config(
+        _request(plan_gpu("none", runtimes=set(), nodes=(), driver_dir=None, required=False))
+    )
     assert not none.get("Devices") and not none.get("DeviceRequests")
 
 
-def test_device_request_without_nvidia_runtime_says_what_works(engine: DockerEngine, tmp_path: object) -> None:
+def test_device_request_without_nvidia_runtime_says_what_works(engine: Engine, tmp_path: object) -> None:
     plan = plan_gpu("nvidia", runtimes={"nvidia"}, nodes=(), driver_dir=None, required=True)  # pretend
     with pytest.raises(NoGpuError, match="use gpu: devices or auto on this host"):
-        engine.run(_request(plan), log_path=f"{tmp_path}/log", on_line=lambda _: None)
+        engine.containers.run(_request(plan), log_path=f"{tmp_path}/log", on_line=lambda _: None)
     assert engine.client.containers.list(all=True, filters={"label": "harness.run=hostconfig-test"}) == []
 
 

@@ -234,9 +234,9 @@ def test_default_memory_limit_and_bounded_engine_log(project: Project) -> None:
         timeout_s=10,
         name=f"harness-limits-{project.repo.rsplit('/', 1)[-1]}",
     )
-    host = project.engine.host_config(request)
+    host = project.engine.containers.host_config(request)
     total = int(project.engine.client.info()["MemTotal"])
     assert host["Memory"] == int(total * MEMORY_SHARE) == host["MemorySwap"]
     assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "32m", "max-file": "2"}}
-    unlimited = project.engine.host_config(dataclasses.replace(request, limits=Limits(memory_bytes=0)))
+    unlimited = project.engine.containers.host_config(dataclasses.replace(request, limits=Limits(memory_bytes=0)))
     assert unlimited["Memory"] == 0

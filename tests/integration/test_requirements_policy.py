@@ -28,7 +28,7 @@ def test_a_direct_url_requirement_is_the_commits_fail_before_any_build(project: 
     assert record.verdict is Verdict.FAIL
     assert f"{EVIL!r} refused by recipe recipe" in record.summary and "direct URL" in record.summary
     for repo in (project.repo, stage_repo(project.repo, "env"), stage_repo(project.repo, "deps")):
-        assert project.engine.repo_images(repo) == [], repo  # decided at plan time: nothing was built
+        assert project.engine.images.repo_images(repo) == [], repo  # decided at plan time: nothing was built
 
 
 def test_an_index_option_in_upstreams_requirements_is_not_obeyed(project: Project) -> None:
@@ -39,6 +39,6 @@ def test_an_index_option_in_upstreams_requirements_is_not_obeyed(project: Projec
     assert code == EXIT_PASS, output  # obeyed, the index is unreachable: exit 125, nothing tested
     assert "index options in upstream's requirements are dropped" in output
     assert "wheels only (pip --only-binary :all:)" in output
-    deps = next(i for i in project.engine.repo_images(stage_repo(project.repo, "deps")))
-    installed = project.engine.read_file(deps.id, "/opt/harness/requirements.txt")
+    deps = next(i for i in project.engine.images.repo_images(stage_repo(project.repo, "deps")))
+    installed = project.engine.images.read_file(deps.id, "/opt/harness/requirements.txt")
     assert installed.splitlines() == ["--only-binary :all:", "numpy>=1.26", "av>=12"]

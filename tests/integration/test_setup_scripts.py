@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.adapters.docker_engine import DockerEngine
+from harness.adapters.engine import Engine
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bootstrap-base.sh"
 
@@ -48,13 +48,13 @@ def test_no_sources_at_all_falls_back_to_the_debian_mirror(tmp_path: Path) -> No
 
 
 @pytest.mark.integration
-def test_failed_debootstrap_says_what_failed(engine: DockerEngine) -> None:
+def test_failed_debootstrap_says_what_failed(engine: Engine) -> None:
     # A closed port on loopback: debootstrap fails at once, and the script must say so.
     mirror = "http://127.0.0.1:9/debian"
     result = _run("harness-base:never-built", env={"HARNESS_DEBIAN_MIRROR": mirror})
     assert result.returncode == 1
     assert f"bootstrap-base: debootstrap from {mirror} failed (full log: " in result.stderr
-    assert engine.image_id("harness-base:never-built") is None
+    assert engine.images.image_id("harness-base:never-built") is None
 
 
 def test_usage_without_a_tag_says_so() -> None:

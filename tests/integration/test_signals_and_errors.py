@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.adapters.docker_engine import DockerEngine
+from harness.adapters.engine import Engine
 from harness.adapters.git_repo import write_commits
 from harness.errors import EXIT_INTERRUPTED, EXIT_SKIP, EXIT_TERMINATED, EXIT_USAGE
 from harness.sample.make import template
 from tests.conftest import write_config
 from tests.integration.conftest import Project, unique_repo
 
-Filters = dict[str, str | list[str] | bool]  # docker-py's `filters` argument
+# docker-py's filters argument (its stubs take exactly this type)
+Filters = dict[str, str | list[str] | bool]
 
 pytestmark = pytest.mark.integration
 
@@ -140,7 +141,7 @@ def test_a_harness_bug_in_the_real_process_aborts_with_one_line_and_a_traceback_
     assert "Traceback" in written.read_text() and "boom" in written.read_text()
 
 
-def test_ctrl_c_during_an_inspection_container_removes_it(engine: DockerEngine) -> None:
+def test_ctrl_c_during_an_inspection_container_removes_it(engine: Engine) -> None:
     """The image preflight reads torch's arch list in a container; a Ctrl-C while it ran left it."""
     import io
     import threading
@@ -163,6 +164,6 @@ def test_ctrl_c_during_an_inspection_container_removes_it(engine: DockerEngine) 
 
     threading.Thread(target=interrupt_once_running, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
-        engine.torch_arch_list(tag)  # its python sleeps: only the interrupt ends the wait
+        engine.images.torch_arch_list(tag)  # its python sleeps: only the interrupt ends the wait
     assert seen.is_set()
     assert engine.client.containers.list(all=True, filters=inspecting) == []

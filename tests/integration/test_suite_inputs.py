@@ -38,7 +38,7 @@ def test_overlays_and_generated_clips_reach_the_run(project: Project, tmp_path: 
     )
     code, output = project.run("build-and-test", "HEAD")
     assert code == 0, output
-    inside = project.engine.read_file(f"{project.repo}:{sha[:12]}", "/opt/wan2gp/finetunes/wrapper_model.json")
+    inside = project.engine.images.read_file(f"{project.repo}:{sha[:12]}", "/opt/wan2gp/finetunes/wrapper_model.json")
     assert json.loads(inside) == OVERLAY
     [record] = project.store().runs()
     assert all(c.verdict is Verdict.PASS for c in record.cases)

@@ -17,7 +17,7 @@ from typing import Any
 import docker.models.containers
 import pytest
 
-from harness.adapters.docker_engine import DockerEngine
+from harness.adapters.engine import Engine
 from harness.cli import make_world
 from harness.config import load_config
 from harness.errors import EXIT_PASS
@@ -63,7 +63,7 @@ def _cache(tmp_path: Path) -> Path:
     return models
 
 
-def _project(tmp_path: Path, engine: DockerEngine, models: Path) -> Project:
+def _project(tmp_path: Path, engine: Engine, models: Path) -> Project:
     upstream = tmp_path / "upstream"
     repo = unique_repo("weights")
     config = write_config(tmp_path, upstream=upstream, repo=repo, run_extra=f"  model_cache: {models}\n")
@@ -76,7 +76,7 @@ def _env_text(kwargs: dict[str, Any]) -> str:
 
 
 def test_pull_never_imports_upstream_and_never_gives_it_the_token(
-    tmp_path: Path, engine: DockerEngine, creations: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, engine: Engine, creations: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     models = _cache(tmp_path)
     project = _project(tmp_path, engine, models)
@@ -93,7 +93,7 @@ def test_pull_never_imports_upstream_and_never_gives_it_the_token(
     with_token = [c for c in creations if "canary-123" in _env_text(c)]
     assert with_token, creations  # the downloader ran (and got the token) ...
     for created in with_token:  # ... in an image with no upstream tree, with no upstream mount
-        labels = engine.image_labels(created["image"])
+        labels = engine.images.image_labels(created["image"])
         assert labels.get("harness.stage") == "env" and "harness.commit" not in labels, labels
         assert all(str(project.upstream) not in m["Source"] for m in created["mounts"]), created["mounts"]
     for created in creations:  # the token is never a label or a command-line word
@@ -147,7 +147,7 @@ class _Quiet:
 
 def test_download_lands_in_the_cache_as_non_root_and_the_token_only_as_a_header(
     tmp_path: Path,
-    engine: DockerEngine,
+    engine: Engine,
     creations: list[dict[str, Any]],
     servers: tuple[ThreadingHTTPServer, ThreadingHTTPServer],
 ) -> None:

@@ -28,23 +28,51 @@ def _run(
     return commits, verdicts, probed
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.data())
-def test_finds_first_bad_within_log2_probes(data: st.DataObject) -> None:
-    n = data.draw(st.integers(min_value=2, max_value=600), label="n")
-    first_bad = data.draw(st.integers(min_value=1, max_value=n - 1), label="first_bad")
+# Small ranges, where off-by-one mistakes live, are checked exhaustively (every culprit of every
+# size; with skips, every set of skipped commits too), so the random examples above them can be
+# fewer: 100 instead of 300 (150 with skips), for about half the time.
+SMALL, SMALL_MULTI, SMALL_SKIPS = 40, 16, 8
+
+
+def _check_plain(n: int, first_bad: int) -> None:
     commits, verdicts, probed = _run(n, first_bad)
     assert answer(commits, verdicts).first_bad == commits[first_bad]
     assert len(probed) <= math.ceil(math.log2(n))
     assert all(0 < i < n - 1 for i in probed)  # never outside the range (endpoints already known)
 
 
-@settings(max_examples=300, deadline=None)
+def test_finds_every_first_bad_of_small_ranges_within_log2_probes() -> None:
+    for n in range(2, SMALL + 1):
+        for first_bad in range(1, n):
+            _check_plain(n, first_bad)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_finds_first_bad_within_log2_probes(data: st.DataObject) -> None:
+    n = data.draw(st.integers(min_value=SMALL + 1, max_value=600), label="n")
+    _check_plain(n, data.draw(st.integers(min_value=1, max_value=n - 1), label="first_bad"))
+
+
+def test_skips_never_lose_the_culprit_in_small_ranges() -> None:
+    for n in range(2, SMALL_SKIPS + 1):
+        inner = range(1, max(1, n - 2) + 1)
+        for bits in range(1 << len(inner)):
+            skipped = frozenset(i for b, i in enumerate(inner) if bits >> b & 1)
+            for first_bad in range(1, n):
+                _check_skips(n, first_bad, skipped)
+
+
+@settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_skips_never_lose_the_culprit(data: st.DataObject) -> None:
-    n = data.draw(st.integers(min_value=2, max_value=200), label="n")
+    n = data.draw(st.integers(min_value=SMALL_SKIPS + 1, max_value=200), label="n")
     first_bad = data.draw(st.integers(min_value=1, max_value=n - 1), label="first_bad")
     skipped = data.draw(st.frozensets(st.integers(min_value=1, max_value=max(1, n - 2))), label="skipped")
+    _check_skips(n, first_bad, skipped)
+
+
+def _check_skips(n: int, first_bad: int, skipped: frozenset[int]) -> None:
     commits, verdicts, probed = _run(n, first_bad, skipped)
     result = answer(commits, verdicts)
     assert commits[first_bad] in result.candidates
@@ -77,14 +105,24 @@ def test_endpoints_must_bound_the_range() -> None:
     assert "untested" in (endpoint_problem("g", "b", {"g": Verdict.PASS}) or "")
 
 
-@settings(max_examples=300, deadline=None)
+def test_multisection_of_small_ranges_same_answer_in_log_k_plus_1_rounds() -> None:
+    for n in range(2, SMALL_MULTI + 1):
+        for k in range(1, 9):
+            for first_bad in range(1, n):
+                _check_multisection(n, k, first_bad)
+
+
+@settings(max_examples=100, deadline=None)
 @given(st.data())
 def test_multisection_same_answer_in_log_k_plus_1_rounds(data: st.DataObject) -> None:
+    n = data.draw(st.integers(min_value=SMALL_MULTI + 1, max_value=600), label="n")
+    k = data.draw(st.integers(min_value=1, max_value=8), label="k")
+    _check_multisection(n, k, data.draw(st.integers(min_value=1, max_value=n - 1), label="first_bad"))
+
+
+def _check_multisection(n: int, k: int, first_bad: int) -> None:
     from harness.bisect import next_round
 
-    n = data.draw(st.integers(min_value=2, max_value=600), label="n")
-    k = data.draw(st.integers(min_value=1, max_value=8), label="k")
-    first_bad = data.draw(st.integers(min_value=1, max_value=n - 1), label="first_bad")
     commits = [f"c{i:04d}" for i in range(n)]
     verdicts = {commits[0]: Verdict.PASS, commits[-1]: Verdict.FAIL}
     rounds = 0

@@ -57,7 +57,9 @@ def test_an_older_pass_checked_before_a_newer_one_is_written_does_not_move_back(
     """The interleaving that broke it: the older run checks ancestry, the newer run checks and
     writes, then the older run writes. The older run's check waits until the newer run is done;
     once check and write are one transaction the newer run cannot finish meanwhile, so the wait
-    runs out instead (the outcome does not depend on how long it is)."""
+    runs out instead (the outcome does not depend on how long it is). The wait only has to
+    outlast the newer run's own check and write when nothing blocks it (milliseconds): that is
+    the buggy order, which must have finished by then for the test to see it."""
     db = tmp_path / "state.db"
     record_in_thread(db, "c00", linear, {})
     older_checking, newer_done = threading.Event(), threading.Event()
@@ -65,7 +67,7 @@ def test_an_older_pass_checked_before_a_newer_one_is_written_does_not_move_back(
     def slow_for_older(old: str, new: str) -> bool:
         if new == "c01":
             older_checking.set()
-            newer_done.wait(timeout=2)
+            newer_done.wait(timeout=0.5)
         return linear(old, new)
 
     moved: dict[str, bool] = {}

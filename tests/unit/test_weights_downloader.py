@@ -44,7 +44,8 @@ def _handler(server: ThreadingHTTPServer) -> type[_Handler]:
 def two() -> Iterator[tuple[ThreadingHTTPServer, ThreadingHTTPServer]]:
     servers = [ThreadingHTTPServer(("127.0.0.1", 0), type("H", (_Handler,), {"seen": []})) for _ in range(2)]
     for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # A short poll: shutdown() waits for the loop to look (0.5 s by default, per server).
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     yield servers[0], servers[1]
     for server in servers:
         server.shutdown()
