@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from harness.model import BuildSpec, Commit
@@ -73,3 +74,10 @@ class Reporter(Protocol):
 
     def step(self, text: str) -> None: ...
     def line(self, text: str) -> None: ...
+
+
+class Checkout(Protocol):
+    """The user's own git checkout, which `pin` stages the Wan2GP gitlink into (index only)."""
+
+    def set_gitlink(self, repo_dir: Path, path: str, sha: str) -> str: ...
+    def stage_paths(self, repo_dir: Path, paths: list[str]) -> None: ...

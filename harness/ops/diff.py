@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.contract import Contract, ItemResult, Signature, parse_module
+from harness.errors import UsageError
 from harness.model import Commit
 from harness.ops.bisect import INTEGRATION_PATHS
 from harness.ops.check import CheckResult, check_commit
 from harness.ports import Upstream
 from harness.reqdiff import RequirementChanges, requirement_changes
+
+if TYPE_CHECKING:
+    from harness.promotion import Release
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,15 +164,31 @@ def _requirement_lines(r: RequirementChanges, indent: str = "") -> list[str]:
     return lines + [f"{indent}- option {s}`{o}`" for s, o in r.options]
 
 
+def default_range(
+    old_ref: str | None, new_ref: str | None, production: Callable[[], Release | None]
+) -> tuple[str, str]:
+    """The refs to compare: FROM defaults to the production commit (`production` is asked only
+    then: it opens the run store), TO to upstream HEAD (resolved after a fetch unless offline)."""
+    if old_ref is None:
+        current = production()
+        if current is None or not current.commit:
+            raise UsageError("no production commit to diff from: give FROM explicitly")
+        old_ref = current.commit
+    return old_ref, "HEAD" if new_ref is None else new_ref
+
+
 def diff(
     upstream: Upstream,
-    old_ref: str,
-    new_ref: str,
+    old_ref: str | None,
+    new_ref: str | None,
     contract: Contract,
     *,
     overlays: Path | None,
     suite_models: tuple[str, ...],
+    production: Callable[[], Release | None] = lambda: None,
 ) -> DiffReport:
+    """What changed from `old_ref` to `new_ref` (None: the defaults of `default_range`)."""
+    old_ref, new_ref = default_range(old_ref, new_ref, production)
     old, new = upstream.resolve(old_ref), upstream.resolve(new_ref)
     shas = upstream.first_parent_range(old.sha, new.sha)[1:]
     files = tuple(

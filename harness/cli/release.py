@@ -1,16 +1,8 @@
-"""Production commands: promote, rollback, reconcile, status, releases, gc, pin.
-
-Registered on the app of `harness.cli`, whose one error boundary turns errors into exit codes.
-"""
+"""Production commands: promote, rollback, reconcile, status, releases, gc, pin."""
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import getpass
-import os
-import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -18,84 +10,31 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.adapters.docker_engine import DockerEngine
-from harness.cli import JsonOpt, app, err, out, state, upstream_for
-from harness.config import Config, load_config
-from harness.naming import LAST_GOOD, owner_labels
-from harness.ops.deploy import Deployer
-from harness.ops.promote import Mover, promote, reconcile, rollback
+from harness.cli import world
+from harness.cli.app import JsonOpt, app, err, out, state
+from harness.errors import HarnessError
+from harness.naming import LAST_GOOD
+from harness.ops.deploy import promote_and_deploy, rollback_and_deploy
+from harness.ops.gc import gc
+from harness.ops.pin import pin
+from harness.ops.promote import RolledBack, promote, reconcile, rollback
+from harness.ops.reconcile import reconcile_all
 from harness.promotion import Release
-from harness.report import record_dict, to_json
-from harness.store import Store
+from harness.report import ConsoleReporter, record_dict, to_json
 
 ReasonOpt = Annotated[str, typer.Option("--reason", help="why (kept in the release history)")]
 DeployOpt = Annotated[bool, typer.Option("--deploy", help="recreate the compose service and wait for its health check")]
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-
-
-def _fault(point: str) -> None:
-    # Fault injection for the crash tests: HARNESS_FAULT=<point> parks the process there.
-    if os.environ.get("HARNESS_FAULT") == point:
-        print(f"harness: fault point {point} reached", file=sys.stderr, flush=True)
-        time.sleep(3600)
-
-
-def _setup() -> tuple[Config, Mover, DockerEngine]:
-    from harness.ops.check import contract_digest
-
-    cfg = load_config(state["config"])
-    store = Store(cfg.state_dir / "state.db")
-    engine = DockerEngine(os.environ, owner=owner_labels(store.state_id(), cfg.state_dir))
-    mover = Mover(
-        store=store,
-        builder=engine,
-        upstream=lambda: upstream_for(cfg),
-        repo=cfg.repo,
-        suite_hash=cfg.suite.digest(),
-        contract_hash=contract_digest(cfg.contract),
-        requires_level=cfg.promote_level,
-        lock_path=cfg.state_dir / "production.lock",
-        lock_wait_s=float(cfg.deploy.lock_wait_s),
-        user=os.environ.get("HARNESS_USER") or getpass.getuser(),
-        now=_now,
-        fault=_fault,
-    )
-    return cfg, mover, engine
-
-
-def _deployer(cfg: Config, engine: DockerEngine) -> Deployer:
-    from harness.compose import load_service
-
-    env = dict(os.environ)
-    if cfg.model_cache is not None:
-        env["HARNESS_MODEL_CACHE"] = str(cfg.model_cache)
-    spec = load_service(cfg.deploy.compose_file, cfg.deploy.service, env)
-    for mount in spec.mounts:
-        Path(mount.source).mkdir(parents=True, exist_ok=True)
-    return Deployer(
-        engine=engine,
-        spec=spec,
-        project=cfg.deploy.project,
-        timeout_s=float(cfg.deploy.health_timeout_s),
-        reporter=_Steps(),
-    )
-
-
-class _Steps:
-    def step(self, text: str) -> None:
-        err.print(f"[cyan]==>[/] {escape(text)}", highlight=False)
-
-    def line(self, text: str) -> None:
-        pass
 
 
 def _release_line(r: Release) -> str:
     return escape(
         f"revision {r.revision} ({r.action}): image {r.image_id[7:19]} commit {r.commit[:12]} by {r.user}: {r.reason}"
     )
+
+
+def _steps() -> ConsoleReporter:
+    """The deploy's steps on stderr (stdout keeps the result lines)."""
+    return ConsoleReporter(err, False)
 
 
 @app.command("promote")
@@ -107,11 +46,11 @@ def promote_cmd(
 ) -> None:
     """Make an image production: only with a PASS record of the current suite and contract at
     promote.requires_level (default baseline) or deeper."""
-    cfg, mover, engine = _setup()
+    cfg = world.config()
+    mover, engine = world.make_mover(cfg)
     if deploy:
-        from harness.ops.deploy import promote_and_deploy
-
-        release, detail = promote_and_deploy(mover, _deployer(cfg, engine), target, reason=reason, force=force)
+        deployer = world.deployer(cfg, engine, _steps())
+        release, detail = promote_and_deploy(mover, deployer, target, reason=reason, force=force)
         out.print(f"production -> {_release_line(release)}\n{escape(detail)}")
         return
     release = promote(mover, target, reason=reason, force=force)
@@ -129,36 +68,30 @@ def rollback_cmd(
 ) -> None:
     """Move production back to an earlier release's image, as a new revision; releases known
     to be bad (auto-rolled-back, or no PASS at promote.requires_level) are passed over."""
-    cfg, mover, engine = _setup()
-    rolled = rollback(mover, to=to, reason=reason, force=force)
-    release = rolled.release
+    cfg = world.config()
+    mover, engine = world.make_mover(cfg)
+    if not deploy:
+        _print_rolled_back(rollback(mover, to=to, reason=reason, force=force))
+        return
+    deployer = world.deployer(cfg, engine, _steps())
+    report = rollback_and_deploy(mover, deployer, to=to, reason=reason, force=force, moved=_print_rolled_back)
+    out.print(f"service healthy: {escape(report.detail)}")
+
+
+def _print_rolled_back(rolled: RolledBack) -> None:
     for revision, why in rolled.skipped:
         out.print(f"skipped revision {revision}: {escape(why)}", highlight=False)
-    out.print(f"production -> {_release_line(release)}", highlight=False)
-    if deploy:
-        from harness.errors import DeployFailed
-        from harness.ops.deploy import deploy as deploy_release
-
-        report = deploy_release(_deployer(cfg, engine), release)
-        if not report.healthy:
-            raise DeployFailed(f"service not healthy on revision {release.revision}: {report.detail}")
-        out.print(f"service healthy: {escape(report.detail)}")
+    out.print(f"production -> {_release_line(rolled.release)}", highlight=False)
 
 
 @app.command("reconcile")
 def reconcile_cmd() -> None:
     """Repair tags left behind by an interrupted move (the store is the truth); fetch upstream
     and mark recorded commits it no longer has (force-pushed away): their runs are kept."""
-    _, mover, _ = _setup()
-    repaired = reconcile(mover)
-    out.print(escape("\n".join(repaired)) or "consistent: tags match the store")
-    upstream = mover.upstream()
-    upstream.fetch()  # a no-op with --offline: reachability is then the mirror's, as last fetched
-    if getattr(state.get("upstream_session"), "offline", False):
+    mover, _ = world.make_mover(world.config())
+    gone = reconcile_all(mover, repaired=_print_repaired)
+    if state.offline:
         out.print("--offline: upstream not fetched; reachability below is as of the last fetch")
-    gone = sorted(sha for sha in mover.store.commits() if not upstream.reachable(sha))
-    for sha in mover.store.commits():
-        mover.store.mark_reachability(sha, sha not in gone, _now())
     if gone:
         out.print(
             f"{len(gone)} recorded commits are no longer upstream (runs kept, marked unreachable): "
@@ -166,10 +99,14 @@ def reconcile_cmd() -> None:
         )
 
 
+def _print_repaired(repaired: list[str]) -> None:
+    out.print(escape("\n".join(repaired)) or "consistent: tags match the store")
+
+
 @app.command("releases")
 def releases_cmd(json_out: JsonOpt = False) -> None:
     """Production history: revision, commit, image id, when, who, why."""
-    _, mover, _ = _setup()
+    mover, _ = world.make_mover(world.config())
     reconcile(mover)
     releases = mover.store.releases()
     if json_out:
@@ -187,9 +124,8 @@ def releases_cmd(json_out: JsonOpt = False) -> None:
 @app.command("status")
 def status_cmd(json_out: JsonOpt = False) -> None:
     """Production, last-good, upstream head and the last runs."""
-    from harness.errors import HarnessError
-
-    cfg, mover, _ = _setup()
+    cfg = world.config()
+    mover, _ = world.make_mover(cfg)
     repaired = reconcile(mover)
     production = mover.store.production()
     last_good = mover.store.pointer(LAST_GOOD)
@@ -231,11 +167,8 @@ def gc_cmd(
 ) -> None:
     """Remove this state's commit images, run folders and leftover containers beyond the retention
     policy; images and containers of other harness states on the engine are never looked at."""
-    from rich.markup import escape
-
-    from harness.ops.gc import gc
-
-    cfg, mover, engine = _setup()
+    cfg = world.config()
+    mover, engine = world.make_mover(cfg)
     reconcile(mover)
     plan, problems = gc(engine, mover.store, repo=cfg.repo, keep=keep, dry_run=dry_run, state_dir=cfg.state_dir)
     verb = "would remove" if dry_run else "removed"
@@ -264,8 +197,6 @@ def pin_cmd(
     submodule: Annotated[str, typer.Option(help="gitlink path")] = "Wan2GP",
 ) -> None:
     """Stage the Wan2GP gitlink at the production commit and STRUCTURE.md in --repo (index only)."""
-    from harness.ops.pin import pin
-
-    _, mover, _ = _setup()
-    sha, command = pin(mover.store, repo_dir, submodule=submodule, now=_now())
+    mover, _ = world.make_mover(world.config())
+    sha, command = pin(mover.store, world.checkout(), repo_dir, submodule=submodule, now=mover.now())
     out.print(escape(f"{submodule} -> {sha}, staged with STRUCTURE.md; commit what is staged:\n  {command}"))
