@@ -78,6 +78,7 @@ def test_rollback_walks_back_and_refuses_when_the_image_is_gone(project: Project
     releases = project.store().releases()
     assert [(r.revision, r.action) for r in releases][-2:] == [(4, "rollback"), (5, "rollback")]
     # Remove revision 3's image (C): rollback --to 3 must refuse and leave production alone.
+    assert ids[2] is not None
     project.engine.client.images.remove(ids[2], force=True)  # every tag of it, last-good included
     code, output = project.run("rollback", "--to", "3")
     assert code == 1 and "no longer exists" in output and "revisions whose images exist" in output
@@ -152,7 +153,7 @@ def test_deploy_failing_health_rolls_back_and_old_image_serves(project: Project,
         actions = [r.action for r in project.store().releases()]
         assert actions == ["promote", "promote", "auto-rollback"]
         container = project.engine.client.containers.get(name)
-        assert container.image.id == project.image_id(good[0][:12])
+        assert container.image is not None and container.image.id == project.image_id(good[0][:12])
         assert container.attrs["State"]["Health"]["Status"] == "healthy"
         assert _production(project) == project.image_id(good[0][:12])
         # A later rollback passes over revision 2: it failed its health check (and is a FAIL image).
