@@ -12,15 +12,15 @@ from rich.table import Table
 
 from harness.cli import world
 from harness.cli.app import JsonOpt, app, err, out, state
-from harness.errors import HarnessError
-from harness.naming import LAST_GOOD
 from harness.ops.deploy import promote_and_deploy, rollback_and_deploy
 from harness.ops.gc import gc
 from harness.ops.pin import pin
 from harness.ops.promote import RolledBack, promote, reconcile, rollback
 from harness.ops.reconcile import reconcile_all
+from harness.ops.status import Status, releases, status
 from harness.promotion import Release
 from harness.report import ConsoleReporter, record_dict, to_json
+from harness.retention import GcPlan
 
 ReasonOpt = Annotated[str, typer.Option("--reason", help="why (kept in the release history)")]
 DeployOpt = Annotated[bool, typer.Option("--deploy", help="recreate the compose service and wait for its health check")]
@@ -107,15 +107,14 @@ def _print_repaired(repaired: list[str]) -> None:
 def releases_cmd(json_out: JsonOpt = False) -> None:
     """Production history: revision, commit, image id, when, who, why."""
     mover, _ = world.make_mover(world.config())
-    reconcile(mover)
-    releases = mover.store.releases()
+    history = releases(mover)
     if json_out:
-        out.print_json(to_json([dataclasses.asdict(r) for r in releases]))
+        out.print_json(to_json([dataclasses.asdict(r) for r in history]))
         return
     table = Table(title="production releases")
     for column in ("rev", "action", "commit", "image", "when", "who", "why"):
         table.add_column(column, overflow="fold")
-    for r in releases:
+    for r in history:
         row = (str(r.revision), r.action, r.commit[:12], r.image_id[7:19], r.created, r.user, r.reason)
         table.add_row(*map(escape, row))
     out.print(table)
@@ -126,37 +125,39 @@ def status_cmd(json_out: JsonOpt = False) -> None:
     """Production, last-good, upstream head and the last runs."""
     cfg = world.config()
     mover, _ = world.make_mover(cfg)
-    repaired = reconcile(mover)
-    production = mover.store.production()
-    last_good = mover.store.pointer(LAST_GOOD)
-    try:
-        client = mover.upstream()
-        head = client.resolve("HEAD")
-        resolution = client.resolution("HEAD")
-        upstream: dict[str, object] = dataclasses.asdict(head) | {
-            "resolution": dataclasses.asdict(resolution) | {"line": resolution.line()} if resolution else None
-        }
-    except HarnessError as exc:
-        upstream = {"error": str(exc)}
-    doc = {
-        "production": dataclasses.asdict(production) if production else None,
-        "last_good": dataclasses.asdict(last_good) if last_good else None,
-        "upstream_head": upstream,
-        "runs": [record_dict(r) for r in mover.store.runs(5)],
-        "repaired": repaired,
-        "repo": cfg.repo,
-    }
+    now = status(mover)
     if json_out:
-        out.print_json(to_json(doc))
-        return
+        out.print_json(to_json(_status_doc(now, cfg.repo)))
+    else:
+        _print_status(now)
+
+
+def _status_doc(now: Status, repo: str) -> dict[str, object]:
+    up = now.upstream
+    upstream: dict[str, object] = {"error": up.error}
+    if up.head is not None:
+        resolution = dataclasses.asdict(up.resolution) | {"line": up.resolution.line()} if up.resolution else None
+        upstream = dataclasses.asdict(up.head) | {"resolution": resolution}
+    return {
+        "production": dataclasses.asdict(now.production) if now.production else None,
+        "last_good": dataclasses.asdict(now.last_good) if now.last_good else None,
+        "upstream_head": upstream,
+        "runs": [record_dict(r) for r in now.runs],
+        "repaired": list(now.repaired),
+        "repo": repo,
+    }
+
+
+def _print_status(now: Status) -> None:
+    production, last_good, up = now.production, now.last_good, now.upstream
     out.print(f"production: {_release_line(production) if production else 'none'}")
     out.print(f"last-good:  {last_good.commit[:12] + ' image ' + last_good.image_id[7:19] if last_good else 'none'}")
-    if "error" in upstream:
-        out.print(f"upstream:   {escape(str(upstream['error']))}", highlight=False)
+    if up.head is None:
+        out.print(f"upstream:   {escape(up.error)}", highlight=False)
     else:
-        where = resolution.line() if resolution else f"HEAD -> {head.short}"
-        out.print(f"upstream:   {escape(where)}: {escape(head.subject)!s:.70}", highlight=False)
-    for r in mover.store.runs(5):
+        where = up.resolution.line() if up.resolution else f"HEAD -> {up.head.short}"
+        out.print(f"upstream:   {escape(where)}: {escape(up.head.subject)!s:.70}", highlight=False)
+    for r in now.runs:
         out.print(escape(f"  {r.run_id} {r.commit[:12]} {r.verdict.value:5} {r.summary}"))
 
 
@@ -171,22 +172,25 @@ def gc_cmd(
     mover, engine = world.make_mover(cfg)
     reconcile(mover)
     plan, problems = gc(engine, mover.store, repo=cfg.repo, keep=keep, dry_run=dry_run, state_dir=cfg.state_dir)
-    verb = "would remove" if dry_run else "removed"
     lines = [f"state {mover.store.state_id()} ({cfg.state_dir}): only its own images and containers"]
+    for line in lines + _gc_lines(plan, "would remove" if dry_run else "removed"):
+        out.print(escape(line), highlight=False)
+    for problem in problems:
+        err.print(f"not removed: {escape(problem)}", highlight=False)
+
+
+def _gc_lines(plan: GcPlan, verb: str) -> list[str]:
+    """What went (or would go), then what was kept and why."""
     names = {i.id: f"image {', '.join(i.tags)}" if i.tags else "untagged image" for i, _ in plan.keep_images}
     names |= {i.id: f"image {', '.join(i.tags)}" if i.tags else "untagged image" for i in plan.remove_images}
-    lines += [f"{verb} {names[i.id]} ({i.id[7:19]})" for i in plan.remove_images]
+    lines = [f"{verb} {names[i.id]} ({i.id[7:19]})" for i in plan.remove_images]
     lines += [f"{verb} run folder {run_dir}" for run_dir in plan.remove_run_dirs]
     lines += [f"{verb} leftover container {c.name} ({c.status})" for c in plan.remove_containers]
     lines += [f"{verb} build-step container {c.id[:12]} ({c.status})" for c in plan.remove_step_containers]
     lines += [f"{verb} build-stage image {image_id[7:19]}" for image_id in plan.remove_dangling]
     lines += [f"kept {names[i.id]} ({i.id[7:19]}): {why}" for i, why in plan.keep_images]
     lines += [f"kept build-step container {c.id[:12]} ({c.status}): {why}" for c, why in plan.keep_step_containers]
-    lines += [f"kept untagged build-stage images: {plan.busy}"] if plan.busy else []
-    for line in lines:
-        out.print(escape(line), highlight=False)
-    for problem in problems:
-        err.print(f"not removed: {escape(problem)}", highlight=False)
+    return lines + ([f"kept untagged build-stage images: {plan.busy}"] if plan.busy else [])
 
 
 @app.command("pin")

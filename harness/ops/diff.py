@@ -222,36 +222,43 @@ def diff(
     return dataclasses.replace(report, checklist=_checklist(report, verdict.items))
 
 
+def _section(title: str, body: list[str]) -> list[str]:
+    return ["", title, "", *body]
+
+
+def _steps_lines(steps: tuple[RequirementStep, ...]) -> list[str]:
+    lines = []
+    for step in steps:
+        lines += [f"- {step.commit.short} {step.commit.subject}"]
+        lines += _requirement_lines(step.changes, "  ") or ["  - comments or layout only"]
+    return lines or ["- no commit touched requirements.txt"]
+
+
 def markdown(report: DiffReport) -> str:
-    lines = [
+    head = [
         f"# Upstream impact: {report.old.short} .. {report.new.short}",
         "",
         *(f"- ref {line}" for line in report.refs),
         *([""] if report.refs else []),
         f"{len(report.commits)} commits; contract at {report.new.short}: "
         f"**{'holds' if report.contract.holds else 'BROKEN'}**",
-        "",
-        "## Update checklist",
-        "",
     ]
-    lines += [f"- [ ] {item}" for item in report.checklist] or ["- nothing to do"]
-    lines += ["", "## Contract", ""]
-    lines += [f"- {r.status}: {r.kind} `{r.name}` {'; '.join(r.reasons)}" for r in report.contract.items]
-    lines += ["", "## Signatures of contract functions", ""]
-    lines += [f"- `{n}`: `{o or '(absent)'}` -> `{w or '(removed)'}`" for n, o, w in report.signatures] or [
-        "- unchanged"
+    signatures = [f"- `{n}`: `{o or '(absent)'}` -> `{w or '(removed)'}`" for n, o, w in report.signatures]
+    sections = [
+        _section("## Update checklist", [f"- [ ] {item}" for item in report.checklist] or ["- nothing to do"]),
+        _section(
+            "## Contract", [f"- {r.status}: {r.kind} `{r.name}` {'; '.join(r.reasons)}" for r in report.contract.items]
+        ),
+        _section("## Signatures of contract functions", signatures or ["- unchanged"]),
+        _section("## Requirements (net change)", _requirement_lines(report.requirements) or ["- unchanged"]),
+        _section("### Requirements commit by commit", _steps_lines(report.requirement_steps)),
+        _section(
+            "## Model definitions",
+            [f"- {m.change} `{m.id}` {', '.join(m.keys)}" for m in report.models] or ["- unchanged"],
+        ),
+        _section("## Files (integration first)", [f"- {s} {p}" for s, p in report.files]),
+        _section(
+            "## Commits (first parent, oldest first)", [f"- {c.short} {c.date} {c.subject}" for c in report.commits]
+        ),
     ]
-    lines += ["", "## Requirements (net change)", ""]
-    lines += _requirement_lines(report.requirements) or ["- unchanged"]
-    lines += ["", "### Requirements commit by commit", ""]
-    for step in report.requirement_steps:
-        lines += [f"- {step.commit.short} {step.commit.subject}"]
-        lines += _requirement_lines(step.changes, "  ") or ["  - comments or layout only"]
-    if not report.requirement_steps:
-        lines += ["- no commit touched requirements.txt"]
-    lines += ["", "## Model definitions", ""]
-    lines += [f"- {m.change} `{m.id}` {', '.join(m.keys)}" for m in report.models] or ["- unchanged"]
-    lines += ["", "## Files (integration first)", ""] + [f"- {s} {p}" for s, p in report.files]
-    lines += ["", "## Commits (first parent, oldest first)", ""]
-    lines += [f"- {c.short} {c.date} {c.subject}" for c in report.commits]
-    return "\n".join(lines) + "\n"
+    return "\n".join(head + [line for section in sections for line in section]) + "\n"
