@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 import typer
 
+import harness.cli.world as world
 from harness.bisect import Symptom
 from harness.bisect_log import BisectLog, step_dict
-from harness.cli import world
 from harness.cli.app import JsonOpt, app, err, out
 from harness.cli.render import bisect_doc, print_bisect, steps_table
 from harness.config import Config, refuse_unchecked_level

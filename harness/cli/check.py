@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli import world
+import harness.cli.world as world
 from harness.cli.app import JsonOpt, app, err, out
 from harness.config import Config
 from harness.contract import DEFAULT_CONTRACT, Contract, load_contract

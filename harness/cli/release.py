@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli import world
+import harness.cli.world as world
 from harness.cli.app import JsonOpt, app, err, out, state
 from harness.ops.deploy import promote_and_deploy, rollback_and_deploy
 from harness.ops.gc import gc

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from harness.cli import world
+import harness.cli.world as world
 from harness.cli.app import JsonOpt, app, err, out
 from harness.config import Config, refuse_unchecked_level
 from harness.errors import HarnessError, UsageError
