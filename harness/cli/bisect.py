@@ -14,10 +14,9 @@ from harness.cli.app import JsonOpt, app, err, out
 from harness.cli.render import bisect_doc, print_bisect, steps_table
 from harness.config import Config, refuse_unchecked_level
 from harness.errors import UsageError
+from harness.model import LEVELS
 from harness.ops.bisect import resume_session, run_bisect
 from harness.report import ConsoleReporter, to_json
-
-LEVELS = ("contract", "smoke", "baseline")
 
 GoodOpt = Annotated[str | None, typer.Option("--good", help="a ref known to pass")]
 BadOpt = Annotated[str | None, typer.Option("--bad", help="a ref known to fail")]

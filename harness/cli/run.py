@@ -12,8 +12,8 @@ import harness.cli.world as world
 from harness.cli.app import JsonOpt, app, err, out
 from harness.config import Config, refuse_unchecked_level
 from harness.errors import HarnessError, UsageError
-from harness.model import Verdict
-from harness.ops.build_and_test import LEVELS, build_and_test
+from harness.model import LEVELS, Verdict
+from harness.ops.build_and_test import build_and_test
 from harness.ops.parallel import run_many
 from harness.report import ConsoleReporter, history_table, print_record, record_dict, to_json
 from harness.sample.make import write_sample
