@@ -7,6 +7,7 @@ numpy, no SQLite, so a use case and its unit-test fakes depend on nothing heavie
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from harness.compose import ServiceSpec
@@ -161,3 +162,10 @@ class BisectRecords(Protocol):
     def finish(self, bisect_id: str, finished: str, answer: dict[str, object]) -> None: ...
     def sessions(self) -> list[BisectSession]: ...
     def steps(self, bisect_id: str) -> list[BisectStep]: ...
+
+
+class Checkout(Protocol):
+    """The user's own git checkout, which `pin` stages the Wan2GP gitlink into (index only)."""
+
+    def set_gitlink(self, repo_dir: Path, path: str, sha: str) -> str: ...
+    def stage_paths(self, repo_dir: Path, paths: list[str]) -> None: ...

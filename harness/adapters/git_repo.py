@@ -354,6 +354,13 @@ def stage_paths(repo_dir: Path, paths: list[str]) -> None:
         raise UpstreamError(f"cannot stage {', '.join(paths)} in {repo_dir}: {_stderr(exc)}") from exc
 
 
+class GitCheckout:
+    """A checkout of the user's own repository, as `ops.pin` touches it (index only)."""
+
+    set_gitlink = staticmethod(set_gitlink)
+    stage_paths = staticmethod(stage_paths)
+
+
 def _first_parent_range(repo: git.Repo, good: str, bad: str) -> list[str]:
     listed = repo.git.rev_list("--first-parent", "--reverse", f"{good}..{bad}")
     return [good, *listed.split()]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from harness.compose import ServiceSpec
 from harness.errors import DeployFailed, PromotionRefused
 from harness.model import Release
-from harness.ops.promote import Mover, locked, promote, rollback
+from harness.ops.promote import Mover, RolledBack, locked, promote, rollback
 from harness.ports import Reporter, ServiceEngine
 
 
@@ -79,3 +79,24 @@ def promote_and_deploy(mover: Mover, d: Deployer, spec: str, *, reason: str, for
             f"revision {release.revision} did not turn healthy ({report.detail}); rolled back automatically "
             f"to {back.image_id[7:19]} as revision {back.revision}: {state}"
         )
+
+
+def rollback_and_deploy(
+    mover: Mover,
+    d: Deployer,
+    *,
+    to: int | None,
+    reason: str,
+    force: bool,
+    moved: Callable[[RolledBack], None] = lambda rolled: None,
+) -> DeployReport:
+    """Roll back, then deploy the restored release; DeployFailed when it does not turn healthy
+    (production stays moved: the release is recorded). `moved` hears of the move before the
+    deploy starts, so a failing deploy never hides that production moved."""
+    rolled = rollback(mover, to=to, reason=reason, force=force)
+    moved(rolled)
+    release = rolled.release
+    report = deploy(d, release)
+    if not report.healthy:
+        raise DeployFailed(f"service not healthy on revision {release.revision}: {report.detail}")
+    return report

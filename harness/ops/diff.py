@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.contract import Contract, ItemResult, Signature, parse_module
+from harness.errors import UsageError
 from harness.model import Commit
 from harness.ops.bisect import INTEGRATION_PATHS
 from harness.ops.check import CheckResult, check_commit
 from harness.ports import Upstream
 from harness.reqdiff import RequirementChanges, requirement_changes
+
+if TYPE_CHECKING:
+    from harness.model import Release
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,15 +164,31 @@ def _requirement_lines(r: RequirementChanges, indent: str = "") -> list[str]:
     return lines + [f"{indent}- option {s}`{o}`" for s, o in r.options]
 
 
+def default_range(
+    old_ref: str | None, new_ref: str | None, production: Callable[[], Release | None]
+) -> tuple[str, str]:
+    """The refs to compare: FROM defaults to the production commit (`production` is asked only
+    then: it opens the run store), TO to upstream HEAD (resolved after a fetch unless offline)."""
+    if old_ref is None:
+        current = production()
+        if current is None or not current.commit:
+            raise UsageError("no production commit to diff from: give FROM explicitly")
+        old_ref = current.commit
+    return old_ref, "HEAD" if new_ref is None else new_ref
+
+
 def diff(
     upstream: Upstream,
-    old_ref: str,
-    new_ref: str,
+    old_ref: str | None,
+    new_ref: str | None,
     contract: Contract,
     *,
     overlays: Path | None,
     suite_models: tuple[str, ...],
+    production: Callable[[], Release | None] = lambda: None,
 ) -> DiffReport:
+    """What changed from `old_ref` to `new_ref` (None: the defaults of `default_range`)."""
+    old_ref, new_ref = default_range(old_ref, new_ref, production)
     old, new = upstream.resolve(old_ref), upstream.resolve(new_ref)
     shas = upstream.first_parent_range(old.sha, new.sha)[1:]
     files = tuple(
@@ -200,36 +222,43 @@ def diff(
     return dataclasses.replace(report, checklist=_checklist(report, verdict.items))
 
 
+def _section(title: str, body: list[str]) -> list[str]:
+    return ["", title, "", *body]
+
+
+def _steps_lines(steps: tuple[RequirementStep, ...]) -> list[str]:
+    lines = []
+    for step in steps:
+        lines += [f"- {step.commit.short} {step.commit.subject}"]
+        lines += _requirement_lines(step.changes, "  ") or ["  - comments or layout only"]
+    return lines or ["- no commit touched requirements.txt"]
+
+
 def markdown(report: DiffReport) -> str:
-    lines = [
+    head = [
         f"# Upstream impact: {report.old.short} .. {report.new.short}",
         "",
         *(f"- ref {line}" for line in report.refs),
         *([""] if report.refs else []),
         f"{len(report.commits)} commits; contract at {report.new.short}: "
         f"**{'holds' if report.contract.holds else 'BROKEN'}**",
-        "",
-        "## Update checklist",
-        "",
     ]
-    lines += [f"- [ ] {item}" for item in report.checklist] or ["- nothing to do"]
-    lines += ["", "## Contract", ""]
-    lines += [f"- {r.status}: {r.kind} `{r.name}` {'; '.join(r.reasons)}" for r in report.contract.items]
-    lines += ["", "## Signatures of contract functions", ""]
-    lines += [f"- `{n}`: `{o or '(absent)'}` -> `{w or '(removed)'}`" for n, o, w in report.signatures] or [
-        "- unchanged"
+    signatures = [f"- `{n}`: `{o or '(absent)'}` -> `{w or '(removed)'}`" for n, o, w in report.signatures]
+    sections = [
+        _section("## Update checklist", [f"- [ ] {item}" for item in report.checklist] or ["- nothing to do"]),
+        _section(
+            "## Contract", [f"- {r.status}: {r.kind} `{r.name}` {'; '.join(r.reasons)}" for r in report.contract.items]
+        ),
+        _section("## Signatures of contract functions", signatures or ["- unchanged"]),
+        _section("## Requirements (net change)", _requirement_lines(report.requirements) or ["- unchanged"]),
+        _section("### Requirements commit by commit", _steps_lines(report.requirement_steps)),
+        _section(
+            "## Model definitions",
+            [f"- {m.change} `{m.id}` {', '.join(m.keys)}" for m in report.models] or ["- unchanged"],
+        ),
+        _section("## Files (integration first)", [f"- {s} {p}" for s, p in report.files]),
+        _section(
+            "## Commits (first parent, oldest first)", [f"- {c.short} {c.date} {c.subject}" for c in report.commits]
+        ),
     ]
-    lines += ["", "## Requirements (net change)", ""]
-    lines += _requirement_lines(report.requirements) or ["- unchanged"]
-    lines += ["", "### Requirements commit by commit", ""]
-    for step in report.requirement_steps:
-        lines += [f"- {step.commit.short} {step.commit.subject}"]
-        lines += _requirement_lines(step.changes, "  ") or ["  - comments or layout only"]
-    if not report.requirement_steps:
-        lines += ["- no commit touched requirements.txt"]
-    lines += ["", "## Model definitions", ""]
-    lines += [f"- {m.change} `{m.id}` {', '.join(m.keys)}" for m in report.models] or ["- unchanged"]
-    lines += ["", "## Files (integration first)", ""] + [f"- {s} {p}" for s, p in report.files]
-    lines += ["", "## Commits (first parent, oldest first)", ""]
-    lines += [f"- {c.short} {c.date} {c.subject}" for c in report.commits]
-    return "\n".join(lines) + "\n"
+    return "\n".join(head + [line for section in sections for line in section]) + "\n"

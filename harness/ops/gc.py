@@ -9,7 +9,7 @@ from harness.buildsteps import read_journals
 from harness.naming import LAST_GOOD, SESSION_LABEL, STATE_LABEL
 from harness.ports import GcEngine, StateStore
 from harness.retention import BuildSteps, GcPlan, plan_gc
-from harness.services import ContainerInfo
+from harness.services import ContainerInfo, ImageInfo
 from harness.session import session_alive, session_id
 
 __all__ = ["gc", "session_alive", "session_id"]

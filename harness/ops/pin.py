@@ -7,9 +7,8 @@ import re
 import shlex
 from pathlib import Path
 
-from harness.adapters.git_repo import set_gitlink, stage_paths
 from harness.errors import UsageError
-from harness.ports import ReleaseStore
+from harness.ports import Checkout, ReleaseStore
 
 BEGIN, END = "<!-- harness:pin -->", "<!-- /harness:pin -->"
 
@@ -29,7 +28,7 @@ def with_pin(text: str, block: str) -> str:
     return f"{text.rstrip()}\n\n{block}" if text.strip() else f"# Structure\n\n{block}"
 
 
-def pin(store: ReleaseStore, repo_dir: Path | None, *, submodule: str, now: str) -> tuple[str, str]:
+def pin(store: ReleaseStore, checkout: Checkout, repo_dir: Path | None, *, submodule: str, now: str) -> tuple[str, str]:
     """Stage the gitlink and STRUCTURE.md in the repository whose top folder is `repo_dir`
     (never one found above it). Returns (sha, a commit command that commits exactly that)."""
     if repo_dir is None:
@@ -43,7 +42,7 @@ def pin(store: ReleaseStore, repo_dir: Path | None, *, submodule: str, now: str)
     production = store.production()
     if production is None or not production.commit:
         raise UsageError("nothing to pin: production has no release with a commit (see `harness releases`)")
-    set_gitlink(top, submodule, production.commit)
+    checkout.set_gitlink(top, submodule, production.commit)
     structure = top / "STRUCTURE.md"
     text = structure.read_text() if structure.exists() else ""
     structure.write_text(
@@ -51,7 +50,7 @@ def pin(store: ReleaseStore, repo_dir: Path | None, *, submodule: str, now: str)
             text, pin_block(sha=production.commit, revision=production.revision, image_id=production.image_id, when=now)
         )
     )
-    stage_paths(top, ["STRUCTURE.md"])
+    checkout.stage_paths(top, ["STRUCTURE.md"])
     # No pathspec: `git commit PATHS` takes the paths from the work tree, where a gitlink
     # without a checked-out submodule is absent, so it would drop the pin. The index holds
     # exactly what pin staged (plus anything the user had staged already).

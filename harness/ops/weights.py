@@ -12,7 +12,9 @@ never a build argument, label or command-line word.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from harness.errors import ConfigError, RunInfraError
 from harness.model import Commit
 from harness.modeldefs import Download, downloads, merge, model_section, model_urls
 from harness.ops.build import RUNNER_DIR, ensure_image, host_inputs
+from harness.ops.build_and_test import new_run_id
 from harness.ops.isolation import check_repo
 from harness.ports import ContainerRunner, ImageBuilder, Reporter, Upstream
 from harness.recipe import load_recipe
@@ -100,6 +103,56 @@ def _report(plan: WeightsPlan, log: Path, cache: Path, exit_code: int | None) ->
     return report
 
 
+def _env_image(cfg: Config, builder: ImageBuilder, reporter: Reporter) -> str:
+    """The recipe's env image (built when missing): Python and harness's runner, no upstream code."""
+    state = state_of(cfg.state_dir)
+    check_repo(builder, cfg.repo, state)
+    recipe = load_recipe(cfg.recipe_dir)
+    env = plan_env(recipe, host_inputs(cfg, recipe, builder, state), cfg.repo)
+    built = ensure_image(
+        builder,
+        env,
+        reporter,
+        timeout_s=float(cfg.build_timeout_s),
+        retries=cfg.build_retries,
+        backoff_s=cfg.build_backoff_s,
+    )
+    return built.image_id
+
+
+def _write_bin(run_dir: Path, plan: WeightsPlan, token_origins: tuple[str, ...]) -> Path:
+    """The downloader and its list, in a folder the container mounts read-only."""
+    bin_dir = run_dir / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    bin_dir.chmod(0o755)
+    (bin_dir / "weights.py").write_bytes((RUNNER_DIR / "weights.py").read_bytes())
+    listing = {"files": [dataclasses.asdict(f) for f in plan.files], "token_origins": list(token_origins)}
+    (bin_dir / "list.json").write_text(json.dumps(listing))
+    return bin_dir
+
+
+def _download_request(
+    cfg: Config, cache: Path, *, image: str, run_id: str, bin_dir: Path, token: str, user: str, host_network: bool
+) -> RunRequest:
+    return RunRequest(
+        image=image,
+        command=("python", f"{BIN_DIR}/weights.py", f"{BIN_DIR}/list.json", CACHE_DIR),
+        # The engine adds the state and session labels to every container (gc reaps by them).
+        labels=(("harness.run", run_id), ("harness.purpose", "weights")),
+        mounts=(
+            Mount(source=str(bin_dir), target=BIN_DIR, read_only=True),
+            Mount(source=str(cache), target=CACHE_DIR, read_only=False),
+        ),
+        environment=(("HF_TOKEN", token),) if token else (),
+        gpu=GpuPlan(mode="none", reason="weights pull needs no GPU"),
+        timeout_s=float(max(cfg.run_timeout_s, 6 * 3600)),
+        name=f"harness-weights-{run_id}",
+        network=True,
+        host_network=host_network,
+        limits=dataclasses.replace(cfg.limits, user=user),
+    )
+
+
 def pull_weights(
     cfg: Config,
     commit: Commit,
@@ -117,49 +170,47 @@ def pull_weights(
     """Resolve (no upstream code), then download in a container holding no upstream code.
 
     `host_network` keeps the download on the host's loopback (a test's local server)."""
-    if cfg.model_cache is None:
+    cache = cfg.model_cache
+    if cache is None:
         raise ConfigError(str(cfg.source), "run.model_cache", "required for weights pull: the folder to fill")
     plan = plan_weights(upstream, commit.sha, cfg.suite.overlays, tuple(c.model for c in cfg.suite.cases))
     models = ", ".join(plan.models)
     reporter.step(f"weights: {len(plan.files)} files for {models} (from the definitions at {commit.short})")
-    user = _downloader_user(cfg, cfg.model_cache, plan.files)
-    state = state_of(cfg.state_dir)
-    check_repo(builder, cfg.repo, state)
-    recipe = load_recipe(cfg.recipe_dir)
-    env = plan_env(recipe, host_inputs(cfg, recipe, builder, state), cfg.repo)
-    built = ensure_image(
-        builder,
-        env,
-        reporter,
-        timeout_s=float(cfg.build_timeout_s),
-        retries=cfg.build_retries,
-        backoff_s=cfg.build_backoff_s,
+    user = _downloader_user(cfg, cache, plan.files)
+    image = _env_image(cfg, builder, reporter)
+    bin_dir = _write_bin(run_dir, plan, token_origins)
+    request = _download_request(
+        cfg, cache, image=image, run_id=run_id, bin_dir=bin_dir, token=token, user=user, host_network=host_network
     )
-    bin_dir = run_dir / "bin"
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    bin_dir.chmod(0o755)
-    (bin_dir / "weights.py").write_bytes((RUNNER_DIR / "weights.py").read_bytes())
-    listing = {"files": [dataclasses.asdict(f) for f in plan.files], "token_origins": list(token_origins)}
-    (bin_dir / "list.json").write_text(json.dumps(listing))
     log = run_dir / "weights.log"
-    request = RunRequest(
-        image=built.image_id,
-        command=("python", f"{BIN_DIR}/weights.py", f"{BIN_DIR}/list.json", CACHE_DIR),
-        # The engine adds the state and session labels to every container (gc reaps by them).
-        labels=(("harness.run", run_id), ("harness.purpose", "weights")),
-        mounts=(
-            Mount(source=str(bin_dir), target=BIN_DIR, read_only=True),
-            Mount(source=str(cfg.model_cache), target=CACHE_DIR, read_only=False),
-        ),
-        environment=(("HF_TOKEN", token),) if token else (),
-        gpu=GpuPlan(mode="none", reason="weights pull needs no GPU"),
-        timeout_s=float(max(cfg.run_timeout_s, 6 * 3600)),
-        name=f"harness-weights-{run_id}",
-        network=True,
-        host_network=host_network,
-        limits=dataclasses.replace(cfg.limits, user=user),
-    )
     done = runner.run(request, log_path=str(log), on_line=reporter.line)
     if done.timed_out:
         raise RunInfraError(f"weights pull killed ({done.killed_for}); see {log}")
-    return {"commit": commit.sha, **_report(plan, log, cfg.model_cache, done.exit_code)}
+    return {"commit": commit.sha, **_report(plan, log, cache, done.exit_code)}
+
+
+def pull_weights_at(
+    cfg: Config,
+    ref: str,
+    *,
+    upstream: Upstream,
+    builder: ImageBuilder,
+    runner: ContainerRunner,
+    reporter: Reporter,
+    clock: Callable[[], datetime.datetime],
+    token: str,
+) -> dict[str, Any]:
+    """`weights pull`: the files named at `ref`, with a run id of their own (their log and the
+    downloader's list go to <state_dir>/weights/<run id>)."""
+    run_id = new_run_id(clock())
+    return pull_weights(
+        cfg,
+        upstream.resolve(ref),
+        upstream=upstream,
+        builder=builder,
+        runner=runner,
+        reporter=reporter,
+        run_id=run_id,
+        run_dir=cfg.state_dir / "weights" / run_id,
+        token=token,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from tests.conftest import write_config
 from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
+
+FAULT_LAUNCHER = Path(__file__).with_name("fault_launcher.py")  # harness with a fault point that parks
 
 
 def _tested(project: Project, n_good: int = 3) -> tuple[list[str], str]:
@@ -89,11 +90,10 @@ def test_kill_between_store_write_and_retag_is_repaired_by_reconcile(project: Pr
     good, _ = _tested(project, 2)
     assert project.run("promote", good[0])[0] == 0
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "-c", str(project.config), "promote", good[1]],
+        [sys.executable, str(FAULT_LAUNCHER), "after-store-write", "-c", str(project.config), "promote", good[1]],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "HARNESS_FAULT": "after-store-write"},
     )
     assert proc.stdout is not None
     for line in proc.stdout:

@@ -18,7 +18,7 @@ import docker.models.containers
 import pytest
 
 from harness.adapters.engine import Engine
-from harness.cli import make_world
+from harness.cli.world import make_world
 from harness.config import load_config
 from harness.errors import EXIT_PASS
 from harness.ops.weights import pull_weights

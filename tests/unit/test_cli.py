@@ -1,4 +1,4 @@
-"""The CLI's one error boundary, its exit codes, and output a person can trust (harness/cli.py)."""
+"""The CLI's one error boundary, its exit codes, and output a person can trust (harness/cli/)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from harness.cli import ConsoleReporter, app
+from harness.cli import app
 from harness.errors import EXIT_SKIP, EXIT_USAGE
 from harness.model import RunRecord, Verdict
-from harness.report import history_table, print_record
+from harness.report import ConsoleReporter, history_table, print_record
 from harness.store import Store
 
 CONFIG = "upstream: {url: ./up}\nrun: {gpu: none}\nsuite: {cases: [{id: a, model: m}]}\n"
@@ -135,7 +135,7 @@ def test_reporter_steps_and_lines_print_brackets_literally() -> None:
 
 
 def test_release_lines_keep_the_forced_past_note() -> None:
-    from harness.cli_release import _release_line
+    from harness.cli.release import _release_line
     from harness.model import Release
 
     release = Release(

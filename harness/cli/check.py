@@ -1,4 +1,4 @@
-"""`harness check` and `harness diff`: registered on the app of `harness.cli`."""
+"""Looking without building: `harness check`, `doctor`, `diff`, and `weights pull`."""
 
 from __future__ import annotations
 
@@ -11,11 +11,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli import JsonOpt, app, out, state, upstream_for
-from harness.config import Config, load_config
+import harness.cli.world as world
+from harness.cli.app import JsonOpt, app, err, out
+from harness.config import Config
 from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
-from harness.errors import UsageError
-from harness.report import to_json
+from harness.ops.check import CheckResult, check_commit
+from harness.ops.diff import diff, markdown
+from harness.ops.doctor import doctor
+from harness.ops.weights import pull_weights_at
+from harness.refs import RefResolution
+from harness.report import ConsoleReporter, to_json
 
 STATUS_STYLE = {"ok": "green", "missing": "bold red", "changed": "bold red", "error": "bold red"}
 
@@ -31,10 +36,8 @@ def _suite_models(cfg: Config) -> tuple[str, ...]:
 @app.command("check")
 def check_cmd(ref: Annotated[str, typer.Argument(help="upstream ref")], json_out: JsonOpt = False) -> None:
     """Check the integration contract at REF from git (ast, no checkout, no import): exit 0 holds, 1 broken."""
-    from harness.ops.check import check_commit
-
-    cfg = load_config(state["config"])
-    upstream = upstream_for(cfg)
+    cfg = world.config()
+    upstream = world.upstream_for(cfg)
     result = check_commit(
         upstream, upstream.resolve(ref), _contract(cfg), overlays=cfg.suite.overlays, suite_models=_suite_models(cfg)
     )
@@ -50,35 +53,33 @@ def check_cmd(ref: Annotated[str, typer.Argument(help="upstream ref")], json_out
             )
         )
     else:
-        resolution = upstream.resolution(ref)
-        if resolution is not None and resolution.ref != resolution.sha:
-            out.print(f"ref {escape(resolution.line())}", highlight=False)
-        table = Table(title=f"contract at {result.commit.short} ({result.commit.date[:10]}) in {result.seconds:.2f} s")
-        for column in ("status", "kind", "item", "why"):
-            table.add_column(column, overflow="fold")
-        for item in result.items:
-            table.add_row(
-                f"[{STATUS_STYLE[item.status]}]{item.status}[/]",
-                escape(item.kind),
-                escape(item.name),
-                escape("; ".join(item.reasons)),
-            )
-        out.print(table)
-        out.print("contract holds" if result.holds else "[bold red]contract broken[/]")
+        _print_check(result, upstream.resolution(ref))
     raise typer.Exit(0 if result.holds else 1)
+
+
+def _print_check(result: CheckResult, resolution: RefResolution | None) -> None:
+    if resolution is not None and resolution.ref != resolution.sha:
+        out.print(f"ref {escape(resolution.line())}", highlight=False)
+    table = Table(title=f"contract at {result.commit.short} ({result.commit.date[:10]}) in {result.seconds:.2f} s")
+    for column in ("status", "kind", "item", "why"):
+        table.add_column(column, overflow="fold")
+    for item in result.items:
+        table.add_row(
+            f"[{STATUS_STYLE[item.status]}]{item.status}[/]",
+            escape(item.kind),
+            escape(item.name),
+            escape("; ".join(item.reasons)),
+        )
+    out.print(table)
+    out.print("contract holds" if result.holds else "[bold red]contract broken[/]")
 
 
 @app.command("doctor")
 def doctor_cmd(json_out: JsonOpt = False) -> None:
     """Engine, runtimes, the GPU mode `auto` would pick, devices, driver, base image, model cache
     (with no harness.yaml here: the defaults)."""
-    from harness.adapters.engine import connect
-    from harness.adapters.gpu import HostGpuProbe
-    from harness.cli import config_or_defaults
-    from harness.ops.doctor import doctor
-
-    cfg = config_or_defaults()
-    rows = doctor(cfg, connect(os.environ).info, HostGpuProbe())
+    cfg = world.config_or_defaults()
+    rows = doctor(cfg, world.engine().info, world.gpu())
     if json_out:
         out.print_json(to_json([dataclasses.asdict(r) for r in rows]))
     else:
@@ -99,19 +100,17 @@ def diff_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Impact report of upstream changes: commits, files, requirements, models, signatures, checklist."""
-    from harness.ops.diff import diff, markdown
-    from harness.store import Store
-
-    cfg = load_config(state["config"])
-    upstream = upstream_for(cfg)
-    if old is None:
-        production = Store(cfg.state_dir / "state.db").production()
-        if production is None or not production.commit:
-            raise UsageError("no production commit to diff from: give FROM explicitly")
-        old = production.commit
-    if new is None:
-        new = "HEAD"  # resolved after a fetch (unless --offline)
-    report = diff(upstream, old, new, _contract(cfg), overlays=cfg.suite.overlays, suite_models=_suite_models(cfg))
+    cfg = world.config()
+    upstream = world.upstream_for(cfg)
+    report = diff(
+        upstream,
+        old,
+        new,
+        _contract(cfg),
+        overlays=cfg.suite.overlays,
+        suite_models=_suite_models(cfg),
+        production=lambda: world.store(cfg).production(),
+    )
     doc = dataclasses.asdict(report)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,27 +138,19 @@ def weights_pull_cmd(
 
     The files are resolved from the JSON model definitions at REF (no upstream code runs); the
     download runs harness's own downloader in the recipe's env image, not as root."""
-    import datetime
-
-    from harness.cli import ConsoleReporter, err, make_world
-    from harness.ops.build_and_test import new_run_id
-    from harness.ops.weights import pull_weights
-
-    cfg = load_config(state["config"])
+    cfg = world.config()
     token = token_file.read_text().strip() if token_file else os.environ.get("HF_TOKEN", "")
     reporter = ConsoleReporter(err, False)
-    world = make_world(cfg, reporter)
-    run_id = new_run_id(datetime.datetime.now(datetime.UTC))
+    ports = world.make_world(cfg, reporter)
     with reporter.status:
-        report = pull_weights(
+        report = pull_weights_at(
             cfg,
-            world.upstream.resolve(ref),
-            upstream=world.upstream,
-            builder=world.builder,
-            runner=world.runner,
+            ref,
+            upstream=ports.upstream,
+            builder=ports.builder,
+            runner=ports.runner,
             reporter=reporter,
-            run_id=run_id,
-            run_dir=cfg.state_dir / "weights" / run_id,
+            clock=ports.clock,
             token=token,
         )
     if json_out:
