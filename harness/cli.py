@@ -27,6 +27,7 @@ from typer.core import TyperGroup
 if TYPE_CHECKING:
     from harness.adapters.git_repo import GitUpstream
     from harness.ops.build_and_test import World
+    from harness.plan import Plan
     from harness.ports import Reporter
 
 from harness.config import Config, load_config, refuse_unchecked_level
@@ -234,22 +235,29 @@ def build_and_test_cmd(
         str | None, typer.Option(help="contract | smoke | baseline (default: the deepest this host can run)")
     ] = None,
     parallel: Annotated[int, typer.Option(min=1, max=64, help="several refs on a host without GPUs: runs at once")] = 2,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan (what would be built and run) and exit 0")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Build the image of REF, run the suite in it, judge the videos, record the run."""
     from harness.ops.build_and_test import LEVELS, build_and_test
+    from harness.plan import load_plan
 
     if level is not None and level not in LEVELS:
         raise UsageError(f"--level {level!r}: allowed: {', '.join(LEVELS)}")
 
     cfg = load_config(state["config"])
     refuse_unchecked_level(cfg, level)
+    plan = load_plan(cfg, ref=refs[0], level=level, rebuild=rebuild, no_cache=no_cache)
+    if dry_run:
+        _print_plans([plan.for_ref(ref, plan.level) for ref in refs], json_out=json_out)
     reporter = ConsoleReporter(err, verbose)
     if len(refs) > 1:
         _build_and_test_many(cfg, refs, reporter, level=level, parallel=parallel, json_out=json_out)
     world = make_world(cfg, reporter)
     with reporter.status:
-        result = build_and_test(cfg, refs[0], world, rebuild=rebuild, no_cache=no_cache, level=level)
+        result = build_and_test(plan, world)
     if json_out:
         out.print_json(to_json(record_dict(result.record)))
     else:
@@ -265,13 +273,13 @@ def _build_and_test_many(
     from harness.model import Verdict
     from harness.ops.gc import session_id
     from harness.ops.parallel import reap_session, run_many, scheduler_for
+    from harness.plan import load_plan
 
-    scheduler = scheduler_for(cfg, HostGpuProbe(), slots=parallel)
+    plan = load_plan(cfg, ref=refs[0], level=level)
+    scheduler = scheduler_for(cfg.gpus, HostGpuProbe(), slots=parallel)
     reap = functools.partial(reap_session, DockerEngine(os.environ), session_id())
     with reporter.status:
-        outcomes = run_many(
-            cfg, refs, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, level=level, reap=reap
-        )
+        outcomes = run_many(plan, refs, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, reap=reap)
     docs, codes = [], []
     for ref, outcome in outcomes.items():
         if isinstance(outcome, HarnessError):
@@ -287,6 +295,17 @@ def _build_and_test_many(
         out.print_json(to_json(docs))
     worst = max(codes, key=lambda c: {0: 0, Verdict.ERROR.exit_code: 1, 1: 2}.get(c, 3))
     raise typer.Exit(worst)
+
+
+def _print_plans(plans: list[Plan], *, json_out: bool) -> None:
+    """`--dry-run`: the plan of each ref, nothing built, run or resolved."""
+    if json_out:
+        docs = [plan.to_dict() for plan in plans]
+        out.print_json(to_json(docs[0] if len(docs) == 1 else docs))
+    else:
+        for plan in plans:
+            out.print("\n".join(escape(line) for line in plan.lines()), highlight=False)
+    raise typer.Exit(EXIT_PASS)
 
 
 @app.command("history")

@@ -20,6 +20,7 @@ from harness.report import STYLE, to_json
 
 if TYPE_CHECKING:
     from harness.ops.bisect import Culprit
+    from harness.plan import Plan
 
 LEVELS = ("contract", "smoke", "baseline")
 
@@ -41,20 +42,18 @@ def _steps_table(steps: list) -> Table:  # type: ignore[type-arg]
     return table
 
 
-def _parallel(reporter: ConsoleReporter, jobs: int) -> Callable[[Config, list[str], str], dict[str, RunRecord]]:
+def _parallel(cfg: Config, reporter: ConsoleReporter, jobs: int) -> Callable[[Plan, list[str]], dict[str, RunRecord]]:
     """Probes of one round at once, one GPU each (or `jobs` at a time on a CPU host)."""
     from harness.adapters.docker_engine import DockerEngine
     from harness.adapters.gpu import HostGpuProbe
     from harness.ops.gc import session_id
     from harness.ops.parallel import reap_session, records, run_many, scheduler_for
 
-    def run(cfg: Config, shas: list[str], level: str) -> dict[str, RunRecord]:
-        scheduler = scheduler_for(cfg, HostGpuProbe(), slots=jobs, limit=jobs)
+    def run(plan: Plan, shas: list[str]) -> dict[str, RunRecord]:
+        scheduler = scheduler_for(cfg.gpus, HostGpuProbe(), slots=jobs, limit=jobs)
         reap = functools.partial(reap_session, DockerEngine(os.environ), session_id())
         return records(
-            run_many(
-                cfg, shas, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, level=level, reap=reap
-            )
+            run_many(plan, shas, make_world=lambda: make_world(cfg, reporter), scheduler=scheduler, reap=reap)
         )
 
     return run
@@ -92,6 +91,7 @@ def bisect_cmd(
     from harness.bisect_log import BisectLog, step_dict
     from harness.naming import owner_labels
     from harness.ops.bisect import BisectWorld, inside_merge_dict, resume_session, run_bisect
+    from harness.plan import load_plan
 
     if level not in LEVELS:
         raise UsageError(f"--level {level!r}: allowed: {', '.join(LEVELS)}")
@@ -133,16 +133,15 @@ def bisect_cmd(
         log=blog,
         make_upstream=lambda: upstream_for(cfg),
         make_builder=lambda: DockerEngine(os.environ, owner=owner),
-        parallel=_parallel(reporter, jobs) if jobs > 1 else None,
+        parallel=_parallel(cfg, reporter, jobs) if jobs > 1 else None,
     )
     policy: Literal["fail", "skip"] = "skip" if deps_failure == "skip" else "fail"
     with reporter.status:
         report = run_bisect(
-            cfg,
+            load_plan(cfg, ref=bad, level=level),
             bw,
             good_ref=good,
             bad_ref=bad,
-            level=level,
             jobs=jobs,
             prefetch_builds=prefetch,
             policy=policy,

@@ -12,10 +12,11 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from harness.adapters.run_files import RESULTS_CAP, read_run_file, tree_bytes
-from harness.config import GENERATED, GENERATED_MASK, ClipKind, Config
+from harness.config import GENERATED, GENERATED_MASK, ClipKind, Limits, Suite
 from harness.diskfull import DiskFull, mapped
 from harness.errors import InfraError
 from harness.model import RunOutcome, VideoFacts
+from harness.plan import SuitePlan
 from harness.ports import ContainerRunner, GpuProbe, Reporter
 from harness.runplan import (
     IN_DIR,
@@ -68,9 +69,9 @@ def prepare_dirs(in_dir: Path, out_dir: Path) -> None:
     out_dir.chmod(0o777)
 
 
-def runner_args(cfg: Config) -> tuple[str, ...]:
+def runner_args(limits: Limits) -> tuple[str, ...]:
     """A read-only image root means the runner works on a copy of the upstream tree in /scratch."""
-    return ("--writable-copy", SCRATCH) if cfg.limits.read_only_root else ()
+    return ("--writable-copy", SCRATCH) if limits.read_only_root else ()
 
 
 def _infra(log_path: Path, exc: InfraError) -> RunOutcome:
@@ -144,7 +145,7 @@ def _over_output_cap(out_dir: Path, cap: int) -> str:
 
 
 def run_suite(
-    cfg: Config,
+    plan: SuitePlan,
     *,
     image: str,
     run_id: str,
@@ -160,24 +161,73 @@ def run_suite(
     sample_clip: Callable[[Path, ClipKind], None] | None = None,
 ) -> RunOutcome:
     """Run the suite (or, with `smoke`, only import upstream on the CPU and resolve its models)."""
-    suite = cfg.suite
     log_path = run_dir / "container.log"
     try:
-        gpu = (
-            GpuPlan(mode="none", reason="smoke level: CPU only")
-            if smoke
-            else plan_gpu(
-                cfg.gpu,
-                runtimes=runner.runtimes(),
-                nodes=gpu_probe.device_nodes(),
-                driver_dir=str(cfg.driver_dir) if cfg.driver_dir.is_dir() else None,
-                required=suite.requires_gpu,
-                gpus=cfg.gpus,
-            )
-        )
+        gpu = _gpu_plan(plan, runner, gpu_probe, smoke=smoke)
+        reporter.step(f"gpu mode {gpu.mode}: {gpu.reason}")
+        _stage_inputs(plan.suite, run_id, run_dir, sample_clip)
+    except InfraError as exc:  # a full disk included: no verdict on the commit
+        return _infra(log_path, exc)
+    request = _request(plan, image=image, run_id=run_id, run_dir=run_dir, labels=labels, gpu=gpu, smoke=smoke)
+    reporter.step(f"running suite {plan.suite.name} ({len(plan.suite.cases)} cases) in {image}")
+    lines: list[tuple[float, str]] = []
+
+    def on_line(text: str) -> None:
+        lines.append((time.monotonic(), text))  # case markers, for GPU telemetry per case
+        reporter.line(text)
+
+    wanted = plan.gpu.gpus
+    indexes = [g.index for g in gpu_probe.gpus()[0] if not wanted or g.index in wanted] if gpu.mode != "none" else []
+    sampler = gpu_probe.sampler(indexes) if indexes else None
+    read_deadline = time.monotonic() + request.timeout_s + READ_GRACE_S
+    try:
+        with sampler if sampler is not None else contextlib.nullcontext():
+            done = runner.run(request, log_path=str(log_path), on_line=on_line)
     except InfraError as exc:
         return _infra(log_path, exc)
-    reporter.step(f"gpu mode {gpu.mode}: {gpu.reason}")
+    telemetry = case_telemetry(sampler.samples, case_windows(lines)) if sampler is not None else {}
+    too_much = _over_output_cap(run_dir / "out", plan.limits.max_output_bytes)
+    results, results_error = (
+        _read_results(run_dir / "out" / "results.json", read_deadline) if not too_much else (None, "")
+    )
+    rows = results.get("results") if results else None
+    rows = rows if isinstance(rows, list) else []
+    videos = _videos(rows, run_dir, probe)
+    return RunOutcome(
+        exit_code=done.exit_code,
+        timed_out=done.timed_out,
+        oom_killed=done.oom_killed,
+        log_path=str(log_path),
+        results=results,
+        videos=videos,
+        seconds=done.seconds,
+        telemetry=dict(telemetry),
+        drift=_drift(videos, reference or {}, frames),
+        gpu_mode=gpu.mode,
+        killed_for=done.killed_for,
+        results_error=too_much or results_error,
+        missing_weights=_missing_weights(rows, plan.model_cache),
+    )
+
+
+def _gpu_plan(plan: SuitePlan, runner: ContainerRunner, gpu_probe: GpuProbe, *, smoke: bool) -> GpuPlan:
+    """The run's GPU access (NoGpuError, infra, when the suite needs one and none is usable)."""
+    if smoke:
+        return GpuPlan(mode="none", reason="smoke level: CPU only")
+    return plan_gpu(
+        plan.gpu.mode,
+        runtimes=runner.runtimes(),
+        nodes=gpu_probe.device_nodes(),
+        driver_dir=plan.driver_dir,
+        required=plan.gpu.requires_gpu,
+        gpus=plan.gpu.gpus,
+    )
+
+
+def _stage_inputs(
+    suite: Suite, run_id: str, run_dir: Path, sample_clip: Callable[[Path, ClipKind], None] | None
+) -> None:
+    """The suite's input files and the runner's spec.json into in/; an empty, writable out/."""
     in_dir, out_dir = run_dir / "in", run_dir / "out"
     inputs = input_files(suite)
     try:
@@ -191,22 +241,27 @@ def run_suite(
                 else:
                     shutil.copyfile(source, in_dir / PurePosixPath(target).name)
             (in_dir / "spec.json").write_text(json.dumps(runner_spec(suite, run_id, inputs), indent=2))
-    except DiskFull as exc:
+    except DiskFull:
         shutil.rmtree(in_dir, ignore_errors=True)  # the space they took lets the ERROR record be written
-        return _infra(log_path, exc)
-    except InfraError as exc:
-        return _infra(log_path, exc)
+        raise
+
+
+def _request(
+    plan: SuitePlan, *, image: str, run_id: str, run_dir: Path, labels: dict[str, str], gpu: GpuPlan, smoke: bool
+) -> RunRequest:
+    """The test container: inputs read-only, outputs writable, the model cache read-only."""
+    in_dir, out_dir = run_dir / "in", run_dir / "out"
     mounts = [
         Mount(source=str(in_dir), target=IN_DIR, read_only=True),
         Mount(source=str(out_dir), target=OUT_DIR, read_only=False),
     ]
-    if cfg.model_cache is not None:
-        mounts.append(Mount(source=str(cfg.model_cache), target=MODEL_DIR, read_only=True))
-    request = RunRequest(
+    if plan.model_cache is not None:
+        mounts.append(Mount(source=str(plan.model_cache), target=MODEL_DIR, read_only=True))
+    return RunRequest(
         image=image,
         command=(
             *(("--smoke",) if smoke else ()),
-            *runner_args(cfg),
+            *runner_args(plan.limits),
             "--spec",
             f"{IN_DIR}/spec.json",
             "--out",
@@ -216,42 +271,29 @@ def run_suite(
         mounts=tuple(mounts),
         environment=(("CUDA_VISIBLE_DEVICES", ""),) if smoke else (),
         gpu=gpu,
-        timeout_s=float(cfg.run_timeout_s),
+        timeout_s=plan.timeout_s,
         name=f"harness-{run_id}",
-        limits=cfg.limits,
+        limits=plan.limits,
         output_dir=str(out_dir),
     )
-    reporter.step(f"running suite {suite.name} ({len(suite.cases)} cases) in {image}")
-    lines: list[tuple[float, str]] = []
 
-    def on_line(text: str) -> None:
-        lines.append((time.monotonic(), text))  # case markers, for GPU telemetry per case
-        reporter.line(text)
 
-    indexes = (
-        [g.index for g in gpu_probe.gpus()[0] if not cfg.gpus or g.index in cfg.gpus] if gpu.mode != "none" else []
-    )
-    sampler = gpu_probe.sampler(indexes) if indexes else None
-    read_deadline = time.monotonic() + request.timeout_s + READ_GRACE_S
-    try:
-        with sampler if sampler is not None else contextlib.nullcontext():
-            done = runner.run(request, log_path=str(log_path), on_line=on_line)
-    except InfraError as exc:
-        return _infra(log_path, exc)
-    telemetry = case_telemetry(sampler.samples, case_windows(lines)) if sampler is not None else {}
-    too_much = _over_output_cap(out_dir, cfg.limits.max_output_bytes)
-    results, results_error = _read_results(out_dir / "results.json", read_deadline) if not too_much else (None, "")
+def _videos(rows: list[object], run_dir: Path, probe: VideoProbe) -> dict[str, VideoFacts]:
+    """The facts of each case's video, where the runner reported one inside the output folder."""
     videos: dict[str, VideoFacts] = {}
-    rows = results.get("results") if results else None
-    rows = rows if isinstance(rows, list) else []
     for row in rows:
         if isinstance(row, dict) and isinstance(row.get("output_path"), str):
             host = _host_path(run_dir, row["output_path"])
             if host is not None:
                 videos[str(row.get("case_id"))] = probe(host)
+    return videos
+
+
+def _drift(videos: dict[str, VideoFacts], reference: dict[str, Path], frames: FramesReader | None) -> dict[str, float]:
+    """PSNR of each case's video against last-good's (same suite, so the same seeds)."""
     drift: dict[str, float] = {}
     for case_id, facts in videos.items():
-        ref = (reference or {}).get(case_id)
+        ref = reference.get(case_id)
         if frames is not None and ref is not None and facts.decodes:
             try:
                 score = psnr(frames(Path(facts.path)), frames(ref))
@@ -259,18 +301,4 @@ def run_suite(
                 continue
             if score is not None:
                 drift[case_id] = score
-    return RunOutcome(
-        exit_code=done.exit_code,
-        timed_out=done.timed_out,
-        oom_killed=done.oom_killed,
-        log_path=str(log_path),
-        results=results,
-        videos=videos,
-        seconds=done.seconds,
-        telemetry=dict(telemetry),
-        drift=drift,
-        gpu_mode=gpu.mode,
-        killed_for=done.killed_for,
-        results_error=too_much or results_error,
-        missing_weights=_missing_weights(rows, cfg.model_cache),
-    )
+    return drift

@@ -17,6 +17,7 @@ from harness.config import ClipKind, Config
 from harness.model import VideoFacts
 from harness.ops.build_and_test import World
 from harness.ops.parallel import run_many
+from harness.plan import load_plan
 from harness.runplan import ContainerExit, RunRequest
 from harness.scheduler import GpuScheduler
 from harness.store import Store
@@ -90,11 +91,10 @@ def test_an_interrupt_removes_the_running_containers_and_records_nothing(tmp_pat
     store_path = tmp_path / "state.db"
     with pytest.raises(KeyboardInterrupt):
         run_many(
-            cfg,
+            load_plan(cfg, ref=SHAS[0], level="smoke"),
             list(SHAS),
             make_world=lambda: _world(cfg, runner, store_path),
             scheduler=GpuScheduler([], cpu_slots=len(SHAS)),
-            level="smoke",
             reap=runner.reap,
         )
     assert runner.removed.is_set()  # the reaper ran ...

@@ -20,6 +20,7 @@ from harness.config import Config
 from harness.evaluate import evaluate
 from harness.model import RunOutcome, Verdict
 from harness.ops.test import run_suite
+from harness.plan import suite_plan
 from harness.runplan import OUT_DIR, ContainerExit, RunRequest
 from tests.conftest import write_config
 from tests.unit.test_sample_clips import NoGpu, Quiet
@@ -73,7 +74,7 @@ def _run(tmp_path: Path, write: Callable[[Path], None], run_extra: str = "") -> 
     cfg = _config(tmp_path, run_extra)
     return _bounded(
         lambda: run_suite(
-            cfg,
+            suite_plan(cfg),
             image="sha256:" + "0" * 64,
             run_id="r1",
             run_dir=tmp_path / "run",
