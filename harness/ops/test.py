@@ -23,6 +23,7 @@ from harness.runplan import (
     MODEL_DIR,
     OUT_DIR,
     SCRATCH,
+    ContainerExit,
     GpuPlan,
     Mount,
     RunRequest,
@@ -170,22 +171,11 @@ def run_suite(
         return _infra(log_path, exc)
     request = _request(plan, image=image, run_id=run_id, run_dir=run_dir, labels=labels, gpu=gpu, smoke=smoke)
     reporter.step(f"running suite {plan.suite.name} ({len(plan.suite.cases)} cases) in {image}")
-    lines: list[tuple[float, str]] = []
-
-    def on_line(text: str) -> None:
-        lines.append((time.monotonic(), text))  # case markers, for GPU telemetry per case
-        reporter.line(text)
-
-    wanted = plan.gpu.gpus
-    indexes = [g.index for g in gpu_probe.gpus()[0] if not wanted or g.index in wanted] if gpu.mode != "none" else []
-    sampler = gpu_probe.sampler(indexes) if indexes else None
     read_deadline = time.monotonic() + request.timeout_s + READ_GRACE_S
     try:
-        with sampler if sampler is not None else contextlib.nullcontext():
-            done = runner.run(request, log_path=str(log_path), on_line=on_line)
+        done, telemetry = _run_sampled(plan, request, runner, gpu_probe, reporter, log_path)
     except InfraError as exc:
         return _infra(log_path, exc)
-    telemetry = case_telemetry(sampler.samples, case_windows(lines)) if sampler is not None else {}
     too_much = _over_output_cap(run_dir / "out", plan.limits.max_output_bytes)
     results, results_error = (
         _read_results(run_dir / "out" / "results.json", read_deadline) if not too_much else (None, "")
@@ -201,13 +191,38 @@ def run_suite(
         results=results,
         videos=videos,
         seconds=done.seconds,
-        telemetry=dict(telemetry),
+        telemetry=telemetry,
         drift=_drift(videos, reference or {}, frames),
-        gpu_mode=gpu.mode,
+        gpu_mode=request.gpu.mode,
         killed_for=done.killed_for,
         results_error=too_much or results_error,
         missing_weights=_missing_weights(rows, plan.model_cache),
     )
+
+
+def _run_sampled(
+    plan: SuitePlan,
+    request: RunRequest,
+    runner: ContainerRunner,
+    gpu_probe: GpuProbe,
+    reporter: Reporter,
+    log_path: Path,
+) -> tuple[ContainerExit, dict[str, object]]:
+    """The container's run, with the GPUs it uses sampled per case (memory, utilisation)."""
+    lines: list[tuple[float, str]] = []
+
+    def on_line(text: str) -> None:
+        lines.append((time.monotonic(), text))  # case markers, for GPU telemetry per case
+        reporter.line(text)
+
+    wanted = plan.gpu.gpus
+    used = request.gpu.mode != "none"
+    indexes = [g.index for g in gpu_probe.gpus()[0] if not wanted or g.index in wanted] if used else []
+    sampler = gpu_probe.sampler(indexes) if indexes else None
+    with sampler if sampler is not None else contextlib.nullcontext():
+        done = runner.run(request, log_path=str(log_path), on_line=on_line)
+    telemetry = case_telemetry(sampler.samples, case_windows(lines)) if sampler is not None else {}
+    return done, dict(telemetry)
 
 
 def _gpu_plan(plan: SuitePlan, runner: ContainerRunner, gpu_probe: GpuProbe, *, smoke: bool) -> GpuPlan:
