@@ -23,7 +23,7 @@ from harness.context import KEY_LABEL
 from harness.errors import BuildFailed
 from harness.model import BuildSpec, Commit, VideoFacts
 from harness.ops.build_and_test import World
-from harness.ports import LineSink, Sampler
+from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, LineSink, Reporter, Sampler
 from harness.preflight import GpuInfo
 from harness.refs import RefResolution
 from harness.runplan import OUT_DIR, ContainerExit, RunRequest
@@ -269,10 +269,10 @@ def make_world(
     tmp_path: Path,
     upstream: FakeUpstream,
     *,
-    builder: FakeBuilder | None = None,
-    runner: FakeRunner | None = None,
-    gpu: FakeGpu | None = None,
-    reporter: Steps | None = None,
+    builder: ImageBuilder | None = None,
+    runner: ContainerRunner | None = None,
+    gpu: GpuProbe | None = None,
+    reporter: Reporter | None = None,
 ) -> World:
     """A World of fakes over a real store in the state folder `tmp_path/state` (see unit_config)."""
     minutes = iter(range(10**6))

@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -25,13 +26,14 @@ from harness.runplan import OUT_DIR, ContainerExit, RunRequest
 from tests.conftest import write_config
 from tests.unit.test_sample_clips import NoGpu, Quiet
 
+T = TypeVar("T")
 WAIT_S = 20.0  # far above what any of these reads take once they are bounded
 
 
 class Leaves:
     """A container that 'ran' and left what `write` puts in its output folder."""
 
-    def __init__(self, write: Callable[[Path], None]) -> None:
+    def __init__(self, write: Callable[[Path], object]) -> None:
         self.write = write
 
     def runtimes(self) -> set[str]:
@@ -51,9 +53,9 @@ def _config(tmp_path: Path, run_extra: str = "") -> Config:
     return load_config(write_config(tmp_path, upstream=upstream, repo="harness-test/runfiles", run_extra=run_extra))
 
 
-def _bounded(fn: Callable[[], RunOutcome]) -> RunOutcome:
+def _bounded(fn: Callable[[], T]) -> T:
     """Run `fn` in a daemon thread: a hang fails the test instead of blocking pytest forever."""
-    box: list[RunOutcome | BaseException] = []
+    box: list[T | BaseException] = []
 
     def target() -> None:
         try:
@@ -65,12 +67,13 @@ def _bounded(fn: Callable[[], RunOutcome]) -> RunOutcome:
     thread.start()
     thread.join(WAIT_S)
     assert not thread.is_alive(), f"still reading the run folder after {WAIT_S:.0f} s (blocked)"
-    if isinstance(box[0], BaseException):
-        raise box[0]
-    return box[0]
+    first = box[0]
+    if isinstance(first, BaseException):
+        raise first
+    return first
 
 
-def _run(tmp_path: Path, write: Callable[[Path], None], run_extra: str = "") -> RunOutcome:
+def _run(tmp_path: Path, write: Callable[[Path], object], run_extra: str = "") -> RunOutcome:
     cfg = _config(tmp_path, run_extra)
     return _bounded(
         lambda: run_suite(
@@ -88,7 +91,7 @@ def _run(tmp_path: Path, write: Callable[[Path], None], run_extra: str = "") -> 
     )
 
 
-def _judged(tmp_path: Path, write: Callable[[Path], None]) -> tuple[Verdict, str]:
+def _judged(tmp_path: Path, write: Callable[[Path], object]) -> tuple[Verdict, str]:
     cfg = _config(tmp_path)
     outcome = _run(tmp_path, write)
     verdict, summary, _ = evaluate(cfg.suite, outcome)
@@ -131,13 +134,13 @@ def test_a_video_named_fifo_or_symlink_is_never_opened(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     write_sample_clip(real, width=32, height=32, frames=3, seed=1)
     link.symlink_to(real)
-    facts = _bounded(lambda: probe_video(fifo))  # type: ignore[arg-type, return-value]
-    assert facts.exists and not facts.decodes and "not a regular file (a FIFO)" in str(facts.error)  # type: ignore[attr-defined]
+    facts = _bounded(lambda: probe_video(fifo))
+    assert facts.exists and not facts.decodes and "not a regular file (a FIFO)" in str(facts.error)
     facts = probe_video(link)
     assert not facts.decodes and "symbolic link" in str(facts.error)
     assert probe_video(real).decodes and probe_video(real).frames == 3
     with pytest.raises(OSError, match="not a regular file"):
-        _bounded(lambda: read_frames(fifo))  # type: ignore[arg-type, return-value]
+        _bounded(lambda: read_frames(fifo))
 
 
 def test_output_past_the_cap_found_after_the_run_is_a_fail_and_removed(tmp_path: Path) -> None:

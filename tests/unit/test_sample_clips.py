@@ -89,7 +89,7 @@ def test_seed_run_writes_a_binary_mask_clip_beside_the_guide(tmp_path: Path) -> 
         run_id="r1",
         run_dir=run_dir,
         labels={},
-        runner=NoRun(),  # type: ignore[arg-type]
+        runner=NoRun(),
         gpu_probe=NoGpu(),
         probe=_unseen,
         reporter=Quiet(),
