@@ -320,6 +320,7 @@ def _probe_range(prober: _Prober, commits: list[str], *, jobs: int, prefetch_bui
     submitted: dict[str, Future[None]] = {}
     ahead = prefetch_builds > 0 and prober.plan.level != "contract"
     pool = ThreadPoolExecutor(max_workers=prefetch_builds) if ahead else None
+    state = prober.bw.world.store.state_id()  # read here: the store's connection stays in this thread
     try:
         while jobs > 1 and (batch := next_round(commits, prober.verdicts, jobs)):
             prober.probe_round(batch)  # multisection: the window shrinks by jobs+1 per round
@@ -328,7 +329,7 @@ def _probe_range(prober: _Prober, commits: list[str], *, jobs: int, prefetch_bui
             if pool is not None and prober.recorded(sha) is None:
                 for nxt in prefetch(commits, prober.verdicts, sha, prefetch_builds):
                     if nxt not in submitted and prober.recorded(nxt) is None:
-                        submitted[nxt] = pool.submit(_build_ahead, prober.plan.build, prober.bw, nxt)
+                        submitted[nxt] = pool.submit(_build_ahead, prober.plan.build, prober.bw, nxt, state)
             prober.probe(sha)
     finally:
         if pool is not None:
@@ -413,13 +414,19 @@ def inside_merge_dict(inside: InsideMerge) -> dict[str, object]:
     }
 
 
-def _build_ahead(plan: BuildPlan, bw: BisectWorld, sha: str) -> None:
+def _build_ahead(plan: BuildPlan, bw: BisectWorld, sha: str, state: str) -> None:
     """Build a likely next probe; failures are left for the real probe to meet and judge."""
     upstream = bw.make_upstream()
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     try:
         build_commit_image(
-            plan, upstream.commit(sha), upstream=upstream, builder=bw.make_builder(), reporter=_Quiet(), created=created
+            plan,
+            upstream.commit(sha),
+            upstream=upstream,
+            builder=bw.make_builder(),
+            reporter=_Quiet(),
+            created=created,
+            state=state,
         )
     except HarnessError:
         return

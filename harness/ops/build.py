@@ -20,7 +20,6 @@ from harness.plan import RUNNER_DIR, BuildPlan, host_files
 from harness.ports import ImageBuilder, Reporter, Upstream
 from harness.recipe import FilterReport, Recipe, filter_requirements
 from harness.session import session_id
-from harness.store import state_of
 from harness.tarball import TreeEntry, write_context
 
 __all__ = ["RUNNER_DIR", "BuiltImage", "build_commit_image", "ensure_image", "host_inputs"]
@@ -157,12 +156,12 @@ def build_commit_image(
     builder: ImageBuilder,
     reporter: Reporter,
     created: str,
+    state: str,
     rebuild: bool = False,
     no_cache: bool = False,
 ) -> BuiltImage:
-    """Build (or reuse) env, deps and commit images. `rebuild` redoes the commit image;
-    `no_cache` redoes all three without the engine's layer cache."""
-    state = state_of(plan.state_dir)  # a store of its own: prefetch builds run in other threads
+    """Build (or reuse) env, deps and commit images, labelled as the harness state `state`'s.
+    `rebuild` redoes the commit image; `no_cache` redoes all three without the engine's layer cache."""
     check_repo(builder, plan.repo, state)  # before anything is built or tagged in the repository
     host = engine_inputs(plan.host, plan.recipe, builder, state)
     filters = _filtered_requirements(plan.recipe, upstream.read_file(commit.sha, "requirements.txt"), reporter)

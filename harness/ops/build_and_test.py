@@ -260,6 +260,7 @@ def _build(plan: Plan, run: Run, world: World) -> BuiltImage | Judged:
             builder=world.builder,
             reporter=world.reporter,
             created=run.started.isoformat(timespec="seconds"),
+            state=world.store.state_id(),
             rebuild=plan.rebuild,
             no_cache=plan.no_cache,
         )
@@ -272,6 +273,8 @@ def _build(plan: Plan, run: Run, world: World) -> BuiltImage | Judged:
 
 
 def _attempt(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> RunOutcome:
+    """One run of the suite; its videos compared with last-good's as it is now (same suite only)."""
+    reference = drift_reference(world.store, run.suite_hash)
     return run_suite(
         test,
         image=built.image_id,
@@ -283,7 +286,7 @@ def _attempt(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> RunO
         probe=world.probe,
         reporter=world.reporter,
         frames=world.frames,
-        reference=drift_reference(world.store, run.suite_hash),
+        reference=reference,
         smoke=run.level == "smoke",
         sample_clip=world.sample_clip,
     )

@@ -12,25 +12,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from harness.adapters.run_files import RESULTS_CAP, read_run_file, tree_bytes
-from harness.config import GENERATED, GENERATED_MASK, ClipKind, Limits, Suite
+from harness.config import GENERATED, GENERATED_MASK, ClipKind
 from harness.diskfull import DiskFull, mapped
 from harness.errors import InfraError
 from harness.model import RunOutcome, VideoFacts
 from harness.plan import SuitePlan
 from harness.ports import ContainerRunner, GpuProbe, Reporter
-from harness.runplan import (
-    IN_DIR,
-    MODEL_DIR,
-    OUT_DIR,
-    SCRATCH,
-    ContainerExit,
-    GpuPlan,
-    Mount,
-    RunRequest,
-    input_files,
-    plan_gpu,
-    runner_spec,
-)
+from harness.runplan import OUT_DIR, ContainerExit, GpuPlan, RunRequest, SuiteContainer, plan_gpu, suite_container
 from harness.telemetry import case_telemetry, case_windows, psnr
 
 VideoProbe = Callable[[Path], VideoFacts]
@@ -68,11 +56,6 @@ def prepare_dirs(in_dir: Path, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     in_dir.chmod(0o755)
     out_dir.chmod(0o777)
-
-
-def runner_args(limits: Limits) -> tuple[str, ...]:
-    """A read-only image root means the runner works on a copy of the upstream tree in /scratch."""
-    return ("--writable-copy", SCRATCH) if limits.read_only_root else ()
 
 
 def _infra(log_path: Path, exc: InfraError) -> RunOutcome:
@@ -165,11 +148,23 @@ def run_suite(
     log_path = run_dir / "container.log"
     try:
         gpu = _gpu_plan(plan, runner, gpu_probe, smoke=smoke)
+        container = suite_container(
+            suite=plan.suite,
+            limits=plan.limits,
+            model_cache=plan.model_cache,
+            timeout_s=plan.timeout_s,
+            image=image,
+            run_id=run_id,
+            run_dir=str(run_dir),
+            labels=labels,
+            gpu=gpu,
+            smoke=smoke,
+        )
         reporter.step(f"gpu mode {gpu.mode}: {gpu.reason}")
-        _stage_inputs(plan.suite, run_id, run_dir, sample_clip)
+        _stage_inputs(container, run_dir, sample_clip)
     except InfraError as exc:  # a full disk included: no verdict on the commit
         return _infra(log_path, exc)
-    request = _request(plan, image=image, run_id=run_id, run_dir=run_dir, labels=labels, gpu=gpu, smoke=smoke)
+    request = container.request
     reporter.step(f"running suite {plan.suite.name} ({len(plan.suite.cases)} cases) in {image}")
     read_deadline = time.monotonic() + request.timeout_s + READ_GRACE_S
     try:
@@ -182,6 +177,7 @@ def run_suite(
     )
     rows = results.get("results") if results else None
     rows = rows if isinstance(rows, list) else []
+    missing = _missing_weights(rows, plan.model_cache)
     videos = _videos(rows, run_dir, probe)
     return RunOutcome(
         exit_code=done.exit_code,
@@ -196,7 +192,7 @@ def run_suite(
         gpu_mode=request.gpu.mode,
         killed_for=done.killed_for,
         results_error=too_much or results_error,
-        missing_weights=_missing_weights(rows, plan.model_cache),
+        missing_weights=missing,
     )
 
 
@@ -240,57 +236,24 @@ def _gpu_plan(plan: SuitePlan, runner: ContainerRunner, gpu_probe: GpuProbe, *, 
 
 
 def _stage_inputs(
-    suite: Suite, run_id: str, run_dir: Path, sample_clip: Callable[[Path, ClipKind], None] | None
+    container: SuiteContainer, run_dir: Path, sample_clip: Callable[[Path, ClipKind], None] | None
 ) -> None:
     """The suite's input files and the runner's spec.json into in/; an empty, writable out/."""
     in_dir, out_dir = run_dir / "in", run_dir / "out"
-    inputs = input_files(suite)
     try:
         with mapped(f"copying the suite's inputs into {in_dir}", f"the partial copies were removed, {run_dir} is kept"):
             prepare_dirs(in_dir, out_dir)
-            for source, target in inputs.items():
+            for source, target in container.inputs:
                 if source in (GENERATED, GENERATED_MASK):
                     if sample_clip is None:
                         raise InfraError("the suite asks for generated inputs and no clip writer was given")
                     sample_clip(in_dir / PurePosixPath(target).name, "mask" if source == GENERATED_MASK else "guide")
                 else:
                     shutil.copyfile(source, in_dir / PurePosixPath(target).name)
-            (in_dir / "spec.json").write_text(json.dumps(runner_spec(suite, run_id, inputs), indent=2))
+            (in_dir / "spec.json").write_text(container.spec)
     except DiskFull:
         shutil.rmtree(in_dir, ignore_errors=True)  # the space they took lets the ERROR record be written
         raise
-
-
-def _request(
-    plan: SuitePlan, *, image: str, run_id: str, run_dir: Path, labels: dict[str, str], gpu: GpuPlan, smoke: bool
-) -> RunRequest:
-    """The test container: inputs read-only, outputs writable, the model cache read-only."""
-    in_dir, out_dir = run_dir / "in", run_dir / "out"
-    mounts = [
-        Mount(source=str(in_dir), target=IN_DIR, read_only=True),
-        Mount(source=str(out_dir), target=OUT_DIR, read_only=False),
-    ]
-    if plan.model_cache is not None:
-        mounts.append(Mount(source=str(plan.model_cache), target=MODEL_DIR, read_only=True))
-    return RunRequest(
-        image=image,
-        command=(
-            *(("--smoke",) if smoke else ()),
-            *runner_args(plan.limits),
-            "--spec",
-            f"{IN_DIR}/spec.json",
-            "--out",
-            OUT_DIR,
-        ),
-        labels=tuple(sorted({**labels, "harness.purpose": "smoke" if smoke else "test"}.items())),
-        mounts=tuple(mounts),
-        environment=(("CUDA_VISIBLE_DEVICES", ""),) if smoke else (),
-        gpu=gpu,
-        timeout_s=plan.timeout_s,
-        name=f"harness-{run_id}",
-        limits=plan.limits,
-        output_dir=str(out_dir),
-    )
 
 
 def _videos(rows: list[object], run_dir: Path, probe: VideoProbe) -> dict[str, VideoFacts]:

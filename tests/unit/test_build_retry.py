@@ -137,6 +137,7 @@ def _build(tmp_path: Path, builder: StageBuilder) -> BuiltImage:
         builder=builder,  # type: ignore[arg-type]
         reporter=Steps(),
         created="2024-01-02T00:00:00Z",
+        state="0123456789ab",
     )
 
 
