@@ -7,6 +7,7 @@ build-and-test` works as is.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import os
@@ -253,8 +254,9 @@ def build_and_test_cmd(
     if dry_run:
         _print_plans([plan.for_ref(ref, plan.level) for ref in refs], json_out=json_out)
     reporter = ConsoleReporter(err, verbose)
-    if len(refs) > 1:
-        _build_and_test_many(cfg, refs, reporter, level=level, parallel=parallel, json_out=json_out)
+    if len(refs) > 1:  # --rebuild and --no-cache apply to a single ref only (as before the plan)
+        many = dataclasses.replace(plan, rebuild=False, no_cache=False)
+        _build_and_test_many(cfg, many, refs, reporter, parallel=parallel, json_out=json_out)
     world = make_world(cfg, reporter)
     with reporter.status:
         result = build_and_test(plan, world)
@@ -266,16 +268,14 @@ def build_and_test_cmd(
 
 
 def _build_and_test_many(
-    cfg: Config, refs: list[str], reporter: ConsoleReporter, *, level: str | None, parallel: int, json_out: bool
+    cfg: Config, plan: Plan, refs: list[str], reporter: ConsoleReporter, *, parallel: int, json_out: bool
 ) -> None:
     from harness.adapters.docker_engine import DockerEngine
     from harness.adapters.gpu import HostGpuProbe
     from harness.model import Verdict
     from harness.ops.gc import session_id
     from harness.ops.parallel import reap_session, run_many, scheduler_for
-    from harness.plan import load_plan
 
-    plan = load_plan(cfg, ref=refs[0], level=level)
     scheduler = scheduler_for(cfg.gpus, HostGpuProbe(), slots=parallel)
     reap = functools.partial(reap_session, DockerEngine(os.environ), session_id())
     with reporter.status:

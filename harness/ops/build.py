@@ -168,6 +168,7 @@ def build_commit_image(
     env = plan_env(plan.recipe, host, plan.repo)
     deps = plan_deps(env, filters, plan.recipe, host, plan.repo)
     env_result, deps_result = (_ensure_base(plan, stage, builder, reporter, no_cache=no_cache) for stage in (env, deps))
+    freeze = _pip_freeze(builder, deps_result, plan.state_dir / "cache")
     spec = plan_commit(
         commit=commit,
         deps=deps,
@@ -177,7 +178,7 @@ def build_commit_image(
         source=upstream.url,
         created=created,
         overlays=plan.overlays,
-        pip_freeze=_pip_freeze(builder, deps_result, plan.state_dir / "cache"),
+        pip_freeze=freeze,
     )
     skipped: list[str] = []
     tree = upstream.iter_tree(commit.sha, skipped)

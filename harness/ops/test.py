@@ -77,6 +77,15 @@ def _depth(doc: object) -> int:
     return deepest
 
 
+def _read_output(out_dir: Path, cap: int, deadline: float) -> tuple[dict[str, object] | None, str]:
+    """What the run left: results.json parsed, or None and why it is refused ("" when there is none).
+    An output folder past run.max_output_gib is refused whole (and removed) before anything is read."""
+    too_much = _over_output_cap(out_dir, cap)
+    if too_much:
+        return None, too_much
+    return _read_results(out_dir / "results.json", deadline)
+
+
 def _read_results(path: Path, deadline: float) -> tuple[dict[str, object] | None, str]:
     """results.json parsed, or None and why it is refused ("" when there is none at all).
 
@@ -171,10 +180,7 @@ def run_suite(
         done, telemetry = _run_sampled(plan, request, runner, gpu_probe, reporter, log_path)
     except InfraError as exc:
         return _infra(log_path, exc)
-    too_much = _over_output_cap(run_dir / "out", plan.limits.max_output_bytes)
-    results, results_error = (
-        _read_results(run_dir / "out" / "results.json", read_deadline) if not too_much else (None, "")
-    )
+    results, results_error = _read_output(run_dir / "out", plan.limits.max_output_bytes, read_deadline)
     rows = results.get("results") if results else None
     rows = rows if isinstance(rows, list) else []
     missing = _missing_weights(rows, plan.model_cache)
@@ -191,7 +197,7 @@ def run_suite(
         drift=_drift(videos, reference or {}, frames),
         gpu_mode=request.gpu.mode,
         killed_for=done.killed_for,
-        results_error=too_much or results_error,
+        results_error=results_error,
         missing_weights=missing,
     )
 
