@@ -156,20 +156,10 @@ def run_suite(
     """Run the suite (or, with `smoke`, only import upstream on the CPU and resolve its models)."""
     log_path = run_dir / "container.log"
     try:
-        gpu = _gpu_plan(plan, runner, gpu_probe, smoke=smoke)
-        container = suite_container(
-            suite=plan.suite,
-            limits=plan.limits,
-            model_cache=plan.model_cache,
-            timeout_s=plan.timeout_s,
-            image=image,
-            run_id=run_id,
-            run_dir=str(run_dir),
-            labels=labels,
-            gpu=gpu,
-            smoke=smoke,
+        container = _container(
+            plan, runner, gpu_probe, image=image, run_id=run_id, run_dir=run_dir, labels=labels, smoke=smoke
         )
-        reporter.step(f"gpu mode {gpu.mode}: {gpu.reason}")
+        reporter.step(f"gpu mode {container.request.gpu.mode}: {container.request.gpu.reason}")
         _stage_inputs(container, run_dir, sample_clip)
     except InfraError as exc:  # a full disk included: no verdict on the commit
         return _infra(log_path, exc)
@@ -227,17 +217,42 @@ def _run_sampled(
     return done, dict(telemetry)
 
 
-def _gpu_plan(plan: SuitePlan, runner: ContainerRunner, gpu_probe: GpuProbe, *, smoke: bool) -> GpuPlan:
-    """The run's GPU access (NoGpuError, infra, when the suite needs one and none is usable)."""
-    if smoke:
-        return GpuPlan(mode="none", reason="smoke level: CPU only")
-    return plan_gpu(
-        plan.gpu.mode,
-        runtimes=runner.runtimes(),
-        nodes=gpu_probe.device_nodes(),
-        driver_dir=plan.driver_dir,
-        required=plan.gpu.requires_gpu,
-        gpus=plan.gpu.gpus,
+def _container(
+    plan: SuitePlan,
+    runner: ContainerRunner,
+    gpu_probe: GpuProbe,
+    *,
+    image: str,
+    run_id: str,
+    run_dir: Path,
+    labels: dict[str, str],
+    smoke: bool,
+) -> SuiteContainer:
+    """The test container planned for what the engine and host offer (NoGpuError, infra, when
+    the suite needs a GPU and none is usable; smoke runs on the CPU)."""
+    gpu = (
+        GpuPlan(mode="none", reason="smoke level: CPU only")
+        if smoke
+        else plan_gpu(
+            plan.gpu.mode,
+            runtimes=runner.runtimes(),
+            nodes=gpu_probe.device_nodes(),
+            driver_dir=plan.driver_dir,
+            required=plan.gpu.requires_gpu,
+            gpus=plan.gpu.gpus,
+        )
+    )
+    return suite_container(
+        suite=plan.suite,
+        limits=plan.limits,
+        model_cache=plan.model_cache,
+        timeout_s=plan.timeout_s,
+        image=image,
+        run_id=run_id,
+        run_dir=str(run_dir),
+        labels=labels,
+        gpu=gpu,
+        smoke=smoke,
     )
 
 
