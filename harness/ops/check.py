@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,10 @@ from harness.ports import Upstream
 
 __all__ = ["check_commit", "check_planned", "contract_digest", "contract_record", "judging_contract"]
 SOURCES = ("wgp.py", "shared/api.py", "shared/cli_args.py")
+# CPython 3.11's ast.parse is not thread-safe: two threads parsing at once (parallel runs, each
+# checking its commit's contract) raised "SystemError: AST constructor recursion depth mismatch"
+# (python/cpython#106905). The check parses a few files in milliseconds: one at a time costs nothing.
+_AST_LOCK = threading.Lock()
 UNSAFE_ENTRY = "no checkout may write this tree entry (git refuses to make it; the commit was crafted)"
 
 
@@ -70,7 +75,8 @@ def _check(
         return CheckResult(commit=commit, items=refused, seconds=time.monotonic() - started)
     sources = read_sources(upstream, commit.sha, contract.files)
     model_names = model_ids(upstream, commit.sha)
-    items = check(contract, sources, model_ids=model_names, overlay_ids=overlays, suite_models=suite_models)
+    with _AST_LOCK:
+        items = check(contract, sources, model_ids=model_names, overlay_ids=overlays, suite_models=suite_models)
     return CheckResult(commit=commit, items=tuple(items), seconds=time.monotonic() - started)
 
 
