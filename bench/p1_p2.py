@@ -23,7 +23,9 @@ from harness.adapters.engine import connect
 from harness.adapters.git_repo import GitUpstream, write_commits
 from harness.config import load_config
 from harness.ops.build import build_commit_image
+from harness.plan import build_plan
 from harness.sample.make import write_sample
+from harness.store import state_of
 
 ROOT = Path(__file__).resolve().parent.parent
 NAIVE = """\
@@ -85,12 +87,13 @@ def main() -> None:
     commit = upstream.resolve("HEAD~1")
     cold, _ = timed(
         build_commit_image,
-        cfg,
+        build_plan(cfg),
         commit,
         upstream=upstream,
         builder=engine.images,
         reporter=Quiet(),
         created=created,
+        state=state_of(cfg.state_dir),
         no_cache=True,
     )
     wgp = Path(cfg.upstream_url) / "wgp.py"
@@ -98,12 +101,13 @@ def main() -> None:
     upstream.fetch()
     incremental, built = timed(
         build_commit_image,
-        cfg,
+        build_plan(cfg),
         upstream.commit(sha),
         upstream=upstream,
         builder=engine.images,
         reporter=Quiet(),
         created=created,
+        state=state_of(cfg.state_dir),
     )
     print(f"P1 = incremental {incremental:.2f} s / cold {cold:.2f} s = {incremental / cold:.4f}  (goal <= 0.02)")
 

@@ -23,6 +23,19 @@ OCI = "org.opencontainers.image"
 
 
 @dataclass(frozen=True, kw_only=True)
+class HostFiles:
+    """What the builds read from the host's files: read once, when the plan is loaded."""
+
+    ca_bundle: bytes  # empty: none configured
+    wheelhouse: str | None  # host folder
+    wheelhouse_digest: str
+    pip_options: tuple[str, ...]
+    dockerfiles: tuple[tuple[str, str], ...]  # (stage, Dockerfile text)
+    runner_files: tuple[tuple[str, bytes], ...]
+    state_dir: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class HostInputs:
     """Facts about the host and the project, read by the use case and passed in."""
 

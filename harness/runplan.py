@@ -8,9 +8,10 @@ A suite that needs a GPU never falls back to the CPU: it raises NoGpuError (exit
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from harness.config import GENERATED, GENERATED_MASK, Case, GpuMode, Limits, Suite
 from harness.errors import NoGpuError
@@ -182,3 +183,63 @@ def runner_spec(suite: Suite, run_id: str, inputs: dict[str, str]) -> dict[str, 
         "description": f"harness suite {suite.name}",
         "cases": [{"id": c.id, "settings": case_settings(c, inputs)} for c in suite.cases],
     }
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteContainer:
+    """A suite's run as data: the inputs to copy in, the runner's spec.json, the container."""
+
+    inputs: tuple[tuple[str, str], ...]  # (host input file or GENERATED*, its path inside the container)
+    spec: str  # spec.json
+    request: RunRequest
+
+
+def runner_args(limits: Limits) -> tuple[str, ...]:
+    """A read-only image root means the runner works on a copy of the upstream tree in /scratch."""
+    return ("--writable-copy", SCRATCH) if limits.read_only_root else ()
+
+
+def suite_container(
+    *,
+    suite: Suite,
+    limits: Limits,
+    model_cache: Path | None,
+    timeout_s: float,
+    image: str,
+    run_id: str,
+    run_dir: str,
+    labels: dict[str, str],
+    gpu: GpuPlan,
+    smoke: bool,
+) -> SuiteContainer:
+    """The test container of `run_dir`: its in/ read-only, its out/ writable, the model cache
+    read-only; with `smoke`, only an import of upstream on the CPU."""
+    in_dir, out_dir = f"{run_dir}/in", f"{run_dir}/out"
+    mounts = [
+        Mount(source=in_dir, target=IN_DIR, read_only=True),
+        Mount(source=out_dir, target=OUT_DIR, read_only=False),
+    ]
+    if model_cache is not None:
+        mounts.append(Mount(source=str(model_cache), target=MODEL_DIR, read_only=True))
+    inputs = input_files(suite)
+    request = RunRequest(
+        image=image,
+        command=(
+            *(("--smoke",) if smoke else ()),
+            *runner_args(limits),
+            "--spec",
+            f"{IN_DIR}/spec.json",
+            "--out",
+            OUT_DIR,
+        ),
+        labels=tuple(sorted({**labels, "harness.purpose": "smoke" if smoke else "test"}.items())),
+        mounts=tuple(mounts),
+        environment=(("CUDA_VISIBLE_DEVICES", ""),) if smoke else (),
+        gpu=gpu,
+        timeout_s=timeout_s,
+        name=f"harness-{run_id}",
+        limits=limits,
+        output_dir=out_dir,
+    )
+    spec = json.dumps(runner_spec(suite, run_id, inputs), indent=2)
+    return SuiteContainer(inputs=tuple(inputs.items()), spec=spec, request=request)

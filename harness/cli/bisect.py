@@ -16,6 +16,7 @@ from harness.config import Config, refuse_unchecked_level
 from harness.errors import UsageError
 from harness.model import LEVELS
 from harness.ops.bisect import resume_session, run_bisect
+from harness.plan import load_plan
 from harness.ports import BisectRecords
 from harness.report import ConsoleReporter, to_json
 
@@ -81,11 +82,10 @@ def bisect_cmd(
     request = _checked(cfg, _resumed(ports.log) if resume else asked)
     with reporter.status:
         report = run_bisect(
-            cfg,
+            load_plan(cfg, ref=request.bad, level=request.level),
             ports,
             good_ref=request.good,
             bad_ref=request.bad,
-            level=request.level,
             jobs=jobs,
             prefetch_builds=prefetch,
             policy=policy,

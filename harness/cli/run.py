@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -11,10 +12,11 @@ from rich.markup import escape
 import harness.cli.world as world
 from harness.cli.app import JsonOpt, app, err, out
 from harness.config import Config, refuse_unchecked_level
-from harness.errors import HarnessError, UsageError
+from harness.errors import EXIT_PASS, HarnessError, UsageError
 from harness.model import LEVELS, Verdict
 from harness.ops.build_and_test import build_and_test
 from harness.ops.parallel import run_many
+from harness.plan import Plan, load_plan
 from harness.report import ConsoleReporter, history_table, print_record, record_dict, to_json
 from harness.sample.make import write_sample
 
@@ -33,6 +35,9 @@ def build_and_test_cmd(
         str | None, typer.Option(help="contract | smoke | baseline (default: the deepest this host can run)")
     ] = None,
     parallel: Annotated[int, typer.Option(min=1, max=64, help="several refs on a host without GPUs: runs at once")] = 2,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan (what would be built and run) and exit 0")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Build the image of REF, run the suite in it, judge the videos, record the run."""
@@ -41,12 +46,16 @@ def build_and_test_cmd(
 
     cfg = world.config()
     refuse_unchecked_level(cfg, level)
+    plan = load_plan(cfg, ref=refs[0], level=level, rebuild=rebuild, no_cache=no_cache)
+    if dry_run:
+        _print_plans([plan.for_ref(ref, plan.level) for ref in refs], json_out=json_out)
     reporter = ConsoleReporter(err, verbose)
-    if len(refs) > 1:
-        _build_and_test_many(cfg, refs, reporter, level=level, parallel=parallel, json_out=json_out)
+    if len(refs) > 1:  # --rebuild and --no-cache apply to a single ref only (as before the plan)
+        many = dataclasses.replace(plan, rebuild=False, no_cache=False)
+        _build_and_test_many(cfg, many, refs, reporter, parallel=parallel, json_out=json_out)
     ports = world.make_world(cfg, reporter)
     with reporter.status:
-        result = build_and_test(cfg, refs[0], ports, rebuild=rebuild, no_cache=no_cache, level=level)
+        result = build_and_test(plan, ports)
     if json_out:
         out.print_json(to_json(record_dict(result.record)))
     else:
@@ -55,15 +64,14 @@ def build_and_test_cmd(
 
 
 def _build_and_test_many(
-    cfg: Config, refs: list[str], reporter: ConsoleReporter, *, level: str | None, parallel: int, json_out: bool
+    cfg: Config, plan: Plan, refs: list[str], reporter: ConsoleReporter, *, parallel: int, json_out: bool
 ) -> None:
     with reporter.status:
         outcomes = run_many(
-            cfg,
+            plan,
             refs,
             make_world=lambda: world.make_world(cfg, reporter),
             scheduler=world.scheduler(cfg, slots=parallel),
-            level=level,
             reap=world.reaper(),
         )
     docs, codes = [], []
@@ -81,6 +89,17 @@ def _build_and_test_many(
         out.print_json(to_json(docs))
     worst = max(codes, key=lambda c: {0: 0, Verdict.ERROR.exit_code: 1, 1: 2}.get(c, 3))
     raise typer.Exit(worst)
+
+
+def _print_plans(plans: list[Plan], *, json_out: bool) -> None:
+    """`--dry-run`: the plan of each ref, nothing built, run or resolved."""
+    if json_out:
+        docs = [plan.to_dict() for plan in plans]
+        out.print_json(to_json(docs[0] if len(docs) == 1 else docs))
+    else:
+        for plan in plans:
+            out.print("\n".join(escape(line) for line in plan.lines()), highlight=False)
+    raise typer.Exit(EXIT_PASS)
 
 
 @app.command("history")

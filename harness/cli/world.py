@@ -32,6 +32,7 @@ from harness.ops.deploy import Deployer
 from harness.ops.gc import session_id
 from harness.ops.parallel import Reap, reap_session, records, run_many, scheduler_for
 from harness.ops.promote import Mover
+from harness.plan import Plan
 from harness.ports import Reporter
 from harness.scheduler import GpuScheduler
 from harness.store import Store
@@ -111,7 +112,7 @@ def make_world(cfg: Config, reporter: Reporter, run_store: Store | None = None) 
 
 def scheduler(cfg: Config, *, slots: int, limit: int | None = None) -> GpuScheduler:
     """Hands out the host's GPUs to parallel runs, one each (or `slots` at once without GPUs)."""
-    return scheduler_for(cfg, gpu(), slots=slots, limit=limit)
+    return scheduler_for(cfg.gpus, gpu(), slots=slots, limit=limit)
 
 
 def reaper() -> Reap:
@@ -119,16 +120,15 @@ def reaper() -> Reap:
     return functools.partial(reap_session, engine().inventory, session_id())
 
 
-def _parallel(reporter: Reporter, jobs: int) -> Callable[[Config, list[str], str], dict[str, RunRecord]]:
+def _parallel(cfg: Config, reporter: Reporter, jobs: int) -> Callable[[Plan, list[str]], dict[str, RunRecord]]:
     """Probes of one bisect round at once, one GPU each (or `jobs` at a time on a CPU host)."""
 
-    def run(cfg: Config, shas: list[str], level: str) -> dict[str, RunRecord]:
+    def run(plan: Plan, shas: list[str]) -> dict[str, RunRecord]:
         many = run_many(
-            cfg,
+            plan,
             shas,
             make_world=lambda: make_world(cfg, reporter),
             scheduler=scheduler(cfg, slots=jobs, limit=jobs),
-            level=level,
             reap=reaper(),
         )
         return records(many)
@@ -145,7 +145,7 @@ def bisect_world(cfg: Config, reporter: Reporter, *, jobs: int) -> BisectWorld:
         log=BisectLog(run_store),
         make_upstream=lambda: upstream_for(cfg),
         make_builder=lambda: connect(os.environ, owner=owner).images,
-        parallel=_parallel(reporter, jobs) if jobs > 1 else None,
+        parallel=_parallel(cfg, reporter, jobs) if jobs > 1 else None,
     )
 
 

@@ -31,14 +31,13 @@ from harness.bisect import (
     prefetch,
     symptom_verdict,
 )
-from harness.config import Config
-from harness.contract import DEFAULT_CONTRACT, load_contract
 from harness.errors import BisectError, EndpointInfra, HarnessError
-from harness.model import BisectSession, BisectStep, Commit, RunKey, RunRecord, StepSource, Verdict, as_level
+from harness.model import BisectSession, BisectStep, Commit, Level, RunKey, RunRecord, StepSource, Verdict
 from harness.ops.build import build_commit_image
 from harness.ops.build_and_test import World, build_and_test, new_run_id
-from harness.ops.check import check_commit, contract_digest, contract_record, judging_contract
-from harness.ports import BisectRecords, ImageBuilder, Upstream
+from harness.ops.check import check_planned, contract_record
+from harness.plan import BuildPlan, Plan
+from harness.ports import BisectRecords, ImageBuilder, Reporter, Upstream
 from harness.reqdiff import RequirementChanges, requirement_changes
 
 INTEGRATION_PATHS = ("wgp.py", "defaults/", "finetunes/", "shared/", "requirements.txt", "Dockerfile")
@@ -51,8 +50,9 @@ class BisectWorld:
     log: BisectRecords
     make_upstream: Callable[[], Upstream]  # prefetch threads get their own git and engine clients
     make_builder: Callable[[], ImageBuilder]
-    # Several probes at once, one GPU each: (cfg, shas, level) -> records by sha. None: one at a time.
-    parallel: Callable[[Config, list[str], str], dict[str, RunRecord]] | None = None
+    # Several probes at once, one GPU each: (the plan at the bisect's level, shas) -> records by sha.
+    # None: one at a time.
+    parallel: Callable[[Plan, list[str]], dict[str, RunRecord]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,11 +113,11 @@ def culprit_report(upstream: Upstream, sha: str) -> Culprit:
 
 
 class _Prober:
-    def __init__(self, cfg: Config, bw: BisectWorld, session: BisectSession, policy: DepsPolicy) -> None:
-        self.cfg, self.bw, self.session, self.policy = cfg, bw, session, policy
+    def __init__(self, plan: Plan, bw: BisectWorld, session: BisectSession, policy: DepsPolicy) -> None:
+        self.plan, self.bw, self.session, self.policy = plan, bw, session, policy
         self.symptom = Symptom(reason=session.reason, case=session.case)
-        # The contract that judges this bisect's runs, hashed once (not per probe and lookup).
-        self.contract_hash = contract_digest(judging_contract(cfg.contract, session.level))
+        # The contract that judges this bisect's runs, hashed once with the plan (not per probe).
+        self.contract_hash = plan.contract.digest
         self.verdicts: dict[str, Verdict] = {}
         self.records: dict[str, RunRecord] = {}
 
@@ -147,19 +147,15 @@ class _Prober:
 
     def _contract(self, sha: str) -> RunRecord:
         upstream, world = self.bw.world.upstream, self.bw.world
-        result = check_commit(
-            upstream,
-            upstream.commit(sha),
-            load_contract(self.cfg.contract or DEFAULT_CONTRACT),
-            overlays=self.cfg.suite.overlays,
-            suite_models=tuple(c.model for c in self.cfg.suite.cases),
-        )
+        result = check_planned(upstream, upstream.commit(sha), self.plan.contract)
+        if result is None:  # the plan of level contract always has one (the bundled by default)
+            raise BisectError("a bisect at level contract needs a contract to check")
         now = world.clock()
         record = contract_record(
             result,
             run_id=new_run_id(now),
             started=now.isoformat(timespec="seconds"),
-            suite=self.cfg.suite.name,
+            suite=self.plan.suite,
             suite_hash=self.session.suite_hash,
             contract_hash=self.contract_hash,  # _contract runs at level contract only
         )
@@ -176,7 +172,7 @@ class _Prober:
             record, source = self._contract(sha), "fresh"
         else:
             self.bw.world.reporter.step(f"probe {sha[:12]}: build-and-test")
-            record, source = build_and_test(self.cfg, sha, self.bw.world, level=self.session.level).record, "fresh"
+            record, source = build_and_test(self.plan.for_ref(sha, self.plan.level), self.bw.world).record, "fresh"
         return self.note(sha, record, source, time.monotonic() - started)
 
     def probe_endpoint(self, sha: str, which: str) -> None:
@@ -205,7 +201,7 @@ class _Prober:
                 self.probe(sha)
             return
         self.bw.world.reporter.step(f"round: {len(fresh)} probes at once: {', '.join(s[:12] for s in fresh)}")
-        results = self.bw.parallel(self.cfg, fresh, self.session.level)
+        results = self.bw.parallel(self.plan, fresh)
         for sha in batch:
             run = results.get(sha) or self._recorded_run(sha)
             if run is None:
@@ -233,73 +229,40 @@ class _Prober:
 
 
 def run_bisect(
-    cfg: Config,
+    plan: Plan,
     bw: BisectWorld,
     *,
     good_ref: str,
     bad_ref: str,
-    level: str,
     jobs: int = 1,
     prefetch_builds: int = 2,
     policy: DepsPolicy,
     session_id: str | None = None,
     symptom: Symptom = ANY_FAILURE,
 ) -> BisectReport:
-    """`jobs` probes per round (one GPU each, multisection); `prefetch_builds` images of the
+    """Bisect at the plan's level, every probe by the one plan (read once, hashed once).
+    `jobs` probes per round (one GPU each, multisection); `prefetch_builds` images of the
     next probes built while one probe runs (plain bisection, jobs == 1)."""
-    probes = jobs
-    upstream, world = bw.world.upstream, bw.world
+    if plan.level is None:
+        raise BisectError("a bisect probes at one level: give the plan a level (contract, smoke or baseline)")
+    upstream = bw.world.upstream
     good, bad = upstream.resolve(good_ref), upstream.resolve(bad_ref)
     commits = upstream.first_parent_range(good.sha, bad.sha)
-    now = world.clock()
-    session = BisectSession(
-        id=session_id or f"b{new_run_id(now)}",
-        good=good.sha,
-        bad=bad.sha,
-        level=as_level(level),
-        suite_hash=cfg.suite.digest(),
-        started=now.isoformat(timespec="seconds"),
-        finished="",
-        answer={},
-        reason=symptom.reason,
-        case=symptom.case,
-    )
-    bw.log.start(session)
-    for ref in (good_ref, bad_ref):
-        resolution = upstream.resolution(ref)
-        if resolution is not None and resolution.ref != resolution.sha:
-            world.reporter.step(f"ref {resolution.line()}")
-    world.reporter.step(f"bisect {session.id}: {len(commits) - 1} commits after {good.short} up to {bad.short}")
-    if symptom.narrows:
-        world.reporter.step(f"symptom: a commit is bad only when {symptom.describe()}; other failures are skips")
-    prober = _Prober(cfg, bw, session, policy)
+    session = _start(plan, bw, plan.level, good=good, bad=bad, session_id=session_id, symptom=symptom)
+    _announce(bw.world.reporter, upstream, (good_ref, bad_ref), session, len(commits), symptom)
+    prober = _Prober(plan, bw, session, policy)
     prober.probe_endpoint(good.sha, "good")
     prober.probe_endpoint(bad.sha, "bad")
     problem = endpoint_problem(good.sha, bad.sha, prober.verdicts)
     if problem:
         raise BisectError(f"{_other_failure(prober, bad.sha) or problem} (endpoints checked before any further build)")
-    submitted: dict[str, Future[None]] = {}
-    pool = ThreadPoolExecutor(max_workers=prefetch_builds) if prefetch_builds > 0 and level != "contract" else None
-    try:
-        while probes > 1 and (batch := next_round(commits, prober.verdicts, probes)):
-            prober.probe_round(batch)  # multisection: the window shrinks by probes+1 per round
-        while (sha := next_probe(commits, prober.verdicts)) is not None:
-            # Build ahead only while a fresh probe runs: a reused record leaves no time to fill.
-            if pool is not None and prober.recorded(sha) is None:
-                for ahead in prefetch(commits, prober.verdicts, sha, prefetch_builds):
-                    if ahead not in submitted and prober.recorded(ahead) is None:
-                        submitted[ahead] = pool.submit(_build_ahead, cfg, bw, ahead)
-            prober.probe(sha)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+    prefetched = _probe_range(prober, commits, jobs=jobs, prefetch_builds=prefetch_builds)
     result = answer(commits, prober.verdicts)
     culprit = culprit_report(upstream, result.first_bad) if result.first_bad else None
     inside = _inside_merge(prober, upstream, result.first_bad) if result.first_bad else None
-    finished = world.clock().isoformat(timespec="seconds")
     bw.log.finish(
         session.id,
-        finished,
+        bw.world.clock().isoformat(timespec="seconds"),
         {
             "first_bad": result.first_bad,
             "candidates": list(result.candidates),
@@ -313,9 +276,70 @@ def run_bisect(
         steps=tuple(bw.log.steps(session.id)),
         answer=result,
         culprit=culprit,
-        prefetched=tuple(s for s, f in submitted.items() if f.done()),
+        prefetched=prefetched,
         inside_merge=inside,
     )
+
+
+def _start(
+    plan: Plan, bw: BisectWorld, level: Level, *, good: Commit, bad: Commit, session_id: str | None, symptom: Symptom
+) -> BisectSession:
+    """The bisect's session in the log (a resumed one keeps its id)."""
+    now = bw.world.clock()
+    session = BisectSession(
+        id=session_id or f"b{new_run_id(now)}",
+        good=good.sha,
+        bad=bad.sha,
+        level=level,
+        suite_hash=plan.suite_hash,
+        started=now.isoformat(timespec="seconds"),
+        finished="",
+        answer={},
+        reason=symptom.reason,
+        case=symptom.case,
+    )
+    bw.log.start(session)
+    return session
+
+
+def _announce(
+    reporter: Reporter,
+    upstream: Upstream,
+    refs: tuple[str, str],
+    session: BisectSession,
+    commits: int,
+    symptom: Symptom,
+) -> None:
+    for ref in refs:
+        resolution = upstream.resolution(ref)
+        if resolution is not None and resolution.ref != resolution.sha:
+            reporter.step(f"ref {resolution.line()}")
+    reporter.step(f"bisect {session.id}: {commits - 1} commits after {session.good[:12]} up to {session.bad[:12]}")
+    if symptom.narrows:
+        reporter.step(f"symptom: a commit is bad only when {symptom.describe()}; other failures are skips")
+
+
+def _probe_range(prober: _Prober, commits: list[str], *, jobs: int, prefetch_builds: int) -> tuple[str, ...]:
+    """Probe until the first bad commit is found: rounds of `jobs` probes at once, then one at a
+    time with the next probes' images built ahead. The commits whose image was built ahead."""
+    submitted: dict[str, Future[None]] = {}
+    ahead = prefetch_builds > 0 and prober.plan.level != "contract"
+    pool = ThreadPoolExecutor(max_workers=prefetch_builds) if ahead else None
+    state = prober.bw.world.store.state_id()  # read here: the store's connection stays in this thread
+    try:
+        while jobs > 1 and (batch := next_round(commits, prober.verdicts, jobs)):
+            prober.probe_round(batch)  # multisection: the window shrinks by jobs+1 per round
+        while (sha := next_probe(commits, prober.verdicts)) is not None:
+            # Build ahead only while a fresh probe runs: a reused record leaves no time to fill.
+            if pool is not None and prober.recorded(sha) is None:
+                for nxt in prefetch(commits, prober.verdicts, sha, prefetch_builds):
+                    if nxt not in submitted and prober.recorded(nxt) is None:
+                        submitted[nxt] = pool.submit(_build_ahead, prober.plan.build, prober.bw, nxt, state)
+            prober.probe(sha)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return tuple(s for s, f in submitted.items() if f.done())
 
 
 def _other_failure(prober: _Prober, bad: str) -> str | None:
@@ -395,13 +419,19 @@ def inside_merge_dict(inside: InsideMerge) -> dict[str, object]:
     }
 
 
-def _build_ahead(cfg: Config, bw: BisectWorld, sha: str) -> None:
+def _build_ahead(plan: BuildPlan, bw: BisectWorld, sha: str, state: str) -> None:
     """Build a likely next probe; failures are left for the real probe to meet and judge."""
     upstream = bw.make_upstream()
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     try:
         build_commit_image(
-            cfg, upstream.commit(sha), upstream=upstream, builder=bw.make_builder(), reporter=_Quiet(), created=created
+            plan,
+            upstream.commit(sha),
+            upstream=upstream,
+            builder=bw.make_builder(),
+            reporter=_Quiet(),
+            created=created,
+            state=state,
         )
     except HarnessError:
         return

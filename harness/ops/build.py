@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import time
 from collections.abc import Iterable
@@ -12,18 +11,18 @@ from typing import BinaryIO
 
 from harness.buildsteps import journal
 from harness.config import Config
-from harness.context import KEY_LABEL, HostInputs, plan_commit, plan_deps, plan_env
+from harness.context import KEY_LABEL, HostFiles, HostInputs, plan_commit, plan_deps, plan_env
 from harness.errors import BuildFailed, BuildInfraError
 from harness.evaluate import infra_trouble
 from harness.model import BuildResult, BuildSpec, Commit
 from harness.ops.isolation import check_repo
+from harness.plan import RUNNER_DIR, BuildPlan, host_files
 from harness.ports import ImageBuilder, Reporter, Upstream
-from harness.recipe import FilterReport, Recipe, filter_requirements, load_recipe
+from harness.recipe import FilterReport, Recipe, filter_requirements
 from harness.session import session_id
-from harness.store import state_of
 from harness.tarball import TreeEntry, write_context
 
-RUNNER_DIR = Path(__file__).resolve().parent.parent / "runner"
+__all__ = ["RUNNER_DIR", "BuiltImage", "build_commit_image", "ensure_image", "host_inputs"]
 FREEZE_PATH = "/opt/harness/pip-freeze.txt"
 
 
@@ -42,18 +41,8 @@ class BuiltImage:
         return sum(s.seconds for s in self.stages)
 
 
-def _wheelhouse_digest(folder: Path | None) -> str:
-    # Names, sizes and mtimes: a replaced wheel changes the key without hashing GBs per build.
-    if folder is None:
-        return ""
-    h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        st = path.stat()
-        h.update(f"{path.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
-
-
-def host_inputs(cfg: Config, recipe: Recipe, builder: ImageBuilder, state: str) -> HostInputs:
+def engine_inputs(files: HostFiles, recipe: Recipe, builder: ImageBuilder, state: str) -> HostInputs:
+    """The plan's host files with what only the engine tells: the base image's id and digest."""
     base_id = builder.image_id(recipe.base)
     if base_id is None:
         raise BuildInfraError(
@@ -63,15 +52,20 @@ def host_inputs(cfg: Config, recipe: Recipe, builder: ImageBuilder, state: str) 
     return HostInputs(
         base_image_id=base_id,
         base_digest=builder.repo_digest(recipe.base),
-        ca_bundle=cfg.ca_bundle.read_bytes() if cfg.ca_bundle else b"",
-        wheelhouse=str(cfg.wheelhouse) if cfg.wheelhouse else None,
-        wheelhouse_digest=_wheelhouse_digest(cfg.wheelhouse),
-        pip_options=cfg.pip_options,
-        dockerfiles={s: (cfg.docker_dir / f"{s}.Dockerfile").read_text() for s in ("env", "deps", "commit")},
-        runner_files=tuple((p.name, p.read_bytes()) for p in sorted(RUNNER_DIR.glob("*.py"))),
+        ca_bundle=files.ca_bundle,
+        wheelhouse=files.wheelhouse,
+        wheelhouse_digest=files.wheelhouse_digest,
+        pip_options=files.pip_options,
+        dockerfiles=dict(files.dockerfiles),
+        runner_files=files.runner_files,
         state=state,
-        state_dir=str(cfg.state_dir),
+        state_dir=files.state_dir,
     )
+
+
+def host_inputs(cfg: Config, recipe: Recipe, builder: ImageBuilder, state: str) -> HostInputs:
+    """`engine_inputs` straight from the config (`weights pull` builds an env image alone)."""
+    return engine_inputs(host_files(cfg), recipe, builder, state)
 
 
 def ensure_image(
@@ -143,12 +137,6 @@ def _build(
         return builder.build(spec, context, timeout_s=timeout_s, on_line=on_line, nocache=nocache)
 
 
-def overlay_files(folder: Path | None) -> tuple[tuple[str, bytes], ...]:
-    if folder is None:
-        return ()
-    return tuple((p.relative_to(folder).as_posix(), p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file())
-
-
 def _pip_freeze(builder: ImageBuilder, deps: BuildResult, cache: Path) -> str:
     """The deps image's pip freeze, read once per deps image (reading costs a container)."""
     path = cache / f"pip-freeze-{deps.image_id.removeprefix('sha256:')[:24]}.txt"
@@ -161,67 +149,42 @@ def _pip_freeze(builder: ImageBuilder, deps: BuildResult, cache: Path) -> str:
 
 
 def build_commit_image(
-    cfg: Config,
+    plan: BuildPlan,
     commit: Commit,
     *,
     upstream: Upstream,
     builder: ImageBuilder,
     reporter: Reporter,
     created: str,
+    state: str,
     rebuild: bool = False,
     no_cache: bool = False,
 ) -> BuiltImage:
-    """Build (or reuse) env, deps and commit images. `rebuild` redoes the commit image;
-    `no_cache` redoes all three without the engine's layer cache."""
-    state = state_of(cfg.state_dir)  # a store of its own: prefetch builds run in other threads
-    check_repo(builder, cfg.repo, state)  # before anything is built or tagged in the repository
-    recipe = load_recipe(cfg.recipe_dir)
-    host = host_inputs(cfg, recipe, builder, state)
-    requirements = (upstream.read_file(commit.sha, "requirements.txt") or b"").decode("utf-8", "replace")
-    filters = filter_requirements(requirements, recipe.filters)
-    for line, action, reason in filters.applied:
-        reporter.step(f"requirement filter: {action} {line!r} ({reason})")
-    for rule in filters.unused:
-        reporter.step(f"requirement filter {rule.match!r} matched nothing (still needed? {rule.reason})")
-    reporter.step(f"requirements policy of recipe {recipe.name}: {recipe.sdists.describe()}")
-    env = plan_env(recipe, host, cfg.repo)
-    deps = plan_deps(env, filters, recipe, host, cfg.repo)
-    timeout = float(cfg.build_timeout_s)
-    # env and deps both install from package indexes: both get the network retries.
-    env_result, deps_result = (
-        ensure_image(
-            builder,
-            stage,
-            reporter,
-            timeout_s=timeout,
-            rebuild=no_cache,
-            retries=cfg.build_retries,
-            backoff_s=cfg.build_backoff_s,
-            state_dir=cfg.state_dir,
-        )
-        for stage in (env, deps)
-    )
-    freeze = _pip_freeze(builder, deps_result, cfg.state_dir / "cache")
+    """Build (or reuse) env, deps and commit images, labelled as the harness state `state`'s.
+    `rebuild` redoes the commit image; `no_cache` redoes all three without the engine's layer cache."""
+    check_repo(builder, plan.repo, state)  # before anything is built or tagged in the repository
+    host = engine_inputs(plan.host, plan.recipe, builder, state)
+    filters = _filtered_requirements(plan.recipe, upstream.read_file(commit.sha, "requirements.txt"), reporter)
+    env = plan_env(plan.recipe, host, plan.repo)
+    deps = plan_deps(env, filters, plan.recipe, host, plan.repo)
+    env_result, deps_result = (_ensure_base(plan, stage, builder, reporter, no_cache=no_cache) for stage in (env, deps))
+    freeze = _pip_freeze(builder, deps_result, plan.state_dir / "cache")
     spec = plan_commit(
         commit=commit,
         deps=deps,
-        recipe=recipe,
+        recipe=plan.recipe,
         host=host,
-        repo=cfg.repo,
+        repo=plan.repo,
         source=upstream.url,
         created=created,
-        overlays=overlay_files(cfg.suite.overlays),
+        overlays=plan.overlays,
         pip_freeze=freeze,
     )
     skipped: list[str] = []
+    tree = upstream.iter_tree(commit.sha, skipped)
+    rebuild = rebuild or no_cache
     result = ensure_image(
-        builder,
-        spec,
-        reporter,
-        timeout_s=timeout,
-        rebuild=rebuild or no_cache,
-        tree=upstream.iter_tree(commit.sha, skipped),
-        state_dir=cfg.state_dir,
+        builder, spec, reporter, timeout_s=plan.timeout_s, rebuild=rebuild, tree=tree, state_dir=plan.state_dir
     )
     if skipped:
         reporter.step(f"{len(skipped)} files missing from the mirror were left out: {', '.join(skipped[:10])}")
@@ -234,3 +197,30 @@ def build_commit_image(
         filters=filters,
         skipped_files=tuple(skipped),
     )
+
+
+def _ensure_base(
+    plan: BuildPlan, spec: BuildSpec, builder: ImageBuilder, reporter: Reporter, *, no_cache: bool
+) -> BuildResult:
+    """The env or deps image: both install from package indexes, so both get the network retries."""
+    return ensure_image(
+        builder,
+        spec,
+        reporter,
+        timeout_s=plan.timeout_s,
+        rebuild=no_cache,
+        retries=plan.retries,
+        backoff_s=plan.backoff_s,
+        state_dir=plan.state_dir,
+    )
+
+
+def _filtered_requirements(recipe: Recipe, requirements: bytes | None, reporter: Reporter) -> FilterReport:
+    """The commit's requirements.txt through the recipe's filters, each rule's effect reported."""
+    filters = filter_requirements((requirements or b"").decode("utf-8", "replace"), recipe.filters)
+    for line, action, reason in filters.applied:
+        reporter.step(f"requirement filter: {action} {line!r} ({reason})")
+    for rule in filters.unused:
+        reporter.step(f"requirement filter {rule.match!r} matched nothing (still needed? {rule.reason})")
+    reporter.step(f"requirements policy of recipe {recipe.name}: {recipe.sdists.describe()}")
+    return filters

@@ -1,4 +1,10 @@
-"""build-and-test: resolve, build, run, judge, record, and move `:last-good` forward."""
+"""build-and-test: from a loaded plan, start a run, execute it, record it.
+
+Loading (harness/plan.py) has read the config, recipe, suite and contract before any engine or
+git call; here the run resolves the ref and claims its folder (start), builds, checks and
+runs the suite (execute: each stop path a verdict), then writes the store and moves
+`:last-good` forward on a baseline PASS (record).
+"""
 
 from __future__ import annotations
 
@@ -10,19 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import ClipKind, Config
-from harness.contract import load_contract
+from harness.config import ClipKind
 from harness.diskfull import DiskFull, mapped
 from harness.errors import BuildFailed, InfraError, UnsafeTree
 from harness.evaluate import classify_build_failure, evaluate, evaluate_smoke
 from harness.model import LEVELS as LEVELS  # re-exported: the CLI checks --level against it
-from harness.model import CaseResult, Commit, RunOutcome, RunRecord, Verdict, as_level
+from harness.model import CaseResult, Commit, Level, RunOutcome, RunRecord, Verdict
 from harness.naming import LAST_GOOD
 from harness.ops.build import BuiltImage, build_commit_image
-from harness.ops.check import check_commit, contract_digest
+from harness.ops.check import check_planned
 from harness.ops.gpu_checks import drift_reference, host_preflight, image_preflight
 from harness.ops.test import FramesReader, VideoProbe, run_suite
+from harness.plan import GpuNeeds, Plan, SuitePlan
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, Reporter, RunStore, StateStore, Upstream
+from harness.runfolder import OwnerLock
 from harness.runfolder import claim as claim_run_dir
 
 Clock = Callable[[], datetime.datetime]
@@ -51,6 +58,33 @@ class Result:
     commit: Commit
     moved_last_good: bool
     built: BuiltImage | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Run:
+    """A started run: what its record will say it answers for, and its claimed folder."""
+
+    run_id: str
+    commit: Commit
+    level: Level
+    started: datetime.datetime
+    run_dir: Path
+    suite: str
+    suite_hash: str
+    contract_hash: str
+    owner: OwnerLock  # held until the run is recorded (runfolder.py)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Judged:
+    """How an executed run ended: a verdict, whether it got as far as a judged baseline or stopped before."""
+
+    verdict: Verdict
+    summary: str
+    built: BuiltImage | None = None
+    cases: tuple[CaseResult, ...] = ()
+    run_seconds: float = 0.0
+    baseline: bool = False  # a judged baseline: only its PASS moves last-good
 
 
 def new_run_id(now: datetime.datetime) -> str:
@@ -89,159 +123,202 @@ def facts(
     }
 
 
-def default_level(cfg: Config, gpu: GpuProbe) -> tuple[str, str]:
+def default_level(needs: GpuNeeds, gpu: GpuProbe) -> tuple[Level, str]:
     """The deepest level this host can run, and why."""
-    if cfg.suite.requires_gpu and (cfg.gpu == "none" or not gpu.gpus()[0]):
+    if needs.requires_gpu and (needs.mode == "none" or not gpu.gpus()[0]):
         return "smoke", "the suite needs a GPU and none is usable here (--level baseline to insist)"
     return "baseline", "the full suite"
 
 
-def build_and_test(
-    cfg: Config, ref: str, world: World, *, rebuild: bool = False, no_cache: bool = False, level: str | None = None
-) -> Result:
-    commit = world.upstream.resolve(ref)
-    resolution = world.upstream.resolution(ref)
+def build_and_test(plan: Plan, world: World) -> Result:
+    """Build the image of the plan's ref, run its suite, judge the videos, record the run."""
+    run = start_run(plan, world)
+    judged = execute(plan, run, world)
+    return record(run, judged, world)
+
+
+def start_run(plan: Plan, world: World) -> Run:
+    """Resolve the ref, pick the level (the deepest this host can run, unless asked) and claim
+    the run's folder: a folder whose owner dies unrecorded is recorded as interrupted later."""
+    commit = world.upstream.resolve(plan.ref)
+    resolution = world.upstream.resolution(plan.ref)
     if resolution is not None and resolution.ref != resolution.sha:  # a bisect probe's full sha says nothing new
         world.reporter.step(f"ref {resolution.line()}")
+    level = plan.level
     if level is None:
-        level, why = default_level(cfg, world.gpu)
+        level, why = default_level(plan.test.gpu, world.gpu)
         world.reporter.step(f"level {level}: {why}")
     started = world.clock()
     run_id = new_run_id(started)
-    run_dir = cfg.state_dir / "runs" / run_id
-    suite_hash = cfg.suite.digest()  # hashes overlay and input files: once per run
-    contract_hash = contract_digest(cfg.contract)  # what the check below judges by ("none": nothing)
-    # Held until the run is recorded: a run folder whose owner died unrecorded is recorded as
-    # interrupted by the next store opening (runfolder.py).
-    owner = claim_run_dir(run_dir, facts(commit.sha, cfg.suite.name, suite_hash, contract_hash, level, started))
+    run_dir = plan.state_dir / "runs" / run_id
+    contract_hash = plan.contract.digest  # what the check judges by ("none": nothing)
+    owner = claim_run_dir(run_dir, facts(commit.sha, plan.suite, plan.suite_hash, contract_hash, level, started))
+    run = Run(
+        run_id=run_id,
+        commit=commit,
+        level=level,
+        started=started,
+        run_dir=run_dir,
+        suite=plan.suite,
+        suite_hash=plan.suite_hash,
+        contract_hash=contract_hash,
+        owner=owner,
+    )
     world.reporter.step(f"run {run_id}: commit {commit.short} {commit.subject!r}")
+    return run
 
-    def record(
-        verdict: Verdict,
-        summary: str,
-        built: BuiltImage | None = None,
-        cases: tuple[CaseResult, ...] = (),
-        run_seconds: float = 0.0,
-    ) -> RunRecord:
-        return RunRecord(
-            run_id=run_id,
-            commit=commit.sha,
-            suite=cfg.suite.name,
-            suite_hash=suite_hash,
-            contract_hash=contract_hash,
-            started=started.isoformat(timespec="seconds"),
-            run_dir=str(run_dir),
-            cases=cases,
-            image_id=built.image_id if built else "",
-            image_tag=built.tag if built else "",
-            deps_key=built.deps_key if built else "",
-            verdict=verdict,
-            summary=summary,
-            build_seconds=built.seconds if built else 0.0,
-            run_seconds=run_seconds,
-            level=as_level(level),  # a str from the CLI, checked there against LEVELS
-        )
 
-    def stop(verdict: Verdict, summary: str, built: BuiltImage | None = None, run_seconds: float = 0.0) -> Result:
-        """End without a baseline verdict: record why (nothing is tagged) and return."""
-        failed = record(verdict, summary, built, run_seconds=run_seconds)
-        world.store.add_run(failed)
-        owner.release()
-        return Result(record=failed, commit=commit, moved_last_good=False, built=built)
+def execute(plan: Plan, run: Run, world: World) -> Judged:
+    """Check, build and run: each stop on the way is a verdict of its own (nothing is tagged)."""
+    stopped = _before_build(plan, run, world)
+    if stopped is not None:
+        return stopped
+    built = _build(plan, run, world)
+    if isinstance(built, Judged):
+        return built
+    problem = (
+        image_preflight(plan.test.gpu, world.gpu, world.builder, built.image_id) if run.level == "baseline" else None
+    )
+    if problem:
+        return Judged(verdict=Verdict.ERROR, summary=f"GPU preflight: {problem}", built=built)
+    if run.level == "smoke":
+        return _smoke(plan.test, run, built, world)
+    return _baseline(plan.test, run, built, world)
 
-    if unsafe := world.upstream.unsafe_entries(commit.sha):  # a crafted tree: the commit's FAIL, nothing built
-        return stop(Verdict.FAIL, str(UnsafeTree(commit.sha, unsafe)))
-    if cfg.contract is not None:
-        checked = check_commit(
-            world.upstream,
-            commit,
-            load_contract(cfg.contract),
-            overlays=cfg.suite.overlays,
-            suite_models=tuple(c.model for c in cfg.suite.cases),
-        )
+
+def record(run: Run, judged: Judged, world: World) -> Result:
+    """Store first, then the tag: the store is the truth and the tag is derived from it."""
+    built = judged.built
+    done = RunRecord(
+        run_id=run.run_id,
+        commit=run.commit.sha,
+        suite=run.suite,
+        suite_hash=run.suite_hash,
+        contract_hash=run.contract_hash,
+        started=run.started.isoformat(timespec="seconds"),
+        run_dir=str(run.run_dir),
+        cases=judged.cases,
+        image_id=built.image_id if built else "",
+        image_tag=built.tag if built else "",
+        deps_key=built.deps_key if built else "",
+        verdict=judged.verdict,
+        summary=judged.summary,
+        build_seconds=built.seconds if built else 0.0,
+        run_seconds=judged.run_seconds,
+        level=run.level,
+    )
+    move = False
+    if judged.baseline:
+        move = record_run(world.store, done, is_ancestor=world.upstream.is_ancestor)
+    else:
+        world.store.add_run(done)
+    run.owner.release()
+    if move and built is not None:
+        _tag_last_good(built, world)
+    return Result(record=done, commit=run.commit, moved_last_good=move, built=built)
+
+
+def _tag_last_good(built: BuiltImage, world: World) -> None:
+    repo = built.tag.rsplit(":", 1)[0]
+    tagged = follow_last_good(world.store, lambda image: world.builder.tag(image, repo, LAST_GOOD))
+    world.reporter.step(
+        f"{repo}:{LAST_GOOD} -> {built.tag}"
+        if tagged == built.image_id
+        else f"{repo}:{LAST_GOOD} moved on to {str(tagged)[7:19]} (a newer commit passed meanwhile)"
+    )
+
+
+def _before_build(plan: Plan, run: Run, world: World) -> Judged | None:
+    """The stops before anything is built: a crafted tree, a broken contract, level contract,
+    the host's GPU preflight (baseline only)."""
+    if unsafe := world.upstream.unsafe_entries(run.commit.sha):  # a crafted tree: the commit's FAIL
+        return Judged(verdict=Verdict.FAIL, summary=str(UnsafeTree(run.commit.sha, unsafe)))
+    checked = check_planned(world.upstream, run.commit, plan.contract)
+    if checked is not None:
         broken = [r for r in checked.items if r.status != "ok"]
         world.reporter.step(
             f"contract: {'holds' if not broken else f'{len(broken)} items broken'} ({checked.seconds:.2f} s)"
         )
         if broken:
             reasons = "; ".join(f"{r.name}: {', '.join(r.reasons)}" for r in broken)
-            return stop(Verdict.FAIL, f"contract broken (nothing built): {reasons}")
-    if level == "contract":
-        return stop(Verdict.PASS, "contract holds" if cfg.contract else "no contract configured")
-    problem = host_preflight(cfg, world.gpu) if level == "baseline" else None
-    if problem:
-        return stop(Verdict.ERROR, f"GPU preflight: {problem}")
+            return Judged(verdict=Verdict.FAIL, summary=f"contract broken (nothing built): {reasons}")
+    if run.level == "contract":
+        return Judged(verdict=Verdict.PASS, summary="contract holds" if checked else "no contract configured")
+    problem = host_preflight(plan.test.gpu, world.gpu) if run.level == "baseline" else None
+    return Judged(verdict=Verdict.ERROR, summary=f"GPU preflight: {problem}") if problem else None
+
+
+def _build(plan: Plan, run: Run, world: World) -> BuiltImage | Judged:
+    """The commit's image, or the verdict of its failed build: FAIL only when the commit's own
+    requirements broke it, ERROR (infra) otherwise; the build log's tail kept in the run folder."""
     try:
-        built = build_commit_image(
-            cfg,
-            commit,
+        return build_commit_image(
+            plan.build,
+            run.commit,
             upstream=world.upstream,
             builder=world.builder,
             reporter=world.reporter,
-            created=started.isoformat(timespec="seconds"),
-            rebuild=rebuild,
-            no_cache=no_cache,
+            created=run.started.isoformat(timespec="seconds"),
+            state=world.store.state_id(),
+            rebuild=plan.rebuild,
+            no_cache=plan.no_cache,
         )
-    except (BuildFailed, InfraError) as exc:
-        verdict = Verdict.ERROR
-        if isinstance(exc, BuildFailed):
-            verdict = classify_build_failure(exc.stage, exc.log_tail)
-            verdict, summary = _write(run_dir / "build.log", "\n".join(exc.log_tail) + "\n", verdict, str(exc))
-            return stop(verdict, summary)
-        return stop(verdict, str(exc))
-    problem = image_preflight(cfg, world.gpu, world.builder, built.image_id) if level == "baseline" else None
-    if problem:
-        return stop(Verdict.ERROR, f"GPU preflight: {problem}", built)
-    labels = {"harness.run": run_id, "harness.commit": commit.sha, "harness.session": world.session}
+    except BuildFailed as exc:
+        verdict = classify_build_failure(exc.stage, exc.log_tail)
+        verdict, summary = _write(run.run_dir / "build.log", "\n".join(exc.log_tail) + "\n", verdict, str(exc))
+        return Judged(verdict=verdict, summary=summary)
+    except InfraError as exc:
+        return Judged(verdict=Verdict.ERROR, summary=str(exc))
 
-    def attempt() -> RunOutcome:
-        return run_suite(
-            cfg,
-            image=built.image_id,
-            run_id=run_id,
-            run_dir=run_dir,
-            labels=labels,
-            runner=world.runner,
-            gpu_probe=world.gpu,
-            probe=world.probe,
-            reporter=world.reporter,
-            frames=world.frames,
-            reference=drift_reference(world.store, suite_hash),
-            smoke=level == "smoke",
-            sample_clip=world.sample_clip,
-        )
 
-    outcome = attempt()
-    if level == "smoke":
-        verdict, summary = evaluate_smoke(outcome)
-        doc = json.dumps({**(outcome.results or {}), "verdict": verdict.value, "summary": summary}, indent=2)
-        verdict, summary = _write(run_dir / "results.json", doc, verdict, summary)
-        return stop(verdict, summary, built, outcome.seconds)
-    verdict, summary, cases = evaluate(cfg.suite, outcome)
-    for retry in range(1, cfg.suite.retries + 1):
+def _attempt(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> RunOutcome:
+    """One run of the suite; its videos compared with last-good's as it is now (same suite only)."""
+    reference = drift_reference(world.store, run.suite_hash)
+    return run_suite(
+        test,
+        image=built.image_id,
+        run_id=run.run_id,
+        run_dir=run.run_dir,
+        labels={"harness.run": run.run_id, "harness.commit": run.commit.sha, "harness.session": world.session},
+        runner=world.runner,
+        gpu_probe=world.gpu,
+        probe=world.probe,
+        reporter=world.reporter,
+        frames=world.frames,
+        reference=reference,
+        smoke=run.level == "smoke",
+        sample_clip=world.sample_clip,
+    )
+
+
+def _smoke(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> Judged:
+    """Import upstream on the CPU and resolve the suite's models: recorded, never last-good."""
+    outcome = _attempt(test, run, built, world)
+    verdict, summary = evaluate_smoke(outcome)
+    doc = json.dumps({**(outcome.results or {}), "verdict": verdict.value, "summary": summary}, indent=2)
+    verdict, summary = _write(run.run_dir / "results.json", doc, verdict, summary)
+    return Judged(verdict=verdict, summary=summary, built=built, run_seconds=outcome.seconds)
+
+
+def _baseline(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> Judged:
+    """The full suite; a FAIL is run again up to suite.retries times, and failed-then-passed is
+    FLAKY (recorded, never a PASS: it does not move last-good)."""
+    outcome = _attempt(test, run, built, world)
+    verdict, summary, cases = evaluate(test.suite, outcome)
+    for retry in range(1, test.suite.retries + 1):
         if verdict is not Verdict.FAIL:
             break
-        world.reporter.step(f"FAIL ({summary}); retry {retry} of {cfg.suite.retries} (suite.retries)")
-        outcome = attempt()
-        again, again_summary, cases = evaluate(cfg.suite, outcome)
+        world.reporter.step(f"FAIL ({summary}); retry {retry} of {test.suite.retries} (suite.retries)")
+        outcome = _attempt(test, run, built, world)
+        again, again_summary, cases = evaluate(test.suite, outcome)
         if again is Verdict.PASS:
             verdict, summary = Verdict.FLAKY, f"flaky: failed ({summary}), then passed on retry {retry}"
         elif again is not Verdict.FAIL:
             verdict, summary = again, again_summary
-    verdict, summary = _write_results(run_dir, outcome.results, cases, verdict, summary)
-    done = record(verdict, summary, built, cases, outcome.seconds)
-    # Store first, then the tag: the store is the truth and the tag is derived from it.
-    move = record_run(world.store, done, is_ancestor=world.upstream.is_ancestor)
-    owner.release()
-    if move:
-        repo = built.tag.rsplit(":", 1)[0]
-        tagged = follow_last_good(world.store, lambda image: world.builder.tag(image, repo, LAST_GOOD))
-        world.reporter.step(
-            f"{repo}:{LAST_GOOD} -> {built.tag}"
-            if tagged == built.image_id
-            else f"{repo}:{LAST_GOOD} moved on to {str(tagged)[7:19]} (a newer commit passed meanwhile)"
-        )
-    return Result(record=done, commit=commit, moved_last_good=move, built=built)
+    verdict, summary = _write_results(run.run_dir, outcome.results, cases, verdict, summary)
+    return Judged(
+        verdict=verdict, summary=summary, built=built, cases=cases, run_seconds=outcome.seconds, baseline=True
+    )
 
 
 def _write(path: Path, text: str, verdict: Verdict, summary: str) -> tuple[Verdict, str]:

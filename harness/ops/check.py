@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.contract import DEFAULT_CONTRACT, Contract, ItemResult, check, holds
+from harness.contract import Contract, ItemResult, check, holds
 from harness.model import Commit, RunRecord, Verdict
+from harness.plan import ContractPlan, contract_digest, judging_contract
 from harness.ports import Upstream
 
+__all__ = ["check_commit", "check_planned", "contract_digest", "contract_record", "judging_contract"]
 SOURCES = ("wgp.py", "shared/api.py", "shared/cli_args.py")
+# CPython 3.11's ast.parse is not thread-safe: two threads parsing at once (parallel runs, each
+# checking its commit's contract) raised "SystemError: AST constructor recursion depth mismatch"
+# (python/cpython#106905). The check parses a few files in milliseconds: one at a time costs nothing.
+_AST_LOCK = threading.Lock()
 UNSAFE_ENTRY = "no checkout may write this tree entry (git refuses to make it; the commit was crafted)"
 
 
@@ -24,17 +30,6 @@ class CheckResult:
     @property
     def holds(self) -> bool:
         return holds(list(self.items))
-
-
-def contract_digest(path: Path | None) -> str:
-    """Which contract judged a run: its file's content hash, or "none" when none is checked."""
-    return "none" if path is None else hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
-def judging_contract(configured: Path | None, level: str) -> Path | None:
-    """The contract a run at `level` checks: at level contract, like `harness check`, the
-    bundled one when none is configured; at the other levels only a configured one."""
-    return (configured or DEFAULT_CONTRACT) if level == "contract" else configured
 
 
 def model_ids(upstream: Upstream, sha: str) -> set[str]:
@@ -61,18 +56,27 @@ def read_sources(upstream: Upstream, sha: str, files: tuple[str, ...]) -> dict[s
 def check_commit(
     upstream: Upstream, commit: Commit, contract: Contract, *, overlays: Path | None, suite_models: tuple[str, ...]
 ) -> CheckResult:
+    return _check(upstream, commit, contract, overlay_ids(overlays), suite_models)
+
+
+def check_planned(upstream: Upstream, commit: Commit, plan: ContractPlan) -> CheckResult | None:
+    """`check_commit` by the plan's contract, loaded with the overlays' models; None: no contract."""
+    if plan.contract is None:
+        return None
+    return _check(upstream, commit, plan.contract, set(plan.overlay_ids), plan.suite_models)
+
+
+def _check(
+    upstream: Upstream, commit: Commit, contract: Contract, overlays: set[str], suite_models: tuple[str, ...]
+) -> CheckResult:
     started = time.monotonic()
     if unsafe := upstream.unsafe_entries(commit.sha):  # a crafted tree: nothing in it is read
         refused = tuple(ItemResult(kind="tree", name=p, status="error", reasons=(UNSAFE_ENTRY,)) for p in unsafe)
         return CheckResult(commit=commit, items=refused, seconds=time.monotonic() - started)
     sources = read_sources(upstream, commit.sha, contract.files)
-    items = check(
-        contract,
-        sources,
-        model_ids=model_ids(upstream, commit.sha),
-        overlay_ids=overlay_ids(overlays),
-        suite_models=suite_models,
-    )
+    model_names = model_ids(upstream, commit.sha)
+    with _AST_LOCK:
+        items = check(contract, sources, model_ids=model_names, overlay_ids=overlays, suite_models=suite_models)
     return CheckResult(commit=commit, items=tuple(items), seconds=time.monotonic() - started)
 
 

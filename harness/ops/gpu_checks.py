@@ -4,41 +4,40 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.config import Config
 from harness.naming import LAST_GOOD
+from harness.plan import GpuNeeds
 from harness.ports import GpuProbe, ImageBuilder, RunStore
 from harness.preflight import arch_problem, env_problem, host_problems
 
 
-def wants_gpu(cfg: Config, gpu: GpuProbe) -> bool:
+def wants_gpu(needs: GpuNeeds, gpu: GpuProbe) -> bool:
     """The run will use a GPU: asked for explicitly, needed by the suite, or `auto` finds nodes."""
-    if cfg.gpu == "none":
+    if needs.mode == "none":
         return False
-    return cfg.gpu != "auto" or cfg.suite.requires_gpu or any(n.startswith("/dev/nvidia") for n in gpu.device_nodes())
+    return needs.mode != "auto" or needs.requires_gpu or any(n.startswith("/dev/nvidia") for n in gpu.device_nodes())
 
 
-def host_preflight(cfg: Config, gpu: GpuProbe) -> str | None:
+def host_preflight(needs: GpuNeeds, gpu: GpuProbe) -> str | None:
     """One message naming every host problem, or None. Only when the run will use a GPU."""
-    if not wants_gpu(cfg, gpu):
+    if not wants_gpu(needs, gpu):
         return None
     gpus, error = gpu.gpus()
-    unknown = [i for i in cfg.gpus if i not in {g.index for g in gpus}]
+    unknown = [i for i in needs.gpus if i not in {g.index for g in gpus}]
     if unknown and gpus:
         return (
             f"run.gpus asks for GPU {', '.join(map(str, unknown))}; this host has "
             f"{', '.join(str(g.index) for g in gpus)}"
         )
-    problems = host_problems(
-        [g for g in gpus if not cfg.gpus or g.index in cfg.gpus], error, min_free_gib=cfg.suite.min_free_gpu_gib
-    )
-    if problems and not cfg.suite.requires_gpu and cfg.gpu == "auto":
+    used = [g for g in gpus if not needs.gpus or g.index in needs.gpus]
+    problems = host_problems(used, error, min_free_gib=needs.min_free_gib)
+    if problems and not needs.requires_gpu and needs.mode == "auto":
         return None  # auto on a host whose GPU is unusable: the run plan falls back to the CPU, said there
     return "; ".join(problems) or None
 
 
-def image_preflight(cfg: Config, gpu: GpuProbe, builder: ImageBuilder, image: str) -> str | None:
+def image_preflight(needs: GpuNeeds, gpu: GpuProbe, builder: ImageBuilder, image: str) -> str | None:
     """Whether torch in the image can run on the host's GPU (before any GPU time is spent)."""
-    if not wants_gpu(cfg, gpu):
+    if not wants_gpu(needs, gpu):
         return None
     problem = env_problem(builder.image_env(image))
     if problem:

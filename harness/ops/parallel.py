@@ -14,10 +14,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from harness.config import Config
 from harness.errors import HarnessError, Interrupted
 from harness.model import RunRecord
 from harness.ops.build_and_test import Result, World, build_and_test
+from harness.plan import Plan
 from harness.ports import ContainerRunner, GpuProbe, LineSink, SessionContainers
 from harness.runplan import ContainerExit, RunRequest
 from harness.scheduler import GpuScheduler
@@ -55,36 +55,36 @@ class _StoppableRunner:
         return done
 
 
-def scheduler_for(cfg: Config, gpu: GpuProbe, *, slots: int, limit: int | None = None) -> GpuScheduler:
-    """A scheduler over the host's GPUs that `run.gpus` allows (the first `limit` of them), or
-    `slots` runs at a time on a host without GPUs."""
-    gpus = [g.index for g in gpu.gpus()[0] if not cfg.gpus or g.index in cfg.gpus]
+def scheduler_for(allowed: tuple[int, ...], gpu: GpuProbe, *, slots: int, limit: int | None = None) -> GpuScheduler:
+    """A scheduler over the host's GPUs that `run.gpus` (`allowed`) lets runs use (the first
+    `limit` of them), or `slots` runs at a time on a host without GPUs."""
+    gpus = [g.index for g in gpu.gpus()[0] if not allowed or g.index in allowed]
     return GpuScheduler(gpus[:limit], cpu_slots=slots)
 
 
 def run_many(
-    cfg: Config,
+    plan: Plan,
     refs: list[str],
     *,
     make_world: Callable[[], World],
     scheduler: GpuScheduler,
-    level: str | None,
     reap: Reap | None = None,
 ) -> dict[str, Result | HarnessError]:
-    """Each ref in a thread with its own adapters (git, engine and store clients are not
-    shared across threads) and, on a GPU host, its own GPU (`run.gpus` narrowed to it).
-    `reap` removes the containers of this session (on an interrupt)."""
+    """`plan` for each ref (nothing is read again), each in a thread with its own adapters (git,
+    engine and store clients are not shared across threads) and, on a GPU host, its own GPU
+    (the plan narrowed to it). `reap` removes the containers of this session (on an interrupt)."""
     stop = threading.Event()
 
     def one(ref: str) -> Result | HarnessError:
         with scheduler.claim() as gpu:
-            local = cfg if gpu is None else dataclasses.replace(cfg, gpus=(gpu,))
+            local = plan.for_ref(ref, plan.level)
+            local = local if gpu is None else local.on_gpu(gpu)
             try:
                 if stop.is_set():
                     raise Interrupted(f"{ref}: interrupted before it started")
                 world = make_world()
                 world = dataclasses.replace(world, runner=_StoppableRunner(inner=world.runner, stop=stop))
-                return build_and_test(local, ref, world, level=level)
+                return build_and_test(local, world)
             except HarnessError as exc:
                 return exc
 

@@ -12,23 +12,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from harness.adapters.run_files import RESULTS_CAP, read_run_file, tree_bytes
-from harness.config import GENERATED, GENERATED_MASK, ClipKind, Config
+from harness.config import GENERATED, GENERATED_MASK, ClipKind
 from harness.diskfull import DiskFull, mapped
 from harness.errors import InfraError
 from harness.model import RunOutcome, VideoFacts
+from harness.plan import SuitePlan
 from harness.ports import ContainerRunner, GpuProbe, Reporter
-from harness.runplan import (
-    IN_DIR,
-    MODEL_DIR,
-    OUT_DIR,
-    SCRATCH,
-    GpuPlan,
-    Mount,
-    RunRequest,
-    input_files,
-    plan_gpu,
-    runner_spec,
-)
+from harness.runplan import OUT_DIR, ContainerExit, GpuPlan, RunRequest, SuiteContainer, plan_gpu, suite_container
 from harness.telemetry import case_telemetry, case_windows, psnr
 
 VideoProbe = Callable[[Path], VideoFacts]
@@ -68,11 +58,6 @@ def prepare_dirs(in_dir: Path, out_dir: Path) -> None:
     out_dir.chmod(0o777)
 
 
-def runner_args(cfg: Config) -> tuple[str, ...]:
-    """A read-only image root means the runner works on a copy of the upstream tree in /scratch."""
-    return ("--writable-copy", SCRATCH) if cfg.limits.read_only_root else ()
-
-
 def _infra(log_path: Path, exc: InfraError) -> RunOutcome:
     """The run could not happen: no verdict on the commit, only the reason."""
     return RunOutcome(
@@ -90,6 +75,15 @@ def _depth(doc: object) -> int:
             children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
             stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
     return deepest
+
+
+def _read_output(out_dir: Path, cap: int, deadline: float) -> tuple[dict[str, object] | None, str]:
+    """What the run left: results.json parsed, or None and why it is refused ("" when there is none).
+    An output folder past run.max_output_gib is refused whole (and removed) before anything is read."""
+    too_much = _over_output_cap(out_dir, cap)
+    if too_much:
+        return None, too_much
+    return _read_results(out_dir / "results.json", deadline)
 
 
 def _read_results(path: Path, deadline: float) -> tuple[dict[str, object] | None, str]:
@@ -144,7 +138,7 @@ def _over_output_cap(out_dir: Path, cap: int) -> str:
 
 
 def run_suite(
-    cfg: Config,
+    plan: SuitePlan,
     *,
     image: str,
     run_id: str,
@@ -160,105 +154,27 @@ def run_suite(
     sample_clip: Callable[[Path, ClipKind], None] | None = None,
 ) -> RunOutcome:
     """Run the suite (or, with `smoke`, only import upstream on the CPU and resolve its models)."""
-    suite = cfg.suite
     log_path = run_dir / "container.log"
     try:
-        gpu = (
-            GpuPlan(mode="none", reason="smoke level: CPU only")
-            if smoke
-            else plan_gpu(
-                cfg.gpu,
-                runtimes=runner.runtimes(),
-                nodes=gpu_probe.device_nodes(),
-                driver_dir=str(cfg.driver_dir) if cfg.driver_dir.is_dir() else None,
-                required=suite.requires_gpu,
-                gpus=cfg.gpus,
-            )
+        container = _container(
+            plan, runner, gpu_probe, image=image, run_id=run_id, run_dir=run_dir, labels=labels, smoke=smoke
         )
-    except InfraError as exc:
+        reporter.step(f"gpu mode {container.request.gpu.mode}: {container.request.gpu.reason}")
+        _stage_inputs(container, run_dir, sample_clip)
+    except InfraError as exc:  # a full disk included: no verdict on the commit
         return _infra(log_path, exc)
-    reporter.step(f"gpu mode {gpu.mode}: {gpu.reason}")
-    in_dir, out_dir = run_dir / "in", run_dir / "out"
-    inputs = input_files(suite)
-    try:
-        with mapped(f"copying the suite's inputs into {in_dir}", f"the partial copies were removed, {run_dir} is kept"):
-            prepare_dirs(in_dir, out_dir)
-            for source, target in inputs.items():
-                if source in (GENERATED, GENERATED_MASK):
-                    if sample_clip is None:
-                        raise InfraError("the suite asks for generated inputs and no clip writer was given")
-                    sample_clip(in_dir / PurePosixPath(target).name, "mask" if source == GENERATED_MASK else "guide")
-                else:
-                    shutil.copyfile(source, in_dir / PurePosixPath(target).name)
-            (in_dir / "spec.json").write_text(json.dumps(runner_spec(suite, run_id, inputs), indent=2))
-    except DiskFull as exc:
-        shutil.rmtree(in_dir, ignore_errors=True)  # the space they took lets the ERROR record be written
-        return _infra(log_path, exc)
-    except InfraError as exc:
-        return _infra(log_path, exc)
-    mounts = [
-        Mount(source=str(in_dir), target=IN_DIR, read_only=True),
-        Mount(source=str(out_dir), target=OUT_DIR, read_only=False),
-    ]
-    if cfg.model_cache is not None:
-        mounts.append(Mount(source=str(cfg.model_cache), target=MODEL_DIR, read_only=True))
-    request = RunRequest(
-        image=image,
-        command=(
-            *(("--smoke",) if smoke else ()),
-            *runner_args(cfg),
-            "--spec",
-            f"{IN_DIR}/spec.json",
-            "--out",
-            OUT_DIR,
-        ),
-        labels=tuple(sorted({**labels, "harness.purpose": "smoke" if smoke else "test"}.items())),
-        mounts=tuple(mounts),
-        environment=(("CUDA_VISIBLE_DEVICES", ""),) if smoke else (),
-        gpu=gpu,
-        timeout_s=float(cfg.run_timeout_s),
-        name=f"harness-{run_id}",
-        limits=cfg.limits,
-        output_dir=str(out_dir),
-    )
-    reporter.step(f"running suite {suite.name} ({len(suite.cases)} cases) in {image}")
-    lines: list[tuple[float, str]] = []
-
-    def on_line(text: str) -> None:
-        lines.append((time.monotonic(), text))  # case markers, for GPU telemetry per case
-        reporter.line(text)
-
-    indexes = (
-        [g.index for g in gpu_probe.gpus()[0] if not cfg.gpus or g.index in cfg.gpus] if gpu.mode != "none" else []
-    )
-    sampler = gpu_probe.sampler(indexes) if indexes else None
+    request = container.request
+    reporter.step(f"running suite {plan.suite.name} ({len(plan.suite.cases)} cases) in {image}")
     read_deadline = time.monotonic() + request.timeout_s + READ_GRACE_S
     try:
-        with sampler if sampler is not None else contextlib.nullcontext():
-            done = runner.run(request, log_path=str(log_path), on_line=on_line)
+        done, telemetry = _run_sampled(plan, request, runner, gpu_probe, reporter, log_path)
     except InfraError as exc:
         return _infra(log_path, exc)
-    telemetry = case_telemetry(sampler.samples, case_windows(lines)) if sampler is not None else {}
-    too_much = _over_output_cap(out_dir, cfg.limits.max_output_bytes)
-    results, results_error = _read_results(out_dir / "results.json", read_deadline) if not too_much else (None, "")
-    videos: dict[str, VideoFacts] = {}
+    results, results_error = _read_output(run_dir / "out", plan.limits.max_output_bytes, read_deadline)
     rows = results.get("results") if results else None
     rows = rows if isinstance(rows, list) else []
-    for row in rows:
-        if isinstance(row, dict) and isinstance(row.get("output_path"), str):
-            host = _host_path(run_dir, row["output_path"])
-            if host is not None:
-                videos[str(row.get("case_id"))] = probe(host)
-    drift: dict[str, float] = {}
-    for case_id, facts in videos.items():
-        ref = (reference or {}).get(case_id)
-        if frames is not None and ref is not None and facts.decodes:
-            try:
-                score = psnr(frames(Path(facts.path)), frames(ref))
-            except OSError:  # replaced since the probe, or the reference is gone: no drift to tell
-                continue
-            if score is not None:
-                drift[case_id] = score
+    missing = _missing_weights(rows, plan.model_cache)
+    videos = _videos(rows, run_dir, probe)
     return RunOutcome(
         exit_code=done.exit_code,
         timed_out=done.timed_out,
@@ -267,10 +183,121 @@ def run_suite(
         results=results,
         videos=videos,
         seconds=done.seconds,
-        telemetry=dict(telemetry),
-        drift=drift,
-        gpu_mode=gpu.mode,
+        telemetry=telemetry,
+        drift=_drift(videos, reference or {}, frames),
+        gpu_mode=request.gpu.mode,
         killed_for=done.killed_for,
-        results_error=too_much or results_error,
-        missing_weights=_missing_weights(rows, cfg.model_cache),
+        results_error=results_error,
+        missing_weights=missing,
     )
+
+
+def _run_sampled(
+    plan: SuitePlan,
+    request: RunRequest,
+    runner: ContainerRunner,
+    gpu_probe: GpuProbe,
+    reporter: Reporter,
+    log_path: Path,
+) -> tuple[ContainerExit, dict[str, object]]:
+    """The container's run, with the GPUs it uses sampled per case (memory, utilisation)."""
+    lines: list[tuple[float, str]] = []
+
+    def on_line(text: str) -> None:
+        lines.append((time.monotonic(), text))  # case markers, for GPU telemetry per case
+        reporter.line(text)
+
+    wanted = plan.gpu.gpus
+    used = request.gpu.mode != "none"
+    indexes = [g.index for g in gpu_probe.gpus()[0] if not wanted or g.index in wanted] if used else []
+    sampler = gpu_probe.sampler(indexes) if indexes else None
+    with sampler if sampler is not None else contextlib.nullcontext():
+        done = runner.run(request, log_path=str(log_path), on_line=on_line)
+    telemetry = case_telemetry(sampler.samples, case_windows(lines)) if sampler is not None else {}
+    return done, dict(telemetry)
+
+
+def _container(
+    plan: SuitePlan,
+    runner: ContainerRunner,
+    gpu_probe: GpuProbe,
+    *,
+    image: str,
+    run_id: str,
+    run_dir: Path,
+    labels: dict[str, str],
+    smoke: bool,
+) -> SuiteContainer:
+    """The test container planned for what the engine and host offer (NoGpuError, infra, when
+    the suite needs a GPU and none is usable; smoke runs on the CPU)."""
+    gpu = (
+        GpuPlan(mode="none", reason="smoke level: CPU only")
+        if smoke
+        else plan_gpu(
+            plan.gpu.mode,
+            runtimes=runner.runtimes(),
+            nodes=gpu_probe.device_nodes(),
+            driver_dir=plan.driver_dir,
+            required=plan.gpu.requires_gpu,
+            gpus=plan.gpu.gpus,
+        )
+    )
+    return suite_container(
+        suite=plan.suite,
+        limits=plan.limits,
+        model_cache=plan.model_cache,
+        timeout_s=plan.timeout_s,
+        image=image,
+        run_id=run_id,
+        run_dir=str(run_dir),
+        labels=labels,
+        gpu=gpu,
+        smoke=smoke,
+    )
+
+
+def _stage_inputs(
+    container: SuiteContainer, run_dir: Path, sample_clip: Callable[[Path, ClipKind], None] | None
+) -> None:
+    """The suite's input files and the runner's spec.json into in/; an empty, writable out/."""
+    in_dir, out_dir = run_dir / "in", run_dir / "out"
+    try:
+        with mapped(f"copying the suite's inputs into {in_dir}", f"the partial copies were removed, {run_dir} is kept"):
+            prepare_dirs(in_dir, out_dir)
+            for source, target in container.inputs:
+                if source in (GENERATED, GENERATED_MASK):
+                    if sample_clip is None:
+                        raise InfraError("the suite asks for generated inputs and no clip writer was given")
+                    sample_clip(in_dir / PurePosixPath(target).name, "mask" if source == GENERATED_MASK else "guide")
+                else:
+                    shutil.copyfile(source, in_dir / PurePosixPath(target).name)
+            (in_dir / "spec.json").write_text(container.spec)
+    except DiskFull:
+        shutil.rmtree(in_dir, ignore_errors=True)  # the space they took lets the ERROR record be written
+        raise
+
+
+def _videos(rows: list[object], run_dir: Path, probe: VideoProbe) -> dict[str, VideoFacts]:
+    """The facts of each case's video, where the runner reported one inside the output folder."""
+    videos: dict[str, VideoFacts] = {}
+    for row in rows:
+        if isinstance(row, dict) and isinstance(row.get("output_path"), str):
+            host = _host_path(run_dir, row["output_path"])
+            if host is not None:
+                videos[str(row.get("case_id"))] = probe(host)
+    return videos
+
+
+def _drift(videos: dict[str, VideoFacts], reference: dict[str, Path], frames: FramesReader | None) -> dict[str, float]:
+    """PSNR of each case's video against last-good's (same suite, so the same seeds)."""
+    drift: dict[str, float] = {}
+    for case_id, facts in videos.items():
+        ref = reference.get(case_id)
+        if frames is not None and ref is not None and facts.decodes:
+            try:
+                score = psnr(frames(Path(facts.path)), frames(ref))
+            except OSError:  # replaced since the probe, or the reference is gone: no drift to tell
+                continue
+            if score is not None:
+                drift[case_id] = score
+    return drift

@@ -12,6 +12,7 @@ from harness.config import Config, load_config
 from harness.errors import BuildFailed
 from harness.model import BuildSpec, Commit
 from harness.ops.build import BuiltImage, build_commit_image, ensure_image
+from harness.plan import build_plan
 from harness.ports import LineSink
 from harness.services import ImageInfo
 from harness.tarball import TreeEntry
@@ -131,12 +132,13 @@ def _config(tmp_path: Path) -> Config:
 def _build(tmp_path: Path, builder: StageBuilder) -> BuiltImage:
     commit = Commit(sha="1" * 40, message="m", author="a <a@b>", date="2024-01-01T00:00:00+00:00")
     return build_commit_image(
-        _config(tmp_path),
+        build_plan(_config(tmp_path)),
         commit,
         upstream=OneCommit(),
         builder=builder,
         reporter=Steps(),
         created="2024-01-02T00:00:00Z",
+        state="0123456789ab",
     )
 
 

@@ -6,36 +6,21 @@ fake containers never end on their own: only the session's reaper ends them.
 
 from __future__ import annotations
 
-import datetime
 import signal
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from harness.config import ClipKind, Config
-from harness.model import Commit, VideoFacts
-from harness.ops.build_and_test import World
 from harness.ops.parallel import run_many
+from harness.plan import load_plan
+from harness.ports import LineSink
 from harness.runplan import ContainerExit, RunRequest
 from harness.scheduler import GpuScheduler
 from harness.store import Store
-from tests.unit.test_build_retry import OneCommit, StageBuilder, Steps, _config
-from tests.unit.test_sample_clips import NoGpu
+from tests.unit.fakes import FakeUpstream, make_world, unit_config
 
-SHAS = ("1" * 40, "2" * 40)
-
-
-class Upstream(OneCommit):
-    def resolve(self, ref: str) -> Commit:
-        return Commit(sha=ref, message="m", author="a <a@b>", date="2024-01-01T00:00:00+00:00")
-
-    def is_ancestor(self, older: str, newer: str) -> bool:
-        return False
-
-    def resolution(self, ref: str) -> None:
-        return None  # how a symbolic ref was resolved: nothing to say for these shas
+REFS = ("c1", "c2")
 
 
 class HangingContainers:
@@ -50,7 +35,7 @@ class HangingContainers:
     def runtimes(self) -> set[str]:
         return set()
 
-    def run(self, request: RunRequest, *, log_path: str, on_line: object) -> ContainerExit:
+    def run(self, request: RunRequest, *, log_path: str, on_line: LineSink) -> ContainerExit:
         with self.lock:
             self.started += 1
             if self.started == self.runs:
@@ -64,41 +49,18 @@ class HangingContainers:
         self.removed.set()
 
 
-def _world(cfg: Config, runner: HangingContainers, store_path: Path) -> World:
-    def no_clip(path: Path, kind: ClipKind) -> None:
-        pass
-
-    def no_frames(path: Path) -> np.ndarray:
-        raise AssertionError(f"frames of {path} read: no run here gets as far as drift")
-
-    return World(
-        upstream=Upstream(),
-        builder=StageBuilder("none", []),
-        runner=runner,
-        gpu=NoGpu(),
-        probe=lambda p: VideoFacts(path=str(p), exists=False),
-        frames=no_frames,
-        sample_clip=no_clip,
-        store=Store(store_path),
-        reporter=Steps(),
-        clock=lambda: datetime.datetime.now(datetime.UTC),
-        session="host:1",
-    )
-
-
 def test_an_interrupt_removes_the_running_containers_and_records_nothing(tmp_path: Path) -> None:
-    cfg = _config(tmp_path)
-    runner = HangingContainers(len(SHAS))
-    store_path = tmp_path / "state.db"
+    cfg = unit_config(tmp_path, contract=False)
+    runner = HangingContainers(len(REFS))
+    upstream = FakeUpstream(list(REFS))
     with pytest.raises(KeyboardInterrupt):
         run_many(
-            cfg,
-            list(SHAS),
-            make_world=lambda: _world(cfg, runner, store_path),
-            scheduler=GpuScheduler([], cpu_slots=len(SHAS)),
-            level="smoke",
+            load_plan(cfg, ref=REFS[0], level="smoke"),
+            list(REFS),
+            make_world=lambda: make_world(tmp_path, upstream, runner=runner),
+            scheduler=GpuScheduler([], cpu_slots=len(REFS)),
             reap=runner.reap,
         )
     assert runner.removed.is_set()  # the reaper ran ...
-    assert runner.ended == runner.started == len(SHAS)  # ... and every worker was out before the interrupt went on
-    assert Store(store_path).runs() == []  # an interrupted run is no verdict
+    assert runner.ended == runner.started == len(REFS)  # ... and every worker was out before the interrupt went on
+    assert Store(tmp_path / "state" / "state.db").runs() == []  # an interrupted run is no verdict

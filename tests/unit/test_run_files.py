@@ -21,12 +21,12 @@ from harness.config import Config
 from harness.evaluate import evaluate
 from harness.model import RunOutcome, Verdict
 from harness.ops.test import run_suite
+from harness.plan import suite_plan
 from harness.runplan import OUT_DIR, ContainerExit, RunRequest
 from tests.conftest import write_config
 from tests.unit.test_sample_clips import NoGpu, Quiet
 
 T = TypeVar("T")
-
 WAIT_S = 20.0  # far above what any of these reads take once they are bounded
 
 
@@ -67,17 +67,17 @@ def _bounded(fn: Callable[[], T]) -> T:
     thread.start()
     thread.join(WAIT_S)
     assert not thread.is_alive(), f"still reading the run folder after {WAIT_S:.0f} s (blocked)"
-    result = box[0]
-    if isinstance(result, BaseException):
-        raise result
-    return result
+    first = box[0]
+    if isinstance(first, BaseException):
+        raise first
+    return first
 
 
 def _run(tmp_path: Path, write: Callable[[Path], object], run_extra: str = "") -> RunOutcome:
     cfg = _config(tmp_path, run_extra)
     return _bounded(
         lambda: run_suite(
-            cfg,
+            suite_plan(cfg),
             image="sha256:" + "0" * 64,
             run_id="r1",
             run_dir=tmp_path / "run",

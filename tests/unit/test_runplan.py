@@ -1,12 +1,26 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 
-from harness.config import Case, Suite
+from harness.config import Case, Limits, Suite
 from harness.errors import EXIT_SKIP, NoGpuError
-from harness.runplan import DRIVER_TARGET, IN_DIR, Mount, case_settings, input_files, plan_gpu, runner_spec
+from harness.runplan import (
+    DRIVER_TARGET,
+    IN_DIR,
+    MODEL_DIR,
+    OUT_DIR,
+    GpuPlan,
+    Mount,
+    case_settings,
+    input_files,
+    plan_gpu,
+    runner_spec,
+    suite_container,
+)
 
 NODES = ("/dev/nvidia1", "/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-caps")
 DRIVER = "/usr/lib/nvidia-driver"
@@ -113,3 +127,32 @@ def test_runner_spec() -> None:
         "description": "harness suite base",
         "cases": [{"id": "vace", "settings": case_settings(CASE, inputs)}],
     }
+
+
+def test_the_suite_container_is_planned_as_data() -> None:
+    """Inputs read-only, outputs writable, the model cache read-only; a smoke run hides the GPUs."""
+    suite = Suite(name="s", cases=(CASE,), overlays=None)
+    gpu = GpuPlan(mode="none", reason="smoke level: CPU only")
+    container = suite_container(
+        suite=suite,
+        limits=Limits(),
+        model_cache=Path("/models"),
+        timeout_s=60.0,
+        image="sha256:" + "0" * 64,
+        run_id="r1",
+        run_dir="/state/runs/r1",
+        labels={"harness.run": "r1"},
+        gpu=gpu,
+        smoke=True,
+    )
+    request = container.request
+    assert [(m.source, m.target, m.read_only) for m in request.mounts] == [
+        ("/state/runs/r1/in", IN_DIR, True),
+        ("/state/runs/r1/out", OUT_DIR, False),
+        ("/models", MODEL_DIR, True),
+    ]
+    assert request.command[0] == "--smoke" and request.environment == (("CUDA_VISIBLE_DEVICES", ""),)
+    assert dict(request.labels) == {"harness.run": "r1", "harness.purpose": "smoke"}
+    assert dict(container.inputs) == input_files(suite)
+    assert json.loads(container.spec) == runner_spec(suite, "r1", input_files(suite))
+    assert request.output_dir == "/state/runs/r1/out" and request.name == "harness-r1"

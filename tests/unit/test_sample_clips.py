@@ -13,6 +13,7 @@ from harness.adapters.video import read_frames, write_sample_clip
 from harness.config import GENERATED, GENERATED_MASK, PROJECT_ROOT, Config, load_config
 from harness.model import Sample, VideoFacts
 from harness.ops.test import run_suite
+from harness.plan import suite_plan
 from harness.preflight import GpuInfo
 from harness.runplan import ContainerExit, RunRequest
 
@@ -82,7 +83,7 @@ def test_seed_run_writes_a_binary_mask_clip_beside_the_guide(tmp_path: Path) -> 
     cfg = _seed(tmp_path)
     run_dir = tmp_path / "run"
     run_suite(
-        cfg,
+        suite_plan(cfg),
         image="sha256:" + "0" * 64,
         run_id="r1",
         run_dir=run_dir,

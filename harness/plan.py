@@ -1,0 +1,255 @@
+"""The plan of a build-and-test: what loading resolves before any engine or git call.
+
+Config, recipe, suite and contract are read here once, with every digest they need (suite,
+contract, wheelhouse), into one immutable value. Execution (ops/) takes the narrow part it
+needs: the build its `BuildPlan`, the run its `SuitePlan`, the check its `ContractPlan`. A
+bisect builds one plan and every probe reuses it; `--dry-run` prints it (`to_dict`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import Config, GpuMode, Limits, Suite
+from harness.context import HostFiles
+from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
+from harness.errors import UsageError
+from harness.model import LEVELS, Level
+from harness.recipe import Recipe, load_recipe
+
+RUNNER_DIR = Path(__file__).resolve().parent / "runner"
+STAGES = ("env", "deps", "commit")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContractPlan:
+    """The contract a run is checked by, loaded, with what the check compares it to."""
+
+    contract: Contract | None  # None: no contract configured, nothing is checked
+    source: str  # its file ("" for none): what the plan shows
+    digest: str  # contract_hash of the records ("none" when none is checked)
+    overlay_ids: frozenset[str]  # models the suite's overlays add (they need not exist upstream)
+    suite_models: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuNeeds:
+    """What the preflight and the run's GPU plan ask of the host."""
+
+    mode: GpuMode
+    gpus: tuple[int, ...]  # run.gpus: only these (empty: all)
+    requires_gpu: bool
+    min_free_gib: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildPlan:
+    """The three builds of a commit image, less what only the engine and the commit tell."""
+
+    repo: str
+    recipe: Recipe
+    host: HostFiles
+    overlays: tuple[tuple[str, bytes], ...]  # (path under finetunes/, bytes)
+    timeout_s: float
+    retries: int  # env and deps builds that failed for network reasons are tried again this often
+    backoff_s: float
+    state_dir: Path
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuitePlan:
+    """The suite's run in a commit image."""
+
+    suite: Suite
+    gpu: GpuNeeds
+    driver_dir: str | None  # the host's driver folder, when it exists (gpu mode devices)
+    model_cache: Path | None
+    timeout_s: float
+    limits: Limits
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    ref: str
+    level: Level | None  # None: the deepest level the host can run, picked when the run starts
+    rebuild: bool
+    no_cache: bool
+    suite: str
+    suite_hash: str
+    state_dir: Path
+    contract: ContractPlan
+    build: BuildPlan
+    test: SuitePlan
+
+    def on_gpu(self, index: int) -> Plan:
+        """The plan narrowed to one GPU (parallel runs: one each)."""
+        gpu = dataclasses.replace(self.test.gpu, gpus=(index,))
+        return dataclasses.replace(self, test=dataclasses.replace(self.test, gpu=gpu))
+
+    def for_ref(self, ref: str, level: Level | None) -> Plan:
+        """The same plan for another commit (a bisect probe): nothing is read again."""
+        return dataclasses.replace(self, ref=ref, level=level)
+
+    def lines(self) -> tuple[str, ...]:
+        """The plan in words, a fact a line (`--dry-run` without --json)."""
+        test, build = self.test, self.build
+        cases = ", ".join(f"{c.id} ({c.model}, {c.width}x{c.height}, {c.frames} frames)" for c in test.suite.cases)
+        return (
+            f"plan for {self.ref}: nothing is built or run (--dry-run)",
+            f"  level     {self.level or 'auto: the deepest this host can run'}",
+            f"  suite     {self.suite} {self.suite_hash}, retries {test.suite.retries}: {cases}",
+            f"  contract  {self.contract.source or 'none'} {self.contract.digest}",
+            f"  recipe    {build.recipe.name} ({build.recipe.folder}), base {build.recipe.base}",
+            f"  image     {build.repo}, wheelhouse {build.host.wheelhouse or 'none'} {build.host.wheelhouse_digest}",
+            f"  build     timeout {build.timeout_s:g} s, retries {build.retries}, rebuild {self.rebuild}, "
+            f"no-cache {self.no_cache}",
+            f"  run       gpu {test.gpu.mode} {list(test.gpu.gpus) or 'all'}, timeout {test.timeout_s:g} s, "
+            f"memory {test.limits.memory_bytes}, pids {test.limits.pids}",
+            f"  state     {self.state_dir}",
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """What would be built and run, for `--dry-run` (and the watch loop's queue)."""
+        test, build = self.test, self.build
+        return {
+            "ref": self.ref,
+            "level": self.level or "auto (the deepest this host can run)",
+            "suite": {"name": self.suite, "hash": self.suite_hash, "retries": test.suite.retries},
+            "cases": [dataclasses.asdict(c) for c in test.suite.cases],
+            "contract": {"file": self.contract.source or "none", "hash": self.contract.digest},
+            "build": {
+                "repo": build.repo,
+                "recipe": build.recipe.name,
+                "recipe_folder": str(build.recipe.folder),
+                "base": build.recipe.base,
+                "wheelhouse": build.host.wheelhouse,
+                "wheelhouse_digest": build.host.wheelhouse_digest,
+                "overlays": [name for name, _ in build.overlays],
+                "timeout_s": build.timeout_s,
+                "retries": build.retries,
+                "rebuild": self.rebuild,
+                "no_cache": self.no_cache,
+            },
+            "run": {
+                "gpu": test.gpu.mode,
+                "gpus": list(test.gpu.gpus) or "all",
+                "timeout_s": test.timeout_s,
+                "model_cache": str(test.model_cache) if test.model_cache else None,
+                "limits": dataclasses.asdict(test.limits),
+            },
+            "state_dir": str(self.state_dir),
+        }
+
+
+def contract_digest(path: Path | None) -> str:
+    """Which contract judged a run: its file's content hash, or "none" when none is checked."""
+    return "none" if path is None else hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def judging_contract(configured: Path | None, level: str | None) -> Path | None:
+    """The contract a run at `level` checks: at level contract, like `harness check`, the
+    bundled one when none is configured; at the other levels only a configured one."""
+    return (configured or DEFAULT_CONTRACT) if level == "contract" else configured
+
+
+def level_of(value: str | None) -> Level | None:
+    """`value` as a level (None: pick the deepest the host can run when the run starts)."""
+    if value is None:
+        return None
+    for level in LEVELS:
+        if value == level:
+            return level
+    raise UsageError(f"--level {value!r}: allowed: {', '.join(LEVELS)}")
+
+
+def load_plan(
+    cfg: Config, *, ref: str, level: str | None = None, rebuild: bool = False, no_cache: bool = False
+) -> Plan:
+    """Read everything a build-and-test of `ref` needs from the config's files (no engine, no git)."""
+    suite = cfg.suite
+    return Plan(
+        ref=ref,
+        level=level_of(level),
+        rebuild=rebuild,
+        no_cache=no_cache,
+        suite=suite.name,
+        suite_hash=suite.digest(),  # hashes overlay and input files: once per plan
+        state_dir=cfg.state_dir,
+        contract=contract_plan(judging_contract(cfg.contract, level), suite),
+        build=build_plan(cfg),
+        test=suite_plan(cfg),
+    )
+
+
+def contract_plan(path: Path | None, suite: Suite) -> ContractPlan:
+    overlays = suite.overlays
+    return ContractPlan(
+        contract=load_contract(path) if path is not None else None,
+        source=str(path) if path is not None else "",
+        digest=contract_digest(path),
+        overlay_ids=frozenset(p.stem for p in overlays.glob("*.json")) if overlays else frozenset(),
+        suite_models=tuple(c.model for c in suite.cases),
+    )
+
+
+def gpu_needs(cfg: Config) -> GpuNeeds:
+    return GpuNeeds(
+        mode=cfg.gpu, gpus=cfg.gpus, requires_gpu=cfg.suite.requires_gpu, min_free_gib=cfg.suite.min_free_gpu_gib
+    )
+
+
+def suite_plan(cfg: Config) -> SuitePlan:
+    return SuitePlan(
+        suite=cfg.suite,
+        gpu=gpu_needs(cfg),
+        driver_dir=str(cfg.driver_dir) if cfg.driver_dir.is_dir() else None,
+        model_cache=cfg.model_cache,
+        timeout_s=float(cfg.run_timeout_s),
+        limits=cfg.limits,
+    )
+
+
+def build_plan(cfg: Config) -> BuildPlan:
+    return BuildPlan(
+        repo=cfg.repo,
+        recipe=load_recipe(cfg.recipe_dir),
+        host=host_files(cfg),
+        overlays=overlay_files(cfg.suite.overlays),
+        timeout_s=float(cfg.build_timeout_s),
+        retries=cfg.build_retries,
+        backoff_s=cfg.build_backoff_s,
+        state_dir=cfg.state_dir,
+    )
+
+
+def host_files(cfg: Config) -> HostFiles:
+    """What the builds read from the host's files (the engine's facts come at build time)."""
+    return HostFiles(
+        ca_bundle=cfg.ca_bundle.read_bytes() if cfg.ca_bundle else b"",
+        wheelhouse=str(cfg.wheelhouse) if cfg.wheelhouse else None,
+        wheelhouse_digest=wheelhouse_digest(cfg.wheelhouse),
+        pip_options=cfg.pip_options,
+        dockerfiles=tuple((s, (cfg.docker_dir / f"{s}.Dockerfile").read_text()) for s in STAGES),
+        runner_files=tuple((p.name, p.read_bytes()) for p in sorted(RUNNER_DIR.glob("*.py"))),
+        state_dir=str(cfg.state_dir),
+    )
+
+
+def wheelhouse_digest(folder: Path | None) -> str:
+    # Names, sizes and mtimes: a replaced wheel changes the key without hashing GBs per build.
+    if folder is None:
+        return ""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        st = path.stat()
+        h.update(f"{path.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def overlay_files(folder: Path | None) -> tuple[tuple[str, bytes], ...]:
+    if folder is None:
+        return ()
+    return tuple((p.relative_to(folder).as_posix(), p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file())
