@@ -26,7 +26,7 @@ from harness.compose import Health, ServiceSpec
 from harness.config import ClipKind, Config, load_config
 from harness.context import KEY_LABEL
 from harness.errors import BuildFailed
-from harness.model import BuildSpec, CaseResult, Commit, RunRecord, Sample, Verdict, VideoFacts
+from harness.model import BuildSpec, CaseResult, Commit, Level, RunRecord, Sample, Verdict, VideoFacts
 from harness.ops.build_and_test import World
 from harness.ops.promote import Mover
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, LineSink, Reporter, Sampler
@@ -438,17 +438,28 @@ def unhealthy() -> ServiceState:
     return ServiceState(status="running", health="unhealthy", restarts=0, log_tail="boom\n")
 
 
-def record(commit: str, image_id: str, run_id: str, verdict: Verdict = Verdict.PASS) -> RunRecord:
-    """A run judged by the current suite and contract at baseline: it vouches for `image_id`."""
+def record(
+    commit: str,
+    image_id: str,
+    run_id: str,
+    verdict: Verdict = Verdict.PASS,
+    *,
+    level: Level = "baseline",
+    suite_hash: str = SUITE_HASH,
+    contract_hash: str = CONTRACT_HASH,
+    repo: str = "harness-test/x",
+) -> RunRecord:
+    """A run judged by the current suite and contract (by default) at `level`: it vouches for
+    `image_id`. It started at the second that ends its run id."""
     case = CaseResult(case_id="a", model="m", runner_status="success", verdict=verdict, reasons=())
     return RunRecord(
         run_id=run_id,
         commit=commit,
         image_id=image_id,
-        image_tag=f"harness-test/x:{commit[:12]}",
+        image_tag=f"{repo}:{commit[:12]}",
         deps_key="k",
         suite="s",
-        suite_hash=SUITE_HASH,
+        suite_hash=suite_hash,
         verdict=verdict,
         summary=verdict.value,
         cases=(case,),
@@ -456,7 +467,8 @@ def record(commit: str, image_id: str, run_id: str, verdict: Verdict = Verdict.P
         build_seconds=1.0,
         run_seconds=1.0,
         run_dir="",
-        contract_hash=CONTRACT_HASH,
+        contract_hash=contract_hash,
+        level=level,
     )
 
 

@@ -23,6 +23,7 @@ from harness.ports import Upstream
 from harness.services import ImageInfo, ServiceState
 from harness.store import Store
 from tests.unit.fakes import SERVICE_SPEC, FakeBuilder, FakeUpstream, Steps
+from tests.unit.fakes import record as run_record
 
 REPO = "harness-test/prod"
 SUITE, CONTRACT = "s" * 16, "k" * 16
@@ -57,24 +58,9 @@ class Engine(FakeBuilder):
 
 
 def _record(image: str, verdict: Verdict = Verdict.PASS, level: Level = "baseline", n: int = 0) -> RunRecord:
-    return RunRecord(
-        run_id=f"20250101-00000{n}-{image[7]}{image[7]}{n}",
-        commit=COMMITS[image],
-        image_id=image,
-        image_tag=f"{REPO}:{COMMITS[image][:12]}",
-        deps_key="d",
-        suite="baseline",
-        suite_hash=SUITE,
-        contract_hash=CONTRACT,
-        verdict=verdict,
-        summary=verdict.value,
-        cases=(),
-        started=f"2025-01-01T00:00:0{n}+00:00",
-        build_seconds=1.0,
-        run_seconds=1.0,
-        run_dir="",
-        level=level,
-    )
+    run_id = f"20250101-00000{n}-{image[7]}{image[7]}{n}"
+    commit = COMMITS[image]
+    return run_record(commit, image, run_id, verdict, level=level, suite_hash=SUITE, contract_hash=CONTRACT, repo=REPO)
 
 
 def _no_upstream() -> Upstream:
