@@ -3,6 +3,11 @@
 Each is typed against its Protocol (`mypy --strict`, no `type: ignore`): a port that grows a
 method fails the type check here first. They keep what they were asked in plain lists, so a
 test asserts on what the use case did, not on how a mock was called.
+
+Every fake takes `expect`: the only methods the test expects the use case to call (None, the
+default: any). A call outside it raises `Unexpected`, so a use case that starts touching
+something new fails loudly. A test that needs a behaviour of its own subclasses one with
+`expect=()` and overrides what it uses.
 """
 
 from __future__ import annotations
@@ -11,27 +16,43 @@ import datetime
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
+from harness.compose import Health, ServiceSpec
 from harness.config import ClipKind, Config, load_config
 from harness.context import KEY_LABEL
 from harness.errors import BuildFailed
-from harness.model import BuildSpec, Commit, Sample, VideoFacts
+from harness.model import BuildSpec, CaseResult, Commit, Level, RunRecord, Sample, Verdict, VideoFacts
 from harness.ops.build_and_test import World
+from harness.ops.promote import Mover
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, LineSink, Reporter, Sampler
 from harness.preflight import GpuInfo
 from harness.refs import RefResolution
 from harness.runplan import OUT_DIR, ContainerExit, RunRequest
-from harness.services import ImageInfo
+from harness.services import ImageInfo, ServiceState
 from harness.store import Store
 from harness.tarball import TreeEntry
 
 WGP = b"def generate_video(task, send_cmd, **settings):\n    return None\n"
+SUITE_HASH, CONTRACT_HASH = "suite-1", "contract-1"
+BASE_ID = "sha256:" + "b" * 64  # what the local base image (harness-base:*) is, unless a test says
+
+# A compose service with a health check (ops/deploy.py's spec); a test replaces what it varies.
+SERVICE_SPEC = ServiceSpec(
+    name="worker",
+    image="",
+    command=(),
+    environment=(),
+    mounts=(),
+    health=Health(test=("CMD", "true"), interval_s=1.0, timeout_s=1.0, retries=1, start_period_s=0.0),
+    restart="no",
+    labels=(),
+    gpu=False,
+)
 
 
 def sha_of(name: str) -> str:
@@ -39,153 +60,260 @@ def sha_of(name: str) -> str:
     return hashlib.sha1(name.encode()).hexdigest()
 
 
-class FakeUpstream:
-    """A first-parent history of commits, each a small tree of files (wgp.py, defaults/...)."""
+def sha(letter: str) -> str:
+    return letter * 40
 
-    url = "file:///fake/upstream"
 
-    def __init__(self, names: list[str], *, files: dict[str, dict[str, bytes]] | None = None) -> None:
+def image(letter: str) -> str:
+    return "sha256:" + letter * 64
+
+
+class Unexpected(AssertionError):
+    """A port method the test did not expect the use case to call."""
+
+
+class Expecting:
+    """The `expect` check every fake shares (see the module's docstring)."""
+
+    def __init__(self, expect: Collection[str] | None) -> None:
+        self.expect = None if expect is None else frozenset(expect)
+
+    def asked(self, method: str) -> None:
+        if self.expect is not None and method not in self.expect:
+            raise Unexpected(f"{type(self).__name__}.{method} was called: the test expected no such call")
+
+
+class FakeUpstream(Expecting):
+    """A first-parent history of commits (`names`, oldest first), each a small tree of files.
+
+    `files` replaces the tree of a commit named by its name or sha (a sha outside the history
+    too); `refs` names more commits; `reachable` adds shas outside the history that upstream
+    still has. History questions about commits outside the history raise `Unexpected`.
+    """
+
+    url = "file:///upstream"
+
+    def __init__(
+        self,
+        names: Collection[str] = (),
+        *,
+        files: Mapping[str, Mapping[str, bytes]] | None = None,
+        refs: Mapping[str, str] | None = None,
+        reachable: Collection[str] = (),
+        events: list[str] | None = None,
+        fetch_error: Exception | None = None,
+        expect: Collection[str] | None = None,
+    ) -> None:
+        super().__init__(expect)
         self.shas = [sha_of(n) for n in names]
-        self.by_name = dict(zip(names, self.shas, strict=True))
+        self.by_name = dict(zip(names, self.shas, strict=True)) | dict(refs or {})
         default = {"wgp.py": WGP, "requirements.txt": b"numpy\n", "defaults/t2v_tiny.json": b"{}"}
-        self.files = {sha: dict(default) for sha in self.shas}
+        self.files = {s: dict(default) for s in self.shas}
         for name, tree in (files or {}).items():
-            self.files[self.by_name[name]] = tree
+            self.files[self.by_name.get(name, name)] = dict(tree)
+        self.reachable_shas = set(self.shas) | set(reachable)
         self.unsafe: dict[str, tuple[str, ...]] = {}
+        self.events = events if events is not None else []
+        self.fetch_error = fetch_error
 
-    def _sha(self, ref: str) -> str:
-        sha = self.by_name.get(ref, ref)
-        if sha not in self.files:
-            raise KeyError(ref)
-        return sha
+    def _index(self, sha: str) -> int:
+        if sha not in self.shas:
+            raise Unexpected(f"a history question about {sha[:12]}, which is outside the test's history")
+        return self.shas.index(sha)
 
     def resolve(self, ref: str) -> Commit:
-        return self.commit(self._sha(ref))
+        self.asked("resolve")
+        return self.commit(self.by_name.get(ref, ref))
 
     def resolution(self, ref: str) -> RefResolution | None:
+        self.asked("resolution")
         return None  # a test's refs are what they say
 
     def read_file(self, sha: str, path: str) -> bytes | None:
-        return self.files[sha].get(path)
+        self.asked("read_file")
+        return self.files.get(sha, {}).get(path)
 
     def iter_tree(self, sha: str, skipped: list[str]) -> Iterator[TreeEntry]:
+        self.asked("iter_tree")
+        self._index(sha)
         for path, data in sorted(self.files[sha].items()):
             yield TreeEntry(path=path, mode=0o100644, data=data)
 
     def unsafe_entries(self, sha: str) -> tuple[str, ...]:
+        self.asked("unsafe_entries")
         return self.unsafe.get(sha, ())
 
     def is_ancestor(self, older: str, newer: str) -> bool:
-        return self.shas.index(older) <= self.shas.index(newer)
+        self.asked("is_ancestor")
+        return self._index(older) <= self._index(newer)
 
     def commit(self, sha: str) -> Commit:
-        name = next(n for n, s in self.by_name.items() if s == sha)
-        return Commit(sha=sha, message=f"{name}\n", author="a <a@b>", date="2024-01-01T00:00:00+00:00")
+        self.asked("commit")
+        name = next((n for n, s in self.by_name.items() if s == sha and s in self.shas), None)
+        message = f"{name}\n" if name else f"commit {sha[:4]}"
+        return Commit(sha=sha, message=message, author="a <a@b>", date="2024-01-01T00:00:00+00:00")
 
     def reachable(self, sha: str) -> bool:
-        return sha in self.files
+        self.asked("reachable")
+        return sha in self.reachable_shas
 
     def fetch(self) -> None:
-        pass
+        self.asked("fetch")
+        self.events.append("fetch")
+        if self.fetch_error is not None:
+            raise self.fetch_error
 
     def first_parent_range(self, good: str, bad: str) -> list[str]:
+        """Outside the history, a range is its two ends."""
+        self.asked("first_parent_range")
+        if good not in self.shas or bad not in self.shas:
+            return [good, bad]
         return self.shas[self.shas.index(good) : self.shas.index(bad) + 1]
 
     def merged_range(self, merge: str) -> list[str]:
+        self.asked("merged_range")
+        self._index(merge)
         return []  # a straight history: no merges
 
     def diffstat(self, old: str, new: str) -> list[tuple[str, int, int]]:
-        return [(p, 1, 0) for p in sorted(self.files[new]) if self.files[old].get(p) != self.files[new][p]]
+        self.asked("diffstat")
+        before, after = self.files.get(old, {}), self.files.get(new, {})
+        return [(p, 1, 0) for p in sorted(after) if before.get(p) != after[p]]
 
     def parent(self, sha: str) -> str | None:
-        index = self.shas.index(sha)
+        """None for the first commit, and for any outside the history (a root)."""
+        self.asked("parent")
+        index = self.shas.index(sha) if sha in self.shas else 0
         return self.shas[index - 1] if index else None
 
     def list_files(self, sha: str, folder: str) -> list[str]:
+        self.asked("list_files")
         prefix = f"{folder.rstrip('/')}/"
-        return sorted(p.removeprefix(prefix) for p in self.files[sha] if p.startswith(prefix))
+        return sorted(p.removeprefix(prefix) for p in self.files.get(sha, {}) if p.startswith(prefix))
 
     def name_status(self, old: str, new: str) -> list[tuple[str, str]]:
+        self.asked("name_status")
         return [("M", p) for p, _, _ in self.diffstat(old, new)]
 
 
-@dataclass
-class FakeBuilder:
+class FakeBuilder(Expecting):
     """An engine that 'builds' by remembering the spec: image ids come from the content key.
 
-    `fail` maps a stage to the log tail its builds fail with (for commits whose sha is in
-    `fail_for`, or every commit when that is empty); `env` is what every image's environment says.
+    `images` maps names (repo:tag) to ids; an id is its own name; harness-base:* is BASE_ID
+    unless `images` says. `fail` maps a stage to the log tail its builds fail with (for commits
+    whose sha is in `fail_for`, or every commit when that is empty); `env` is what the
+    environment of an image it built says. Reading an image it did not build raises `Unexpected`.
     """
 
-    fail: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    fail_for: set[str] = field(default_factory=set)
-    env: list[str] = field(default_factory=list)
-    built: list[str] = field(default_factory=list)  # stage of each build asked, in order
-    built_commits: list[str] = field(default_factory=list)  # the sha of each commit image built
-    tags: dict[str, str] = field(default_factory=dict)  # name -> image id
-    labels: dict[str, dict[str, str]] = field(default_factory=dict)  # image id -> labels
-    lock: threading.Lock = field(default_factory=threading.Lock)  # prefetch builds run in threads
+    def __init__(
+        self,
+        images: Mapping[str, str] | None = None,
+        *,
+        fail: Mapping[str, tuple[str, ...]] | None = None,
+        fail_for: Collection[str] = (),
+        env: Collection[str] = (),
+        expect: Collection[str] | None = None,
+    ) -> None:
+        super().__init__(expect)
+        self.images = dict(images or {})
+        self.fail, self.fail_for, self.env = dict(fail or {}), set(fail_for), list(env)
+        self.built: list[BuildSpec] = []  # each build asked, in order
+        self.labels: dict[str, dict[str, str]] = {}  # image id -> labels
+        self.lock = threading.Lock()  # prefetch builds run in threads
+
+    @property
+    def built_commits(self) -> list[str]:
+        """The sha of each commit image built."""
+        return [spec.tree_commit for spec in self.built if spec.tree_commit]
+
+    def _lookup(self, name: str) -> str | None:
+        with self.lock:
+            if name in self.images.values():
+                return name
+            if name.startswith("harness-base") and name not in self.images:
+                return BASE_ID
+            return self.images.get(name)
+
+    def _own(self, name: str, method: str) -> None:
+        if self._lookup(name) not in self.labels:
+            raise Unexpected(f"{type(self).__name__}.{method} of {name}, an image this fake never built")
 
     def image_id(self, name: str) -> str | None:
-        if name.startswith("harness-base"):
-            return "sha256:" + "b" * 64
-        with self.lock:
-            return self.tags.get(name)
+        self.asked("image_id")
+        return self._lookup(name)
 
     def image_labels(self, name: str) -> dict[str, str]:
+        self.asked("image_labels")
         with self.lock:
             return dict(self.labels.get(name, {}))
 
     def repo_digest(self, name: str) -> str:
+        self.asked("repo_digest")
         return ""
 
     def build(
         self, spec: BuildSpec, context: BinaryIO, *, timeout_s: float, on_line: LineSink, nocache: bool = False
     ) -> str:
-        commit = spec.tree_commit or ""
+        self.asked("build")
         with self.lock:
-            self.built.append(spec.stage)
-            if commit:
-                self.built_commits.append(commit)
+            self.built.append(spec)
         tail = self.fail.get(spec.stage)
-        if tail is not None and (not self.fail_for or commit in self.fail_for or spec.stage != "commit"):
+        if tail is not None and (not self.fail_for or spec.tree_commit in self.fail_for or spec.stage != "commit"):
             raise BuildFailed(spec.stage, tail[-1], tail)
-        image = "sha256:" + hashlib.sha256(spec.key.encode()).hexdigest()
+        new = "sha256:" + hashlib.sha256(spec.key.encode()).hexdigest()
         with self.lock:
-            self.tags[spec.tag] = image
-            self.labels[image] = dict(spec.labels) | {KEY_LABEL: spec.key}
-        return image
+            self.images[spec.tag] = new
+            self.labels[new] = dict(spec.labels) | {KEY_LABEL: spec.key}
+        return new
 
     def tag(self, image_id: str, repo: str, tag: str) -> None:
+        self.asked("tag")
         with self.lock:
-            self.tags[f"{repo}:{tag}"] = image_id
+            self.images[f"{repo}:{tag}"] = image_id
 
     def read_file(self, image: str, path: str) -> str:
+        self.asked("read_file")
+        self._own(image, "read_file")
         return "numpy==2.0\n"  # the deps image's pip freeze
 
     def torch_arch_list(self, image: str) -> list[str] | None:
+        self.asked("torch_arch_list")
+        self._own(image, "torch_arch_list")
         return ["sm_90"]
 
     def image_env(self, name: str) -> list[str]:
+        self.asked("image_env")
+        self._own(name, "image_env")
         return list(self.env)
 
     def repo_images(self, repo: str) -> list[ImageInfo]:
+        self.asked("repo_images")
         return []  # no other state's images here
 
 
-@dataclass
-class FakeRunner:
-    """Runs the suite by writing the results.json the runner would have. Each run takes the next
+class FakeRunner(Expecting):
+    """Runs nothing. With `answer`, that writes the container's log (and may look at its mounts).
+    Otherwise it writes the results.json the suite runner would have: each run takes the next
     entry of `script`, else "fail" for a commit in `bad`, else "pass": "pass" (every case a
     success), "fail" (every case an error); a smoke run always imports and resolves its models."""
 
-    script: list[str] = field(default_factory=list)
-    bad: set[str] = field(default_factory=set)
-    requests: list[RunRequest] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(
+        self,
+        answer: Callable[[RunRequest, Path], None] | None = None,
+        *,
+        script: Collection[str] = (),
+        bad: Collection[str] = (),
+        runtimes: Collection[str] = (),
+        expect: Collection[str] | None = None,
+    ) -> None:
+        super().__init__(expect)
+        self.answer, self.script, self.bad, self.engine_runtimes = answer, list(script), set(bad), set(runtimes)
+        self.requests: list[RunRequest] = []
+        self.lock = threading.Lock()
 
     def runtimes(self) -> set[str]:
-        return set()
+        self.asked("runtimes")
+        return set(self.engine_runtimes)
 
     def _next(self, request: RunRequest) -> str:
         with self.lock:
@@ -197,6 +325,16 @@ class FakeRunner:
         return "fail" if dict(request.labels).get("harness.commit") in self.bad else "pass"
 
     def run(self, request: RunRequest, *, log_path: str, on_line: LineSink) -> ContainerExit:
+        self.asked("run")
+        if self.answer is not None:
+            with self.lock:
+                self.requests.append(request)
+            self.answer(request, Path(log_path))
+        else:
+            on_line(f"ran {self._suite(request)}")
+        return ContainerExit(exit_code=0, timed_out=False, oom_killed=False, seconds=1.0)
+
+    def _suite(self, request: RunRequest) -> str:
         what = self._next(request)
         out = Path(request.output_dir)
         spec = json.loads((out.parent / "in" / "spec.json").read_text())
@@ -211,8 +349,34 @@ class FakeRunner:
                 rows.append({"case_id": case["id"], "output_path": f"{OUT_DIR}/{case['id']}.mp4", **status})
             doc = {"results": rows}
         (out / "results.json").write_text(json.dumps(doc))
-        on_line(f"ran {what}")
-        return ContainerExit(exit_code=0, timed_out=False, oom_killed=False, seconds=1.0)
+        return what
+
+
+class FakeServices(Expecting):
+    """The compose service (ops/deploy.py's ServiceEngine): each replace starts a container whose
+    state is the next of `states` (the last one repeats)."""
+
+    def __init__(
+        self,
+        states: Collection[ServiceState] = (),
+        events: list[str] | None = None,
+        *,
+        expect: Collection[str] | None = None,
+    ) -> None:
+        super().__init__(expect)
+        self.states = list(states)
+        self.events = events if events is not None else []
+        self.deployed: list[str] = []
+
+    def replace_service(self, spec: ServiceSpec, image: str, *, project: str, labels: dict[str, str]) -> str:
+        self.asked("replace_service")
+        self.events.append(f"deploy {image}")
+        self.deployed.append(image)
+        return f"container-{len(self.deployed)}"
+
+    def service_state(self, container_id: str) -> ServiceState:
+        self.asked("service_state")
+        return self.states[0] if len(self.states) == 1 else self.states.pop(0)
 
 
 class NoSampler:
@@ -226,12 +390,11 @@ class NoSampler:
         pass
 
 
-@dataclass
 class FakeGpu:
     """A host with these GPUs (none by default) and these device nodes."""
 
-    infos: list[GpuInfo] = field(default_factory=list)
-    nodes: tuple[str, ...] = ()
+    def __init__(self, infos: Collection[GpuInfo] = (), nodes: tuple[str, ...] = ()) -> None:
+        self.infos, self.nodes = list(infos), nodes
 
     def device_nodes(self) -> tuple[str, ...]:
         return self.nodes
@@ -243,17 +406,91 @@ class FakeGpu:
         return NoSampler()
 
 
-@dataclass
 class Steps:
-    """The reporter: what the use case said, step by step."""
+    """The reporter: what the use case said, step by step, and its lines."""
 
-    steps: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+        self.lines: list[str] = []
 
     def step(self, text: str) -> None:
         self.steps.append(text)
 
     def line(self, text: str) -> None:
+        self.lines.append(text)
+
+
+class Quiet:
+    """The reporter that keeps nothing."""
+
+    def step(self, text: str) -> None:
         pass
+
+    def line(self, text: str) -> None:
+        pass
+
+
+def healthy() -> ServiceState:
+    return ServiceState(status="running", health="healthy", restarts=0, log_tail="")
+
+
+def unhealthy() -> ServiceState:
+    return ServiceState(status="running", health="unhealthy", restarts=0, log_tail="boom\n")
+
+
+def record(
+    commit: str,
+    image_id: str,
+    run_id: str,
+    verdict: Verdict = Verdict.PASS,
+    *,
+    level: Level = "baseline",
+    suite_hash: str = SUITE_HASH,
+    contract_hash: str = CONTRACT_HASH,
+    repo: str = "harness-test/x",
+) -> RunRecord:
+    """A run judged by the current suite and contract (by default) at `level`: it vouches for
+    `image_id`. It started at the second that ends its run id."""
+    case = CaseResult(case_id="a", model="m", runner_status="success", verdict=verdict, reasons=())
+    return RunRecord(
+        run_id=run_id,
+        commit=commit,
+        image_id=image_id,
+        image_tag=f"{repo}:{commit[:12]}",
+        deps_key="k",
+        suite="s",
+        suite_hash=suite_hash,
+        verdict=verdict,
+        summary=verdict.value,
+        cases=(case,),
+        started=f"2026-01-01T00:00:0{run_id[-1]}+00:00",
+        build_seconds=1.0,
+        run_seconds=1.0,
+        run_dir="",
+        contract_hash=contract_hash,
+        level=level,
+    )
+
+
+def mover(store: Store, builder: FakeBuilder, upstream: FakeUpstream, folder: Path) -> Mover:
+    return Mover(
+        store=store,
+        builder=builder,
+        upstream=lambda: upstream,
+        repo="harness-test/x",
+        suite_hash=SUITE_HASH,
+        contract_hash=CONTRACT_HASH,
+        requires_level="baseline",
+        lock_path=folder / "production.lock",
+        lock_wait_s=5.0,
+        user="tester",
+        now=lambda: "2026-01-02T00:00:00+00:00",
+    )
+
+
+def definition(*urls: str) -> bytes:
+    """A model definition file (defaults/<id>.json) naming these download URLs."""
+    return json.dumps({"model": {"name": "tiny", "URLs": list(urls)}}).encode()
 
 
 def no_clip(path: Path, kind: ClipKind) -> None:

@@ -84,7 +84,7 @@ def test_a_deps_build_failure_is_the_commits_fail_or_infra(
     builder = FakeBuilder(fail={"deps": tail})
     result = _run(tmp_path, builder=builder)
     assert result.record.verdict is verdict
-    assert builder.built == ["env", "deps"]  # the commit image is never built
+    assert [b.stage for b in builder.built] == ["env", "deps"]  # the commit image is never built
     assert Path(result.record.run_dir, "build.log").read_text() == tail[0] + "\n"
     assert result.record.image_id == ""
 
@@ -115,7 +115,7 @@ def test_a_baseline_pass_moves_last_good_and_tags_it(tmp_path: Path) -> None:
     result = build_and_test(load_plan(cfg, ref="c1", level=None), world)
     assert result.record.verdict is Verdict.PASS and result.record.level == "baseline"
     assert result.moved_last_good
-    assert builder.tags[f"harness-test/unit:{LAST_GOOD}"] == result.record.image_id
+    assert builder.images[f"harness-test/unit:{LAST_GOOD}"] == result.record.image_id
     pointer = world.store.pointer(LAST_GOOD)
     assert pointer is not None and pointer.run_id == result.record.run_id
     assert "level baseline: the full suite" in steps.steps
@@ -128,7 +128,7 @@ def test_fail_then_pass_on_retry_is_flaky_and_moves_nothing(tmp_path: Path) -> N
     assert result.record.summary.startswith("flaky: failed (1/1 cases failed; t2v: runner status error: boom)")
     assert len(runner.requests) == 2  # the pass ended the retries
     assert not result.moved_last_good
-    assert f"harness-test/unit:{LAST_GOOD}" not in builder.tags
+    assert f"harness-test/unit:{LAST_GOOD}" not in builder.images
 
 
 def test_a_fail_on_every_retry_stays_a_fail(tmp_path: Path) -> None:

@@ -16,15 +16,16 @@ from harness.plan import build_plan
 from harness.ports import LineSink
 from harness.services import ImageInfo
 from harness.tarball import TreeEntry
-from tests.unit.port_fakes import BuilderFake, UpstreamFake
+from tests.unit.fakes import FakeBuilder, FakeUpstream, Steps
 
 SPEC = BuildSpec(stage="deps", tag="r-deps:k", key="k", dockerfile="FROM x\n", files=())
 NETWORK = ("WARNING: Retrying ... Temporary failure in name resolution",)
 MISSING = ("ERROR: No matching distribution found for nosuchpkg",)
 
 
-class FlakyNetworkBuilder(BuilderFake):
+class FlakyNetworkBuilder(FakeBuilder):
     def __init__(self, failures: list[tuple[str, ...]]) -> None:
+        super().__init__(expect=())
         self.failures, self.calls = failures, 0
 
     def image_labels(self, name: str) -> dict[str, str]:
@@ -44,17 +45,6 @@ class FlakyNetworkBuilder(BuilderFake):
         if self.failures:
             raise BuildFailed(spec.stage, "pip install failed", self.failures.pop(0))
         return "sha256:" + "1" * 64
-
-
-class Steps:
-    def __init__(self) -> None:
-        self.steps: list[str] = []
-
-    def step(self, text: str) -> None:
-        self.steps.append(text)
-
-    def line(self, text: str) -> None:
-        pass
 
 
 def test_network_failures_are_retried_then_succeed() -> None:
@@ -103,8 +93,9 @@ class StageBuilder(FlakyNetworkBuilder):
         return "numpy==2.0\n"
 
 
-class OneCommit(UpstreamFake):
-    url = "file:///upstream"
+class OneCommit(FakeUpstream):
+    def __init__(self) -> None:
+        super().__init__(expect=())
 
     def read_file(self, sha: str, path: str) -> bytes | None:
         return b"numpy\n" if path == "requirements.txt" else None

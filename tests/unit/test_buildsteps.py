@@ -12,8 +12,8 @@ from harness.errors import BuildFailed, EngineUnavailable
 from harness.model import BuildSpec
 from harness.ops.build import ensure_image
 from harness.ports import LineSink
-from tests.unit.port_fakes import BuilderFake
-from tests.unit.test_build_retry import SPEC, Steps
+from tests.unit.fakes import FakeBuilder, Steps
+from tests.unit.test_build_retry import SPEC
 
 STEP = " ---> Running in 4583386d2bc0"
 
@@ -55,10 +55,11 @@ def test_an_unreadable_journal_is_skipped_and_an_unwritable_one_never_stops_the_
         note(STEP)
 
 
-class MovingTag(BuilderFake):
+class MovingTag(FakeBuilder):
     """The tag points at image A, and at B (the same key, another build) from the second look on."""
 
     def __init__(self) -> None:
+        super().__init__(expect=())
         self.looks = 0
 
     def _resolve(self, name: str) -> str:

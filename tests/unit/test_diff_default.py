@@ -8,7 +8,7 @@ from harness.contract import DEFAULT_CONTRACT, load_contract
 from harness.errors import UsageError
 from harness.model import Release
 from harness.ops.diff import default_range, diff
-from tests.unit.ops_fakes import FakeUpstream, image, sha
+from tests.unit.fakes import FakeUpstream, image, sha
 
 
 def _release(commit: str) -> Release:

@@ -10,7 +10,7 @@ from harness.errors import UsageError
 from harness.ops.pin import BEGIN, END, pin, pin_block, with_pin
 from harness.ops.promote import promote
 from harness.store import Store
-from tests.unit.ops_fakes import FakeBuilder, FakeUpstream, image, mover, record, sha
+from tests.unit.fakes import FakeBuilder, FakeUpstream, image, mover, record, sha
 
 
 def test_pin_block_is_appended_then_replaced() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.compose import Health, ServiceSpec
+from harness.compose import ServiceSpec
 from harness.errors import DeployFailed, PromotionRefused, UsageError
 from harness.model import Level, Release, RunRecord, Verdict
 from harness.naming import LAST_GOOD, PRODUCTION, STATE_LABEL
@@ -22,7 +22,8 @@ from harness.ops.promote import Mover, promote, reconcile, rollback
 from harness.ports import Upstream
 from harness.services import ImageInfo, ServiceState
 from harness.store import Store
-from tests.unit.port_fakes import BuilderFake, ServiceEngineFake, Steps, UpstreamFake
+from tests.unit.fakes import SERVICE_SPEC, FakeBuilder, FakeUpstream, Steps
+from tests.unit.fakes import record as run_record
 
 REPO = "harness-test/prod"
 SUITE, CONTRACT = "s" * 16, "k" * 16
@@ -30,22 +31,23 @@ A, B, C = ("sha256:" + x * 64 for x in "abc")
 COMMITS = {A: "1" * 40, B: "2" * 40, C: "3" * 40}
 
 
-class Engine(BuilderFake):
+class Engine(FakeBuilder):
     """The images and tags of one engine (ports.ImageBuilder)."""
 
     def __init__(self, images: tuple[str, ...], foreign: str = "") -> None:
-        self.images = set(images)
+        super().__init__(expect=())
+        self.on_engine = set(images)
         self.tags: dict[str, str] = {}
         self.foreign = foreign  # another state's id on an image of REPO: the repo is not ours
         self.retags: list[tuple[str, str]] = []
 
     def image_id(self, name: str) -> str | None:
         if name.startswith("sha256:"):
-            return name if name in self.images else None
+            return name if name in self.on_engine else None
         return self.tags.get(name)
 
     def tag(self, image_id: str, repo: str, tag: str) -> None:
-        assert image_id in self.images, f"tagging {image_id}, which is not on the engine"
+        assert image_id in self.on_engine, f"tagging {image_id}, which is not on the engine"
         self.tags[f"{repo}:{tag}"] = image_id
         self.retags.append((tag, image_id))
 
@@ -56,28 +58,13 @@ class Engine(BuilderFake):
 
 
 def _record(image: str, verdict: Verdict = Verdict.PASS, level: Level = "baseline", n: int = 0) -> RunRecord:
-    return RunRecord(
-        run_id=f"20250101-00000{n}-{image[7]}{image[7]}{n}",
-        commit=COMMITS[image],
-        image_id=image,
-        image_tag=f"{REPO}:{COMMITS[image][:12]}",
-        deps_key="d",
-        suite="baseline",
-        suite_hash=SUITE,
-        contract_hash=CONTRACT,
-        verdict=verdict,
-        summary=verdict.value,
-        cases=(),
-        started=f"2025-01-01T00:00:0{n}+00:00",
-        build_seconds=1.0,
-        run_seconds=1.0,
-        run_dir="",
-        level=level,
-    )
+    run_id = f"20250101-00000{n}-{image[7]}{image[7]}{n}"
+    commit = COMMITS[image]
+    return run_record(commit, image, run_id, verdict, level=level, suite_hash=SUITE, contract_hash=CONTRACT, repo=REPO)
 
 
 def _no_upstream() -> Upstream:
-    return UpstreamFake()  # every target here is a run id or an image: git is never asked
+    return FakeUpstream(expect=())  # every target here is a run id or an image: git is never asked
 
 
 def _mover(tmp_path: Path, engine: Engine, fault: Callable[[str], None] = lambda point: None) -> Mover:
@@ -185,7 +172,7 @@ def test_rollback_onto_an_image_the_engine_lost_is_refused_naming_the_live_ones(
     _tested(mover, _record(A, n=1), _record(B, n=2))
     promote(mover, A, reason="", force=False)
     promote(mover, B, reason="", force=False)
-    engine.images.discard(A)
+    engine.on_engine.discard(A)
     with pytest.raises(PromotionRefused, match=r"revision 1's image aaaaaaaaaaaa no longer exists.*\[2\]"):
         rollback(mover, to=None, reason="")
     assert len(mover.store.releases()) == 2 and engine.tags[f"{REPO}:{PRODUCTION}"] == B
@@ -217,7 +204,7 @@ def test_reconcile_warns_of_a_lost_image_and_refuses_another_states_repo(tmp_pat
     mover = _mover(tmp_path, engine)
     _tested(mover, _record(A))
     promote(mover, A, reason="", force=False)
-    engine.images.discard(A)
+    engine.on_engine.discard(A)
     del engine.tags[f"{REPO}:{PRODUCTION}"]
     (note,) = reconcile(mover)
     assert note.startswith(f"warning: the store's {PRODUCTION} image {A[7:19]} is gone from the engine")
@@ -228,23 +215,12 @@ def test_reconcile_warns_of_a_lost_image_and_refuses_another_states_repo(tmp_pat
 
 # The deploy loop: one state per poll, the clock moved only by the loop's own sleeps.
 
-SPEC = ServiceSpec(
-    name="worker",
-    image="",
-    command=(),
-    environment=(),
-    mounts=(),
-    health=Health(test=("CMD", "true"), interval_s=1.0, timeout_s=1.0, retries=1, start_period_s=0.0),
-    restart="no",
-    labels=(),
-    gpu=False,
-)
 STARTING = ServiceState(status="running", health="starting", restarts=0, log_tail="loading\n")
 HEALTHY = ServiceState(status="running", health="healthy", restarts=0, log_tail="ready\n")
 UNHEALTHY = ServiceState(status="running", health="unhealthy", restarts=0, log_tail="a\nb\nc\nCUDA error\n")
 
 
-class Service(ServiceEngineFake):
+class Service:
     """Plays `states[image]` one per poll; the last state repeats."""
 
     def __init__(self, states: dict[str, list[ServiceState]]) -> None:
@@ -274,7 +250,7 @@ class Clock:
         self.now += seconds
 
 
-def _deployer(service: Service, clock: Clock, spec: ServiceSpec = SPEC, timeout_s: float = 30.0) -> Deployer:
+def _deployer(service: Service, clock: Clock, spec: ServiceSpec = SERVICE_SPEC, timeout_s: float = 30.0) -> Deployer:
     return Deployer(
         engine=service,
         spec=spec,
@@ -312,7 +288,7 @@ def test_deploy_waits_for_the_health_check_then_reports_healthy(tmp_path: Path) 
 
 def test_without_a_health_check_running_is_healthy(tmp_path: Path) -> None:
     service, clock = Service({A: [ServiceState(status="running", health="", restarts=0, log_tail="")]}), Clock()
-    report = deploy(_deployer(service, clock, dataclasses.replace(SPEC, health=None)), _release(1, A))
+    report = deploy(_deployer(service, clock, dataclasses.replace(SERVICE_SPEC, health=None)), _release(1, A))
     assert report.healthy and report.detail == "running, up" and clock.sleeps == []
 
 

@@ -11,7 +11,7 @@ from harness.model import Verdict
 from harness.ops.promote import promote
 from harness.ops.reconcile import mark_reachability, reconcile_all
 from harness.store import Store
-from tests.unit.ops_fakes import FakeBuilder, FakeUpstream, image, mover, record, sha
+from tests.unit.fakes import FakeBuilder, FakeUpstream, image, mover, record, sha
 
 
 def _store(tmp_path: Path, letters: str) -> Store:

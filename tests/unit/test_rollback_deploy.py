@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from harness.compose import Health, ServiceSpec
 from harness.errors import DeployFailed
 from harness.ops.deploy import Deployer, rollback_and_deploy
 from harness.ops.promote import RolledBack, promote
 from harness.store import Store
-from tests.unit.ops_fakes import (
+from tests.unit.fakes import (
+    SERVICE_SPEC,
     FakeBuilder,
     FakeServices,
     FakeUpstream,
@@ -24,17 +25,7 @@ from tests.unit.ops_fakes import (
     unhealthy,
 )
 
-SPEC = ServiceSpec(
-    name="worker",
-    image="harness-test/x:production",
-    command=(),
-    environment=(),
-    mounts=(),
-    health=Health(test=("CMD", "true"), interval_s=1.0, timeout_s=1.0, retries=1, start_period_s=0.0),
-    restart="no",
-    labels=(),
-    gpu=False,
-)
+SPEC = dataclasses.replace(SERVICE_SPEC, image="harness-test/x:production")
 
 
 def _two_releases(tmp_path: Path) -> tuple[Store, FakeBuilder, list[str]]:

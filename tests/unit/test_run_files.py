@@ -24,7 +24,7 @@ from harness.ops.test import run_suite
 from harness.plan import suite_plan
 from harness.runplan import OUT_DIR, ContainerExit, RunRequest
 from tests.conftest import write_config
-from tests.unit.test_sample_clips import NoGpu, Quiet
+from tests.unit.fakes import FakeGpu, Quiet
 
 T = TypeVar("T")
 WAIT_S = 20.0  # far above what any of these reads take once they are bounded
@@ -83,7 +83,7 @@ def _run(tmp_path: Path, write: Callable[[Path], object], run_extra: str = "") -
             run_dir=tmp_path / "run",
             labels={},
             runner=Leaves(write),
-            gpu_probe=NoGpu(),
+            gpu_probe=FakeGpu(),
             probe=probe_video,
             reporter=Quiet(),
             smoke=True,

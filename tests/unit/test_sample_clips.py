@@ -11,55 +11,14 @@ import numpy as np
 
 from harness.adapters.video import read_frames, write_sample_clip
 from harness.config import GENERATED, GENERATED_MASK, PROJECT_ROOT, Config, load_config
-from harness.model import Sample, VideoFacts
+from harness.model import VideoFacts
 from harness.ops.test import run_suite
 from harness.plan import suite_plan
-from harness.preflight import GpuInfo
-from harness.runplan import ContainerExit, RunRequest
+from tests.unit.fakes import FakeGpu, FakeRunner, Quiet
 
 SEED = PROJECT_ROOT / "harness" / "suites" / "seed"
 # MPEG-4 noise allowance: a mask pixel is "black" at or below this, "white" at or above 255 - it.
 NOISE = 16
-
-
-class NoRun:
-    """Runs nothing: the inputs run_suite wrote are what the test looks at."""
-
-    def runtimes(self) -> set[str]:
-        return set()
-
-    def run(self, request: RunRequest, *, log_path: str, on_line: object) -> ContainerExit:
-        return ContainerExit(exit_code=0, timed_out=False, oom_killed=False, seconds=0.0)
-
-
-class NoGpu:
-    def device_nodes(self) -> tuple[str, ...]:
-        return ()
-
-    def gpus(self) -> tuple[list[GpuInfo], str]:
-        return [], "no GPU in unit tests"
-
-    def sampler(self, indexes: list[int], period_s: float = 0.25) -> NoSampler:
-        return NoSampler()
-
-
-class NoSampler:
-    def __init__(self) -> None:
-        self.samples: list[Sample] = []
-
-    def __enter__(self) -> NoSampler:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-class Quiet:
-    def step(self, text: str) -> None:
-        pass
-
-    def line(self, text: str) -> None:
-        pass
 
 
 def _unseen(path: Path) -> VideoFacts:
@@ -88,8 +47,8 @@ def test_seed_run_writes_a_binary_mask_clip_beside_the_guide(tmp_path: Path) -> 
         run_id="r1",
         run_dir=run_dir,
         labels={},
-        runner=NoRun(),
-        gpu_probe=NoGpu(),
+        runner=FakeRunner(lambda request, log: None),  # runs nothing: the inputs written are looked at
+        gpu_probe=FakeGpu(),
         probe=_unseen,
         reporter=Quiet(),
         smoke=True,  # no GPU here: the inputs are written all the same

@@ -11,7 +11,7 @@ from harness.ops.promote import Mover, promote
 from harness.ops.status import releases, status
 from harness.ports import Upstream
 from harness.store import Store
-from tests.unit.ops_fakes import FakeBuilder, FakeUpstream, image, mover, record, sha
+from tests.unit.fakes import FakeBuilder, FakeUpstream, image, mover, record, sha
 
 
 def _production_a(tmp_path: Path) -> tuple[Mover, FakeBuilder]:

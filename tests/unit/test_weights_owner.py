@@ -11,25 +11,9 @@ from harness.config import load_config
 from harness.errors import ConfigError
 from harness.model import Commit
 from harness.ops.weights import pull_weights
-from tests.unit.port_fakes import BuilderFake, RunnerFake, UpstreamFake
+from tests.unit.fakes import FakeBuilder, FakeRunner, FakeUpstream, Quiet
 
-
-class _Upstream(UpstreamFake):
-    url = "file:///upstream"
-
-    def list_files(self, sha: str, folder: str) -> list[str]:
-        return ["t2v_tiny.json"] if folder == "defaults" else []
-
-    def read_file(self, sha: str, path: str) -> bytes | None:
-        return b'{"model": {"URLs": ["https://huggingface.co/o/r/resolve/main/w.safetensors"]}}'
-
-
-class _Quiet:
-    def step(self, text: str) -> None:
-        pass
-
-    def line(self, text: str) -> None:
-        pass
+DEFINITION = b'{"model": {"URLs": ["https://huggingface.co/o/r/resolve/main/w.safetensors"]}}'
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs a root-owned folder")
@@ -45,10 +29,12 @@ def test_a_root_owned_cache_with_files_to_fetch_is_refused_with_the_fix(tmp_path
         pull_weights(
             cfg,
             Commit(sha="a" * 40, message="m", author="a", date="2026-01-01"),
-            upstream=_Upstream(),
-            builder=BuilderFake(),  # nothing may be built or run
-            runner=RunnerFake(),
-            reporter=_Quiet(),
+            upstream=FakeUpstream(
+                files={"a" * 40: {"defaults/t2v_tiny.json": DEFINITION}}, expect={"list_files", "read_file"}
+            ),
+            builder=FakeBuilder(expect=()),  # nothing may be built or run
+            runner=FakeRunner(expect=()),
+            reporter=Quiet(),
             run_id="r",
             run_dir=tmp_path / "run",
             token="t",

@@ -13,7 +13,7 @@ from harness.config import Config, load_config
 from harness.errors import ConfigError
 from harness.ops.weights import PREFIX, pull_weights_at
 from harness.runplan import RunRequest
-from tests.unit.ops_fakes import FakeBuilder, FakeRunner, FakeUpstream, Quiet, definition, sha
+from tests.unit.fakes import FakeBuilder, FakeRunner, FakeUpstream, Quiet, definition, sha
 
 HF = "https://huggingface.co/o/r/resolve/main"
 NOW = datetime.datetime(2026, 3, 4, 5, 6, 7, tzinfo=datetime.UTC)
@@ -35,7 +35,7 @@ def _config(tmp_path: Path, *, cache: bool = True) -> Config:
 
 
 def _upstream() -> FakeUpstream:
-    files = {(sha("c"), "defaults/t2v_tiny.json"): definition(f"{HF}/tiny.safetensors", f"{HF}/vae.pth")}
+    files = {sha("c"): {"defaults/t2v_tiny.json": definition(f"{HF}/tiny.safetensors", f"{HF}/vae.pth")}}
     return FakeUpstream(refs={"main": sha("c")}, files=files)
 
 
@@ -50,7 +50,7 @@ def _downloader(failing: str = "") -> FakeRunner:
         ]
         log.write_text("pip noise\n" + "".join(f"{PREFIX}{json.dumps(r)}\n" for r in rows))
 
-    return FakeRunner(answer)
+    return FakeRunner(answer, runtimes={"runc"})
 
 
 def test_the_files_named_at_the_ref_are_downloaded_in_the_env_image(tmp_path: Path) -> None:
