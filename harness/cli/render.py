@@ -12,7 +12,8 @@ from rich.table import Table
 from harness.bisect import Symptom
 from harness.bisect_log import step_dict
 from harness.model import BisectStep, Verdict
-from harness.ops.bisect import BisectReport, Culprit, InsideMerge, inside_merge_dict
+from harness.ops.bisect import BisectReport
+from harness.ops.culprit import Culprit, InsideMerge, inside_merge_dict
 from harness.report import STYLE
 
 

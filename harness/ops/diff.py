@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from harness.contract import Contract, ItemResult, Signature, parse_module
 from harness.errors import UsageError
 from harness.model import Commit
-from harness.ops.bisect import INTEGRATION_PATHS
 from harness.ops.check import CheckResult, check_commit
+from harness.ops.culprit import INTEGRATION_PATHS
 from harness.ports import Upstream
 from harness.reqdiff import RequirementChanges, requirement_changes
 

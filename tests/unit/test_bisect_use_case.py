@@ -13,9 +13,10 @@ import pytest
 from harness.bisect_log import BisectLog
 from harness.config import Suite
 from harness.model import Verdict
-from harness.ops.bisect import BisectReport, BisectWorld, run_bisect
+from harness.ops.bisect import BisectReport, run_bisect
 from harness.ops.build_and_test import Result
 from harness.ops.parallel import run_many
+from harness.ops.probe import BisectWorld
 from harness.plan import load_plan
 from harness.scheduler import GpuScheduler
 from harness.store import Store

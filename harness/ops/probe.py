@@ -1,0 +1,174 @@
+"""A bisect's probes: each commit judged once (a record that vouches for it is reused), at the
+bisect's level, by its one plan; several at once on several GPUs; likely next probes built ahead."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.bisect import INFRA_VERDICTS, Symptom, symptom_verdict
+from harness.errors import BisectError, EndpointInfra, HarnessError
+from harness.model import BisectSession, BisectStep, RunKey, RunRecord, StepSource, Verdict
+from harness.ops.build import build_commit_image
+from harness.ops.build_and_test import World, build_and_test, new_run_id
+from harness.ops.check import check_planned, contract_record
+from harness.plan import BuildPlan, Plan
+from harness.ports import BisectRecords, ImageBuilder, Upstream
+
+DepsPolicy = Literal["fail", "skip"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BisectWorld:
+    world: World
+    log: BisectRecords
+    make_upstream: Callable[[], Upstream]  # prefetch threads get their own git and engine clients
+    make_builder: Callable[[], ImageBuilder]
+    # Several probes at once, one GPU each: (the plan at the bisect's level, shas) -> records by sha.
+    # None: one at a time.
+    parallel: Callable[[Plan, list[str]], dict[str, RunRecord]] | None = None
+
+
+class _Quiet:
+    def step(self, text: str) -> None:
+        pass
+
+    def line(self, text: str) -> None:
+        pass
+
+
+class Prober:
+    def __init__(self, plan: Plan, bw: BisectWorld, session: BisectSession, policy: DepsPolicy) -> None:
+        self.plan, self.bw, self.session, self.policy = plan, bw, session, policy
+        self.symptom = Symptom(reason=session.reason, case=session.case)
+        # The contract that judges this bisect's runs, hashed once with the plan (not per probe).
+        self.contract_hash = plan.contract.digest
+        self.verdicts: dict[str, Verdict] = {}
+        self.records: dict[str, RunRecord] = {}
+
+    def _recorded_run(self, sha: str) -> RunRecord | None:
+        """The newest record that answers for this commit: same suite, contract and level."""
+        key = RunKey(
+            commit=sha,
+            suite_hash=self.session.suite_hash,
+            contract_hash=self.contract_hash,
+            level=self.session.level,
+        )
+        runs = [r for r in self.bw.world.store.runs_for_commit(sha) if r.vouches_for(key)]
+        return runs[0] if runs else None
+
+    def recorded(self, sha: str) -> Verdict | None:
+        run = self._recorded_run(sha)
+        return self._judge(run) if run else None
+
+    def _judge(self, record: RunRecord) -> Verdict:
+        return symptom_verdict(self._as_bisect(record.verdict, record.image_id), record, self.symptom)
+
+    def _as_bisect(self, verdict: Verdict, image_id: str) -> Verdict:
+        # A FAIL with no image is a dependency install the commit itself broke; policy decides.
+        if verdict is Verdict.FAIL and not image_id and self.policy == "skip":
+            return Verdict.SKIP
+        return verdict
+
+    def _contract(self, sha: str) -> RunRecord:
+        upstream, world = self.bw.world.upstream, self.bw.world
+        result = check_planned(upstream, upstream.commit(sha), self.plan.contract)
+        if result is None:  # the plan of level contract always has one (the bundled by default)
+            raise BisectError("a bisect at level contract needs a contract to check")
+        now = world.clock()
+        record = contract_record(
+            result,
+            run_id=new_run_id(now),
+            started=now.isoformat(timespec="seconds"),
+            suite=self.plan.suite,
+            suite_hash=self.session.suite_hash,
+            contract_hash=self.contract_hash,  # _contract runs at level contract only
+        )
+        world.store.add_run(record)
+        return record
+
+    def probe(self, sha: str, *, reuse: bool = True) -> Verdict:
+        started = time.monotonic()
+        run = self._recorded_run(sha) if reuse else None
+        source: StepSource
+        if run:
+            record, source = run, "reused"
+        elif self.session.level == "contract":
+            record, source = self._contract(sha), "fresh"
+        else:
+            self.bw.world.reporter.step(f"probe {sha[:12]}: build-and-test")
+            record, source = build_and_test(self.plan.for_ref(sha, self.plan.level), self.bw.world).record, "fresh"
+        return self.note(sha, record, source, time.monotonic() - started)
+
+    def probe_endpoint(self, sha: str, which: str) -> None:
+        """An endpoint the infra kept from judging (a pip read timeout in the env build was seen)
+        is tried once more, fresh; twice infra stops the bisect with exit 125 and the reason,
+        never "pick an older --good" (the endpoint was not shown to be bad or good)."""
+        self.probe(sha)
+        first = self.records[sha]
+        if first.verdict not in INFRA_VERDICTS:
+            return
+        self.bw.world.reporter.step(f"{which} endpoint {sha[:12]}: infra ({first.summary}); trying once more")
+        self.probe(sha, reuse=False)
+        record = self.records[sha]
+        if record.verdict in INFRA_VERDICTS:
+            raise EndpointInfra(
+                f"the {which} endpoint {sha[:12]} could not be tested, twice (infra, not the commit): "
+                f"{record.summary}; fix the cause and run the bisect again"
+            )
+
+    def probe_round(self, batch: list[str]) -> None:
+        """Probe several commits at once, one GPU each (multisection); record in batch order."""
+        started = time.monotonic()
+        fresh = [sha for sha in batch if self._recorded_run(sha) is None]
+        if self.session.level == "contract" or len(fresh) < 2 or self.bw.parallel is None:
+            for sha in batch:
+                self.probe(sha)
+            return
+        self.bw.world.reporter.step(f"round: {len(fresh)} probes at once: {', '.join(s[:12] for s in fresh)}")
+        results = self.bw.parallel(self.plan, fresh)
+        for sha in batch:
+            run = results.get(sha) or self._recorded_run(sha)
+            if run is None:
+                raise BisectError(f"probe {sha[:12]} produced no record")
+            self.note(sha, run, "fresh" if sha in fresh else "reused", time.monotonic() - started)
+
+    def note(self, sha: str, record: RunRecord, source: StepSource, seconds: float) -> Verdict:
+        verdict = self._judge(record)
+        self.verdicts[sha], self.records[sha] = verdict, record
+        self.bw.log.add_step(
+            self.session.id,
+            BisectStep(
+                commit=sha,
+                verdict=verdict,
+                source=source,
+                seconds=round(seconds, 3),
+                run_id=record.run_id,
+                summary=record.summary,
+            ),
+        )
+        other = record.verdict is Verdict.FAIL and self.symptom.narrows and not self.symptom.shown_by(record)
+        note = " (a failure without the symptom: skipped)" if other else ""
+        self.bw.world.reporter.step(f"probe {sha[:12]}: {verdict.value.upper()} ({source}) {record.summary}{note}")
+        return verdict
+
+
+def build_ahead(plan: BuildPlan, bw: BisectWorld, sha: str, state: str) -> None:
+    """Build a likely next probe; failures are left for the real probe to meet and judge."""
+    upstream = bw.make_upstream()
+    created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    try:
+        build_commit_image(
+            plan,
+            upstream.commit(sha),
+            upstream=upstream,
+            builder=bw.make_builder(),
+            reporter=_Quiet(),
+            created=created,
+            state=state,
+        )
+    except HarnessError:
+        return
