@@ -207,7 +207,9 @@ def _hanging(wgp: str) -> str:
 )
 def test_interrupted_bisect_leaves_no_container(project: Project, options: tuple[str, ...]) -> None:
     wgp = template()["wgp.py"] or ""
-    history: list[tuple[str, Files]] = [("base", template())]
+    # Commits of this run only (its repository's name in the tree): a container another run left
+    # hanging on the same content must not pass for this bisect's probe.
+    history: list[tuple[str, Files]] = [("base", {**template(), "run.txt": f"{project.repo}\n"})]
     history += [(f"hangs {i}", {"wgp.py": f"{_hanging(wgp)}\n# commit {i}\n"}) for i in range(1, 6)]
     history.append(("breaks", {"wgp.py": broken_import(_hanging(wgp))}))
     shas = write_commits(project.upstream, history)
