@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness.config import ClipKind
 from harness.diskfull import DiskFull, mapped
-from harness.errors import BuildFailed, InfraError, UnsafeTree
+from harness.errors import BuildFailed, InfraError
 from harness.evaluate import classify_build_failure, evaluate_smoke, evaluate_with_retries
 from harness.model import LEVELS as LEVELS  # re-exported: the CLI checks --level against it
 from harness.model import CaseResult, Commit, Level, RunOutcome, RunRecord, Verdict
@@ -231,8 +231,8 @@ def _tag_last_good(built: BuiltImage, world: World) -> None:
 def _before_build(plan: Plan, run: Run, world: World) -> Judged | None:
     """The stops before anything is built: a crafted tree, a broken contract, level contract,
     the host's GPU preflight (baseline only)."""
-    if unsafe := world.upstream.unsafe_entries(run.commit.sha):  # a crafted tree: the commit's FAIL
-        return Judged(verdict=Verdict.FAIL, summary=str(UnsafeTree(run.commit.sha, unsafe)))
+    if unsafe := world.upstream.unsafe_tree(run.commit.sha):  # a crafted tree: the commit's FAIL
+        return Judged(verdict=Verdict.FAIL, summary=str(unsafe))
     checked = check_planned(world.upstream, run.commit, plan.contract)
     if checked is not None:
         broken = [r for r in checked.items if r.status != "ok"]

@@ -20,7 +20,7 @@ import numpy as np
 
 from harness.config import ClipKind, Config, load_config
 from harness.context import KEY_LABEL
-from harness.errors import BuildFailed
+from harness.errors import BuildFailed, UnsafeTree
 from harness.model import BuildSpec, Commit, Sample, VideoFacts
 from harness.ops.build_and_test import World
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, LineSink, Reporter, Sampler
@@ -72,8 +72,8 @@ class FakeUpstream:
         for path, data in sorted(self.files[sha].items()):
             yield TreeEntry(path=path, mode=0o100644, data=data)
 
-    def unsafe_entries(self, sha: str) -> tuple[str, ...]:
-        return self.unsafe.get(sha, ())
+    def unsafe_tree(self, sha: str) -> UnsafeTree | None:
+        return UnsafeTree(sha, paths) if (paths := self.unsafe.get(sha)) else None
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         return self.shas.index(older) <= self.shas.index(newer)

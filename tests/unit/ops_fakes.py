@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from harness.compose import ServiceSpec
+from harness.errors import UnsafeTree
 from harness.model import BuildSpec, CaseResult, Commit, RunRecord, Verdict
 from harness.ops.promote import Mover
 from harness.ports import LineSink
@@ -96,8 +97,8 @@ class FakeUpstream:
     def iter_tree(self, sha: str, skipped: list[str]) -> Iterator[TreeEntry]:
         raise Unexpected("iter_tree")
 
-    def unsafe_entries(self, sha: str) -> tuple[str, ...]:
-        return ()
+    def unsafe_tree(self, sha: str) -> UnsafeTree | None:
+        return None
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         raise Unexpected("is_ancestor")

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import BinaryIO, NoReturn
 
 from harness.compose import ServiceSpec
+from harness.errors import UnsafeTree
 from harness.model import BuildSpec, Commit
 from harness.ports import LineSink
 from harness.refs import RefResolution
@@ -42,8 +43,8 @@ class UpstreamFake:
     def iter_tree(self, sha: str, skipped: list[str]) -> Iterator[TreeEntry]:
         _unexpected(self, "iter_tree")
 
-    def unsafe_entries(self, sha: str) -> tuple[str, ...]:
-        _unexpected(self, "unsafe_entries")
+    def unsafe_tree(self, sha: str) -> UnsafeTree | None:
+        _unexpected(self, "unsafe_tree")
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         _unexpected(self, "is_ancestor")
