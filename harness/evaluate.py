@@ -8,7 +8,7 @@ resolution, is not constant, and the runner reported no error for it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from harness.config import Case, Suite
 from harness.model import CaseResult, RunOutcome, Verdict, VideoFacts
@@ -145,6 +145,27 @@ def evaluate(suite: Suite, outcome: RunOutcome) -> tuple[Verdict, str, tuple[Cas
         first = failed[0]
         return Verdict.FAIL, f"{len(failed)}/{len(cases)} cases failed; {first.case_id}: {first.reasons[0]}", cases
     return Verdict.PASS, f"{len(cases)}/{len(cases)} cases passed", cases
+
+
+def evaluate_with_retries(
+    suite: Suite, attempt: Callable[[], RunOutcome], on_retry: Callable[[str], None]
+) -> tuple[Verdict, str, tuple[CaseResult, ...], RunOutcome]:
+    """`attempt` judged, and run again up to suite.retries times while it FAILs; failed-then-passed
+    is FLAKY (recorded, never a PASS: it does not move last-good). The last outcome comes back
+    with the verdict: its results are the ones written."""
+    outcome = attempt()
+    verdict, summary, cases = evaluate(suite, outcome)
+    for retry in range(1, suite.retries + 1):
+        if verdict is not Verdict.FAIL:
+            break
+        on_retry(f"FAIL ({summary}); retry {retry} of {suite.retries} (suite.retries)")
+        outcome = attempt()
+        again, again_summary, cases = evaluate(suite, outcome)
+        if again is Verdict.PASS:
+            verdict, summary = Verdict.FLAKY, f"flaky: failed ({summary}), then passed on retry {retry}"
+        elif again is not Verdict.FAIL:
+            verdict, summary = again, again_summary
+    return verdict, summary, cases, outcome
 
 
 def evaluate_smoke(outcome: RunOutcome) -> tuple[Verdict, str]:

@@ -188,9 +188,10 @@ class GitUpstream:
             return None
         return bytes(self.repo.odb.stream(obj).read())
 
-    def unsafe_entries(self, sha: str) -> tuple[str, ...]:
-        """Paths of the entries at `sha` that no checkout may write (`..`, a name holding `/`):
-        git refuses to make them, so the commit was crafted (`git hash-object --literally`)."""
+    def unsafe_tree(self, sha: str) -> UnsafeTree | None:
+        """The entries at `sha` that no checkout may write (`..`, a name holding `/`), as the
+        commit's error, or None: git refuses to make them, so the commit was crafted
+        (`git hash-object --literally`)."""
         found: list[str] = []
         seen: set[bytes] = set()  # a subtree shared by many paths is read once (no tree bomb)
         stack = [(self.repo.commit(sha).tree.binsha, "")]
@@ -208,13 +209,13 @@ class GitUpstream:
                     found.append(prefix + name)
                 elif mode == _FOLDER:
                     stack.append((child, f"{prefix}{name}/"))
-        return tuple(sorted(found))
+        return UnsafeTree(sha, tuple(sorted(found))) if found else None
 
     def iter_tree(self, sha: str, skipped: list[str]) -> Iterator[TreeEntry]:
         """Every file of the tree at `sha`. Blobs missing from a partial mirror go to `skipped`;
         a tree holding an entry no checkout may write is UnsafeTree before anything is read."""
-        if unsafe := self.unsafe_entries(sha):
-            raise UnsafeTree(sha, unsafe)
+        if unsafe := self.unsafe_tree(sha):
+            raise unsafe
         listing = self.repo.git.ls_tree("-r", "-z", "--full-tree", sha)
         for record in filter(None, listing.split("\0")):
             meta, path = record.split("\t", 1)

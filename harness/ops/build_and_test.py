@@ -18,8 +18,8 @@ from pathlib import Path
 
 from harness.config import ClipKind
 from harness.diskfull import DiskFull, mapped
-from harness.errors import BuildFailed, InfraError, UnsafeTree
-from harness.evaluate import classify_build_failure, evaluate, evaluate_smoke
+from harness.errors import BuildFailed, InfraError
+from harness.evaluate import classify_build_failure, evaluate_smoke, evaluate_with_retries
 from harness.model import LEVELS as LEVELS  # re-exported: the CLI checks --level against it
 from harness.model import CaseResult, Commit, Level, RunOutcome, RunRecord, Verdict
 from harness.naming import LAST_GOOD
@@ -231,8 +231,8 @@ def _tag_last_good(built: BuiltImage, world: World) -> None:
 def _before_build(plan: Plan, run: Run, world: World) -> Judged | None:
     """The stops before anything is built: a crafted tree, a broken contract, level contract,
     the host's GPU preflight (baseline only)."""
-    if unsafe := world.upstream.unsafe_entries(run.commit.sha):  # a crafted tree: the commit's FAIL
-        return Judged(verdict=Verdict.FAIL, summary=str(UnsafeTree(run.commit.sha, unsafe)))
+    if unsafe := world.upstream.unsafe_tree(run.commit.sha):  # a crafted tree: the commit's FAIL
+        return Judged(verdict=Verdict.FAIL, summary=str(unsafe))
     checked = check_planned(world.upstream, run.commit, plan.contract)
     if checked is not None:
         broken = [r for r in checked.items if r.status != "ok"]
@@ -301,20 +301,10 @@ def _smoke(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> Judged
 
 
 def _baseline(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> Judged:
-    """The full suite; a FAIL is run again up to suite.retries times, and failed-then-passed is
-    FLAKY (recorded, never a PASS: it does not move last-good)."""
-    outcome = _attempt(test, run, built, world)
-    verdict, summary, cases = evaluate(test.suite, outcome)
-    for retry in range(1, test.suite.retries + 1):
-        if verdict is not Verdict.FAIL:
-            break
-        world.reporter.step(f"FAIL ({summary}); retry {retry} of {test.suite.retries} (suite.retries)")
-        outcome = _attempt(test, run, built, world)
-        again, again_summary, cases = evaluate(test.suite, outcome)
-        if again is Verdict.PASS:
-            verdict, summary = Verdict.FLAKY, f"flaky: failed ({summary}), then passed on retry {retry}"
-        elif again is not Verdict.FAIL:
-            verdict, summary = again, again_summary
+    """The full suite, a FAIL run again up to suite.retries times (evaluate.py judges the retries)."""
+    verdict, summary, cases, outcome = evaluate_with_retries(
+        test.suite, lambda: _attempt(test, run, built, world), world.reporter.step
+    )
     verdict, summary = _write_results(run.run_dir, outcome.results, cases, verdict, summary)
     return Judged(
         verdict=verdict, summary=summary, built=built, cases=cases, run_seconds=outcome.seconds, baseline=True

@@ -70,8 +70,8 @@ def _check(
     upstream: Upstream, commit: Commit, contract: Contract, overlays: set[str], suite_models: tuple[str, ...]
 ) -> CheckResult:
     started = time.monotonic()
-    if unsafe := upstream.unsafe_entries(commit.sha):  # a crafted tree: nothing in it is read
-        refused = tuple(ItemResult(kind="tree", name=p, status="error", reasons=(UNSAFE_ENTRY,)) for p in unsafe)
+    if unsafe := upstream.unsafe_tree(commit.sha):  # a crafted tree: nothing in it is read
+        refused = tuple(ItemResult(kind="tree", name=p, status="error", reasons=(UNSAFE_ENTRY,)) for p in unsafe.paths)
         return CheckResult(commit=commit, items=refused, seconds=time.monotonic() - started)
     sources = read_sources(upstream, commit.sha, contract.files)
     model_names = model_ids(upstream, commit.sha)

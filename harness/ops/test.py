@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from harness.adapters.run_files import RESULTS_CAP, read_run_file, tree_bytes
+from harness.adapters.run_files import read_output
 from harness.config import GENERATED, GENERATED_MASK, ClipKind
 from harness.diskfull import DiskFull, mapped
 from harness.errors import InfraError
@@ -28,9 +27,6 @@ FramesReader = Callable[[Path], np.ndarray]
 # Reading the run folder after the container ended: with every file capped this takes seconds,
 # but it still has a deadline (the run's own plus this) rather than none.
 READ_GRACE_S = 120.0
-# results.json deeper than this is not the runner's schema (3 levels) and would cost the store,
-# the report and json.dumps a recursion each.
-MAX_RESULTS_DEPTH = 32
 
 
 def _host_path(run_dir: Path, container_path: str) -> Path | None:
@@ -65,52 +61,6 @@ def _infra(log_path: Path, exc: InfraError) -> RunOutcome:
     )
 
 
-def _depth(doc: object) -> int:
-    """Nesting depth of a parsed JSON value, without recursion (the point is deep input)."""
-    deepest, stack = 0, [(doc, 1)]
-    while stack:
-        value, level = stack.pop()
-        deepest = max(deepest, level)
-        if level <= MAX_RESULTS_DEPTH:
-            children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-            stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
-    return deepest
-
-
-def _read_output(out_dir: Path, cap: int, deadline: float) -> tuple[dict[str, object] | None, str]:
-    """What the run left: results.json parsed, or None and why it is refused ("" when there is none).
-    An output folder past run.max_output_gib is refused whole (and removed) before anything is read."""
-    too_much = _over_output_cap(out_dir, cap)
-    if too_much:
-        return None, too_much
-    return _read_results(out_dir / "results.json", deadline)
-
-
-def _read_results(path: Path, deadline: float) -> tuple[dict[str, object] | None, str]:
-    """results.json parsed, or None and why it is refused ("" when there is none at all).
-
-    The commit's code wrote the output folder, so a refused file (a FIFO, a symlink, past the
-    cap, malformed, too deep) is what the commit produced: the caller judges it a FAIL.
-    """
-    try:
-        raw = read_run_file(path, RESULTS_CAP, deadline=deadline)
-    except FileNotFoundError:
-        return None, ""
-    except OSError as exc:
-        return None, str(exc) if exc.errno is None else f"{path.name} cannot be read: {exc.strerror}"
-    try:
-        doc = json.loads(raw)
-    except RecursionError:
-        return None, f"{path.name} is nested too deep to parse"
-    except ValueError as exc:
-        return None, f"{path.name} is not valid JSON ({exc})"
-    if not isinstance(doc, dict):
-        return None, f"{path.name} is not a JSON object"
-    if _depth(doc) > MAX_RESULTS_DEPTH:
-        return None, f"{path.name} is nested deeper than {MAX_RESULTS_DEPTH} levels"
-    return doc, ""
-
-
 def _missing_weights(rows: list[object], cache: Path | None) -> dict[str, tuple[str, ...]]:
     """Per case, the weight files the runner found missing (names the suite's model definitions
     give, harness/runner/missing.py), less any the host's model cache does have: only those make
@@ -125,16 +75,6 @@ def _missing_weights(rows: list[object], cache: Path | None) -> dict[str, tuple[
         if absent:
             found[str(row.get("case_id"))] = absent
     return found
-
-
-def _over_output_cap(out_dir: Path, cap: int) -> str:
-    """Why the output folder is refused ("" when within run.max_output_gib); its files are removed
-    then, so what the commit wrote past the cap does not stay on the state's disk."""
-    if not cap or tree_bytes(out_dir, cap) <= cap:
-        return ""
-    shutil.rmtree(out_dir, ignore_errors=True)
-    out_dir.mkdir(exist_ok=True)
-    return f"the run wrote more than {cap / 2**30:.3g} GiB into its output folder (run.max_output_gib); removed"
 
 
 def run_suite(
@@ -170,7 +110,7 @@ def run_suite(
         done, telemetry = _run_sampled(plan, request, runner, gpu_probe, reporter, log_path)
     except InfraError as exc:
         return _infra(log_path, exc)
-    results, results_error = _read_output(run_dir / "out", plan.limits.max_output_bytes, read_deadline)
+    results, results_error = read_output(run_dir / "out", plan.limits.max_output_bytes, read_deadline)
     rows = results.get("results") if results else None
     rows = rows if isinstance(rows, list) else []
     missing = _missing_weights(rows, plan.model_cache)

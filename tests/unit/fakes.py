@@ -25,7 +25,7 @@ import numpy as np
 from harness.compose import Health, ServiceSpec
 from harness.config import ClipKind, Config, load_config
 from harness.context import KEY_LABEL
-from harness.errors import BuildFailed
+from harness.errors import BuildFailed, UnsafeTree
 from harness.model import BuildSpec, CaseResult, Commit, Level, RunRecord, Sample, Verdict, VideoFacts
 from harness.ops.build_and_test import World
 from harness.ops.promote import Mover
@@ -139,9 +139,9 @@ class FakeUpstream(Expecting):
         for path, data in sorted(self.files[sha].items()):
             yield TreeEntry(path=path, mode=0o100644, data=data)
 
-    def unsafe_entries(self, sha: str) -> tuple[str, ...]:
-        self.asked("unsafe_entries")
-        return self.unsafe.get(sha, ())
+    def unsafe_tree(self, sha: str) -> UnsafeTree | None:
+        self.asked("unsafe_tree")
+        return UnsafeTree(sha, paths) if (paths := self.unsafe.get(sha)) else None
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         self.asked("is_ancestor")

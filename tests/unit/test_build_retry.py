@@ -9,7 +9,7 @@ from typing import BinaryIO
 import pytest
 
 from harness.config import Config, load_config
-from harness.errors import BuildFailed
+from harness.errors import BuildFailed, UnsafeTree
 from harness.model import BuildSpec, Commit
 from harness.ops.build import BuiltImage, build_commit_image, ensure_image
 from harness.plan import build_plan
@@ -103,8 +103,8 @@ class OneCommit(FakeUpstream):
     def iter_tree(self, sha: str, skipped: list[str]) -> Iterator[TreeEntry]:
         yield TreeEntry(path="wgp.py", mode=0o100644, data=b"print('wgp')\n")
 
-    def unsafe_entries(self, sha: str) -> tuple[str, ...]:
-        return ()
+    def unsafe_tree(self, sha: str) -> UnsafeTree | None:
+        return None
 
 
 def _config(tmp_path: Path) -> Config:

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from harness.config import Case, Suite
-from harness.evaluate import classify_build_failure, evaluate
+from harness.evaluate import classify_build_failure, evaluate, evaluate_with_retries
 from harness.model import RunOutcome, Verdict, VideoFacts
 
 CASE = Case(
@@ -191,3 +191,13 @@ def test_a_killed_deps_build_is_infra() -> None:
 
     tail = ("The command '/bin/sh -c pip install -r requirements.txt' returned a non-zero code: 137",)
     assert classify_build_failure("deps", tail) is Verdict.ERROR
+
+
+def test_retries_judged_in_one_call_keep_an_infra_error_and_the_last_outcome() -> None:
+    """A FAIL, then a retry the infra broke: ERROR (not FAIL, not FLAKY), the last outcome back."""
+    attempts = iter((outcome(video=None), outcome(infra_error="engine gone", seconds=7.0)))
+    said: list[str] = []
+    suite = dataclasses.replace(SUITE, retries=2)
+    verdict, summary, cases, last = evaluate_with_retries(suite, lambda: next(attempts), said.append)
+    assert (verdict, summary, cases, last.seconds) == (Verdict.ERROR, "engine gone", (), 7.0)
+    assert said == ["FAIL (1/1 cases failed; t2v: no output video); retry 1 of 2 (suite.retries)"]
