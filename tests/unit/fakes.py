@@ -26,7 +26,7 @@ from harness.compose import Health, ServiceSpec
 from harness.config import ClipKind, Config, load_config
 from harness.context import KEY_LABEL
 from harness.errors import BuildFailed, UnsafeTree
-from harness.model import BuildSpec, CaseResult, Commit, Level, RunRecord, Sample, Verdict, VideoFacts
+from harness.model import BuildSpec, CaseResult, Commit, Level, Release, RunRecord, Sample, Verdict, VideoFacts
 from harness.ops.build_and_test import World
 from harness.ops.promote import Mover
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, LineSink, Reporter, Sampler
@@ -469,6 +469,23 @@ def record(
         run_dir="",
         contract_hash=contract_hash,
         level=level,
+    )
+
+
+def release(revision: int, image_id: str, commit: str) -> Release:
+    """A promotion as the store keeps it (no run behind it: the deploy loop and diff read only these)."""
+    return Release(
+        revision=revision,
+        action="promote",
+        image_id=image_id,
+        commit=commit,
+        from_image_id="",
+        run_id="",
+        created="t",
+        user="u",
+        reason="",
+        forced=False,
+        based_on=revision,
     )
 
 

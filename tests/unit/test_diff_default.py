@@ -8,23 +8,11 @@ from harness.contract import DEFAULT_CONTRACT, load_contract
 from harness.errors import UsageError
 from harness.model import Release
 from harness.ops.diff import default_range, diff
-from tests.unit.fakes import FakeUpstream, image, sha
+from tests.unit.fakes import FakeUpstream, image, release, sha
 
 
 def _release(commit: str) -> Release:
-    return Release(
-        revision=1,
-        action="promote",
-        image_id=image("a"),
-        commit=commit,
-        from_image_id="",
-        run_id="",
-        created="t",
-        user="u",
-        reason="",
-        forced=False,
-        based_on=1,
-    )
+    return release(1, image("a"), commit)
 
 
 def _not_asked() -> Release | None:

@@ -22,7 +22,7 @@ from harness.ops.promote import Mover, promote, reconcile, rollback
 from harness.ports import Upstream
 from harness.services import ImageInfo, ServiceState
 from harness.store import Store
-from tests.unit.fakes import SERVICE_SPEC, FakeBuilder, FakeUpstream, Steps
+from tests.unit.fakes import SERVICE_SPEC, FakeBuilder, FakeUpstream, Steps, release
 from tests.unit.fakes import record as run_record
 
 REPO = "harness-test/prod"
@@ -263,19 +263,7 @@ def _deployer(service: Service, clock: Clock, spec: ServiceSpec = SERVICE_SPEC, 
 
 
 def _release(revision: int, image: str) -> Release:
-    return Release(
-        revision=revision,
-        action="promote",
-        image_id=image,
-        commit=COMMITS[image],
-        from_image_id="",
-        run_id="",
-        created="t",
-        user="u",
-        reason="",
-        forced=False,
-        based_on=revision,
-    )
+    return release(revision, image, COMMITS[image])
 
 
 def test_deploy_waits_for_the_health_check_then_reports_healthy(tmp_path: Path) -> None:
