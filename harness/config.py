@@ -10,13 +10,8 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import ConfigError, UsageError
-from harness.limits import LIMIT_KEYS, limits_from
-
-# Re-exported: where callers have always found them.
-from harness.limits import MEMORY_SHARE as MEMORY_SHARE
-from harness.limits import Limits as Limits
-from harness.model import GPU_MODES, LEVELS, Level
-from harness.model import GpuMode as GpuMode  # re-exported: config.GpuMode is the name the run plan uses
+from harness.limits import LIMIT_KEYS, Limits, limits_from
+from harness.model import GPU_MODES, LEVELS, GpuMode, Level
 from harness.naming import validate_repo
 from harness.statedir import state_dir_problem
 from harness.yamlio import Section, load_yaml_mapping

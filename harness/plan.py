@@ -13,11 +13,12 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import Config, GpuMode, Limits, Suite
+from harness.config import Config, Suite
 from harness.context import HostFiles
 from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
 from harness.errors import UsageError
-from harness.model import LEVELS, Level
+from harness.limits import Limits
+from harness.model import LEVELS, GpuMode, Level
 from harness.recipe import Recipe, load_recipe
 
 RUNNER_DIR = Path(__file__).resolve().parent / "runner"

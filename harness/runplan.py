@@ -13,8 +13,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from harness.config import GENERATED, GENERATED_MASK, Case, GpuMode, Limits, Suite
+from harness.config import GENERATED, GENERATED_MASK, Case, Suite
 from harness.errors import NoGpuError
+from harness.limits import Limits
+from harness.model import GpuMode
 
 IN_DIR = "/harness/in"
 OUT_DIR = "/harness/out"

@@ -26,13 +26,12 @@ from harness.config import Config, default_config, load_config
 from harness.model import RunRecord
 from harness.naming import owner_labels
 from harness.ops.build_and_test import World
-from harness.ops.check import contract_digest
 from harness.ops.deploy import Deployer
 from harness.ops.gc import session_id
 from harness.ops.parallel import Reap, reap_session, records, run_many, scheduler_for
 from harness.ops.probe import BisectWorld
 from harness.ops.promote import Mover
-from harness.plan import Plan
+from harness.plan import Plan, contract_digest
 from harness.ports import Reporter
 from harness.scheduler import GpuScheduler
 from harness.store import Store

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from harness.contract import Contract, ItemResult, check, holds
 from harness.model import Commit, RunRecord, Verdict
-from harness.plan import ContractPlan, contract_digest, judging_contract
+from harness.plan import ContractPlan
 from harness.ports import Upstream
 
-__all__ = ["check_commit", "check_planned", "contract_digest", "contract_record", "judging_contract"]
 SOURCES = ("wgp.py", "shared/api.py", "shared/cli_args.py")
 # CPython 3.11's ast.parse is not thread-safe: two threads parsing at once (parallel runs, each
 # checking its commit's contract) raised "SystemError: AST constructor recursion depth mismatch"

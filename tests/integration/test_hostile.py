@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import MEMORY_SHARE, Limits
 from harness.errors import EXIT_FAIL, EXIT_SKIP
+from harness.limits import MEMORY_SHARE, Limits
 from harness.model import Verdict
 from harness.naming import LAST_GOOD
 from harness.runplan import GpuPlan, RunRequest

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import Case, Limits, Suite
+from harness.config import Case, Suite
 from harness.errors import EXIT_SKIP, NoGpuError
+from harness.limits import Limits
 from harness.runplan import (
     DRIVER_TARGET,
     IN_DIR,

@@ -17,9 +17,9 @@ from harness.adapters.engine.build import LineSink
 from harness.adapters.engine.connection import NO_RUNTIME, Connection, engine_errors, log_config, remove_quietly
 from harness.adapters.engine.info import Info
 from harness.adapters.run_files import tree_bytes
-from harness.config import MEMORY_SHARE
 from harness.diskfull import is_full
 from harness.errors import NoGpuError, RunInfraError
+from harness.limits import MEMORY_SHARE
 from harness.runplan import ContainerExit, RunRequest
 
 # The unprivileged uid has no passwd entry: getpass.getuser() (torch's cache dirs) reads these
