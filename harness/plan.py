@@ -17,7 +17,7 @@ from harness.config import Config, Suite
 from harness.context import HostFiles
 from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
 from harness.errors import UsageError
-from harness.limits import Limits
+from harness.limits import MEMORY_SHARE, Limits
 from harness.model import LEVELS, GpuMode, Level
 from harness.recipe import Recipe, load_recipe
 
@@ -108,7 +108,7 @@ class Plan:
             f"  build     timeout {build.timeout_s:g} s, retries {build.retries}, rebuild {self.rebuild}, "
             f"no-cache {self.no_cache}",
             f"  run       gpu {test.gpu.mode} {list(test.gpu.gpus) or 'all'}, timeout {test.timeout_s:g} s, "
-            f"memory {test.limits.memory_bytes}, pids {test.limits.pids}",
+            f"memory {_memory(test.limits.memory_bytes)}, pids {test.limits.pids}",
             f"  state     {self.state_dir}",
         )
 
@@ -254,3 +254,10 @@ def overlay_files(folder: Path | None) -> tuple[tuple[str, bytes], ...]:
     if folder is None:
         return ()
     return tuple((p.relative_to(folder).as_posix(), p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def _memory(limit: int | None) -> str:
+    """run.memory_gib in words: absent is a share of the engine host's RAM, 0 is `unlimited`."""
+    if limit is None:
+        return f"{MEMORY_SHARE:.0%} of the engine host's RAM"
+    return "unlimited" if limit == 0 else f"{limit / 2**30:g} GiB"

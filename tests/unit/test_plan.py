@@ -51,3 +51,4 @@ def test_dry_run_in_words_lists_one_plan_per_ref(tmp_path: Path) -> None:
         "plan for b",
     ]
     assert "level     auto: the deepest this host can run" in result.stdout
+    assert "memory 75% of the engine host's RAM, pids 4096" in result.stdout  # run.memory_gib left out
