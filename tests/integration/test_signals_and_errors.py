@@ -46,8 +46,10 @@ def _hanging_wgp() -> str:
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, EXIT_TERMINATED)])
 def test_interrupt_during_run_leaves_no_container(project: Project, sig: signal.Signals, code: int) -> None:
-    # A commit of its own per signal: a container left by one case must not be seen by the other.
-    sha = project.commit(f"hangs ({sig.name})", {**template(), "wgp.py": _hanging_wgp()})
+    # A commit of its own per signal and per run (its repository's name in the tree): a container
+    # left by another case, or by a test run killed earlier, must not be seen as this run's.
+    files = {**template(), "wgp.py": _hanging_wgp(), "run.txt": f"{project.repo}\n"}
+    sha = project.commit(f"hangs ({sig.name})", files)
     proc = _harness(project.config, "build-and-test", "HEAD")
     label: Filters = {"label": f"harness.commit={sha}"}
     # The test container itself: inspection containers of the commit image carry its label too.
@@ -150,7 +152,8 @@ def test_ctrl_c_during_an_inspection_container_removes_it(engine: Engine) -> Non
 
     tag = f"{unique_repo('inspect')}:hangs"
     fake_python = "printf '#!/bin/sh\\nsleep 600\\n' > /usr/local/bin/python && chmod +x /usr/local/bin/python"
-    dockerfile = f"FROM {BASE_IMAGE}\nRUN {fake_python}\n"
+    # LABEL: an image of this run's own, so `ancestor` cannot match a container an earlier killed run left.
+    dockerfile = f"FROM {BASE_IMAGE}\nRUN {fake_python}\nLABEL harness.test={tag}\n"
     engine.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
     inspecting: Filters = {"label": "harness.purpose=inspect", "ancestor": tag}
     seen = threading.Event()
