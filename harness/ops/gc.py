@@ -23,12 +23,13 @@ def gc(
     Only images and containers labelled with this store's state id are looked at: another
     state's on the same engine are neither listed nor removed (ops/isolation.py).
     """
-    mine = f"{STATE_LABEL}={store.state_id()}"
+    state = store.state_id()
+    mine = f"{STATE_LABEL}={state}"
     problems = _unowned(engine, repo)
     commit_images = engine.images(mine, "harness.stage=commit")
     containers = engine.containers(mine)
     last_good = store.pointer(LAST_GOOD)
-    builds = _builds(engine, state_dir, store.state_id())
+    builds = _builds(engine, state_dir, state)
     problems += _unjournaled(containers, builds)
     plan = plan_gc(
         commit_images=commit_images,
