@@ -27,6 +27,7 @@ KEY = "wrapper.patches"
 SUFFIXES = (".patch", ".diff")
 _FAILED_AT = re.compile(r"^error: patch failed: (?P<file>.+):(?P<line>\d+)$", re.M)
 _FILE_ERROR = re.compile(r"^error: (?P<file>.+?): (?P<why>[^:\n]+)$", re.M)
+_MERGE_CONFLICT = re.compile(r"^Applied patch to '(?P<file>.+)' with conflicts\.$", re.M)  # --3way
 _STRIP = re.compile(r"-p(\d+)\Z")
 
 
@@ -156,7 +157,7 @@ def apply_error_location(stderr: str, files: Collection[str]) -> tuple[str, int 
     (`error: patch failed: wgp.py:12`); ("", None) when git names none of the patch's files."""
     if match := _FAILED_AT.search(stderr):
         return match["file"], int(match["line"])
-    for match in _FILE_ERROR.finditer(stderr):
+    for match in (*_FILE_ERROR.finditer(stderr), *_MERGE_CONFLICT.finditer(stderr)):
         if match["file"] in files:
             return match["file"], None
     return "", None

@@ -203,6 +203,8 @@ def test_a_line_inside_a_hunk_finds_the_hunk_covering_it_and_a_missing_file_has_
     patch = make_patch("p", text(), None, "Wan2GP", source="x")
     inside = conflict(patch, "error: patch failed: wgp.py:15\n")
     assert isinstance(inside, PatchConflict) and inside.hunk.startswith("@@ -12,7")
+    merged = conflict(patch, "Applied patch to 'wgp.py' with conflicts.\nU wgp.py\n")  # --3way's words
+    assert isinstance(merged, PatchConflict) and (merged.file, merged.hunk) == ("wgp.py", "")
     gone = conflict(patch, "error: wgp.py: does not exist in index\n")
     assert isinstance(gone, PatchConflict) and (gone.file, gone.hunk) == ("wgp.py", "")
     assert "no longer applies to wgp.py (git: error: wgp.py: does not exist in index)" in str(gone)
