@@ -259,7 +259,8 @@ class GitUpstream:
     def _apply(self, patch: Patch, env: dict[str, str], folder: Path, *, commit: str, three_way: bool = False) -> None:
         path = folder / "patch"
         path.write_bytes(patch.encoded)
-        flags = ["--cached", f"-p{patch.strip}", *(["--3way"] if three_way else [])]
+        # --whitespace=nowarn: a user's apply.whitespace=error must not turn a patch into a conflict
+        flags = ["--cached", "--whitespace=nowarn", f"-p{patch.strip}", *(["--3way"] if three_way else [])]
         status, _, stderr = self.repo.git.apply(
             *flags, str(path), env=env, with_extended_output=True, with_exceptions=False
         )
