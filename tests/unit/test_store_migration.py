@@ -201,7 +201,8 @@ def test_a_v3_store_with_bisects_in_their_first_shape_gains_the_columns(tmp_path
     Store(path).close()
     after = _rows(path)
     assert _version(path) == "5"
-    assert after["bisects"] == [(*row, "", "", "upstream", "") for row in before["bisects"]]  # v4: reason, case_id; v5: side, fixed
+    # v4 added reason and case_id, v5 side and fixed
+    assert after["bisects"] == [(*row, "", "", "upstream", "") for row in before["bisects"]]
     after = _without_version(after)
     assert {t: after[t] for t in (*V3_TABLES, "bisect_steps") if t != "meta"} == {
         t: before[t] for t in (*V3_TABLES, "bisect_steps") if t != "meta"
