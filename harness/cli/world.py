@@ -171,6 +171,7 @@ def make_mover(cfg: Config) -> tuple[Mover, Engine]:
         suite_hash=cfg.suite.digest(),
         contract_hash=contract_digest(cfg.contract),
         requires_level=cfg.promote_level,
+        wrapper_mode=cfg.wrapper is not None,
         lock_path=cfg.state_dir / "production.lock",
         lock_wait_s=float(cfg.deploy.lock_wait_s),
         user=os.environ.get("HARNESS_USER") or getpass.getuser(),
