@@ -1,0 +1,330 @@
+"""Derive the integration contract from a wrapper's own source (pure: `ast`, nothing imported).
+
+What a wrapper uses of upstream's `wgp` module, found statically in every Python file:
+- `wgp.<name>` through any module handle: `import wgp`, `import wgp as w`, a handle kept in a
+  variable or attribute (`m = importlib.import_module("wgp")`, `m = sys.modules["wgp"]`,
+  `self.wgp = wgp`), read, called, assigned, deleted, or item-assigned
+  (`wgp.server_config["x"] = ...`); `getattr(wgp, "x")` / `setattr(wgp, "x", v)`;
+- `from wgp import a, b as c`: the import needs `a` and `b`; calls to `c(...)` count for `b`;
+- a function kept in a variable (`f = wgp.load_models`, `self._apply = apply_changes`): calls
+  to `f(...)` / `self._apply(...)` count for it.
+A name called anywhere is a function item (the most positional arguments any call passes,
+every keyword; `*args` / `**kw` at a call make the rest unknown); a name only read or assigned
+is a global.
+
+Not caught, on purpose: `hasattr(wgp, ...)` and `getattr(wgp, "x", default)` (the wrapper copes
+with the name missing); `from wgp import *`; handles passed as function arguments or returned
+(no flow between functions: a handle is a per-file name, whatever scope binds it); names
+built at run time (`getattr(wgp, name)`).
+
+Model ids come only from the wrapper's test scripts (test_*.py, *_test.py, files under a
+`tests/` folder, and those its test command names) and its JSON configs: string literals
+passed as `model_type=` / `model=` and string values of `"model"` / `"model_type"` keys in
+dict literals and JSON objects. Ids in its production code (built from task payloads) are
+left out: they vary by task, and a guessed id would flag every commit.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections import defaultdict
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Literal
+
+from harness.contract import Contract, FunctionItem, ItemKind, Provenance
+
+MODULE = "wgp"
+MODEL_KEYS = ("model", "model_type")
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+UseKind = Literal["call", "read", "assign"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Use:
+    """One use of a `wgp` name at file:line."""
+
+    name: str
+    kind: UseKind
+    where: str
+    positional: int = 0  # arguments passed positionally (not counting a `*args`)
+    star_args: bool = False
+    keywords: tuple[str, ...] = ()
+    star_kw: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Derivation:
+    contract: Contract
+    skipped: tuple[str, ...]  # "file: why" for files that could not be read
+
+
+@dataclass(kw_only=True)
+class Handles:
+    """What stands for `wgp` in one file: dotted names bound to the module, and dotted names
+    holding one of its names (name -> the `wgp` name)."""
+
+    modules: set[str] = field(default_factory=set)
+    names: dict[str, str] = field(default_factory=dict)
+
+
+def dotted(node: ast.expr) -> str | None:
+    """`a.b.c` for a chain of names (`self.wgp`), else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and (base := dotted(node.value)) is not None:
+        return f"{base}.{node.attr}"
+    return None
+
+
+def _is_wgp(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value == MODULE
+
+
+def _module_value(value: ast.expr, handles: Handles) -> bool:
+    """Whether `value` evaluates to the `wgp` module."""
+    if dotted(value) in handles.modules:
+        return True
+    if isinstance(value, ast.Subscript):  # sys.modules["wgp"]
+        return dotted(value.value) == "sys.modules" and _is_wgp(value.slice)
+    if isinstance(value, ast.Call) and value.args:
+        name = dotted(value.func)
+        loaders = ("importlib.import_module", "import_module", "__import__", "sys.modules.get")
+        return name in loaders and _is_wgp(value.args[0])
+    return False
+
+
+def _held_name(value: ast.expr, handles: Handles) -> str | None:
+    """The `wgp` name `value` evaluates to (`wgp.f`, or an alias of one), else None."""
+    if (name := dotted(value)) in handles.names:
+        return handles.names[name]
+    if isinstance(value, ast.Attribute) and _module_value(value.value, handles):
+        return value.attr
+    return None
+
+
+def find_handles(tree: ast.Module) -> Handles:
+    handles = Handles()
+    assigns: list[tuple[str, ast.expr]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            handles.modules |= {a.asname or a.name for a in node.names if a.name == MODULE}
+        elif isinstance(node, ast.ImportFrom) and node.module == MODULE and not node.level:
+            handles.names |= {a.asname or a.name: a.name for a in node.names if a.name != "*"}
+        elif isinstance(node, ast.Assign):
+            assigns += [(t, node.value) for target in node.targets if (t := dotted(target))]
+        elif isinstance(node, ast.AnnAssign) and node.value is not None and (t := dotted(node.target)):
+            assigns.append((t, node.value))
+    changed = True
+    while changed:  # to a fixed point: `a = wgp; b = a` binds both
+        changed = False
+        for target, value in assigns:
+            if target in handles.modules or target in handles.names:
+                continue
+            if _module_value(value, handles):
+                handles.modules.add(target)
+                changed = True
+            elif (held := _held_name(value, handles)) is not None:
+                handles.names[target] = held
+                changed = True
+    return handles
+
+
+class _Uses(ast.NodeVisitor):
+    def __init__(self, file: str, handles: Handles) -> None:
+        self.file, self.handles, self.found = file, handles, list[Use]()
+
+    def _add(self, name: str, kind: UseKind, node: ast.expr | ast.stmt) -> None:
+        self.found.append(Use(name=name, kind=kind, where=f"{self.file}:{node.lineno}"))
+
+    def _module_attr(self, node: ast.expr) -> str | None:
+        """`name` when `node` is `<wgp handle>.name`."""
+        if isinstance(node, ast.Attribute) and _module_value(node.value, self.handles):
+            return node.attr
+        return None
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.module == MODULE and not node.level:
+            for alias in node.names:
+                if alias.name != "*":
+                    self._add(alias.name, "read", node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        callee = self._module_attr(node.func) or self.handles.names.get(dotted(node.func) or "")
+        if callee is not None:
+            use = Use(
+                name=callee,
+                kind="call",
+                where=f"{self.file}:{node.lineno}",
+                positional=sum(not isinstance(a, ast.Starred) for a in node.args),
+                star_args=any(isinstance(a, ast.Starred) for a in node.args),
+                keywords=tuple(k.arg for k in node.keywords if k.arg is not None),
+                star_kw=any(k.arg is None for k in node.keywords),
+            )
+            self.found.append(use)
+            for child in [*node.args, *node.keywords]:
+                self.visit(child)
+            return
+        self._reflective(node)
+        self.generic_visit(node)
+
+    def _reflective(self, node: ast.Call) -> None:
+        """getattr(wgp, "x") reads x, setattr(wgp, "x", v) assigns it; getattr with a default
+        and hasattr do not count: the wrapper copes with the name missing."""
+        kind: UseKind
+        match dotted(node.func), len(node.args):
+            case "getattr", 2:
+                kind = "read"
+            case "setattr", 3:
+                kind = "assign"
+            case _:
+                return
+        if not _module_value(node.args[0], self.handles):
+            return
+        if isinstance(name := node.args[1], ast.Constant) and isinstance(name.value, str):
+            self._add(name.value, kind, node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if (name := self._module_attr(node)) is not None:
+            self._add(name, "read" if isinstance(node.ctx, ast.Load) else "assign", node)
+            return
+        if not isinstance(node.ctx, ast.Load) and (base := self._base(node.value)) is not None:
+            self._add(base, "assign", node)  # wgp.wan_model.model_def = ...
+            return
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if not isinstance(node.ctx, ast.Load) and (base := self._base(node.value)) is not None:
+            self._add(base, "assign", node)  # wgp.server_config["x"] = ...: item assignment
+            self.visit(node.slice)
+            return
+        self.generic_visit(node)
+
+    def _base(self, node: ast.expr) -> str | None:
+        """The `wgp` global under a chain of items and attributes (`wgp.models_def[k]["x"]`)."""
+        while isinstance(node, ast.Subscript | ast.Attribute):
+            if (name := self._module_attr(node)) is not None:
+                return name
+            node = node.value
+        return None
+
+
+def uses(file: str, source: str) -> list[Use]:
+    """Every use of a `wgp` name in one file (SyntaxError propagates)."""
+    tree = ast.parse(source, filename=file)
+    visitor = _Uses(file, find_handles(tree))
+    visitor.visit(tree)
+    return visitor.found
+
+
+def is_test_file(path: str) -> bool:
+    p = PurePosixPath(path)
+    return "tests" in p.parts[:-1] or p.name.startswith("test_") or p.name.endswith("_test.py")
+
+
+def _model(value: object) -> bool:
+    return isinstance(value, str) and bool(_MODEL_ID.match(value))
+
+
+def python_models(file: str, source: str) -> Iterator[tuple[str, str]]:
+    """(model id, file:line) of the literals a test script passes as a model."""
+    for node in ast.walk(ast.parse(source, filename=file)):
+        pairs: list[tuple[object, ast.expr]] = []
+        if isinstance(node, ast.Call):
+            pairs = [(k.arg, k.value) for k in node.keywords]
+        elif isinstance(node, ast.Dict):
+            keys = [k.value if isinstance(k, ast.Constant) else None for k in node.keys]
+            pairs = list(zip(keys, node.values, strict=True))
+        for key, value in pairs:
+            if key in MODEL_KEYS and isinstance(value, ast.Constant) and _model(value.value):
+                yield str(value.value), f"{file}:{value.lineno}"
+
+
+def json_models(file: str, text: str) -> Iterator[tuple[str, str]]:
+    """(model id, file) of `"model"` / `"model_type"` string values anywhere in a JSON file."""
+    stack: list[object] = [json.loads(text)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield from ((str(node[k]), file) for k in MODEL_KEYS if _model(node.get(k)))
+            stack += node.values()
+        elif isinstance(node, list):
+            stack += node
+
+
+def derive(
+    *,
+    sources: Mapping[str, str],
+    configs: Mapping[str, str],
+    wrapper: str,
+    ref: str,
+    sha: str,
+    test_files: Collection[str] = (),
+) -> Derivation:
+    """The contract of the wrapper whose Python `sources` and JSON `configs` (path -> text) are
+    given: what it uses of `wgp`, and the models its tests and configs name."""
+    found: list[Use] = []
+    models: dict[str, list[str]] = defaultdict(list)
+    skipped: list[str] = []
+    for path, text in sorted(sources.items()):
+        try:
+            found += uses(path, text)
+            if is_test_file(path) or path in test_files:
+                for model, where in python_models(path, text):
+                    models[model].append(where)
+        except SyntaxError as exc:  # the wrapper's own problem, not upstream's: said, not judged
+            skipped.append(f"{path}: line {exc.lineno}: {exc.msg}")
+    for path, text in sorted(configs.items()):
+        try:
+            for model, where in json_models(path, text):
+                models[model].append(where)
+        except ValueError as exc:
+            skipped.append(f"{path}: {exc}")
+    return Derivation(contract=contract_of(found, models, wrapper=wrapper, ref=ref, sha=sha), skipped=tuple(skipped))
+
+
+def contract_of(found: list[Use], models: Mapping[str, list[str]], *, wrapper: str, ref: str, sha: str) -> Contract:
+    """Uses grouped by name: called -> function item, only read or assigned -> global."""
+    by_name: dict[str, list[Use]] = defaultdict(list)
+    for use in found:
+        by_name[use.name].append(use)
+    functions, globals_, where = [], [], []
+    for name in sorted(by_name):
+        calls = [u for u in by_name[name] if u.kind == "call"]
+        kind: ItemKind = "function" if calls else "global"
+        if calls:
+            functions.append(
+                FunctionItem(
+                    names=(name,),
+                    positional=(),
+                    keyword=tuple(sorted({k for u in calls for k in u.keywords})),
+                    arity=max(u.positional for u in calls),
+                    unknown_arity=any(u.star_args for u in calls),
+                    unknown_keywords=any(u.star_kw for u in calls),
+                )
+            )
+        else:
+            globals_.append(name)
+        where.append((kind, name, _places(u.where for u in by_name[name])))
+    where += [("model", model, _places(models[model])) for model in sorted(models)]
+    return Contract(
+        files=(f"{MODULE}.py",),
+        functions=tuple(functions),
+        globals=tuple(globals_),
+        models=tuple(sorted(models)),
+        entry_points=(),
+        provenance=Provenance(wrapper=wrapper, ref=ref, sha=sha, where=tuple(where)),
+    )
+
+
+def _places(places: Iterator[str] | list[str]) -> tuple[str, ...]:
+    """file:line strings, unique, in file then line order."""
+
+    def key(place: str) -> tuple[str, int]:
+        file, _, line = place.rpartition(":")
+        return (file, int(line)) if line.isdigit() else (place, 0)
+
+    return tuple(sorted(set(places), key=key))
