@@ -82,6 +82,20 @@ class DeployConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WrapperConfig:
+    """`wrapper:`: the user's wrapper around upstream, whose own test command judges a commit."""
+
+    url: str  # git URL or local path (resolved like upstream.url)
+    ref: str
+    upstream_dir: str  # where upstream lives inside the wrapper's tree
+    command: str  # the wrapper's test command; `{out}` is the output folder
+    results: str  # the results file it writes, relative to {out} (a glob: the newest match)
+    requirements: str | None  # a requirements file inside the wrapper's tree, installed on upstream's
+    patches: Path | None  # a host folder with a patch series applied to upstream before the build
+    mirror_dir: Path
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     source: Path
     upstream_url: str
@@ -107,6 +121,8 @@ class Config:
     deploy: DeployConfig
     contract: Path | None  # None: no contract check before building
     promote_level: Level = "baseline"  # promote.requires_level: promotion needs a PASS this deep
+    wrapper: WrapperConfig | None = None  # None: harness's own runner judges upstream
+    contract_derived: bool = False  # `contract: derived`: derived from the wrapper's source (contract is None)
 
 
 def _path(base: Path, value: str | None) -> Path | None:
@@ -273,7 +289,9 @@ def _recipe_dir(img: Section, base: Path) -> Path:
 
 def _config(path: Path, data: dict[str, object]) -> Config:
     top = Section(str(path), "", data)
-    top.check_keys({"upstream", "image", "build", "run", "state_dir", "suite", "deploy", "contract", "promote"})
+    top.check_keys(
+        {"upstream", "image", "build", "run", "state_dir", "suite", "deploy", "contract", "promote", "wrapper"}
+    )
     base = path.parent
     state_dir = _state_dir(top, base)
     up, img, build, run = (top.section(n) for n in ("upstream", "image", "build", "run"))
@@ -281,11 +299,10 @@ def _config(path: Path, data: dict[str, object]) -> Config:
     img.check_keys({"repo", "recipe", "docker_dir"})
     build.check_keys({"timeout_s", "ca_bundle", "wheelhouse", "pip_options", "retries", "retry_backoff_s"})
     run.check_keys({"gpu", "gpus", "timeout_s", "model_cache", "driver_dir", *LIMIT_KEYS})
-    url = up.string("url", required=True)
-    if "://" not in url and not url.startswith("git@"):
-        url = str(_path(base, url))
+    url = _git_url(up.string("url", required=True), base)
     repo = _repo(img, path)
     recipe_dir = _recipe_dir(img, base)
+    wrapper = _wrapper(top, base, state_dir)
     return Config(
         source=path,
         upstream_url=url,
@@ -311,6 +328,50 @@ def _config(path: Path, data: dict[str, object]) -> Config:
         deploy=_deploy(top.section("deploy"), base),
         contract=_contract(top, base),
         promote_level=_promote_level(top.section("promote")),
+        wrapper=wrapper,
+        contract_derived=top.data.get("contract") == "derived",
+    )
+
+
+def _git_url(url: str, base: Path) -> str:
+    """A URL as written; a local path relative to the config's folder."""
+    return url if "://" in url or url.startswith("git@") else str(_path(base, url))
+
+
+_UPSTREAM_DIR = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*\Z")
+
+
+def _wrapper(top: Section, base: Path, state_dir: Path) -> WrapperConfig | None:
+    if top.data.get("wrapper") is None:
+        if top.data.get("contract") == "derived":
+            raise ConfigError(
+                top.source, "contract", "derived needs a `wrapper:` section (its source is what is derived)"
+            )
+        return None
+    sec = top.section("wrapper")
+    sec.check_keys({"url", "ref", "upstream_dir", "command", "results", "requirements", "patches", "mirror_dir"})
+    upstream_dir = sec.string("upstream_dir", "Wan2GP").strip("/")
+    if not _UPSTREAM_DIR.match(upstream_dir) or any(p in (".", "..") for p in upstream_dir.split("/")):
+        raise ConfigError(
+            sec.source, sec.key("upstream_dir"), f"{upstream_dir!r}: a relative folder inside the wrapper, e.g. Wan2GP"
+        )
+    command = sec.string("command", required=True)
+    if "{out}" not in command:
+        raise ConfigError(
+            sec.source, sec.key("command"), f"{command!r}: say where the wrapper writes its outputs with {{out}}"
+        )
+    results = sec.string("results", "results.json")
+    if results.startswith("/") or ".." in results.split("/"):
+        raise ConfigError(sec.source, sec.key("results"), f"{results!r}: a path (or glob) relative to {{out}}")
+    return WrapperConfig(
+        url=_git_url(sec.string("url", required=True), base),
+        ref=sec.string("ref", "HEAD"),
+        upstream_dir=upstream_dir,
+        command=command,
+        results=results,
+        requirements=sec.string("requirements"),
+        patches=_existing(sec, "patches", base, kind="folder"),
+        mirror_dir=_path(base, sec.string("mirror_dir")) or state_dir / "wrapper.git",
     )
 
 
@@ -330,7 +391,7 @@ def _promote_level(sec: Section) -> Level:
 
 def _contract(top: Section, base: Path) -> Path | None:
     value = top.data.get("contract", "default")
-    if value is None or value == "none":
+    if value is None or value == "none" or value == "derived":
         return None
     if value == "default":
         return PROJECT_ROOT / "harness" / "contract.yaml"
