@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shlex
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from harness.contract import Contract, FunctionItem, ItemKind, Provenance
+from harness.model import Commit
 
 MODULE = "wgp"
 MODEL_KEYS = ("model", "model_type")
@@ -60,6 +62,28 @@ class Use:
 class Derivation:
     contract: Contract
     skipped: tuple[str, ...]  # "file: why" for files that could not be read
+
+
+@dataclass(frozen=True, kw_only=True)
+class DerivedContract:
+    contract: Contract
+    text: str  # the rendered YAML
+    digest: str  # contract_hash of the runs it judges
+    commit: Commit  # the wrapper's commit it was derived at
+    url: str
+    skipped: tuple[str, ...]  # "file: why" for files not read
+
+    @property
+    def source(self) -> str:
+        """What a plan shows as the contract's origin."""
+        return f"derived from {self.url} at {self.commit.short}"
+
+    def summary(self) -> str:
+        c = self.contract
+        return (
+            f"{len(c.functions)} functions, {len(c.globals)} globals, {len(c.models)} models "
+            f"from {self.url} at {self.commit.sha}"
+        )
 
 
 @dataclass(kw_only=True)
@@ -218,6 +242,15 @@ def uses(file: str, source: str) -> list[Use]:
     visitor = _Uses(file, find_handles(tree))
     visitor.visit(tree)
     return visitor.found
+
+
+def command_scripts(command: str) -> tuple[str, ...]:
+    """The Python files a test command names (`python tests/run.py --out {out}` -> tests/run.py)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:  # unbalanced quotes: the command is the config's problem, said there
+        return ()
+    return tuple(w.removeprefix("./") for w in words if w.endswith(".py"))
 
 
 def is_test_file(path: str) -> bool:

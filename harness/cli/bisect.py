@@ -82,7 +82,7 @@ def bisect_cmd(
     request = _checked(cfg, _resumed(ports.log) if resume else asked)
     with reporter.status:
         report = run_bisect(
-            load_plan(cfg, ref=request.bad, level=request.level),
+            load_plan(cfg, ref=request.bad, level=request.level, derived=world.derived_contract(cfg)),
             ports,
             good_ref=request.good,
             bad_ref=request.bad,

@@ -1,0 +1,45 @@
+"""contract derive: the wrapper's contract at one of its commits, read from git (no checkout).
+
+Resolve the wrapper's ref, read its Python and JSON files from the tree (skipping the
+upstream tree it vendors: that is upstream's code, not the wrapper's use of it), derive,
+render. The rendered text is what `harness check` reads and its digest what runs record.
+"""
+
+from __future__ import annotations
+
+from harness.contract_yaml import digest, render
+from harness.derive import DerivedContract, command_scripts, derive
+from harness.ports import Upstream
+
+
+def derive_contract(wrapper: Upstream, ref: str, *, url: str, upstream_dir: str, command: str = "") -> DerivedContract:
+    """The contract of the wrapper at `ref`; `command` (its test command) names test scripts
+    whose model ids count besides its tests/ and test_*.py files."""
+    commit = wrapper.resolve(ref)
+    skipped: list[str] = []
+    sources: dict[str, str] = {}
+    configs: dict[str, str] = {}
+    vendored = upstream_dir.strip("/") + "/"
+    missing: list[str] = []
+    for entry in wrapper.iter_tree(commit.sha, missing):
+        if entry.path.startswith(vendored) or not entry.path.endswith((".py", ".json")):
+            continue
+        try:
+            text = entry.data.decode("utf-8")
+        except UnicodeDecodeError:
+            skipped.append(f"{entry.path}: not UTF-8")
+            continue
+        (sources if entry.path.endswith(".py") else configs)[entry.path] = text
+    skipped += [f"{path}: missing from the mirror" for path in missing if not path.startswith(vendored)]
+    derivation = derive(
+        sources=sources, configs=configs, wrapper=url, ref=ref, sha=commit.sha, test_files=command_scripts(command)
+    )
+    text = render(derivation.contract)
+    return DerivedContract(
+        contract=derivation.contract,
+        text=text,
+        digest=digest(text),
+        commit=commit,
+        url=url,
+        skipped=(*skipped, *derivation.skipped),
+    )
