@@ -38,6 +38,7 @@ from harness.ops.promote import Mover
 from harness.plan import Plan, contract_digest
 from harness.ports import Reporter
 from harness.scheduler import GpuScheduler
+from harness.statedir import WRAPPER_MIRRORS
 from harness.store import Store
 
 _FETCHES = threading.Lock()  # parallel runs make their upstream clients in worker threads
@@ -93,7 +94,8 @@ def wrapper_for(cfg: Config, url: str | None = None) -> GitUpstream:
     if configured is not None and configured.url == url:
         mirror = configured.mirror_dir
     else:
-        mirror = cfg.state_dir / f"wrapper-{hashlib.sha256(url.encode()).hexdigest()[:12]}.git"
+        name = WRAPPER_MIRRORS.replace("*", hashlib.sha256(url.encode()).hexdigest()[:12])
+        mirror = cfg.state_dir / name
     return GitUpstream(url, mirror, _fetch_session(cfg))
 
 
