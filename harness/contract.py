@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -51,6 +51,7 @@ class Provenance:
     ref: str
     sha: str
     where: tuple[tuple[ItemKind, str, tuple[str, ...]], ...]  # (kind, name, ("file:line", ...))
+    optional: tuple[str, ...] = ()  # names used only where the wrapper copes with their absence
 
     def of(self, kind: str, name: str) -> tuple[str, ...]:
         return next((w for k, n, w in self.where if k == kind and n == name), ())
@@ -121,7 +122,7 @@ def _function_item(fs: Section) -> FunctionItem:
 
 
 def _provenance(sec: Section) -> Provenance:
-    sec.check_keys({"wrapper", "ref", "sha", "items"})
+    sec.check_keys({"wrapper", "ref", "sha", "items", "optional"})
     raw = sec.data.get("items") or []
     if not isinstance(raw, list):
         raise ConfigError(sec.source, sec.key("items"), "must be a list of {kind, name, where}")
@@ -132,7 +133,11 @@ def _provenance(sec: Section) -> Provenance:
         kind = its.choice("kind", "function", _DERIVED_KINDS)
         where.append((kind, str(its.string("name", required=True)), its.strings("where")))
     return Provenance(
-        wrapper=sec.string("wrapper", ""), ref=sec.string("ref", ""), sha=sec.string("sha", ""), where=tuple(where)
+        wrapper=sec.string("wrapper", ""),
+        ref=sec.string("ref", ""),
+        sha=sec.string("sha", ""),
+        where=tuple(where),
+        optional=sec.strings("optional"),
     )
 
 
@@ -188,9 +193,17 @@ def parse_module(source: str, file: str) -> tuple[dict[str, Signature], set[str]
     return functions, names
 
 
-def check_function(item: FunctionItem, functions: Mapping[str, Signature]) -> ItemResult:
+def check_function(
+    item: FunctionItem, functions: Mapping[str, Signature], names: Collection[str] = frozenset()
+) -> ItemResult:
+    """`names`: the module's other names. A counted (derived) item calls through the module,
+    where a function wgp imports (`from shared.utils... import parse_loras_multipliers`) works
+    the same as one it defines; its signature is then not at hand."""
     found = next((n for n in item.names if n in functions), None)
     label = " / ".join(item.names)
+    if found is None and item.arity is not None and (bound := next((n for n in item.names if n in names), None)):
+        reason = f"`{bound}` is bound in the module, not defined there: its signature is not checked"
+        return ItemResult(kind="function", name=label, status="ok", reasons=(reason,))
     if found is None:
         return ItemResult(kind="function", name=label, status="missing", reasons=(_absent(item.names),))
     sig = functions[found]
@@ -272,7 +285,7 @@ def check(
     `detected` gives them."""
     results, functions, names = _parse_sources(contract.files, sources)
     if not results:  # every file parsed: only source problems were recorded so far
-        results += [check_function(item, functions) for item in contract.functions]
+        results += [check_function(item, functions, names) for item in contract.functions]
         results += [_check_global(g, names) for g in contract.globals]
     results += [
         _check_model(model, model_ids | overlay_ids) for model in dict.fromkeys((*contract.models, *suite_models))

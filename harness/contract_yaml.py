@@ -16,7 +16,8 @@ from harness.contract import Contract, FunctionItem, Provenance
 HEADER = """\
 # The integration contract derived from the wrapper's source by `harness contract derive`
 # (ast, nothing imported): what it uses of upstream's `wgp`. `harness check` reads it like
-# harness/contract.yaml; `provenance` says where each item was found and is never judged.
+# harness/contract.yaml; `provenance` says where each item was found and is never judged
+# (`optional`: names used only inside a `try:` that copes with their absence: not judged).
 """
 
 
@@ -39,7 +40,10 @@ def _function(item: FunctionItem) -> dict[str, object]:
 
 def _provenance(p: Provenance) -> dict[str, object]:
     items = [{"kind": k, "name": n, "where": list(w)} for k, n, w in sorted(p.where)]
-    return {"wrapper": p.wrapper, "ref": p.ref, "sha": p.sha, "items": items}
+    doc: dict[str, object] = {"wrapper": p.wrapper, "ref": p.ref, "sha": p.sha, "items": items}
+    if p.optional:
+        doc["optional"] = list(p.optional)
+    return doc
 
 
 def render(contract: Contract) -> str:

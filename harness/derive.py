@@ -56,6 +56,7 @@ class Use:
     star_args: bool = False
     keywords: tuple[str, ...] = ()
     star_kw: bool = False
+    optional: bool = False  # inside a `try:` that catches the name missing and goes on
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,9 +81,11 @@ class DerivedContract:
 
     def summary(self) -> str:
         c = self.contract
+        optional = c.provenance.optional if c.provenance is not None else ()
+        unjudged = f" ({len(optional)} more used only where it copes without them: {', '.join(optional)})"
         return (
             f"{len(c.functions)} functions, {len(c.globals)} globals, {len(c.models)} models "
-            f"from {self.url} at {self.commit.sha}"
+            f"from {self.url} at {self.commit.sha}{unjudged if optional else ''}"
         )
 
 
@@ -93,6 +96,43 @@ class Handles:
 
     modules: set[str] = field(default_factory=set)
     names: dict[str, str] = field(default_factory=dict)
+    optional: set[str] = field(default_factory=set)  # names bound only where a failure is caught
+
+
+# A read or assignment inside `try:` whose handler catches a missing name (these, or a bare
+# except) and does not raise probes for it: the wrapper copes without it (headless_wgp.py's
+# monkeypatch of `wgp.load_wan_model` is skipped when the name is gone). Not judged; calls are.
+_TOLERATED = {"Exception", "BaseException", "AttributeError", "ImportError", "ModuleNotFoundError", "NameError"}
+
+
+def _tolerant(handler: ast.ExceptHandler) -> bool:
+    caught = handler.type
+    kinds = caught.elts if isinstance(caught, ast.Tuple) else [caught] if caught is not None else []
+    catches = caught is None or any(dotted(k) in _TOLERATED for k in kinds)
+    return catches and not any(isinstance(n, ast.Raise) for n in ast.walk(handler))
+
+
+def guarded_nodes(tree: ast.AST) -> set[int]:
+    """ids of the nodes that run inside a tolerant `try:` (a def's body runs later, unguarded)."""
+    guarded: set[int] = set()
+
+    def visit(node: ast.AST, inside: bool) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            inside = False
+        if inside:
+            guarded.add(id(node))
+        if isinstance(node, ast.Try):
+            body_inside = inside or any(_tolerant(h) for h in node.handlers)
+            for child in node.body:
+                visit(child, body_inside)
+            for other in (*node.handlers, *node.orelse, *node.finalbody):
+                visit(other, inside)
+            return
+        for inner in ast.iter_child_nodes(node):
+            visit(inner, inside)
+
+    visit(tree, False)
+    return guarded
 
 
 def dotted(node: ast.expr) -> str | None:
@@ -130,22 +170,24 @@ def _held_name(value: ast.expr, handles: Handles) -> str | None:
     return None
 
 
-def find_handles(tree: ast.Module) -> Handles:
+def find_handles(tree: ast.Module, guarded: set[int]) -> Handles:
     handles = Handles()
-    assigns: list[tuple[str, ast.expr]] = []
+    assigns: list[tuple[str, ast.expr, bool]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             handles.modules |= {a.asname or a.name for a in node.names if a.name == MODULE}
         elif isinstance(node, ast.ImportFrom) and node.module == MODULE and not node.level:
-            handles.names |= {a.asname or a.name: a.name for a in node.names if a.name != "*"}
+            bound = {a.asname or a.name: a.name for a in node.names if a.name != "*"}
+            handles.names |= bound
+            handles.optional |= set(bound) if id(node) in guarded else set()
         elif isinstance(node, ast.Assign):
-            assigns += [(t, node.value) for target in node.targets if (t := dotted(target))]
+            assigns += [(t, node.value, id(node) in guarded) for target in node.targets if (t := dotted(target))]
         elif isinstance(node, ast.AnnAssign) and node.value is not None and (t := dotted(node.target)):
-            assigns.append((t, node.value))
+            assigns.append((t, node.value, id(node) in guarded))
     changed = True
     while changed:  # to a fixed point: `a = wgp; b = a` binds both
         changed = False
-        for target, value in assigns:
+        for target, value, optional in assigns:
             if target in handles.modules or target in handles.names:
                 continue
             if _module_value(value, handles):
@@ -153,16 +195,18 @@ def find_handles(tree: ast.Module) -> Handles:
                 changed = True
             elif (held := _held_name(value, handles)) is not None:
                 handles.names[target] = held
+                handles.optional |= {target} if optional else set()
                 changed = True
     return handles
 
 
 class _Uses(ast.NodeVisitor):
-    def __init__(self, file: str, handles: Handles) -> None:
-        self.file, self.handles, self.found = file, handles, list[Use]()
+    def __init__(self, file: str, handles: Handles, guarded: set[int]) -> None:
+        self.file, self.handles, self.guarded, self.found = file, handles, guarded, list[Use]()
 
     def _add(self, name: str, kind: UseKind, node: ast.expr | ast.stmt) -> None:
-        self.found.append(Use(name=name, kind=kind, where=f"{self.file}:{node.lineno}"))
+        where, optional = f"{self.file}:{node.lineno}", id(node) in self.guarded
+        self.found.append(Use(name=name, kind=kind, where=where, optional=optional))
 
     def _module_attr(self, node: ast.expr) -> str | None:
         """`name` when `node` is `<wgp handle>.name`."""
@@ -177,12 +221,17 @@ class _Uses(ast.NodeVisitor):
                     self._add(alias.name, "read", node)
 
     def visit_Call(self, node: ast.Call) -> None:
-        callee = self._module_attr(node.func) or self.handles.names.get(dotted(node.func) or "")
+        alias = dotted(node.func) or ""
+        callee = self._module_attr(node.func) or self.handles.names.get(alias)
         if callee is not None:
             use = Use(
                 name=callee,
                 kind="call",
                 where=f"{self.file}:{node.lineno}",
+                # A call inside the try is the wrapper's own work: judged, as a caught failure
+                # loses a feature in silence. A call later through a name the try bound (the
+                # original kept by a monkeypatch) runs only when the binding worked.
+                optional=alias in self.handles.optional and id(node) not in self.guarded,
                 positional=sum(not isinstance(a, ast.Starred) for a in node.args),
                 star_args=any(isinstance(a, ast.Starred) for a in node.args),
                 keywords=tuple(k.arg for k in node.keywords if k.arg is not None),
@@ -239,7 +288,8 @@ class _Uses(ast.NodeVisitor):
 def uses(file: str, source: str) -> list[Use]:
     """Every use of a `wgp` name in one file (SyntaxError propagates)."""
     tree = ast.parse(source, filename=file)
-    visitor = _Uses(file, find_handles(tree))
+    guarded = guarded_nodes(tree)
+    visitor = _Uses(file, find_handles(tree, guarded), guarded)
     visitor.visit(tree)
     return visitor.found
 
@@ -296,9 +346,14 @@ def derive(
     ref: str,
     sha: str,
     test_files: Collection[str] = (),
+    vendored_models: Collection[str] = (),
 ) -> Derivation:
     """The contract of the wrapper whose Python `sources` and JSON `configs` (path -> text) are
-    given: what it uses of `wgp`, and the models its tests and configs name."""
+    given: what it uses of `wgp`, and the models its tests and configs name.
+
+    `vendored_models`: the model ids the upstream tree the wrapper vendors defines; when there
+    is one, a test's model id it does not define (`model="test_model"` handed to a stub) is
+    not a model the wrapper runs, and is left out (said in `skipped`)."""
     found: list[Use] = []
     models: dict[str, list[str]] = defaultdict(list)
     skipped: list[str] = []
@@ -316,6 +371,9 @@ def derive(
                 models[model].append(where)
         except ValueError as exc:
             skipped.append(f"{path}: {exc}")
+    for model in [m for m in models if vendored_models and m not in vendored_models]:
+        places = ", ".join(_places(models.pop(model)))
+        skipped.append(f"model `{model}` ({places}): not defined by the wrapper's vendored upstream, left out")
     return Derivation(contract=contract_of(found, models, wrapper=wrapper, ref=ref, sha=sha), skipped=tuple(skipped))
 
 
@@ -324,6 +382,9 @@ def contract_of(found: list[Use], models: Mapping[str, list[str]], *, wrapper: s
     by_name: dict[str, list[Use]] = defaultdict(list)
     for use in found:
         by_name[use.name].append(use)
+    optional = tuple(sorted(n for n, u in by_name.items() if all(x.optional for x in u)))
+    for name in optional:  # used only where the wrapper copes with its absence
+        del by_name[name]
     functions, globals_, where = [], [], []
     for name in sorted(by_name):
         calls = [u for u in by_name[name] if u.kind == "call"]
@@ -349,7 +410,7 @@ def contract_of(found: list[Use], models: Mapping[str, list[str]], *, wrapper: s
         globals=tuple(globals_),
         models=tuple(sorted(models)),
         entry_points=(),
-        provenance=Provenance(wrapper=wrapper, ref=ref, sha=sha, where=tuple(where)),
+        provenance=Provenance(wrapper=wrapper, ref=ref, sha=sha, where=tuple(where), optional=optional),
     )
 
 

@@ -47,5 +47,5 @@ def derive_cmd(
     elif out_file is None:
         out.print(derived.text, markup=False, highlight=False, end="")
     for skipped in derived.skipped:
-        err.print(f"not read: {escape(skipped)}", highlight=False)
+        err.print(f"note: {escape(skipped)}", highlight=False)
     err.print(escape(derived.summary()), highlight=False)

@@ -21,8 +21,12 @@ def derive_contract(wrapper: Upstream, ref: str, *, url: str, upstream_dir: str,
     configs: dict[str, str] = {}
     vendored = upstream_dir.strip("/") + "/"
     missing: list[str] = []
+    models: set[str] = set()
     for entry in wrapper.iter_tree(commit.sha, missing):
-        if entry.path.startswith(vendored) or not entry.path.endswith((".py", ".json")):
+        if entry.path.startswith(vendored):
+            models |= _model_id(entry.path.removeprefix(vendored))
+            continue
+        if not entry.path.endswith((".py", ".json")):
             continue
         try:
             text = entry.data.decode("utf-8")
@@ -32,7 +36,13 @@ def derive_contract(wrapper: Upstream, ref: str, *, url: str, upstream_dir: str,
         (sources if entry.path.endswith(".py") else configs)[entry.path] = text
     skipped += [f"{path}: missing from the mirror" for path in missing if not path.startswith(vendored)]
     derivation = derive(
-        sources=sources, configs=configs, wrapper=url, ref=ref, sha=commit.sha, test_files=command_scripts(command)
+        sources=sources,
+        configs=configs,
+        wrapper=url,
+        ref=ref,
+        sha=commit.sha,
+        test_files=command_scripts(command),
+        vendored_models=models,
     )
     text = render(derivation.contract)
     return DerivedContract(
@@ -43,3 +53,9 @@ def derive_contract(wrapper: Upstream, ref: str, *, url: str, upstream_dir: str,
         url=url,
         skipped=(*skipped, *derivation.skipped),
     )
+
+
+def _model_id(path: str) -> set[str]:
+    """{id} for a model definition (defaults/<id>.json, finetunes/<id>.json), else {}."""
+    folder, _, name = path.partition("/")
+    return {name.removesuffix(".json")} if folder in ("defaults", "finetunes") and name.endswith(".json") else set()

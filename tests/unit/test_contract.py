@@ -230,3 +230,12 @@ def test_bad_counted_items_name_the_key(tmp_path: Path, text: str, key: str) -> 
     with pytest.raises(ConfigError) as info:
         load_contract(tmp_path / "c.yaml")
     assert key in str(info.value)
+
+
+def test_a_counted_function_wgp_only_imports_is_present_unchecked() -> None:
+    source = "from shared.utils import parse_loras_multipliers\n"
+    item = FunctionItem(names=("parse_loras_multipliers",), positional=(), keyword=("nb_phases",), arity=3)
+    result = derived_check(item, source)
+    assert result.status == "ok" and "signature is not checked" in reasons(result)
+    written = dataclasses.replace(item, arity=None)  # a written item names a function wgp defines: as before
+    assert derived_check(written, source).status == "missing"

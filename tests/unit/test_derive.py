@@ -199,7 +199,7 @@ def test_the_use_case_reads_the_wrappers_tree_without_its_vendored_upstream() ->
                 "headless.py": b"import wgp\nwgp.load_models('t2v')\n",
                 "Wan2GP/wgp.py": b"import wgp\nwgp.never_counted()\n",  # upstream's own code
                 "Wan2GP/defaults/vace_14B.json": b'{"model": "vendored"}',
-                "tests/test_x.py": b"run(model_type='vace_14B')\n",
+                "tests/test_x.py": b"run(model_type='vace_14B')\nstub(model='test_model')\n",
                 "notes.json": b"\xff\xfe",
                 "README.md": b"import wgp\nwgp.nope()\n",
             }
@@ -208,7 +208,10 @@ def test_the_use_case_reads_the_wrappers_tree_without_its_vendored_upstream() ->
     result = derive_contract(wrapper, "w1", url="file:///w", upstream_dir="Wan2GP")
     assert [f.names[0] for f in result.contract.functions] == ["load_models"]
     assert result.contract.models == ("vace_14B",)
-    assert result.skipped == ("notes.json: not UTF-8",)
+    assert result.skipped == (
+        "notes.json: not UTF-8",
+        "model `test_model` (tests/test_x.py:2): not defined by the wrapper's vendored upstream, left out",
+    )
     assert result.commit.sha == sha_of("w1") and result.text == render(result.contract)
     assert result.summary().startswith("1 functions, 0 globals, 1 models") and sha_of("w1")[:12] in result.source
 
@@ -216,3 +219,30 @@ def test_the_use_case_reads_the_wrappers_tree_without_its_vendored_upstream() ->
 def test_command_scripts() -> None:
     assert command_scripts("python tests/run.py --out {out} && ./check.py") == ("tests/run.py", "check.py")
     assert command_scripts("python 'unbalanced") == ()
+
+
+def test_uses_the_wrapper_copes_without_are_not_judged() -> None:
+    d = derived(
+        "import wgp\n"
+        "try:\n"
+        "    _orig = wgp.load_wan_model\n"
+        "    def patched(*a):\n"
+        "        wgp.get_base_model_type(a[0])\n"  # runs later, outside the try: judged
+        "        return _orig(*a)\n"  # through a name bound only inside the try: not judged
+        "    wgp.load_wan_model = patched\n"
+        "except Exception as e:\n"
+        "    log(e)\n"
+        "try:\n"
+        "    wgp.apply_changes(state)\n"
+        "except Exception as e:\n"
+        "    raise RuntimeError(e)\n"  # the failure propagates: judged
+        "try:\n"
+        "    from wgp import boost\n"
+        "    setup = wgp.setup_loras\n"
+        "    setup('t2v', None)\n"  # called inside the try: a caught failure loses loras, judged
+        "except (ImportError, AttributeError):\n"
+        "    boost = None\n"
+    )
+    assert set(functions(d)) == {"apply_changes", "get_base_model_type", "setup_loras"}
+    assert d.contract.globals == ()
+    assert d.contract.provenance is not None and d.contract.provenance.optional == ("boost", "load_wan_model")
