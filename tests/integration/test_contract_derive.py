@@ -104,6 +104,10 @@ def test_contract_derived_follows_the_wrapper_in_check_and_bisect(setup: tuple[P
     code, output = run("-c", str(config), "history", "--json")
     digests = {r["contract_hash"] for r in json.loads(output)}
     assert len(digests) == 1 and "none" not in digests
+    code, output = run("-c", str(config), "diff", shas[1], shas[2], "--json")
+    doc = json.loads(output)
+    assert code == EXIT_PASS and [s[0] for s in doc["signatures"]] == ["get_model_def"]
+    assert any(i["name"] == "get_model_def" and i["status"] == "missing" for i in doc["contract"]["items"])
 
 
 def test_derive_without_a_wrapper_says_how_to_give_one(setup: tuple[Path, Path, list[str]]) -> None:
