@@ -81,9 +81,10 @@ def upstream_for(cfg: Config) -> GitUpstream:
     return GitUpstream(cfg.upstream_url, cfg.mirror_dir, _fetch_session(cfg))
 
 
-def wrapper_for(cfg: Config, url: str | None = None) -> GitUpstream:
-    """The wrapper's git client: the configured wrapper's mirror, or for another `url` (a URL,
-    or a path relative to the current folder) a mirror of its own in the state folder."""
+def wrapper_source(cfg: Config, url: str | None = None) -> GitUpstream:
+    """The git client of the wrapper a contract is derived from: the configured wrapper's
+    mirror, or for another `url` (a URL, or a path relative to the current folder) a mirror of
+    its own in the state folder."""
     configured = cfg.wrapper
     if url is None:
         if configured is None:
@@ -102,7 +103,7 @@ def wrapper_for(cfg: Config, url: str | None = None) -> GitUpstream:
 def derived_contract_at(cfg: Config, *, url: str | None = None, ref: str | None = None) -> DerivedContract:
     """The contract derived from the wrapper (the configured one unless `url`) at `ref`
     (default: the configured wrapper ref, else HEAD)."""
-    wrapper = wrapper_for(cfg, url)
+    wrapper = wrapper_source(cfg, url)
     configured = cfg.wrapper if cfg.wrapper is not None and cfg.wrapper.url == wrapper.url else None
     return derive_contract(
         wrapper,
@@ -113,16 +114,25 @@ def derived_contract_at(cfg: Config, *, url: str | None = None, ref: str | None 
     )
 
 
-def derived_contract(cfg: Config) -> DerivedContract | None:
-    """With `contract: derived`, the contract at the configured wrapper ref; else None (the
-    contract is a file the plan reads)."""
-    return derived_contract_at(cfg) if cfg.contract_derived else None
+def derived_contract(cfg: Config, ref: str | None = None) -> DerivedContract | None:
+    """With `contract: derived`, the contract at the wrapper `ref` (default: the configured
+    one); else None (the contract is a file the plan reads)."""
+    return derived_contract_at(cfg, ref=ref) if cfg.contract_derived else None
 
 
 def contract_hash(cfg: Config) -> str:
     """The digest of the contract that judges this config's runs (what promotion asks for)."""
     derived = derived_contract(cfg)
     return derived.digest if derived is not None else contract_digest(cfg.contract)
+
+
+def wrapper_for(cfg: Config) -> GitUpstream | None:
+    """Wrapper mode: the wrapper's repository in its own mirror, fetched like upstream's."""
+    if cfg.wrapper is None:
+        return None
+    upstream_for(cfg)  # the command's fetch session, made once
+    assert state.fetches is not None
+    return GitUpstream(cfg.wrapper.url, cfg.wrapper.mirror_dir, state.fetches)
 
 
 def engine() -> Engine:
@@ -159,6 +169,7 @@ def make_world(cfg: Config, reporter: Reporter, run_store: Store | None = None) 
         reporter=reporter,
         clock=lambda: datetime.datetime.now(datetime.UTC),
         session=session_id(),
+        wrapper=wrapper_for(cfg),
     )
 
 
