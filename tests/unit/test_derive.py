@@ -8,8 +8,9 @@ import pytest
 
 from harness.contract import FunctionItem, load_contract
 from harness.contract_yaml import digest, render
-from harness.derive import Derivation, command_scripts, derive, uses
+from harness.derive import Derivation, command_scripts, derive
 from harness.ops.derive import derive_contract
+from harness.wgp_uses import uses
 from tests.unit.fakes import FakeUpstream, sha_of
 
 
