@@ -48,8 +48,7 @@ class Provenance:
     of each use. `check` never judges by it; it is shown beside a broken item."""
 
     wrapper: str
-    ref: str
-    sha: str
+    sha: str  # the wrapper's commit (not the ref: the same commit is the same contract)
     where: tuple[tuple[ItemKind, str, tuple[str, ...]], ...]  # (kind, name, ("file:line", ...))
     optional: tuple[str, ...] = ()  # names used only where the wrapper copes with their absence
 
@@ -122,7 +121,7 @@ def _function_item(fs: Section) -> FunctionItem:
 
 
 def _provenance(sec: Section) -> Provenance:
-    sec.check_keys({"wrapper", "ref", "sha", "items", "optional"})
+    sec.check_keys({"wrapper", "sha", "items", "optional"})
     raw = sec.data.get("items") or []
     if not isinstance(raw, list):
         raise ConfigError(sec.source, sec.key("items"), "must be a list of {kind, name, where}")
@@ -134,7 +133,6 @@ def _provenance(sec: Section) -> Provenance:
         where.append((kind, str(its.string("name", required=True)), its.strings("where")))
     return Provenance(
         wrapper=sec.string("wrapper", ""),
-        ref=sec.string("ref", ""),
         sha=sec.string("sha", ""),
         where=tuple(where),
         optional=sec.strings("optional"),

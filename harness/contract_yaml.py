@@ -40,7 +40,7 @@ def _function(item: FunctionItem) -> dict[str, object]:
 
 def _provenance(p: Provenance) -> dict[str, object]:
     items = [{"kind": k, "name": n, "where": list(w)} for k, n, w in sorted(p.where)]
-    doc: dict[str, object] = {"wrapper": p.wrapper, "ref": p.ref, "sha": p.sha, "items": items}
+    doc: dict[str, object] = {"wrapper": p.wrapper, "sha": p.sha, "items": items}
     if p.optional:
         doc["optional"] = list(p.optional)
     return doc

@@ -108,7 +108,6 @@ def derive(
     sources: Mapping[str, str],
     configs: Mapping[str, str],
     wrapper: str,
-    ref: str,
     sha: str,
     test_files: Collection[str] = (),
     vendored_models: Collection[str] = (),
@@ -139,10 +138,10 @@ def derive(
     for model in [m for m in models if vendored_models and m not in vendored_models]:
         places = ", ".join(_places(models.pop(model)))
         skipped.append(f"model `{model}` ({places}): not defined by the wrapper's vendored upstream, left out")
-    return Derivation(contract=contract_of(found, models, wrapper=wrapper, ref=ref, sha=sha), skipped=tuple(skipped))
+    return Derivation(contract=contract_of(found, models, wrapper=wrapper, sha=sha), skipped=tuple(skipped))
 
 
-def contract_of(found: list[Use], models: Mapping[str, list[str]], *, wrapper: str, ref: str, sha: str) -> Contract:
+def contract_of(found: list[Use], models: Mapping[str, list[str]], *, wrapper: str, sha: str) -> Contract:
     """Uses grouped by name: called -> function item, only read or assigned -> global."""
     by_name: dict[str, list[Use]] = defaultdict(list)
     for use in found:
@@ -175,7 +174,7 @@ def contract_of(found: list[Use], models: Mapping[str, list[str]], *, wrapper: s
         globals=tuple(globals_),
         models=tuple(sorted(models)),
         entry_points=(),
-        provenance=Provenance(wrapper=wrapper, ref=ref, sha=sha, where=tuple(where), optional=optional),
+        provenance=Provenance(wrapper=wrapper, sha=sha, where=tuple(where), optional=optional),
     )
 
 

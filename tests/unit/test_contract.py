@@ -203,7 +203,7 @@ def test_a_contract_file_with_counted_items_and_provenance_loads(tmp_path: Path)
     (tmp_path / "c.yaml").write_text(
         "functions:\n  - {names: [load_models], arity: 1, unknown_arity: true, unknown_keywords: true}\n"
         "globals: [server_config]\n"
-        "provenance:\n  wrapper: w\n  ref: main\n  sha: abc\n"
+        "provenance:\n  wrapper: w\n  sha: abc\n"
         "  items: [{kind: global, name: server_config, where: ['a.py:3']}]\n"
     )
     contract = load_contract(tmp_path / "c.yaml")

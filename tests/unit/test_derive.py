@@ -15,7 +15,7 @@ from tests.unit.fakes import FakeUpstream, sha_of
 
 
 def derived(source: str, *, path: str = "wrapper.py", **more: str) -> Derivation:
-    return derive(sources={path: source, **more}, configs={}, wrapper="file:///w", ref="HEAD", sha="a" * 40)
+    return derive(sources={path: source, **more}, configs={}, wrapper="file:///w", sha="a" * 40)
 
 
 def functions(d: Derivation) -> dict[str, FunctionItem]:
@@ -160,7 +160,6 @@ def test_models_come_from_test_scripts_and_json_configs_only() -> None:
         },
         configs={"configs/cases.json": '{"cases": [{"model": "optimised-t2i"}, {"model": "has spaces"}]}'},
         wrapper="w",
-        ref="HEAD",
         sha="a" * 40,
         test_files=command_scripts("python ./scripts/smoke.py --out {out}"),
     )
@@ -175,7 +174,6 @@ def test_a_file_that_does_not_parse_is_said_not_judged() -> None:
         sources={"bad.py": "def broken(:\n", "good.py": "import wgp\nwgp.load_models('t2v')\n"},
         configs={"bad.json": "{"},
         wrapper="w",
-        ref="HEAD",
         sha="a" * 40,
     )
     assert set(functions(d)) == {"load_models"}
@@ -214,6 +212,8 @@ def test_the_use_case_reads_the_wrappers_tree_without_its_vendored_upstream() ->
         "model `test_model` (tests/test_x.py:2): not defined by the wrapper's vendored upstream, left out",
     )
     assert result.commit.sha == sha_of("w1") and result.text == render(result.contract)
+    by_sha = derive_contract(wrapper, sha_of("w1"), url="file:///w", upstream_dir="Wan2GP")
+    assert by_sha.digest == result.digest  # the same commit by another ref: the same contract
     assert result.summary().startswith("1 functions, 0 globals, 1 models") and sha_of("w1")[:12] in result.source
 
 
