@@ -136,6 +136,28 @@ def test_hidden_gpu_is_infra_125(engine: Engine, tmp_path: Path, gpu: str, extra
     _save(f"gpu-hidden-{gpu}.txt", output)
 
 
+def test_wrapper_mode_runs_the_wrappers_baseline_on_the_gpu(engine: Engine, tmp_path: Path) -> None:
+    """Wrapper mode: the wrapper's own test command, in the same confined container with the GPU
+    passed through, is judged by its videos; each case gets the command's GPU peak."""
+    config = _project(tmp_path, gpu="devices")
+    write_commits(
+        tmp_path / "wrapper",
+        [("gpu wrapper", {"run_gpu.py": (HERE / "gpu_wrapper_test.py.txt").read_text(), "Wan2GP/.keep": ""})],
+    )
+    config.write_text(
+        config.read_text()
+        + f"wrapper: {{url: {tmp_path / 'wrapper'}, command: 'python run_gpu.py {{spec}} {{out}}'}}\n"
+    )
+    code, output = _run(config, "build-and-test", "HEAD", "--json")
+    [record] = Store(load_config(config).state_dir / "state.db").runs()
+    _save("gpu-wrapper.json", {"output": output, "log": Path(record.run_dir, "container.log").read_text()[-3000:]})
+    assert code == 0, output
+    assert record.wrapper and record.image_tag.endswith(f"-{record.wrapper[:12]}")
+    for case in record.cases:
+        assert case.video is not None and case.video.frames > 0
+        assert case.gpu_peak_mib is not None and case.gpu_peak_mib > 0, case
+
+
 def test_p4_throughput_in_container_vs_native(engine: Engine, tmp_path: Path) -> None:
     config = _project(tmp_path, gpu="devices")
     assert _run(config, "build-and-test", "HEAD")[0] == 0
