@@ -8,18 +8,57 @@ commit = deps + upstream tree + overlays + runner             key: sha, deps key
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from harness.errors import BuildFailed
 from harness.model import BuildSpec, Commit
-from harness.naming import STATE_DIR_LABEL, STATE_LABEL, commit_tag, image_name, stage_repo
+from harness.naming import STATE_DIR_LABEL, STATE_LABEL, commit_tag, image_name, pair_tag, stage_repo
 from harness.recipe import FilterReport, Recipe
 from harness.reqpolicy import refusal
-from harness.tarball import RUNNER_PREFIX, TREE_PREFIX
+from harness.tarball import RUNNER_PREFIX, TREE_PREFIX, TreeEntry
 
 KEY_LABEL = "harness.key"
 STAGE_LABEL = "harness.stage"
 OCI = "org.opencontainers.image"
+
+
+WRAPPER_LABEL = "harness.wrapper"
+WRAPPER_ROOT = "opt/wrapper"  # wrapper mode: the wrapper's tree; upstream's at its upstream_dir
+
+
+@dataclass(frozen=True, kw_only=True)
+class WrapperTree:
+    """Wrapper mode's commit image: the wrapper at `commit`, upstream placed at `upstream_dir`."""
+
+    commit: Commit
+    url: str
+    upstream_dir: str
+    patched_tree: str = ""  # the upstream tree after the wrapper's patches ("" none)
+
+    @property
+    def upstream_root(self) -> str:
+        """Upstream's folder in the context; /opt/wan2gp links to it (the smoke runner, the model cache)."""
+        return f"{WRAPPER_ROOT}/{self.upstream_dir}/"
+
+
+_LINK = 0o120000
+
+
+def wrapper_context_tree(
+    wrapper: Iterable[TreeEntry], upstream: Iterable[TreeEntry], upstream_dir: str
+) -> Iterator[TreeEntry]:
+    """The tree of a wrapper-mode image, relative to opt/: the wrapper's files under wrapper/
+    less its own copy of upstream (vendored or a gitlink: replaced whole), upstream's under
+    wrapper/<upstream_dir>/, and wan2gp -> wrapper/<upstream_dir> (where harness's smoke runner,
+    the overlays' finetunes/ and the model cache mount look)."""
+    vendored = f"{upstream_dir}/"
+    for entry in wrapper:
+        if entry.path != upstream_dir and not entry.path.startswith(vendored):
+            yield TreeEntry(path=f"wrapper/{entry.path}", mode=entry.mode, data=entry.data)
+    for entry in upstream:
+        yield TreeEntry(path=f"wrapper/{vendored}{entry.path}", mode=entry.mode, data=entry.data)
+    yield TreeEntry(path="wan2gp", mode=_LINK, data=f"wrapper/{upstream_dir}".encode())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,16 +213,20 @@ def plan_commit(
     created: str,
     overlays: tuple[tuple[str, bytes], ...],
     pip_freeze: str,
+    wrapper: WrapperTree | None = None,
 ) -> BuildSpec:
-    """The commit image. `overlays` are (relative path under finetunes/, bytes)."""
+    """The commit image. `overlays` are (relative path under finetunes/, bytes). With `wrapper`,
+    the context's tree is the wrapper's (opt/wrapper/) with upstream's at its upstream folder."""
     runner = tuple((f"{RUNNER_PREFIX}{name}", data) for name, data in host.runner_files)
-    overlay_files = tuple((f"{TREE_PREFIX}finetunes/{name}", data) for name, data in overlays)
+    root = wrapper.upstream_root if wrapper else TREE_PREFIX
+    overlay_files = tuple((f"{root}finetunes/{name}", data) for name, data in overlays)
     key = digest(
         "commit",
         commit.sha,
         deps.key,
         host.dockerfiles["commit"],
         *(part for name, data in runner + overlay_files for part in (name, data)),
+        *((wrapper.commit.sha, wrapper.upstream_dir, wrapper.patched_tree) if wrapper else ()),
     )
     labels = [
         (f"{OCI}.revision", commit.sha),
@@ -200,13 +243,17 @@ def plan_commit(
     ]
     if host.base_digest:
         labels.append((f"{OCI}.base.digest", host.base_digest))
+    if wrapper:
+        labels += [(WRAPPER_LABEL, wrapper.commit.sha), ("harness.wrapper-source", wrapper.url)]
+        labels += [("harness.patched-tree", wrapper.patched_tree)] if wrapper.patched_tree else []
     return BuildSpec(
         stage="commit",
-        tag=image_name(repo, commit_tag(commit.sha)),
+        tag=image_name(repo, pair_tag(commit.sha, wrapper.commit.sha) if wrapper else commit_tag(commit.sha)),
         key=key,
         dockerfile=with_labels(host.dockerfiles["commit"], tuple(labels)),
         files=runner + overlay_files,
         buildargs=(("DEPS_IMAGE", deps.tag),),
         labels=tuple(labels),
         tree_commit=commit.sha,
+        tree_root="opt/" if wrapper else TREE_PREFIX,
     )

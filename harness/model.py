@@ -94,7 +94,8 @@ class BuildSpec:
     dirs: tuple[tuple[str, str], ...] = ()  # (arcname, host folder) copied whole
     buildargs: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
-    tree_commit: str = ""  # when set, the upstream tree at this sha goes under opt/wan2gp/
+    tree_commit: str = ""  # when set, the upstream tree at this sha goes under tree_root
+    tree_root: str = "opt/wan2gp/"  # wrapper mode: "opt/" (the tree holds wrapper/ and the wan2gp link)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,6 +177,7 @@ class RunRecord:
     run_dir: str
     level: RecordLevel = "baseline"
     contract_hash: str = ""  # the contract that judged it (contract_digest); "" unknown: vouches for nothing
+    wrapper: str = ""  # wrapper mode: the wrapper's commit tested with `commit` ("" harness's own runner)
 
     def vouches_for(self, key: RunKey) -> bool:
         """Whether this record's verdict, whatever it is, answers `key`'s question.

@@ -66,6 +66,11 @@ def commit_tag(sha: str) -> str:
     return sha[:12]
 
 
+def pair_tag(sha: str, wrapper_sha: str) -> str:
+    """Wrapper mode: both commits in the tag, upstream's first (`<x12>-<w12>`)."""
+    return f"{commit_tag(sha)}-{commit_tag(wrapper_sha)}"
+
+
 def stage_repo(repo: str, stage: str) -> str:
     """Repository of the env and deps images that sit under the commit images."""
     return validate_repo(f"{repo}-{stage}")

@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import Config, Suite
+from harness.config import Config, Suite, WrapperConfig
 from harness.context import HostFiles
 from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
 from harness.errors import UsageError
@@ -47,6 +47,26 @@ class GpuNeeds:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WrapperPlan:
+    """Wrapper mode: the user's wrapper at `ref` around upstream, judged by its own test command."""
+
+    url: str
+    ref: str  # as given (a bisect over the wrapper's side replaces it per probe)
+    upstream_dir: str  # where upstream goes inside the wrapper's tree
+    command: str  # `{out}`: the output folder
+    results: str  # relative to {out}; a glob picks the newest match
+    requirements: str | None  # inside the wrapper's tree, installed after upstream's
+    patches: Path | None
+
+    def lines(self) -> tuple[str, ...]:
+        return (
+            f"  wrapper   {self.url} at {self.ref}, upstream at {self.upstream_dir}/, "
+            f"requirements {self.requirements or 'none'}, patches {self.patches or 'none'}",
+            f"  command   {self.command} (results {{out}}/{self.results})",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class BuildPlan:
     """The three builds of a commit image, less what only the engine and the commit tell."""
 
@@ -58,6 +78,7 @@ class BuildPlan:
     retries: int  # env and deps builds that failed for network reasons are tried again this often
     backoff_s: float
     state_dir: Path
+    wrapper: WrapperPlan | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +91,7 @@ class SuitePlan:
     model_cache: Path | None
     timeout_s: float
     limits: Limits
+    wrapper: WrapperPlan | None = None  # the wrapper's command runs instead of harness's runner
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +116,18 @@ class Plan:
         """The same plan for another commit (a bisect probe): nothing is read again."""
         return dataclasses.replace(self, ref=ref, level=level)
 
+    @property
+    def wrapper(self) -> WrapperPlan | None:
+        return self.build.wrapper
+
+    def for_wrapper(self, ref: str) -> Plan:
+        """The same plan with the wrapper at another commit (a bisect over the wrapper's side)."""
+        if self.build.wrapper is None:
+            raise UsageError("the wrapper's side needs a `wrapper:` section in harness.yaml")
+        wrapper = dataclasses.replace(self.build.wrapper, ref=ref)
+        build = dataclasses.replace(self.build, wrapper=wrapper)
+        return dataclasses.replace(self, build=build, test=dataclasses.replace(self.test, wrapper=wrapper))
+
     def lines(self) -> tuple[str, ...]:
         """The plan in words, a fact a line (`--dry-run` without --json)."""
         test, build = self.test, self.build
@@ -110,6 +144,7 @@ class Plan:
             f"  run       gpu {test.gpu.mode} {list(test.gpu.gpus) or 'all'}, timeout {test.timeout_s:g} s, "
             f"memory {_memory(test.limits.memory_bytes)}, pids {test.limits.pids}",
             f"  state     {self.state_dir}",
+            *(self.wrapper.lines() if self.wrapper else ("  wrapper   none: harness's own runner judges upstream",)),
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -142,7 +177,31 @@ class Plan:
                 "limits": dataclasses.asdict(test.limits),
             },
             "state_dir": str(self.state_dir),
+            "wrapper": _wrapper_dict(self.wrapper),
         }
+
+
+def _wrapper_dict(wrapper: WrapperPlan | None) -> dict[str, object] | None:
+    if wrapper is None:
+        return None
+    return {**dataclasses.asdict(wrapper), "patches": str(wrapper.patches) if wrapper.patches else None}
+
+
+def wrapper_plan(cfg: WrapperConfig | None, ref: str | None = None) -> WrapperPlan | None:
+    """The wrapper's part of the plan (`ref` overrides wrapper.ref, e.g. `--wrapper-ref`)."""
+    if cfg is None:
+        if ref is not None:
+            raise UsageError(f"--wrapper-ref {ref}: harness.yaml has no `wrapper:` section to take it")
+        return None
+    return WrapperPlan(
+        url=cfg.url,
+        ref=ref or cfg.ref,
+        upstream_dir=cfg.upstream_dir,
+        command=cfg.command,
+        results=cfg.results,
+        requirements=cfg.requirements,
+        patches=cfg.patches,
+    )
 
 
 def contract_digest(path: Path | None) -> str:
@@ -167,10 +226,17 @@ def level_of(value: str | None) -> Level | None:
 
 
 def load_plan(
-    cfg: Config, *, ref: str, level: str | None = None, rebuild: bool = False, no_cache: bool = False
+    cfg: Config,
+    *,
+    ref: str,
+    level: str | None = None,
+    rebuild: bool = False,
+    no_cache: bool = False,
+    wrapper_ref: str | None = None,
 ) -> Plan:
     """Read everything a build-and-test of `ref` needs from the config's files (no engine, no git)."""
     suite = cfg.suite
+    wrapper = wrapper_plan(cfg.wrapper, wrapper_ref)
     return Plan(
         ref=ref,
         level=level_of(level),
@@ -180,8 +246,8 @@ def load_plan(
         suite_hash=suite.digest(),  # hashes overlay and input files: once per plan
         state_dir=cfg.state_dir,
         contract=contract_plan(judging_contract(cfg.contract, level), suite),
-        build=build_plan(cfg),
-        test=suite_plan(cfg),
+        build=dataclasses.replace(build_plan(cfg), wrapper=wrapper),
+        test=dataclasses.replace(suite_plan(cfg), wrapper=wrapper),
     )
 
 

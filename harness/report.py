@@ -38,7 +38,8 @@ def to_json(value: Any) -> str:
 
 
 def verdict_table(record: RunRecord) -> Table:
-    table = Table(title=escape(f"run {record.run_id}  commit {record.commit[:12]}  suite {record.suite}"))
+    wrapper = f"  wrapper {record.wrapper[:12]}" if record.wrapper else ""
+    table = Table(title=escape(f"run {record.run_id}  commit {record.commit[:12]}{wrapper}  suite {record.suite}"))
     for column in ("case", "model", "verdict", "frames", "size", "gen s", "GPU peak", "why"):
         table.add_column(column, overflow="fold")
     for case in record.cases:
@@ -79,7 +80,9 @@ def history_table(records: list[RunRecord], unreachable: set[str] | None = None)
         table.add_row(
             escape(r.run_id),
             escape(r.started),
-            r.commit[:12] + (" (unreachable)" if r.commit in (unreachable or set()) else ""),
+            r.commit[:12]
+            + (f"+{r.wrapper[:8]}" if r.wrapper else "")
+            + (" (unreachable)" if r.commit in (unreachable or set()) else ""),
             f"[{STYLE[r.verdict]}]{r.verdict.value}[/]",
             r.image_id[7:19],
             escape(r.summary),

@@ -17,10 +17,12 @@ from harness.config import GENERATED, GENERATED_MASK, Case, Suite
 from harness.errors import NoGpuError
 from harness.limits import Limits
 from harness.model import GpuMode
+from harness.plan import WrapperPlan
 
 IN_DIR = "/harness/in"
 OUT_DIR = "/harness/out"
 UPSTREAM_DIR = "/opt/wan2gp"
+WRAPPER_DIR = "/opt/wrapper"  # wrapper mode (context.py: /opt/wan2gp links to its upstream folder)
 MODEL_DIR = f"{UPSTREAM_DIR}/ckpts"
 DRIVER_TARGET = "/usr/local/nvidia"
 _GPU_NODE = re.compile(r"/dev/nvidia[0-9]+\Z")
@@ -201,6 +203,22 @@ def runner_args(limits: Limits) -> tuple[str, ...]:
     return ("--writable-copy", SCRATCH) if limits.read_only_root else ()
 
 
+def wrapper_args(wrapper: WrapperPlan | None) -> tuple[str, ...]:
+    """Wrapper mode: the runner runs the wrapper's test command in its folder instead of the suite."""
+    if wrapper is None:
+        return ()
+    return (
+        "--root",
+        WRAPPER_DIR,
+        "--wrapper-command",
+        wrapper.command,
+        "--wrapper-results",
+        wrapper.results,
+        "--wrapper-upstream-dir",
+        wrapper.upstream_dir,
+    )
+
+
 def suite_container(
     *,
     suite: Suite,
@@ -213,9 +231,11 @@ def suite_container(
     labels: dict[str, str],
     gpu: GpuPlan,
     smoke: bool,
+    wrapper: WrapperPlan | None = None,
 ) -> SuiteContainer:
     """The test container of `run_dir`: its in/ read-only, its out/ writable, the model cache
-    read-only; with `smoke`, only an import of upstream on the CPU."""
+    read-only; with `smoke`, only an import of upstream on the CPU; with `wrapper`, the wrapper's
+    own test command."""
     in_dir, out_dir = f"{run_dir}/in", f"{run_dir}/out"
     mounts = [
         Mount(source=in_dir, target=IN_DIR, read_only=True),
@@ -227,7 +247,7 @@ def suite_container(
     request = RunRequest(
         image=image,
         command=(
-            *(("--smoke",) if smoke else ()),
+            *(("--smoke",) if smoke else wrapper_args(wrapper)),
             *runner_args(limits),
             "--spec",
             f"{IN_DIR}/spec.json",

@@ -78,9 +78,9 @@ def _entries(spec: BuildSpec, tree: Iterable[TreeEntry]) -> dict[str, Payload]:
     """Archive name -> payload: the Dockerfile, the upstream tree, host folders, then spec files."""
     entries: dict[str, Payload] = {"Dockerfile": (0o100644, spec.dockerfile.encode())}
     for entry in tree:
-        if any(unsafe_name(part) for part in entry.path.split("/")):  # `..` would land outside opt/wan2gp/
+        if any(unsafe_name(part) for part in entry.path.split("/")):  # `..` would land outside the tree root
             raise UnsafeTree("", (entry.path,))
-        entries[f"{TREE_PREFIX}{entry.path}"] = (entry.mode, entry.data)
+        entries[f"{spec.tree_root}{entry.path}"] = (entry.mode, entry.data)
     for arcname, host_dir in spec.dirs:
         entries[f"{arcname}/"] = (0o040755, b"")
         entries.update(_host_files(arcname, Path(host_dir)))

@@ -38,6 +38,10 @@ def build_and_test_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print the plan (what would be built and run) and exit 0")
     ] = False,
+    wrapper_ref: Annotated[
+        str | None,
+        typer.Option("--wrapper-ref", help="wrapper mode: test this commit of the wrapper (default wrapper.ref)"),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Build the image of REF, run the suite in it, judge the videos, record the run."""
@@ -46,7 +50,7 @@ def build_and_test_cmd(
 
     cfg = world.config()
     refuse_unchecked_level(cfg, level)
-    plan = load_plan(cfg, ref=refs[0], level=level, rebuild=rebuild, no_cache=no_cache)
+    plan = load_plan(cfg, ref=refs[0], level=level, rebuild=rebuild, no_cache=no_cache, wrapper_ref=wrapper_ref)
     if dry_run:
         _print_plans([plan.for_ref(ref, plan.level) for ref in refs], json_out=json_out)
     reporter = ConsoleReporter(err, verbose)

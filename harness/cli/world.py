@@ -72,6 +72,15 @@ def upstream_for(cfg: Config) -> GitUpstream:
     return GitUpstream(cfg.upstream_url, cfg.mirror_dir, session)
 
 
+def wrapper_for(cfg: Config) -> GitUpstream | None:
+    """Wrapper mode: the wrapper's repository in its own mirror, fetched like upstream's."""
+    if cfg.wrapper is None:
+        return None
+    upstream_for(cfg)  # the command's fetch session, made once
+    assert state.fetches is not None
+    return GitUpstream(cfg.wrapper.url, cfg.wrapper.mirror_dir, state.fetches)
+
+
 def engine() -> Engine:
     """An engine client that labels nothing as this state's (diagnostics, reaping a session)."""
     return connect(os.environ)
@@ -106,6 +115,7 @@ def make_world(cfg: Config, reporter: Reporter, run_store: Store | None = None) 
         reporter=reporter,
         clock=lambda: datetime.datetime.now(datetime.UTC),
         session=session_id(),
+        wrapper=wrapper_for(cfg),
     )
 
 

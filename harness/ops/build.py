@@ -11,12 +11,21 @@ from typing import BinaryIO
 
 from harness.buildsteps import journal
 from harness.config import Config
-from harness.context import KEY_LABEL, HostFiles, HostInputs, plan_commit, plan_deps, plan_env
+from harness.context import (
+    KEY_LABEL,
+    HostFiles,
+    HostInputs,
+    WrapperTree,
+    plan_commit,
+    plan_deps,
+    plan_env,
+    wrapper_context_tree,
+)
 from harness.errors import BuildFailed, BuildInfraError
 from harness.evaluate import infra_trouble
 from harness.model import BuildResult, BuildSpec, Commit
 from harness.ops.isolation import check_repo
-from harness.plan import RUNNER_DIR, BuildPlan, host_files
+from harness.plan import RUNNER_DIR, BuildPlan, WrapperPlan, host_files
 from harness.ports import ImageBuilder, Reporter, Upstream
 from harness.recipe import FilterReport, Recipe, filter_requirements
 from harness.session import session_id
@@ -24,6 +33,15 @@ from harness.tarball import TreeEntry, write_context
 
 __all__ = ["RUNNER_DIR", "BuiltImage", "build_commit_image", "ensure_image", "host_inputs"]
 FREEZE_PATH = "/opt/harness/pip-freeze.txt"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WrapperSource:
+    """Wrapper mode: the wrapper's repository and the commit of it the image holds."""
+
+    repo: Upstream
+    commit: Commit
+    patched_tree: str = ""  # upstream's tree with the wrapper's patches applied ("" none)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,12 +177,16 @@ def build_commit_image(
     state: str,
     rebuild: bool = False,
     no_cache: bool = False,
+    wrapper: WrapperSource | None = None,
 ) -> BuiltImage:
     """Build (or reuse) env, deps and commit images, labelled as the harness state `state`'s.
-    `rebuild` redoes the commit image; `no_cache` redoes all three without the engine's layer cache."""
+    `rebuild` redoes the commit image; `no_cache` redoes all three without the engine's layer cache.
+    With `wrapper` (plan.wrapper set), the wrapper's requirements follow upstream's and its tree
+    holds upstream's."""
     check_repo(builder, plan.repo, state)  # before anything is built or tagged in the repository
     host = engine_inputs(plan.host, plan.recipe, builder, state)
-    filters = _filtered_requirements(plan.recipe, upstream.read_file(commit.sha, "requirements.txt"), reporter)
+    requirements = _requirements(plan.wrapper, upstream, commit, wrapper)
+    filters = _filtered_requirements(plan.recipe, requirements, reporter)
     env = plan_env(plan.recipe, host, plan.repo)
     deps = plan_deps(env, filters, plan.recipe, host, plan.repo)
     env_result, deps_result = (_ensure_base(plan, stage, builder, reporter, no_cache=no_cache) for stage in (env, deps))
@@ -179,9 +201,10 @@ def build_commit_image(
         created=created,
         overlays=plan.overlays,
         pip_freeze=freeze,
+        wrapper=_wrapper_tree(plan.wrapper, wrapper),
     )
     skipped: list[str] = []
-    tree = upstream.iter_tree(commit.sha, skipped)
+    tree = _tree(plan.wrapper, upstream, commit, wrapper, skipped)
     rebuild = rebuild or no_cache
     result = ensure_image(
         builder, spec, reporter, timeout_s=plan.timeout_s, rebuild=rebuild, tree=tree, state_dir=plan.state_dir
@@ -197,6 +220,44 @@ def build_commit_image(
         filters=filters,
         skipped_files=tuple(skipped),
     )
+
+
+def _requirements(
+    layout: WrapperPlan | None, upstream: Upstream, commit: Commit, wrapper: WrapperSource | None
+) -> bytes | None:
+    """Upstream's requirements.txt, then the wrapper's file (one text: the recipe filters both)."""
+    own = upstream.read_file(commit.sha, "requirements.txt")
+    if layout is None or wrapper is None or layout.requirements is None:
+        return own
+    theirs = wrapper.repo.read_file(wrapper.commit.sha, layout.requirements)
+    if theirs is None:
+        raise BuildFailed(
+            "deps",
+            f"wrapper.requirements {layout.requirements!r} is not in the wrapper's tree at {wrapper.commit.short}",
+            (),
+        )
+    head = f"\n# the wrapper's {layout.requirements} at {wrapper.commit.short}\n".encode()
+    return (own or b"").rstrip(b"\n") + head + theirs
+
+
+def _wrapper_tree(layout: WrapperPlan | None, wrapper: WrapperSource | None) -> WrapperTree | None:
+    if layout is None:
+        return None
+    if wrapper is None:
+        raise ValueError("a wrapper-mode build needs the wrapper's commit")  # a harness bug: exit 128
+    return WrapperTree(
+        commit=wrapper.commit, url=layout.url, upstream_dir=layout.upstream_dir, patched_tree=wrapper.patched_tree
+    )
+
+
+def _tree(
+    layout: WrapperPlan | None, upstream: Upstream, commit: Commit, wrapper: WrapperSource | None, skipped: list[str]
+) -> Iterable[TreeEntry]:
+    """The context's tree: upstream's (patched when the wrapper has patches), inside the wrapper's in wrapper mode."""
+    if layout is None or wrapper is None:
+        return upstream.iter_tree(commit.sha, skipped)
+    ours = upstream.iter_tree(wrapper.patched_tree or commit.sha, skipped)
+    return wrapper_context_tree(wrapper.repo.iter_tree(wrapper.commit.sha, skipped), ours, layout.upstream_dir)
 
 
 def _ensure_base(

@@ -23,7 +23,7 @@ from harness.evaluate import classify_build_failure, evaluate_smoke, evaluate_wi
 from harness.model import LEVELS as LEVELS  # re-exported: the CLI checks --level against it
 from harness.model import CaseResult, Commit, Level, RunOutcome, RunRecord, Verdict
 from harness.naming import LAST_GOOD
-from harness.ops.build import BuiltImage, build_commit_image
+from harness.ops.build import BuiltImage, WrapperSource, build_commit_image
 from harness.ops.check import check_planned
 from harness.ops.gpu_checks import drift_reference, host_preflight, image_preflight
 from harness.ops.test import FramesReader, VideoProbe, run_suite
@@ -50,6 +50,7 @@ class World:
     reporter: Reporter
     clock: Clock
     session: str
+    wrapper: Upstream | None = None  # wrapper mode: the wrapper's repository (its own mirror)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +74,7 @@ class Run:
     suite_hash: str
     contract_hash: str
     owner: OwnerLock  # held until the run is recorded (runfolder.py)
+    wrapper: Commit | None = None  # wrapper mode: the wrapper's commit tested with `commit`
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,10 +112,17 @@ def follow_last_good(store: RunStore, tag: Callable[[str], None]) -> str | None:
 
 
 def facts(
-    commit: str, suite: str, suite_hash: str, contract_hash: str, level: str, started: datetime.datetime
+    commit: str,
+    suite: str,
+    suite_hash: str,
+    contract_hash: str,
+    level: str,
+    started: datetime.datetime,
+    wrapper: str = "",
 ) -> dict[str, str]:
     """What a run folder's owner file says: enough to record the run as interrupted if it dies."""
     return {
+        "wrapper": wrapper,
         "commit": commit,
         "suite": suite,
         "suite_hash": suite_hash,
@@ -141,9 +150,8 @@ def start_run(plan: Plan, world: World) -> Run:
     """Resolve the ref, pick the level (the deepest this host can run, unless asked) and claim
     the run's folder: a folder whose owner dies unrecorded is recorded as interrupted later."""
     commit = world.upstream.resolve(plan.ref)
-    resolution = world.upstream.resolution(plan.ref)
-    if resolution is not None and resolution.ref != resolution.sha:  # a bisect probe's full sha says nothing new
-        world.reporter.step(f"ref {resolution.line()}")
+    _say_resolution(world.upstream, plan.ref, world.reporter, "ref")
+    wrapper = _wrapper_commit(plan, world)
     level = plan.level
     if level is None:
         level, why = default_level(plan.test.gpu, world.gpu)
@@ -152,7 +160,10 @@ def start_run(plan: Plan, world: World) -> Run:
     run_id = new_run_id(started)
     run_dir = plan.state_dir / "runs" / run_id
     contract_hash = plan.contract.digest  # what the check judges by ("none": nothing)
-    owner = claim_run_dir(run_dir, facts(commit.sha, plan.suite, plan.suite_hash, contract_hash, level, started))
+    wrapper_sha = wrapper.sha if wrapper else ""
+    owner = claim_run_dir(
+        run_dir, facts(commit.sha, plan.suite, plan.suite_hash, contract_hash, level, started, wrapper_sha)
+    )
     run = Run(
         run_id=run_id,
         commit=commit,
@@ -163,9 +174,28 @@ def start_run(plan: Plan, world: World) -> Run:
         suite_hash=plan.suite_hash,
         contract_hash=contract_hash,
         owner=owner,
+        wrapper=wrapper,
     )
-    world.reporter.step(f"run {run_id}: commit {commit.short} {commit.subject!r}")
+    with_wrapper = f", wrapper {wrapper.short} {wrapper.subject!r}" if wrapper else ""
+    world.reporter.step(f"run {run_id}: commit {commit.short} {commit.subject!r}{with_wrapper}")
     return run
+
+
+def _say_resolution(repo: Upstream, ref: str, reporter: Reporter, what: str) -> None:
+    resolution = repo.resolution(ref)
+    if resolution is not None and resolution.ref != resolution.sha:  # a bisect probe's full sha says nothing new
+        reporter.step(f"{what} {resolution.line()}")
+
+
+def _wrapper_commit(plan: Plan, world: World) -> Commit | None:
+    """Wrapper mode: the wrapper's commit, resolved in its own mirror like upstream's."""
+    if plan.wrapper is None:
+        return None
+    if world.wrapper is None:
+        raise ValueError("wrapper mode without the wrapper's repository in the world")  # a wiring bug: exit 128
+    commit = world.wrapper.resolve(plan.wrapper.ref)
+    _say_resolution(world.wrapper, plan.wrapper.ref, world.reporter, "wrapper ref")
+    return commit
 
 
 def execute(plan: Plan, run: Run, world: World) -> Judged:
@@ -206,6 +236,7 @@ def record(run: Run, judged: Judged, world: World) -> Result:
         build_seconds=built.seconds if built else 0.0,
         run_seconds=judged.run_seconds,
         level=run.level,
+        wrapper=run.wrapper.sha if run.wrapper else "",
     )
     move = False
     if judged.baseline:
@@ -262,6 +293,7 @@ def _build(plan: Plan, run: Run, world: World) -> BuiltImage | Judged:
             state=world.store.state_id(),
             rebuild=plan.rebuild,
             no_cache=plan.no_cache,
+            wrapper=WrapperSource(repo=world.wrapper, commit=run.wrapper) if world.wrapper and run.wrapper else None,
         )
     except BuildFailed as exc:
         verdict = classify_build_failure(exc.stage, exc.log_tail)
@@ -279,7 +311,12 @@ def _attempt(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> RunO
         image=built.image_id,
         run_id=run.run_id,
         run_dir=run.run_dir,
-        labels={"harness.run": run.run_id, "harness.commit": run.commit.sha, "harness.session": world.session},
+        labels={
+            "harness.run": run.run_id,
+            "harness.commit": run.commit.sha,
+            "harness.session": world.session,
+            **({"harness.wrapper": run.wrapper.sha} if run.wrapper else {}),
+        },
         runner=world.runner,
         gpu_probe=world.gpu,
         probe=world.probe,

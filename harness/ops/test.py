@@ -104,7 +104,8 @@ def run_suite(
     except InfraError as exc:  # a full disk included: no verdict on the commit
         return _infra(log_path, exc)
     request = container.request
-    reporter.step(f"running suite {plan.suite.name} ({len(plan.suite.cases)} cases) in {image}")
+    what = f"the wrapper's test command ({plan.wrapper.command})" if plan.wrapper and not smoke else "suite"
+    reporter.step(f"running {what} {plan.suite.name} ({len(plan.suite.cases)} cases) in {image}")
     read_deadline = time.monotonic() + request.timeout_s + READ_GRACE_S
     try:
         done, telemetry = _run_sampled(plan, request, runner, gpu_probe, reporter, log_path)
@@ -193,6 +194,7 @@ def _container(
         labels=labels,
         gpu=gpu,
         smoke=smoke,
+        wrapper=plan.wrapper,
     )
 
 

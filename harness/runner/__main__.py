@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import entry, missing, smoke
+from . import entry, missing, smoke, wrapper
 
 
 def _warm_gpu() -> None:
@@ -82,14 +82,16 @@ def _name_missing_weights(row: dict[str, object], root: Path) -> None:
 READY_FILE = "/tmp/harness-worker-ready"
 
 
-def writable_copy(root: Path, scratch: Path) -> Path:
-    """Copy the upstream tree to a writable scratch folder (the image's root filesystem is
-    read-only; importing wgp writes wgp_config.json, settings/ and loras/ next to it). The
-    model cache stays where it is mounted, linked into the copy."""
+def writable_copy(root: Path, scratch: Path, upstream_dir: str = "") -> Path:
+    """Copy the upstream tree (wrapper mode: the wrapper's, upstream's inside at `upstream_dir`)
+    to a writable scratch folder (the image's root filesystem is read-only; importing wgp writes
+    wgp_config.json, settings/ and loras/ next to it). The model cache stays where it is
+    mounted, linked into the copy."""
     target = scratch / root.name
     shutil.copytree(root, target, symlinks=True, ignore=shutil.ignore_patterns("ckpts"), dirs_exist_ok=True)
-    if (root / "ckpts").exists() and not (target / "ckpts").exists():
-        (target / "ckpts").symlink_to(root / "ckpts")
+    ckpts = Path(upstream_dir, "ckpts")
+    if (root / ckpts).exists() and not (target / ckpts).exists():
+        (target / ckpts).symlink_to(root / ckpts)
     return target
 
 
@@ -120,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--serve", action="store_true", help="run as the production stand-in worker")
     parser.add_argument("--smoke", action="store_true", help="import upstream on the CPU, resolve the models")
     parser.add_argument("--writable-copy", type=Path, help="run from a copy of the upstream tree made here")
+    parser.add_argument("--wrapper-command", help="wrapper mode: run this test command in --root ({out}: --out)")
+    parser.add_argument("--wrapper-results", default="results.json", help="the results file it writes under --out")
+    parser.add_argument("--wrapper-upstream-dir", default="", help="where upstream lives in the wrapper's tree")
     return parser
 
 
@@ -127,7 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.writable_copy:
-        args.root = writable_copy(args.root.resolve(), args.writable_copy)
+        args.root = writable_copy(args.root.resolve(), args.writable_copy, args.wrapper_upstream_dir)
+    if args.wrapper_command and args.spec and args.out:
+        spec = json.loads(args.spec.read_text())
+        return wrapper.run_wrapper(
+            args.root, args.out, spec, command=args.wrapper_command, results=args.wrapper_results, spec_path=args.spec
+        )
     if args.serve:
         return serve(args.root.resolve())
     if args.spec is None or args.out is None:

@@ -38,6 +38,7 @@ RUN_FIELDS = (
     "run_seconds",
     "run_dir",
     "cases",
+    "wrapper_sha",
 )
 RUN_COLUMNS = ", ".join(RUN_FIELDS)
 RUN_SLOTS = ", ".join("?" for _ in RUN_FIELDS)
@@ -64,6 +65,7 @@ def orphan_row(orphan: Orphan) -> tuple[object, ...]:
         run_seconds=0.0,
         run_dir=str(orphan.run_dir),
         cases=(),
+        wrapper=facts.get("wrapper", ""),
     )
     return run_row(record)
 
@@ -130,6 +132,7 @@ def run_row(record: RunRecord) -> tuple[object, ...]:
         record.run_seconds,
         record.run_dir,
         cases,
+        record.wrapper,
     )
 
 
@@ -158,6 +161,7 @@ def _decode(row: tuple[object, ...]) -> RunRecord:
         run_s,
         run_dir,
         cases,
+        wrapper,
     ) = row
     return RunRecord(
         run_id=str(run_id),
@@ -176,4 +180,5 @@ def _decode(row: tuple[object, ...]) -> RunRecord:
         run_seconds=float(str(run_s)),
         run_dir=str(run_dir),
         cases=tuple(_case(c) for c in json.loads(str(cases))),
+        wrapper=str(wrapper),
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.errors import StoreError
 from harness.store.guard import recovery
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STORE_NAME = "state.db"  # <state_dir>/state.db, beside <state_dir>/runs
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS runs (
   image_tag TEXT NOT NULL, deps_key TEXT NOT NULL, suite TEXT NOT NULL,
   suite_hash TEXT NOT NULL, level TEXT NOT NULL, verdict TEXT NOT NULL, summary TEXT NOT NULL,
   started TEXT NOT NULL, build_seconds REAL NOT NULL, run_seconds REAL NOT NULL,
-  run_dir TEXT NOT NULL, cases TEXT NOT NULL, contract_hash TEXT NOT NULL DEFAULT ''
+  run_dir TEXT NOT NULL, cases TEXT NOT NULL, contract_hash TEXT NOT NULL DEFAULT '',
+  wrapper_sha TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_commit ON runs (commit_sha, suite_hash, level);
 CREATE TABLE IF NOT EXISTS releases (
@@ -70,6 +71,8 @@ MIGRATIONS: dict[int, tuple[str, ...] | Callable[[sqlite3.Connection], None]] = 
     # from before owner locks off this store (its run folders in progress would look dead).
     2: (),
     3: _bisects_under_the_version,
+    # v5: wrapper mode: the wrapper's commit a run tested with upstream's ('' for harness's own runner).
+    4: ("ALTER TABLE runs ADD COLUMN wrapper_sha TEXT NOT NULL DEFAULT ''",),
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from harness.errors import EXIT_SKIP, StoreError
 from harness.model import CaseResult, Pointer, RunRecord, Verdict, VideoFacts
-from harness.store import Store
+from harness.store import SCHEMA_VERSION, Store
 
 VIDEO = VideoFacts(path="/runs/r/t2v.mp4", exists=True, decodes=True, frames=9, width=64, height=48, size_bytes=10)
 CASES = (
@@ -180,7 +180,7 @@ def test_v1_store_is_migrated_and_its_runs_vouch_for_nothing(tmp_path: Path) -> 
         assert _last_good(store).run_id == "20240101-000000-abc123"
         assert [r.revision for r in store.releases()] == [1]
         assert store.unreachable() == {"1" * 40}
-        assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("4",)
+        assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == (str(SCHEMA_VERSION),)
         fresh = dataclasses.replace(RECORD, run_id="20240105-000000-fe0000")
         store.add_run(fresh)  # new runs carry their contract
         assert store.run(fresh.run_id) == fresh
