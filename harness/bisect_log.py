@@ -13,7 +13,7 @@ from dataclasses import asdict
 from typing import TypeVar
 
 from harness.errors import StoreError
-from harness.model import BisectSession, BisectStep, Verdict, as_level, as_step_source
+from harness.model import BisectSession, BisectStep, Verdict, as_level, as_side, as_step_source
 from harness.store import Store, guarded
 
 T = TypeVar("T")
@@ -29,8 +29,8 @@ class BisectLog:
     def start(self, session: BisectSession) -> None:
         with self.store.transaction():
             self.store.db.execute(
-                "INSERT OR IGNORE INTO bisects (id, good, bad, level, suite_hash, started, reason, case_id) "
-                "VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO bisects (id, good, bad, level, suite_hash, started, reason, case_id, "
+                "side, fixed) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     session.id,
                     session.good,
@@ -40,6 +40,8 @@ class BisectLog:
                     session.started,
                     session.reason,
                     session.case,
+                    session.side,
+                    session.fixed,
                 ),
             )
 
@@ -75,7 +77,8 @@ class BisectLog:
     @guarded("reading bisect sessions")
     def sessions(self) -> list[BisectSession]:
         rows = self.store.db.execute(
-            "SELECT id, good, bad, level, suite_hash, started, finished, answer, reason, case_id FROM bisects "
+            "SELECT id, good, bad, level, suite_hash, started, finished, answer, reason, case_id, side, fixed "
+            "FROM bisects "
             "ORDER BY started DESC, id DESC"
         ).fetchall()
         return [_decoded(f"bisect {r[0]!r}", _session, r) for r in rows]
@@ -109,6 +112,8 @@ def _session(r: tuple[object, ...]) -> BisectSession:
         answer=json.loads(str(r[7])) if r[7] else {},
         reason=str(r[8]),
         case=str(r[9]),
+        side=as_side(str(r[10])),
+        fixed=str(r[11]),
     )
 
 

@@ -102,6 +102,22 @@ class UnsafeTree(HarnessError):
         )
 
 
+class PatchConflict(HarnessError):
+    """A downstream patch (`wrapper.patches`) no longer applies to an upstream commit: the
+    wrapper's maintainer must act (refresh or drop the patch), so it is the commit's verdict,
+    `patch_conflict`, exit 1. Names the first patch that fails, its file and hunk, and git's words."""
+
+    exit_code = EXIT_FAIL
+
+    def __init__(self, *, patch: str, file: str, hunk: str, detail: str, commit: str = "") -> None:
+        self.patch, self.file, self.hunk, self.detail, self.commit = patch, file, hunk, detail, commit
+        where = f" to {file}" if file else ""
+        where += f", hunk {hunk}" if hunk else ""
+        at = f" at {commit[:12]}" if commit else ""
+        remedy = f"; refresh the series with `harness patches refresh --to {commit[:12]}`" if commit else ""
+        super().__init__(f"patch_conflict: {patch} no longer applies{where}{at} (git: {detail}){remedy}")
+
+
 class PromotionRefused(HarnessError):
     """The candidate is not vouched for by a PASS record of the current suite (or is gone)."""
 

@@ -48,14 +48,16 @@ def judge_case(
     telemetry: CaseTelemetry | None = None,
     drift: float | None = None,
     min_psnr: float | None = None,
+    who: str = "runner",
 ) -> CaseResult:
+    """One case from its row (the runner's, or in wrapper mode the wrapper's) and its video."""
     status = str(row.get("status", "missing")) if row else "missing"
     error = str(row.get("error") or "") if row else ""
     reasons = _video_problems(case, video)
     if row is None:
-        reasons.insert(0, "the runner reported nothing for this case")
+        reasons.insert(0, f"the {who} reported nothing for this case")
     elif status != "success":
-        reasons.insert(0, f"runner status {status}" + (f": {error}" if error else ""))
+        reasons.insert(0, f"{who} status {status}" + (f": {error}" if error else ""))
     notes = []
     if telemetry is not None and telemetry.leaked:
         notes.append(f"GPU memory leak: {telemetry.leak_mib:+.0f} MiB still used after the case")
@@ -117,6 +119,7 @@ def evaluate(suite: Suite, outcome: RunOutcome) -> tuple[Verdict, str, tuple[Cas
             drift=outcome.drift.get(c.id),
             telemetry=t if isinstance(t := outcome.telemetry.get(c.id), CaseTelemetry) else None,
             min_psnr=suite.min_psnr,
+            who="wrapper" if "wrapper" in outcome.results else "runner",  # runner/wrapper.py adds it
         )
         for c in suite.cases
     )

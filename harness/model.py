@@ -19,6 +19,8 @@ GpuMode = Literal["auto", "nvidia", "devices", "none"]  # run.gpu: how test cont
 GPU_MODES: tuple[GpuMode, ...] = ("auto", "nvidia", "devices", "none")
 StepSource = Literal["fresh", "reused"]  # a bisect probe tested now, or answered by a recorded run
 STEP_SOURCES: tuple[StepSource, ...] = ("fresh", "reused")
+Side = Literal["upstream", "wrapper"]  # which repository a bisect walks (wrapper mode: either)
+SIDES: tuple[Side, ...] = ("upstream", "wrapper")
 C = TypeVar("C", bound=str)
 
 
@@ -40,6 +42,10 @@ def as_record_level(value: str) -> RecordLevel:
 
 def as_step_source(value: str) -> StepSource:
     return one_of(value, STEP_SOURCES, "bisect step source")
+
+
+def as_side(value: str) -> Side:
+    return one_of(value, SIDES, "bisect side")
 
 
 def as_release_action(value: str) -> ReleaseAction:
@@ -250,6 +256,8 @@ class BisectSession:
     answer: dict[str, object]
     reason: str = ""  # --reason: only failures matching it count as bad
     case: str = ""  # --case: only this case's failure counts
+    side: Side = "upstream"  # wrapper mode: the side walked (good and bad are its commits)
+    fixed: str = ""  # wrapper mode: the other side's commit, the same for every probe
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,7 @@ from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
 from harness.errors import UsageError
 from harness.limits import MEMORY_SHARE, Limits
 from harness.model import LEVELS, GpuMode, Level
+from harness.patches import PatchSeries, series_digest, series_for
 from harness.recipe import Recipe, load_recipe
 
 RUNNER_DIR = Path(__file__).resolve().parent / "runner"
@@ -57,11 +58,17 @@ class WrapperPlan:
     results: str  # relative to {out}; a glob picks the newest match
     requirements: str | None  # inside the wrapper's tree, installed after upstream's
     patches: Path | None
+    series: PatchSeries | None = None  # the patches, read when the plan is loaded
+
+    @property
+    def series_digest(self) -> str:
+        return series_digest(self.series) if self.series else ""
 
     def lines(self) -> tuple[str, ...]:
         return (
             f"  wrapper   {self.url} at {self.ref}, upstream at {self.upstream_dir}/, "
-            f"requirements {self.requirements or 'none'}, patches {self.patches or 'none'}",
+            f"requirements {self.requirements or 'none'}, patches {self.patches or 'none'}"
+            + (f" ({len(self.series.patches)}, {self.series_digest[:16]})" if self.series else ""),
             f"  command   {self.command} (results {{out}}/{self.results})",
         )
 
@@ -184,7 +191,9 @@ class Plan:
 def _wrapper_dict(wrapper: WrapperPlan | None) -> dict[str, object] | None:
     if wrapper is None:
         return None
-    return {**dataclasses.asdict(wrapper), "patches": str(wrapper.patches) if wrapper.patches else None}
+    doc = {k: v for k, v in dataclasses.asdict(wrapper).items() if k != "series"}
+    names = [p.name for p in wrapper.series.patches] if wrapper.series else []
+    return doc | {"patches": str(wrapper.patches) if wrapper.patches else None, "series": names}
 
 
 def wrapper_plan(cfg: WrapperConfig | None, ref: str | None = None) -> WrapperPlan | None:
@@ -201,6 +210,7 @@ def wrapper_plan(cfg: WrapperConfig | None, ref: str | None = None) -> WrapperPl
         results=cfg.results,
         requirements=cfg.requirements,
         patches=cfg.patches,
+        series=series_for(cfg),
     )
 
 

@@ -13,6 +13,7 @@ from typing import BinaryIO, Protocol
 from harness.compose import ServiceSpec
 from harness.errors import UnsafeTree
 from harness.model import BisectSession, BisectStep, BuildSpec, Commit, Pointer, Release, RunRecord, Sample
+from harness.patches import Patch, PatchSeries
 from harness.preflight import GpuInfo
 from harness.refs import RefResolution
 from harness.runplan import ContainerExit, RunRequest
@@ -40,6 +41,15 @@ class Upstream(Protocol):
     def parent(self, sha: str) -> str | None: ...
     def list_files(self, sha: str, folder: str) -> list[str]: ...
     def name_status(self, old: str, new: str) -> list[tuple[str, str]]: ...
+    def apply_series(self, sha: str, series: PatchSeries) -> str: ...  # a tree id: read it like a commit
+
+
+class PatchTrees(Protocol):
+    """Patches applied to upstream trees in the mirror, one at a time (`patches refresh`)."""
+
+    def resolve(self, ref: str) -> Commit: ...
+    def apply_patch(self, tree: str, patch: Patch, *, three_way: bool, commit: str = "") -> str: ...
+    def diff_trees(self, old: str, new: str, prefixes: tuple[str, str]) -> str: ...
 
 
 class ImageBuilder(Protocol):

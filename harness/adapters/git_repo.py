@@ -9,6 +9,8 @@ Trees are read from the object store, never checked out.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from filelock import FileLock
 from harness.errors import UnsafeTree, UpstreamError, UpstreamUnreachable
 from harness.model import Commit
 from harness.naming import check_ref
+from harness.patches import Patch, PatchSeries, conflict, series_digest
 from harness.refs import How, RefResolution, is_network_failure, looks_like_sha, split_ref
 from harness.tarball import TreeEntry, unsafe_name
 
@@ -47,6 +50,7 @@ class GitUpstream:
         self.mirror_dir = mirror_dir
         self.session = session or FetchSession()
         self._resolutions: dict[str, RefResolution] = {}
+        self._patched: dict[tuple[str, str], str] = {}  # (commit, series digest) -> patched tree
         mirror_dir.parent.mkdir(parents=True, exist_ok=True)
         with self.session.lock, FileLock(str(mirror_dir) + ".lock", timeout=600):
             if (mirror_dir / "HEAD").exists():
@@ -176,7 +180,8 @@ class GitUpstream:
         return entries
 
     def read_file(self, sha: str, path: str) -> bytes | None:
-        mode, obj = _FOLDER, self.repo.commit(sha).tree.binsha
+        """The file at `path` in a commit's tree, or in a tree (a patched one, `apply_series`)."""
+        mode, obj = _FOLDER, self.repo.tree(sha).binsha
         for part in path.strip("/").split("/"):
             if mode != _FOLDER:
                 return None  # a file where the path needs a folder
@@ -194,7 +199,7 @@ class GitUpstream:
         (`git hash-object --literally`)."""
         found: list[str] = []
         seen: set[bytes] = set()  # a subtree shared by many paths is read once (no tree bomb)
-        stack = [(self.repo.commit(sha).tree.binsha, "")]
+        stack = [(self.repo.tree(sha).binsha, "")]  # a commit's tree, or a tree itself
         while stack:
             tree, prefix = stack.pop()
             if tree in seen:
@@ -228,6 +233,50 @@ class GitUpstream:
                 skipped.append(path)
                 continue
             yield TreeEntry(path=path, mode=int(mode, 8), data=data)
+
+    def apply_series(self, sha: str, series: PatchSeries) -> str:
+        """The id of a tree object (written to the mirror: no checkout, no commit) holding the
+        tree of commit `sha` with every patch of `series` applied in order. The first patch that
+        no longer applies raises PatchConflict naming it, the file and the hunk."""
+        key = (sha, series_digest(series))
+        if key not in self._patched:
+            with _scratch_index() as (env, folder):
+                self.repo.git.read_tree(sha, env=env)
+                for patch in series.patches:
+                    self._apply(patch, env, folder, commit=sha)
+                self._patched[key] = str(self.repo.git.write_tree(env=env))
+        return self._patched[key]
+
+    def apply_patch(self, tree: str, patch: Patch, *, three_way: bool, commit: str = "") -> str:
+        """`tree` (a tree or commit id) with `patch` applied, as a new tree id. `three_way` merges
+        from the blobs the patch's `index` lines name (in the mirror when it was made against an
+        upstream commit) where its context no longer matches, as `git am -3` would."""
+        with _scratch_index() as (env, folder):
+            self.repo.git.read_tree(tree, env=env)
+            self._apply(patch, env, folder, commit=commit, three_way=three_way)
+            return str(self.repo.git.write_tree(env=env))
+
+    def _apply(self, patch: Patch, env: dict[str, str], folder: Path, *, commit: str, three_way: bool = False) -> None:
+        path = folder / "patch"
+        path.write_bytes(patch.encoded)
+        # --whitespace=nowarn: a user's apply.whitespace=error must not turn a patch into a conflict
+        flags = ["--cached", "--whitespace=nowarn", f"-p{patch.strip}", *(["--3way"] if three_way else [])]
+        status, _, stderr = self.repo.git.apply(
+            *flags, str(path), env=env, with_extended_output=True, with_exceptions=False
+        )
+        if status != 0:
+            raise conflict(patch, str(stderr), commit)
+
+    def diff_trees(self, old: str, new: str, prefixes: tuple[str, str]) -> str:
+        """The diff from tree `old` to tree `new` as a patch (full blob ids, so a later 3-way
+        apply finds them; binary files included), its paths under the given a/ b/ prefixes."""
+        src, dst = prefixes
+        return str(
+            self.repo.git.diff_tree(
+                "-p", "--binary", "--full-index", f"--src-prefix={src}", f"--dst-prefix={dst}", old, new,
+                strip_newline_in_stdout=False,
+            )
+        )  # fmt: skip
 
     def first_parent_range(self, good: str, bad: str) -> list[str]:
         """[good, ..., bad] along bad's first-parent history (merges count as one step)."""
@@ -281,6 +330,14 @@ class GitUpstream:
         except git.exc.GitCommandError:
             return False
         return True
+
+
+@contextlib.contextmanager
+def _scratch_index() -> Iterator[tuple[dict[str, str], Path]]:
+    """A throwaway index (GIT_INDEX_FILE) and a folder for patch files: patches are applied to
+    index entries only, so the bare mirror needs no work tree and nothing is left behind."""
+    with tempfile.TemporaryDirectory(prefix="harness-patch-") as folder:
+        yield {"GIT_INDEX_FILE": str(Path(folder) / "index")}, Path(folder)
 
 
 def _reach_error(action: str, url: str, exc: git.exc.GitError) -> UpstreamError | UpstreamUnreachable:

@@ -9,6 +9,7 @@ from harness.cli import run  # noqa: F401 - build-and-test, history, show, backu
 from harness.cli import bisect  # noqa: F401
 from harness.cli import check  # noqa: F401 - check, doctor, diff, weights
 from harness.cli import release  # noqa: F401 - promote, rollback, reconcile, releases, status, gc, pin
+from harness.cli import patches  # noqa: F401 - patches refresh
 from harness.cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -14,8 +14,9 @@ from harness.cli.app import JsonOpt, app, err, out
 from harness.cli.render import bisect_doc, print_bisect, steps_table
 from harness.config import Config, refuse_unchecked_level
 from harness.errors import UsageError
-from harness.model import LEVELS
+from harness.model import LEVELS, SIDES, Side, as_side
 from harness.ops.bisect import resume_session, run_bisect
+from harness.ops.probe import UPSTREAM_ONLY, BisectWorld, Sides
 from harness.plan import load_plan
 from harness.ports import BisectRecords
 from harness.report import ConsoleReporter, to_json
@@ -41,6 +42,15 @@ CaseOpt = Annotated[
 ]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="finish the last interrupted bisect")]
 LogOpt = Annotated[bool, typer.Option("--log", help="print the steps of the last bisect")]
+SideOpt = Annotated[
+    str, typer.Option("--side", help="wrapper mode: walk upstream's commits (default) or the wrapper's (wrapper)")
+]
+UpstreamRefOpt = Annotated[
+    str, typer.Option("--upstream-ref", help="--side wrapper: upstream's commit, fixed for every probe")
+]
+WrapperRefOpt = Annotated[
+    str | None, typer.Option("--wrapper-ref", help="wrapper mode: the wrapper's commit, fixed (default wrapper.ref)")
+]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v")]
 
 
@@ -53,6 +63,8 @@ class _Request:
     level: str
     symptom: Symptom
     session_id: str | None = None  # the interrupted session's, when resumed
+    side: Side = "upstream"
+    fixed_ref: str | None = None  # the other side's ref (wrapper mode); a resumed session's sha
 
 
 @app.command("bisect")
@@ -67,10 +79,14 @@ def bisect_cmd(
     case: CaseOpt = "",
     resume: ResumeOpt = False,
     log: LogOpt = False,
+    side: SideOpt = "upstream",
+    upstream_ref: UpstreamRefOpt = "HEAD",
+    wrapper_ref: WrapperRefOpt = None,
     verbose: VerboseOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Find the first bad upstream commit between --good and --bad (first-parent history)."""
+    """Find the first bad upstream commit between --good and --bad (first-parent history); in
+    wrapper mode, with --side wrapper, the first bad commit of the wrapper with upstream fixed."""
     policy = _policy(level, deps_failure)
     cfg = world.config()
     reporter = ConsoleReporter(err, verbose)
@@ -78,11 +94,20 @@ def bisect_cmd(
     if log:
         _print_log(ports.log, json_out=json_out)
         return
-    asked = _Request(good=good or "", bad=bad or "", level=level, symptom=Symptom(reason=reason, case=case))
+    walked = _side(side)
+    asked = _Request(
+        good=good or "",
+        bad=bad or "",
+        level=level,
+        symptom=Symptom(reason=reason, case=case),
+        side=walked,
+        fixed_ref=upstream_ref if walked == "wrapper" else wrapper_ref,
+    )
     request = _checked(cfg, _resumed(ports.log) if resume else asked)
     with reporter.status:
+        sides = _sides(cfg, ports, request)
         report = run_bisect(
-            load_plan(cfg, ref=request.bad, level=request.level),
+            load_plan(cfg, ref=request.bad if sides.side == "upstream" else sides.fixed, level=request.level),
             ports,
             good_ref=request.good,
             bad_ref=request.bad,
@@ -91,6 +116,7 @@ def bisect_cmd(
             policy=policy,
             session_id=request.session_id,
             symptom=request.symptom,
+            sides=sides,
         )
     if json_out:
         out.print_json(to_json(bisect_doc(report, request.symptom)))
@@ -107,6 +133,25 @@ def _policy(level: str, deps_failure: str) -> Literal["fail", "skip"]:
     return "skip" if deps_failure == "skip" else "fail"
 
 
+def _side(value: str) -> Side:
+    if value not in SIDES:
+        raise UsageError(f"--side {value!r}: allowed: {', '.join(SIDES)}")
+    return as_side(value)
+
+
+def _sides(cfg: Config, ports: BisectWorld, request: _Request) -> Sides:
+    """The walked side and the other side's commit, resolved once (wrapper mode), or upstream alone."""
+    if cfg.wrapper is None:
+        if request.side == "wrapper" or (request.fixed_ref and request.side == "upstream"):
+            raise UsageError("--side wrapper and --wrapper-ref need a `wrapper:` section in harness.yaml")
+        return UPSTREAM_ONLY
+    if request.side == "wrapper":
+        return Sides(side="wrapper", fixed=ports.world.upstream.resolve(request.fixed_ref or "HEAD").sha)
+    wrapper = ports.world.wrapper
+    assert wrapper is not None  # world.wrapper_for makes it whenever cfg.wrapper is set
+    return Sides(side="upstream", fixed=wrapper.resolve(request.fixed_ref or cfg.wrapper.ref).sha)
+
+
 def _resumed(log: BisectRecords) -> _Request:
     session = resume_session(log)
     return _Request(
@@ -115,6 +160,8 @@ def _resumed(log: BisectRecords) -> _Request:
         level=session.level,
         symptom=Symptom(reason=session.reason, case=session.case),
         session_id=session.id,
+        side=session.side,
+        fixed_ref=session.fixed or None,
     )
 
 
@@ -131,6 +178,10 @@ def _checked(cfg: Config, request: _Request) -> _Request:
         )
     if not request.good or not request.bad:
         raise UsageError("give --good and --bad (or --resume, or --log)")
+    if request.side == "wrapper" and level != "baseline":
+        raise UsageError(
+            f"--side wrapper --level {level}: only the baseline level runs the wrapper's code; use --level baseline"
+        )
     refuse_unchecked_level(cfg, level)
     return request
 

@@ -19,6 +19,7 @@ from harness.ops.check import CheckResult, check_commit
 from harness.ops.diff import diff, markdown
 from harness.ops.doctor import doctor
 from harness.ops.weights import pull_weights_at
+from harness.patches import series_for
 from harness.refs import RefResolution
 from harness.report import ConsoleReporter, to_json
 
@@ -110,6 +111,7 @@ def diff_cmd(
         overlays=cfg.suite.overlays,
         suite_models=_suite_models(cfg),
         production=lambda: world.store(cfg).production(),
+        series=series_for(cfg.wrapper),
     )
     doc = dataclasses.asdict(report)
     if out_dir is not None:

@@ -154,6 +154,7 @@ def bisect_world(cfg: Config, reporter: Reporter, *, jobs: int) -> BisectWorld:
         log=BisectLog(run_store),
         make_upstream=lambda: upstream_for(cfg),
         make_builder=lambda: connect(os.environ, owner=owner).images,
+        make_wrapper=lambda: wrapper_for(cfg),
         parallel=_parallel(cfg, reporter, jobs) if jobs > 1 else None,
     )
 

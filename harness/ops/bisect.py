@@ -25,10 +25,10 @@ from harness.bisect import (
     prefetch,
 )
 from harness.errors import BisectError
-from harness.model import BisectSession, BisectStep, Commit, Level, Verdict
+from harness.model import BisectSession, BisectStep, Commit, Level, Side, Verdict
 from harness.ops.build_and_test import new_run_id
 from harness.ops.culprit import Culprit, InsideMerge, culprit_report, inside_merge, inside_merge_dict
-from harness.ops.probe import BisectWorld, DepsPolicy, Prober, build_ahead
+from harness.ops.probe import UPSTREAM_ONLY, BisectWorld, DepsPolicy, Prober, Sides, build_ahead
 from harness.plan import Plan
 from harness.ports import BisectRecords, Reporter, Upstream
 
@@ -55,17 +55,19 @@ def run_bisect(
     policy: DepsPolicy,
     session_id: str | None = None,
     symptom: Symptom = ANY_FAILURE,
+    sides: Sides = UPSTREAM_ONLY,
 ) -> BisectReport:
     """Bisect at the plan's level, every probe by the one plan (read once, hashed once).
     `jobs` probes per round (one GPU each, multisection); `prefetch_builds` images of the
     next probes built while one probe runs (plain bisection, jobs == 1)."""
     if plan.level is None:
         raise BisectError("a bisect probes at one level: give the plan a level (contract, smoke or baseline)")
-    upstream = bw.world.upstream
-    good, bad = upstream.resolve(good_ref), upstream.resolve(bad_ref)
-    commits = upstream.first_parent_range(good.sha, bad.sha)
-    session = _start(plan, bw, plan.level, good=good, bad=bad, session_id=session_id, symptom=symptom)
-    _announce(bw.world.reporter, upstream, (good_ref, bad_ref), session, len(commits), symptom)
+    walked = _walked(bw, sides.side)
+    good, bad = walked.resolve(good_ref), walked.resolve(bad_ref)
+    commits = walked.first_parent_range(good.sha, bad.sha)
+    session = _start(plan, bw, plan.level, good=good, bad=bad, session_id=session_id, symptom=symptom, sides=sides)
+    _announce(bw.world.reporter, walked, (good_ref, bad_ref), session, len(commits), symptom)
+    plan = sides.plan(plan, bad.sha)  # the fixed side pinned: parallel probes vary upstream only
     prober = Prober(plan, bw, session, policy)
     prober.probe_endpoint(good.sha, "good")
     prober.probe_endpoint(bad.sha, "bad")
@@ -74,8 +76,8 @@ def run_bisect(
         raise BisectError(f"{_other_failure(prober, bad.sha) or problem} (endpoints checked before any further build)")
     prefetched = _probe_range(prober, commits, jobs=jobs, prefetch_builds=prefetch_builds)
     result = answer(commits, prober.verdicts)
-    culprit = culprit_report(upstream, result.first_bad) if result.first_bad else None
-    inside = inside_merge(prober, upstream, result.first_bad) if result.first_bad else None
+    culprit = culprit_report(walked, result.first_bad) if result.first_bad else None
+    inside = inside_merge(prober, walked, result.first_bad) if result.first_bad else None
     bw.log.finish(
         session.id,
         bw.world.clock().isoformat(timespec="seconds"),
@@ -97,8 +99,25 @@ def run_bisect(
     )
 
 
+def _walked(bw: BisectWorld, side: Side) -> Upstream:
+    """The repository a bisect walks: upstream's, or (`--side wrapper`) the wrapper's."""
+    if side == "upstream":
+        return bw.world.upstream
+    if bw.world.wrapper is None:
+        raise BisectError("--side wrapper needs a `wrapper:` section in harness.yaml")
+    return bw.world.wrapper
+
+
 def _start(
-    plan: Plan, bw: BisectWorld, level: Level, *, good: Commit, bad: Commit, session_id: str | None, symptom: Symptom
+    plan: Plan,
+    bw: BisectWorld,
+    level: Level,
+    *,
+    good: Commit,
+    bad: Commit,
+    session_id: str | None,
+    symptom: Symptom,
+    sides: Sides,
 ) -> BisectSession:
     """The bisect's session in the log (a resumed one keeps its id)."""
     now = bw.world.clock()
@@ -113,6 +132,8 @@ def _start(
         answer={},
         reason=symptom.reason,
         case=symptom.case,
+        side=sides.side,
+        fixed=sides.fixed,
     )
     bw.log.start(session)
     return session
@@ -130,7 +151,15 @@ def _announce(
         resolution = upstream.resolution(ref)
         if resolution is not None and resolution.ref != resolution.sha:
             reporter.step(f"ref {resolution.line()}")
-    reporter.step(f"bisect {session.id}: {commits - 1} commits after {session.good[:12]} up to {session.bad[:12]}")
+    walk = f"{session.side} " if session.fixed else ""
+    fixed = (
+        f" ({'upstream' if session.side == 'wrapper' else 'wrapper'} fixed at {session.fixed[:12]})"
+        if session.fixed
+        else ""
+    )
+    reporter.step(
+        f"bisect {session.id}: {commits - 1} {walk}commits after {session.good[:12]} up to {session.bad[:12]}{fixed}"
+    )
     if symptom.narrows:
         reporter.step(f"symptom: a commit is bad only when {symptom.describe()}; other failures are skips")
 
@@ -150,7 +179,8 @@ def _probe_range(prober: Prober, commits: list[str], *, jobs: int, prefetch_buil
             if pool is not None and prober.recorded(sha) is None:
                 for nxt in prefetch(commits, prober.verdicts, sha, prefetch_builds):
                     if nxt not in submitted and prober.recorded(nxt) is None:
-                        submitted[nxt] = pool.submit(build_ahead, prober.plan.build, prober.bw, nxt, state)
+                        ahead_plan = prober.sides.plan(prober.plan, nxt)
+                        submitted[nxt] = pool.submit(build_ahead, ahead_plan.build, prober.bw, ahead_plan.ref, state)
             prober.probe(sha)
     finally:
         if pool is not None:

@@ -41,7 +41,6 @@ class WrapperSource:
 
     repo: Upstream
     commit: Commit
-    patched_tree: str = ""  # upstream's tree with the wrapper's patches applied ("" none)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,7 +184,9 @@ def build_commit_image(
     holds upstream's."""
     check_repo(builder, plan.repo, state)  # before anything is built or tagged in the repository
     host = engine_inputs(plan.host, plan.recipe, builder, state)
-    requirements = _requirements(plan.wrapper, upstream, commit, wrapper)
+    # Upstream's tree as built: with the wrapper's patches applied (PatchConflict when one no longer does).
+    tree_id = upstream.apply_series(commit.sha, plan.wrapper.series) if plan.wrapper and plan.wrapper.series else ""
+    requirements = _requirements(plan.wrapper, upstream, tree_id or commit.sha, wrapper)
     filters = _filtered_requirements(plan.recipe, requirements, reporter)
     env = plan_env(plan.recipe, host, plan.repo)
     deps = plan_deps(env, filters, plan.recipe, host, plan.repo)
@@ -201,10 +202,10 @@ def build_commit_image(
         created=created,
         overlays=plan.overlays,
         pip_freeze=freeze,
-        wrapper=_wrapper_tree(plan.wrapper, wrapper),
+        wrapper=_wrapper_tree(plan.wrapper, wrapper, tree_id),
     )
     skipped: list[str] = []
-    tree = _tree(plan.wrapper, upstream, commit, wrapper, skipped)
+    tree = _tree(plan.wrapper, upstream, tree_id or commit.sha, wrapper, skipped)
     rebuild = rebuild or no_cache
     result = ensure_image(
         builder, spec, reporter, timeout_s=plan.timeout_s, rebuild=rebuild, tree=tree, state_dir=plan.state_dir
@@ -223,10 +224,11 @@ def build_commit_image(
 
 
 def _requirements(
-    layout: WrapperPlan | None, upstream: Upstream, commit: Commit, wrapper: WrapperSource | None
+    layout: WrapperPlan | None, upstream: Upstream, tree: str, wrapper: WrapperSource | None
 ) -> bytes | None:
-    """Upstream's requirements.txt, then the wrapper's file (one text: the recipe filters both)."""
-    own = upstream.read_file(commit.sha, "requirements.txt")
+    """Upstream's requirements.txt (at a commit or a patched tree), then the wrapper's file (one
+    text: the recipe filters both)."""
+    own = upstream.read_file(tree, "requirements.txt")
     if layout is None or wrapper is None or layout.requirements is None:
         return own
     theirs = wrapper.repo.read_file(wrapper.commit.sha, layout.requirements)
@@ -240,23 +242,21 @@ def _requirements(
     return (own or b"").rstrip(b"\n") + head + theirs
 
 
-def _wrapper_tree(layout: WrapperPlan | None, wrapper: WrapperSource | None) -> WrapperTree | None:
+def _wrapper_tree(layout: WrapperPlan | None, wrapper: WrapperSource | None, patched: str) -> WrapperTree | None:
     if layout is None:
         return None
     if wrapper is None:
         raise ValueError("a wrapper-mode build needs the wrapper's commit")  # a harness bug: exit 128
-    return WrapperTree(
-        commit=wrapper.commit, url=layout.url, upstream_dir=layout.upstream_dir, patched_tree=wrapper.patched_tree
-    )
+    return WrapperTree(commit=wrapper.commit, url=layout.url, upstream_dir=layout.upstream_dir, patched_tree=patched)
 
 
 def _tree(
-    layout: WrapperPlan | None, upstream: Upstream, commit: Commit, wrapper: WrapperSource | None, skipped: list[str]
+    layout: WrapperPlan | None, upstream: Upstream, tree: str, wrapper: WrapperSource | None, skipped: list[str]
 ) -> Iterable[TreeEntry]:
-    """The context's tree: upstream's (patched when the wrapper has patches), inside the wrapper's in wrapper mode."""
+    """The context's tree: upstream's (`tree`: a commit, or its patched tree), inside the wrapper's in wrapper mode."""
     if layout is None or wrapper is None:
-        return upstream.iter_tree(commit.sha, skipped)
-    ours = upstream.iter_tree(wrapper.patched_tree or commit.sha, skipped)
+        return upstream.iter_tree(tree, skipped)
+    ours = upstream.iter_tree(tree, skipped)
     return wrapper_context_tree(wrapper.repo.iter_tree(wrapper.commit.sha, skipped), ours, layout.upstream_dir)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness.config import ClipKind
 from harness.diskfull import DiskFull, mapped
-from harness.errors import BuildFailed, InfraError
+from harness.errors import BuildFailed, InfraError, PatchConflict
 from harness.evaluate import classify_build_failure, evaluate_smoke, evaluate_with_retries
 from harness.model import LEVELS as LEVELS  # re-exported: the CLI checks --level against it
 from harness.model import CaseResult, Commit, Level, RunOutcome, RunRecord, Verdict
@@ -264,6 +264,8 @@ def _before_build(plan: Plan, run: Run, world: World) -> Judged | None:
     the host's GPU preflight (baseline only)."""
     if unsafe := world.upstream.unsafe_tree(run.commit.sha):  # a crafted tree: the commit's FAIL
         return Judged(verdict=Verdict.FAIL, summary=str(unsafe))
+    if conflict := _patch_conflict(plan, run, world):
+        return conflict
     checked = check_planned(world.upstream, run.commit, plan.contract)
     if checked is not None:
         broken = [r for r in checked.items if r.status != "ok"]
@@ -277,6 +279,20 @@ def _before_build(plan: Plan, run: Run, world: World) -> Judged | None:
         return Judged(verdict=Verdict.PASS, summary="contract holds" if checked else "no contract configured")
     problem = host_preflight(plan.test.gpu, world.gpu) if run.level == "baseline" else None
     return Judged(verdict=Verdict.ERROR, summary=f"GPU preflight: {problem}") if problem else None
+
+
+def _patch_conflict(plan: Plan, run: Run, world: World) -> Judged | None:
+    """Wrapper mode: the wrapper's patches on upstream's tree (cheap: git, no build). One that no
+    longer applies is the pair's own verdict, patch_conflict (FAIL, exit 1: the wrapper must act)."""
+    series = plan.wrapper.series if plan.wrapper else None
+    if series is None:
+        return None
+    try:
+        world.upstream.apply_series(run.commit.sha, series)
+    except PatchConflict as exc:
+        return Judged(verdict=Verdict.FAIL, summary=str(exc))
+    world.reporter.step(f"patches: {len(series.patches)} apply to {run.commit.short}")
+    return None
 
 
 def _build(plan: Plan, run: Run, world: World) -> BuiltImage | Judged:
@@ -301,6 +317,8 @@ def _build(plan: Plan, run: Run, world: World) -> BuiltImage | Judged:
         return Judged(verdict=verdict, summary=summary)
     except InfraError as exc:
         return Judged(verdict=Verdict.ERROR, summary=str(exc))
+    except PatchConflict as exc:  # checked before the build; a bisect's build-ahead meets it here
+        return Judged(verdict=Verdict.FAIL, summary=str(exc))
 
 
 def _attempt(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> RunOutcome:

@@ -19,6 +19,7 @@ from harness.errors import UsageError
 from harness.model import Commit
 from harness.ops.check import CheckResult, check_commit
 from harness.ops.culprit import INTEGRATION_PATHS
+from harness.patches import PatchSeries, files_touched
 from harness.ports import Upstream
 from harness.reqdiff import RequirementChanges, requirement_changes
 
@@ -42,6 +43,14 @@ class RequirementStep:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PatchImpact:
+    """A downstream patch (wrapper.patches) touching files that changed upstream in the range."""
+
+    patch: str
+    files: tuple[str, ...]  # the files it touches that changed, upstream-relative
+
+
+@dataclass(frozen=True, kw_only=True)
 class DiffReport:
     old: Commit
     new: Commit
@@ -54,6 +63,7 @@ class DiffReport:
     contract: CheckResult
     checklist: tuple[str, ...]
     refs: tuple[str, ...] = ()  # how symbolic refs resolved ("HEAD -> abc123 (fetched now: ...)")
+    patches: tuple[PatchImpact, ...] | None = None  # None: no patch series configured
 
 
 def _functions(upstream: Upstream, sha: str, files: tuple[str, ...]) -> dict[str, Signature]:
@@ -110,6 +120,11 @@ def _checklist(report: DiffReport, contract_items: tuple[ItemResult, ...]) -> tu
         if r.status != "ok"
     ]
     items += [
+        f"patch `{p.patch}` touches {', '.join(p.files)}, changed upstream: check it still applies "
+        f"(`harness patches refresh --to {report.new.short}`)"
+        for p in report.patches or ()
+    ]
+    items += [
         f"review calls to `{name}`: {old or '(absent)'} -> {new or '(removed)'}" for name, old, new in report.signatures
     ]
     r = report.requirements
@@ -142,6 +157,13 @@ def _flip_flops(steps: tuple[RequirementStep, ...]) -> list[str]:
         for name, chain in chains.items()
         if len(chain) > 2
     ]
+
+
+def patch_impact(series: PatchSeries, files: tuple[tuple[str, str], ...]) -> tuple[PatchImpact, ...]:
+    """The patches of `series` that touch a file of `files` ((status, path) changed upstream)."""
+    changed = {path for _, path in files}
+    found = ((p.name, tuple(f for f in files_touched(p) if f in changed)) for p in series.patches)
+    return tuple(PatchImpact(patch=name, files=hit) for name, hit in found if hit)
 
 
 def _requirement_steps(upstream: Upstream, shas: list[str]) -> tuple[RequirementStep, ...]:
@@ -186,8 +208,10 @@ def diff(
     overlays: Path | None,
     suite_models: tuple[str, ...],
     production: Callable[[], Release | None] = lambda: None,
+    series: PatchSeries | None = None,
 ) -> DiffReport:
-    """What changed from `old_ref` to `new_ref` (None: the defaults of `default_range`)."""
+    """What changed from `old_ref` to `new_ref` (None: the defaults of `default_range`), and
+    which of the wrapper's patches (`series`) touch files that changed."""
     old_ref, new_ref = default_range(old_ref, new_ref, production)
     old, new = upstream.resolve(old_ref), upstream.resolve(new_ref)
     shas = upstream.first_parent_range(old.sha, new.sha)[1:]
@@ -218,6 +242,7 @@ def diff(
         contract=verdict,
         checklist=(),
         refs=tuple(r.line() for ref in (old_ref, new_ref) if (r := upstream.resolution(ref)) and r.ref != r.sha),
+        patches=None if series is None else patch_impact(series, files),
     )
     return dataclasses.replace(report, checklist=_checklist(report, verdict.items))
 
@@ -232,6 +257,11 @@ def _steps_lines(steps: tuple[RequirementStep, ...]) -> list[str]:
         lines += [f"- {step.commit.short} {step.commit.subject}"]
         lines += _requirement_lines(step.changes, "  ") or ["  - comments or layout only"]
     return lines or ["- no commit touched requirements.txt"]
+
+
+def _patch_lines(impacts: tuple[PatchImpact, ...]) -> list[str]:
+    lines = [f"- `{p.patch}` touches changed files: {', '.join(f'`{f}`' for f in p.files)}" for p in impacts]
+    return lines or ["- no patch touches a file that changed"]
 
 
 def markdown(report: DiffReport) -> str:
@@ -249,6 +279,7 @@ def markdown(report: DiffReport) -> str:
         _section(
             "## Contract", [f"- {r.status}: {r.kind} `{r.name}` {'; '.join(r.reasons)}" for r in report.contract.items]
         ),
+        *([] if report.patches is None else [_section("## Downstream patches", _patch_lines(report.patches))]),
         _section("## Signatures of contract functions", signatures or ["- unchanged"]),
         _section("## Requirements (net change)", _requirement_lines(report.requirements) or ["- unchanged"]),
         _section("### Requirements commit by commit", _steps_lines(report.requirement_steps)),

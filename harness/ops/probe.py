@@ -11,8 +11,8 @@ from typing import Literal
 
 from harness.bisect import INFRA_VERDICTS, Symptom, symptom_verdict
 from harness.errors import BisectError, EndpointInfra, HarnessError
-from harness.model import BisectSession, BisectStep, RunKey, RunRecord, StepSource, Verdict
-from harness.ops.build import build_commit_image
+from harness.model import BisectSession, BisectStep, RunKey, RunRecord, Side, StepSource, Verdict
+from harness.ops.build import WrapperSource, build_commit_image
 from harness.ops.build_and_test import World, build_and_test, new_run_id
 from harness.ops.check import check_planned, contract_record
 from harness.plan import BuildPlan, Plan
@@ -27,9 +27,39 @@ class BisectWorld:
     log: BisectRecords
     make_upstream: Callable[[], Upstream]  # prefetch threads get their own git and engine clients
     make_builder: Callable[[], ImageBuilder]
+    make_wrapper: Callable[[], Upstream | None] = lambda: None  # wrapper mode: the wrapper's repository
     # Several probes at once, one GPU each: (the plan at the bisect's level, shas) -> records by sha.
     # None: one at a time.
     parallel: Callable[[Plan, list[str]], dict[str, RunRecord]] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sides:
+    """Which repository a bisect walks, and the other side's commit, fixed for every probe.
+
+    Without a wrapper only upstream is walked (`fixed` is ""). In wrapper mode the walk is over
+    upstream with the wrapper fixed, or (`--side wrapper`) over the wrapper with upstream fixed.
+    """
+
+    side: Side = "upstream"
+    fixed: str = ""
+
+    def plan(self, plan: Plan, sha: str) -> Plan:
+        """The plan of the probe of `sha` (a commit of the walked side)."""
+        if self.side == "wrapper":
+            return plan.for_ref(self.fixed, plan.level).for_wrapper(sha)
+        probe = plan.for_ref(sha, plan.level)
+        return probe.for_wrapper(self.fixed) if self.fixed else probe
+
+    def upstream_of(self, sha: str) -> str:
+        return self.fixed if self.side == "wrapper" else sha
+
+    def matches(self, record: RunRecord, sha: str) -> bool:
+        """Whether `record` tested the pair this probe of `sha` tests."""
+        return record.wrapper == (sha if self.side == "wrapper" else self.fixed)
+
+
+UPSTREAM_ONLY = Sides()
 
 
 class _Quiet:
@@ -43,6 +73,7 @@ class _Quiet:
 class Prober:
     def __init__(self, plan: Plan, bw: BisectWorld, session: BisectSession, policy: DepsPolicy) -> None:
         self.plan, self.bw, self.session, self.policy = plan, bw, session, policy
+        self.sides = Sides(side=session.side, fixed=session.fixed)
         self.symptom = Symptom(reason=session.reason, case=session.case)
         # The contract that judges this bisect's runs, hashed once with the plan (not per probe).
         self.contract_hash = plan.contract.digest
@@ -51,13 +82,16 @@ class Prober:
 
     def _recorded_run(self, sha: str) -> RunRecord | None:
         """The newest record that answers for this commit: same suite, contract and level."""
+        commit = self.sides.upstream_of(sha)
         key = RunKey(
-            commit=sha,
+            commit=commit,
             suite_hash=self.session.suite_hash,
             contract_hash=self.contract_hash,
             level=self.session.level,
         )
-        runs = [r for r in self.bw.world.store.runs_for_commit(sha) if r.vouches_for(key)]
+        runs = [
+            r for r in self.bw.world.store.runs_for_commit(commit) if r.vouches_for(key) and self.sides.matches(r, sha)
+        ]
         return runs[0] if runs else None
 
     def recorded(self, sha: str) -> Verdict | None:
@@ -100,7 +134,7 @@ class Prober:
             record, source = self._contract(sha), "fresh"
         else:
             self.bw.world.reporter.step(f"probe {sha[:12]}: build-and-test")
-            record, source = build_and_test(self.plan.for_ref(sha, self.plan.level), self.bw.world).record, "fresh"
+            record, source = build_and_test(self.sides.plan(self.plan, sha), self.bw.world).record, "fresh"
         return self.note(sha, record, source, time.monotonic() - started)
 
     def probe_endpoint(self, sha: str, which: str) -> None:
@@ -124,7 +158,9 @@ class Prober:
         """Probe several commits at once, one GPU each (multisection); record in batch order."""
         started = time.monotonic()
         fresh = [sha for sha in batch if self._recorded_run(sha) is None]
-        if self.session.level == "contract" or len(fresh) < 2 or self.bw.parallel is None:
+        # Parallel probes vary upstream's commit only (run_many): a walk of the wrapper goes one at a time.
+        one_at_a_time = self.session.level == "contract" or self.sides.side == "wrapper"
+        if one_at_a_time or len(fresh) < 2 or self.bw.parallel is None:
             for sha in batch:
                 self.probe(sha)
             return
@@ -157,7 +193,8 @@ class Prober:
 
 
 def build_ahead(plan: BuildPlan, bw: BisectWorld, sha: str, state: str) -> None:
-    """Build a likely next probe; failures are left for the real probe to meet and judge."""
+    """Build a likely next probe (`sha` upstream's; in wrapper mode plan.wrapper.ref is the
+    wrapper's sha); failures are left for the real probe to meet and judge."""
     upstream = bw.make_upstream()
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     try:
@@ -169,6 +206,14 @@ def build_ahead(plan: BuildPlan, bw: BisectWorld, sha: str, state: str) -> None:
             reporter=_Quiet(),
             created=created,
             state=state,
+            wrapper=_wrapper_source(plan, bw),
         )
     except HarnessError:
         return
+
+
+def _wrapper_source(plan: BuildPlan, bw: BisectWorld) -> WrapperSource | None:
+    repo = bw.make_wrapper() if plan.wrapper else None
+    if plan.wrapper is None or repo is None:
+        return None
+    return WrapperSource(repo=repo, commit=repo.commit(plan.wrapper.ref))

@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS pointers (
 CREATE TABLE IF NOT EXISTS bisects (
   id TEXT PRIMARY KEY, good TEXT NOT NULL, bad TEXT NOT NULL, level TEXT NOT NULL,
   suite_hash TEXT NOT NULL, started TEXT NOT NULL, finished TEXT NOT NULL DEFAULT '',
-  answer TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '', case_id TEXT NOT NULL DEFAULT ''
+  answer TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '', case_id TEXT NOT NULL DEFAULT '',
+  side TEXT NOT NULL DEFAULT 'upstream', fixed TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS bisect_steps (
   bisect_id TEXT NOT NULL, seq INTEGER NOT NULL, commit_sha TEXT NOT NULL, verdict TEXT NOT NULL,
@@ -50,16 +51,29 @@ CREATE TABLE IF NOT EXISTS bisect_steps (
 """
 # Columns the bisects table gained while bisect_log.py kept it outside the schema version.
 _BISECT_ADDED = (("reason", "TEXT NOT NULL DEFAULT ''"), ("case_id", "TEXT NOT NULL DEFAULT ''"))
+# v5: wrapper mode. The side a bisect walks and the other side's fixed commit.
+_BISECT_SIDES = (("side", "TEXT NOT NULL DEFAULT 'upstream'"), ("fixed", "TEXT NOT NULL DEFAULT ''"))
+
+
+def _add_missing(db: sqlite3.Connection, table: str, columns: tuple[tuple[str, str], ...]) -> None:
+    """Add the columns `table` lacks: a table this version's SCHEMA just made has them already."""
+    have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns:
+        if name not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def _bisects_under_the_version(db: sqlite3.Connection) -> None:
     """v4: the bisect tables, which bisect_log.py made on first use and widened by itself, are
     the store's. A v3 store may hold them in any of their shapes, or not at all: the tables of
     this version were made just before (CREATE IF NOT EXISTS); only missing columns are added."""
-    have = {row[1] for row in db.execute("PRAGMA table_info(bisects)")}
-    for name, kind in _BISECT_ADDED:
-        if name not in have:
-            db.execute(f"ALTER TABLE bisects ADD COLUMN {name} {kind}")
+    _add_missing(db, "bisects", _BISECT_ADDED)
+
+
+def _wrapper_mode(db: sqlite3.Connection) -> None:
+    """v5: the wrapper's commit of a run; the side of a bisect and its fixed other side."""
+    _add_missing(db, "runs", (("wrapper_sha", "TEXT NOT NULL DEFAULT ''"),))
+    _add_missing(db, "bisects", _BISECT_SIDES)
 
 
 # Each step takes the store from version n to n + 1, inside the opening transaction.
@@ -72,7 +86,7 @@ MIGRATIONS: dict[int, tuple[str, ...] | Callable[[sqlite3.Connection], None]] = 
     2: (),
     3: _bisects_under_the_version,
     # v5: wrapper mode: the wrapper's commit a run tested with upstream's ('' for harness's own runner).
-    4: ("ALTER TABLE runs ADD COLUMN wrapper_sha TEXT NOT NULL DEFAULT ''",),
+    4: _wrapper_mode,
 }
 
 

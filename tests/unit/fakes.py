@@ -18,17 +18,18 @@ import json
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import numpy as np
 
 from harness.compose import Health, ServiceSpec
 from harness.config import ClipKind, Config, load_config
 from harness.context import KEY_LABEL
-from harness.errors import BuildFailed, UnsafeTree
+from harness.errors import BuildFailed, PatchConflict, UnsafeTree
 from harness.model import BuildSpec, CaseResult, Commit, Level, Release, RunRecord, Sample, Verdict, VideoFacts
 from harness.ops.build_and_test import World
 from harness.ops.promote import Mover
+from harness.patches import Patch, PatchSeries, series_digest
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, LineSink, Reporter, Sampler
 from harness.preflight import GpuInfo
 from harness.refs import RefResolution
@@ -89,6 +90,11 @@ class FakeUpstream(Expecting):
     `files` replaces the tree of a commit named by its name or sha (a sha outside the history
     too); `refs` names more commits; `reachable` adds shas outside the history that upstream
     still has. History questions about commits outside the history raise `Unexpected`.
+
+    Patches: `apply_series` applies nothing (the patched tree is the commit's own) unless
+    `patch_conflicts` names the commit (name or sha): then it raises that conflict. For
+    `patches refresh`, `patch_fates` says per patch name whether it applies as is (the
+    default), only by 3-way, or not at all; `applied` keeps (tree, patch, three_way) asked.
     """
 
     url = "file:///upstream"
@@ -102,6 +108,8 @@ class FakeUpstream(Expecting):
         reachable: Collection[str] = (),
         events: list[str] | None = None,
         fetch_error: Exception | None = None,
+        patch_conflicts: Mapping[str, PatchConflict] | None = None,
+        patch_fates: Mapping[str, PatchFate] | None = None,
         expect: Collection[str] | None = None,
     ) -> None:
         super().__init__(expect)
@@ -115,6 +123,10 @@ class FakeUpstream(Expecting):
         self.unsafe: dict[str, tuple[str, ...]] = {}
         self.events = events if events is not None else []
         self.fetch_error = fetch_error
+        self.patch_conflicts = {self.by_name.get(k, k): v for k, v in (patch_conflicts or {}).items()}
+        self.patch_fates = dict(patch_fates or {})
+        self.patched: list[tuple[str, str]] = []  # (commit, series digest) per apply_series
+        self.applied: list[tuple[str, str, bool]] = []  # (tree, patch name, three_way) per apply_patch
 
     def _index(self, sha: str) -> int:
         if sha not in self.shas:
@@ -194,6 +206,30 @@ class FakeUpstream(Expecting):
     def name_status(self, old: str, new: str) -> list[tuple[str, str]]:
         self.asked("name_status")
         return [("M", p) for p, _, _ in self.diffstat(old, new)]
+
+    def apply_series(self, sha: str, series: PatchSeries) -> str:
+        self.asked("apply_series")
+        self.patched.append((sha, series_digest(series)))
+        if (found := self.patch_conflicts.get(sha)) is not None:
+            raise found
+        return sha
+
+    def apply_patch(self, tree: str, patch: Patch, *, three_way: bool, commit: str = "") -> str:
+        self.asked("apply_patch")
+        self.applied.append((tree, patch.name, three_way))
+        fate = self.patch_fates.get(patch.name, "clean")
+        if fate == "conflict" or (fate == "three_way" and not three_way):
+            raise PatchConflict(
+                patch=patch.name, file="wgp.py", hunk="@@ -1,3 +1,4 @@", detail="patch does not apply", commit=commit
+            )
+        return sha_of(f"{tree}+{patch.name}")
+
+    def diff_trees(self, old: str, new: str, prefixes: tuple[str, str]) -> str:
+        self.asked("diff_trees")
+        return f"diff --git {prefixes[0]}wgp.py {prefixes[1]}wgp.py\n# {old[:7]}..{new[:7]}\n"
+
+
+PatchFate = Literal["clean", "three_way", "conflict"]
 
 
 class FakeBuilder(Expecting):

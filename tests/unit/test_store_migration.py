@@ -129,9 +129,13 @@ def _version(path: Path) -> str:
 
 
 def _without_version(rows: dict[str, list[tuple[object, ...]]]) -> dict[str, list[tuple[object, ...]]]:
-    """The rows less the version, and less v5's wrapper column of runs (every old run gets '')."""
+    """The rows less the version, and less v5's columns: runs' wrapper ('' for every old run),
+    bisects' side and fixed ('upstream' and '')."""
     runs = [r[:-1] if len(r) == 17 and r[-1] == "" else r for r in rows["runs"]]
-    return rows | {"meta": [r for r in rows["meta"] if r[0] != "schema"], "runs": runs}
+    found = {"meta": [r for r in rows["meta"] if r[0] != "schema"], "runs": runs}
+    if "bisects" in rows:
+        found["bisects"] = [r[:-2] if len(r) == 12 and r[-2:] == ("upstream", "") else r for r in rows["bisects"]]
+    return rows | found
 
 
 def test_a_v3_store_with_bisects_in_their_latest_shape_keeps_every_row_at_v4(tmp_path: Path) -> None:
@@ -197,7 +201,8 @@ def test_a_v3_store_with_bisects_in_their_first_shape_gains_the_columns(tmp_path
     Store(path).close()
     after = _rows(path)
     assert _version(path) == "5"
-    assert after["bisects"] == [(*row, "", "") for row in before["bisects"]]  # reason and case_id, empty
+    # v4 added reason and case_id, v5 side and fixed
+    assert after["bisects"] == [(*row, "", "", "upstream", "") for row in before["bisects"]]
     after = _without_version(after)
     assert {t: after[t] for t in (*V3_TABLES, "bisect_steps") if t != "meta"} == {
         t: before[t] for t in (*V3_TABLES, "bisect_steps") if t != "meta"
