@@ -143,3 +143,19 @@ def test_bisect_over_the_wrapper_names_its_own_bad_commit(own: Project) -> None:
     code, doc = own.run_json("bisect", "--side", "wrapper", "--good", shas[0], "--bad", shas[-1])
     assert code == 0, doc
     assert doc["first_bad"] == shas[WRAPPER_CULPRIT]
+
+
+@pytest.mark.parametrize(("edit", "name"), [(_rename, "generate_video"), (_unset, "server_config")])
+def test_derived_contract_flags_the_edit_before_anything_is_built(own: Project, edit: Edit, name: str) -> None:
+    base = own.commit("base", template())
+    own.commit("stuff", _edited(edit))
+    _wrapped(own, [("mini wrapper", wrapper_files())])
+    own.config.write_text(_swap(own.config.read_text(), "contract: none\n", "contract: derived\n"))
+    code, doc = own.run_json("check", base)
+    assert code == 0 and doc["holds"] is True, doc
+    code, doc = own.run_json("check", "HEAD")
+    assert code == 1 and doc["holds"] is False, doc
+    assert [i["status"] for i in doc["items"] if i["name"] == name] == ["missing"], doc["items"]
+    code, output = own.run("build-and-test", "HEAD")
+    assert code == 1 and "nothing built" in output, output
+    assert own.engine.client.images.list(name=own.repo) == []
