@@ -247,7 +247,7 @@ def default_config(folder: Path) -> Config:
 
 def refuse_unchecked_level(cfg: Config, level: str | None) -> None:
     """`--level contract` with `contract: none` would record a PASS that checked nothing."""
-    if level == "contract" and cfg.contract is None:
+    if level == "contract" and cfg.contract is None and not cfg.contract_derived:
         raise UsageError(
             f"--level contract with `contract: none` in {cfg.source} would record a PASS that checked nothing: "
             "set `contract: default` (or a contract file) there, or use --level smoke or baseline"

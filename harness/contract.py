@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,6 +20,8 @@ from harness.yamlio import Section, load_yaml_mapping
 DEFAULT_CONTRACT = Path(__file__).resolve().parent / "contract.yaml"
 Status = Literal["ok", "missing", "changed", "error"]
 ItemKind = Literal["function", "global", "model", "entry_point", "source", "tree"]  # tree: ops/check.py, unsafe entries
+_DERIVED_KINDS: tuple[ItemKind, ...] = ("function", "global", "model")  # what a wrapper's source yields
+_DERIVED_KEYS = ("arity", "unknown_arity", "unknown_keywords")  # a function item's keys a derived contract adds
 _PROCESS_FLAG = re.compile(r"""["']--process["']""")
 
 
@@ -31,6 +33,27 @@ class FunctionItem:
     # The wrapper passes every setting (get_default_settings merged with its own), so a new
     # parameter without default is filled for it and is not a break by itself.
     fills_all_settings: bool = False
+    # A derived contract knows how many arguments a call passes, not which parameter each
+    # lands on: `arity` is the most any call passes positionally (a `*args` not counted: at
+    # least that many). `unknown_arity`: some call passes `*args`, so any positional parameter
+    # may be filled; `unknown_keywords`: some call passes `**kw`, so any parameter may be.
+    arity: int | None = None
+    unknown_arity: bool = False
+    unknown_keywords: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provenance:
+    """Where a derived contract comes from: the wrapper's commit and, per item, the file:line
+    of each use. `check` never judges by it; it is shown beside a broken item."""
+
+    wrapper: str
+    sha: str  # the wrapper's commit (not the ref: the same commit is the same contract)
+    where: tuple[tuple[ItemKind, str, tuple[str, ...]], ...]  # (kind, name, ("file:line", ...))
+    optional: tuple[str, ...] = ()  # names used only where the wrapper copes with their absence
+
+    def of(self, kind: str, name: str) -> tuple[str, ...]:
+        return next((w for k, n, w in self.where if k == kind and n == name), ())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +63,7 @@ class Contract:
     globals: tuple[str, ...]
     models: tuple[str, ...]
     entry_points: tuple[str, ...]
+    provenance: Provenance | None = None  # set when derived from a wrapper's source
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,31 +90,52 @@ class ItemResult:
 
 def load_contract(path: Path = DEFAULT_CONTRACT) -> Contract:
     sec = Section(str(path), "", load_yaml_mapping(path))
-    sec.check_keys({"files", "functions", "globals", "models", "entry_points"})
+    sec.check_keys({"files", "functions", "globals", "models", "entry_points", "provenance"})
     raw = sec.data.get("functions") or []
     if not isinstance(raw, list):
         raise ConfigError(str(path), "functions", "must be a list")
-    functions = []
-    for i, item in enumerate(raw):
-        fs = Section(str(path), f"functions[{i}]", item)
-        fs.check_keys({"names", "positional", "keyword", "fills_all_settings"})
-        names = fs.strings("names")
-        if not names:
-            raise ConfigError(str(path), fs.key("names"), "give at least one name")
-        functions.append(
-            FunctionItem(
-                names=names,
-                positional=fs.strings("positional"),
-                keyword=fs.strings("keyword"),
-                fills_all_settings=fs.boolean("fills_all_settings", False),
-            )
-        )
     return Contract(
         files=sec.strings("files") or ("wgp.py",),
-        functions=tuple(functions),
+        functions=tuple(_function_item(Section(str(path), f"functions[{i}]", item)) for i, item in enumerate(raw)),
         globals=sec.strings("globals"),
         models=sec.strings("models"),
         entry_points=sec.strings("entry_points"),
+        provenance=_provenance(sec.section("provenance")) if "provenance" in sec.data else None,
+    )
+
+
+def _function_item(fs: Section) -> FunctionItem:
+    fs.check_keys({"names", "positional", "keyword", "fills_all_settings", *_DERIVED_KEYS})
+    names = fs.strings("names")
+    if not names:
+        raise ConfigError(fs.source, fs.key("names"), "give at least one name")
+    return FunctionItem(
+        names=names,
+        positional=fs.strings("positional"),
+        keyword=fs.strings("keyword"),
+        fills_all_settings=fs.boolean("fills_all_settings", False),
+        arity=fs.integer("arity", 0, low=0, high=255) if "arity" in fs.data else None,
+        unknown_arity=fs.boolean("unknown_arity", False),
+        unknown_keywords=fs.boolean("unknown_keywords", False),
+    )
+
+
+def _provenance(sec: Section) -> Provenance:
+    sec.check_keys({"wrapper", "sha", "items", "optional"})
+    raw = sec.data.get("items") or []
+    if not isinstance(raw, list):
+        raise ConfigError(sec.source, sec.key("items"), "must be a list of {kind, name, where}")
+    where = []
+    for i, item in enumerate(raw):
+        its = Section(sec.source, sec.key(f"items[{i}]"), item)
+        its.check_keys({"kind", "name", "where"})
+        kind = its.choice("kind", "function", _DERIVED_KINDS)
+        where.append((kind, str(its.string("name", required=True)), its.strings("where")))
+    return Provenance(
+        wrapper=sec.string("wrapper", ""),
+        sha=sec.string("sha", ""),
+        where=tuple(where),
+        optional=sec.strings("optional"),
     )
 
 
@@ -146,9 +191,17 @@ def parse_module(source: str, file: str) -> tuple[dict[str, Signature], set[str]
     return functions, names
 
 
-def check_function(item: FunctionItem, functions: Mapping[str, Signature]) -> ItemResult:
+def check_function(
+    item: FunctionItem, functions: Mapping[str, Signature], names: Collection[str] = frozenset()
+) -> ItemResult:
+    """`names`: the module's other names. A counted (derived) item calls through the module,
+    where a function wgp imports (`from shared.utils... import parse_loras_multipliers`) works
+    the same as one it defines; its signature is then not at hand."""
     found = next((n for n in item.names if n in functions), None)
     label = " / ".join(item.names)
+    if found is None and item.arity is not None and (bound := next((n for n in item.names if n in names), None)):
+        reason = f"`{bound}` is bound in the module, not defined there: its signature is not checked"
+        return ItemResult(kind="function", name=label, status="ok", reasons=(reason,))
     if found is None:
         return ItemResult(kind="function", name=label, status="missing", reasons=(_absent(item.names),))
     sig = functions[found]
@@ -171,9 +224,9 @@ def _positionals(sig: Signature) -> list[str]:
 
 def _positional_breaks(item: FunctionItem, sig: Signature) -> list[str]:
     """The wrapper's positional arguments that no longer land on the parameter they did."""
-    positional = _positionals(sig)
-    if len(item.positional) > len(positional) and not sig.varargs:
-        too_many = [f"takes {len(positional)} positional parameters, the wrapper passes {len(item.positional)}"]
+    positional, passes = _positionals(sig), _passes(item)
+    if passes > len(positional) and not sig.varargs:
+        too_many = [f"takes {len(positional)} positional parameters, the wrapper passes {passes}"]
     else:
         too_many = []
     moved = [
@@ -182,6 +235,11 @@ def _positional_breaks(item: FunctionItem, sig: Signature) -> list[str]:
         if positional[index] != name
     ]
     return moved + too_many
+
+
+def _passes(item: FunctionItem) -> int:
+    """How many arguments the wrapper passes positionally (named, or counted at its calls)."""
+    return max(len(item.positional), item.arity or 0)
 
 
 def _keyword_breaks(item: FunctionItem, sig: Signature) -> list[str]:
@@ -197,14 +255,16 @@ def _keyword_breaks(item: FunctionItem, sig: Signature) -> list[str]:
 
 
 def _new_required(item: FunctionItem, sig: Signature) -> list[str]:
-    """Parameters without default the wrapper does not pass (none when it passes every setting)."""
-    if item.fills_all_settings:
+    """Parameters without default the wrapper does not pass (none when it passes every setting,
+    or `**kw` whose keys are unknown; `*args` may fill any positional one)."""
+    if item.fills_all_settings or item.unknown_keywords:
         return []
     passed = set(item.positional[: len(_positionals(sig))]) | set(item.keyword)
+    filled = len(_positionals(sig)) if item.unknown_arity else _passes(item)
     return [
         f"new required parameter `{name}` without default"
         for index, (name, kind, has_default) in enumerate(sig.params)
-        if not has_default and name not in passed and not (kind != "kwonly" and index < len(item.positional))
+        if not has_default and name not in passed and not (kind != "kwonly" and index < filled)
     ]
 
 
@@ -223,7 +283,7 @@ def check(
     `detected` gives them."""
     results, functions, names = _parse_sources(contract.files, sources)
     if not results:  # every file parsed: only source problems were recorded so far
-        results += [check_function(item, functions) for item in contract.functions]
+        results += [check_function(item, functions, names) for item in contract.functions]
         results += [_check_global(g, names) for g in contract.globals]
     results += [
         _check_model(model, model_ids | overlay_ids) for model in dict.fromkeys((*contract.models, *suite_models))

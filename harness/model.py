@@ -194,6 +194,8 @@ class RunRecord:
         """
         if not self.contract_hash or self.contract_hash != key.contract_hash or self.suite_hash != key.suite_hash:
             return False
+        if key.wrapper_mode is not None and bool(self.wrapper) != key.wrapper_mode:
+            return False
         if key.commit is not None and self.commit != key.commit:
             return False
         # A contract check reads the commit's source, not an image: it has none to match.
@@ -214,6 +216,9 @@ class RunKey:
     commit: str | None = None  # None: any commit (the records are already of one image)
     image_id: str | None = None  # None: any image (bisect asks about commits, before building)
     deeper: bool = False  # a deeper level answers too (promotion: a baseline PASS satisfies smoke)
+    # Wrapper mode: only a run that tested a wrapper (True), or only one of harness's own runner
+    # (False), answers; None: either (a bisect matches the pair itself, ops/probe.py).
+    wrapper_mode: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

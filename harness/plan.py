@@ -16,6 +16,7 @@ from pathlib import Path
 from harness.config import Config, Suite, WrapperConfig
 from harness.context import HostFiles
 from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
+from harness.derive import DerivedContract
 from harness.errors import UsageError
 from harness.limits import MEMORY_SHARE, Limits
 from harness.model import LEVELS, GpuMode, Level
@@ -243,9 +244,16 @@ def load_plan(
     rebuild: bool = False,
     no_cache: bool = False,
     wrapper_ref: str | None = None,
+    derived: DerivedContract | None = None,
 ) -> Plan:
-    """Read everything a build-and-test of `ref` needs from the config's files (no engine, no git)."""
+    """Read everything a build-and-test of `ref` needs from the config's files (no engine, no git).
+
+    With `contract: derived` the caller derives the contract first (that reads the wrapper from
+    git) and hands it in as `derived`; it then judges at every level, like a configured file."""
     suite = cfg.suite
+    if cfg.contract_derived and derived is None:
+        # A bug, not the user's: the boundary reports it as one (exit 128, traceback kept).
+        raise RuntimeError("contract: derived, but the plan was loaded without the derived contract")
     wrapper = wrapper_plan(cfg.wrapper, wrapper_ref)
     return Plan(
         ref=ref,
@@ -255,18 +263,25 @@ def load_plan(
         suite=suite.name,
         suite_hash=suite.digest(),  # hashes overlay and input files: once per plan
         state_dir=cfg.state_dir,
-        contract=contract_plan(judging_contract(cfg.contract, level), suite),
+        contract=contract_plan(judging_contract(cfg.contract, level), suite, derived=derived),
         build=dataclasses.replace(build_plan(cfg), wrapper=wrapper),
         test=dataclasses.replace(suite_plan(cfg), wrapper=wrapper),
     )
 
 
-def contract_plan(path: Path | None, suite: Suite) -> ContractPlan:
+def contract_plan(path: Path | None, suite: Suite, *, derived: DerivedContract | None = None) -> ContractPlan:
+    """The contract file at `path` (None: none), or the `derived` one when given."""
     overlays = suite.overlays
+    contract: Contract | None
+    if derived is not None:
+        contract, source, digest = derived.contract, derived.source, derived.digest
+    else:
+        contract = load_contract(path) if path is not None else None
+        source, digest = (str(path) if path is not None else ""), contract_digest(path)
     return ContractPlan(
-        contract=load_contract(path) if path is not None else None,
-        source=str(path) if path is not None else "",
-        digest=contract_digest(path),
+        contract=contract,
+        source=source,
+        digest=digest,
         overlay_ids=frozenset(p.stem for p in overlays.glob("*.json")) if overlays else frozenset(),
         suite_models=tuple(c.model for c in suite.cases),
     )

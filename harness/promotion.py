@@ -39,6 +39,14 @@ def refusal(image_id: str, runs: list[RunRecord], key: RunKey) -> str | None:
             f"contracts; now {key.contract_hash}): test it again with the current contract"
         )
     answering = [r for r in runs if r.vouches_for(key)]
+    if not answering and key.wrapper_mode is not None and any(bool(r.wrapper) != key.wrapper_mode for r in suite):
+        judged = "harness's own runner, not the wrapper" if key.wrapper_mode else "a wrapper, and none is configured"
+        return (
+            f"image {short} was judged by {judged}: with a `wrapper:` section the wrapper's verdict gates "
+            "production; build and test the pair (`harness build-and-test <commit>`) and promote its image"
+            if key.wrapper_mode
+            else f"image {short} was judged by {judged}: test it with harness's own runner first"
+        )
     if not answering:
         newest = next(r for r in suite if r.contract_hash == key.contract_hash)
         return (

@@ -14,7 +14,8 @@ SYSTEM_FOLDERS = (
 )  # fmt: skip
 # What harness makes in its state folder, the store or what may come before it (the mirror of
 # `diff`, a crash report): an existing folder holding none of these, and not empty, is someone else's.
-STATE_MARKERS = ("state.db", "upstream.git", "runs", "crashes")
+STATE_MARKERS = ("state.db", "upstream.git", "wrapper.git", "runs", "crashes")
+WRAPPER_MIRRORS = "wrapper-*.git"  # `contract derive --wrapper` of a wrapper not configured: one per URL
 
 
 def state_dir_problem(state_dir: Path) -> str | None:
@@ -42,7 +43,7 @@ def _not_creatable(state_dir: Path, existing: Path) -> str | None:
 
 def _someone_elses(state_dir: Path) -> str | None:
     """A folder holding files but no harness state is someone else's."""
-    if any((state_dir / name).exists() for name in STATE_MARKERS):
+    if any((state_dir / name).exists() for name in STATE_MARKERS) or any(state_dir.glob(WRAPPER_MIRRORS)):
         return None
     names = sorted(entry.name for entry in state_dir.iterdir())
     if not names:

@@ -8,6 +8,7 @@ commands on that app, and importing them here is what makes `harness.cli.app` co
 from harness.cli import run  # noqa: F401 - build-and-test, history, show, backup, sample
 from harness.cli import bisect  # noqa: F401
 from harness.cli import check  # noqa: F401 - check, doctor, diff, weights
+from harness.cli import contract  # noqa: F401 - contract derive
 from harness.cli import release  # noqa: F401 - promote, rollback, reconcile, releases, status, gc, pin
 from harness.cli import patches  # noqa: F401 - patches refresh
 from harness.cli.app import app, main

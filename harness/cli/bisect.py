@@ -17,7 +17,7 @@ from harness.errors import UsageError
 from harness.model import LEVELS, SIDES, Side, as_side
 from harness.ops.bisect import resume_session, run_bisect
 from harness.ops.probe import UPSTREAM_ONLY, BisectWorld, Sides
-from harness.plan import load_plan
+from harness.plan import Plan, load_plan
 from harness.ports import BisectRecords
 from harness.report import ConsoleReporter, to_json
 
@@ -107,7 +107,7 @@ def bisect_cmd(
     with reporter.status:
         sides = _sides(cfg, ports, request)
         report = run_bisect(
-            load_plan(cfg, ref=request.bad if sides.side == "upstream" else sides.fixed, level=request.level),
+            _plan(cfg, request, sides),
             ports,
             good_ref=request.good,
             bad_ref=request.bad,
@@ -137,6 +137,19 @@ def _side(value: str) -> Side:
     if value not in SIDES:
         raise UsageError(f"--side {value!r}: allowed: {', '.join(SIDES)}")
     return as_side(value)
+
+
+def _plan(cfg: Config, request: _Request, sides: Sides) -> Plan:
+    """The plan of the bad end. With `contract: derived`, the contract of the wrapper commit
+    the run uses: the fixed one, or with --side wrapper the bad end's (a contract-level walk of
+    the wrapper's side checks one upstream commit: the contract does not vary per probe)."""
+    upstream_side = sides.side == "upstream"
+    return load_plan(
+        cfg,
+        ref=request.bad if upstream_side else sides.fixed,
+        level=request.level,
+        derived=world.derived_contract(cfg, ref=sides.fixed if upstream_side else request.bad),
+    )
 
 
 def _sides(cfg: Config, ports: BisectWorld, request: _Request) -> Sides:

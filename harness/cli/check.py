@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from rich.table import Table
 import harness.cli.world as world
 from harness.cli.app import JsonOpt, app, err, out
 from harness.config import Config
-from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
+from harness.contract import DEFAULT_CONTRACT, Contract, ItemResult, Provenance, load_contract
 from harness.ops.check import CheckResult, check_commit
 from harness.ops.diff import diff, markdown
 from harness.ops.doctor import doctor
@@ -27,7 +28,10 @@ STATUS_STYLE = {"ok": "green", "missing": "bold red", "changed": "bold red", "er
 
 
 def _contract(cfg: Config) -> Contract:
-    return load_contract(cfg.contract or DEFAULT_CONTRACT)
+    """The configured contract file (the bundled one by default), or with `contract: derived`
+    the contract derived from the wrapper at its configured ref."""
+    derived = world.derived_contract(cfg)
+    return derived.contract if derived is not None else load_contract(cfg.contract or DEFAULT_CONTRACT)
 
 
 def _suite_models(cfg: Config) -> tuple[str, ...]:
@@ -39,37 +43,47 @@ def check_cmd(ref: Annotated[str, typer.Argument(help="upstream ref")], json_out
     """Check the integration contract at REF from git (ast, no checkout, no import): exit 0 holds, 1 broken."""
     cfg = world.config()
     upstream = world.upstream_for(cfg)
+    contract = _contract(cfg)
     result = check_commit(
-        upstream, upstream.resolve(ref), _contract(cfg), overlays=cfg.suite.overlays, suite_models=_suite_models(cfg)
+        upstream, upstream.resolve(ref), contract, overlays=cfg.suite.overlays, suite_models=_suite_models(cfg)
     )
+    where = _where(contract)
     if json_out:
-        out.print_json(
-            to_json(
-                {
-                    "commit": dataclasses.asdict(result.commit),
-                    "holds": result.holds,
-                    "seconds": round(result.seconds, 3),
-                    "items": [dataclasses.asdict(i) for i in result.items],
-                }
-            )
-        )
+        items = [{**dataclasses.asdict(i), "where": list(where(i))} for i in result.items]
+        doc = {"commit": dataclasses.asdict(result.commit), "holds": result.holds, "seconds": round(result.seconds, 3)}
+        out.print_json(to_json({**doc, "items": items}))
     else:
-        _print_check(result, upstream.resolution(ref))
+        _print_check(result, upstream.resolution(ref), where, contract.provenance)
     raise typer.Exit(0 if result.holds else 1)
 
 
-def _print_check(result: CheckResult, resolution: RefResolution | None) -> None:
+def _where(contract: Contract) -> Callable[[ItemResult], tuple[str, ...]]:
+    """Where the wrapper uses an item (a derived contract's provenance; () for a written one)."""
+    provenance = contract.provenance
+    return lambda item: provenance.of(item.kind, item.name) if provenance is not None else ()
+
+
+def _print_check(
+    result: CheckResult,
+    resolution: RefResolution | None,
+    where: Callable[[ItemResult], tuple[str, ...]],
+    provenance: Provenance | None,
+) -> None:
     if resolution is not None and resolution.ref != resolution.sha:
         out.print(f"ref {escape(resolution.line())}", highlight=False)
+    if provenance is not None:
+        out.print(escape(f"contract derived from {provenance.wrapper} at {provenance.sha[:12]}"), highlight=False)
     table = Table(title=f"contract at {result.commit.short} ({result.commit.date[:10]}) in {result.seconds:.2f} s")
     for column in ("status", "kind", "item", "why"):
         table.add_column(column, overflow="fold")
     for item in result.items:
+        places = where(item) if item.status != "ok" else ()
+        used = f" (used at {', '.join(places[:3])}{', ...' if len(places) > 3 else ''})" if places else ""
         table.add_row(
             f"[{STATUS_STYLE[item.status]}]{item.status}[/]",
             escape(item.kind),
             escape(item.name),
-            escape("; ".join(item.reasons)),
+            escape("; ".join(item.reasons) + used),
         )
     out.print(table)
     out.print("contract holds" if result.holds else "[bold red]contract broken[/]")

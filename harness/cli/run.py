@@ -50,7 +50,10 @@ def build_and_test_cmd(
 
     cfg = world.config()
     refuse_unchecked_level(cfg, level)
-    plan = load_plan(cfg, ref=refs[0], level=level, rebuild=rebuild, no_cache=no_cache, wrapper_ref=wrapper_ref)
+    derived = world.derived_contract(cfg, ref=wrapper_ref)
+    plan = load_plan(
+        cfg, ref=refs[0], level=level, rebuild=rebuild, no_cache=no_cache, wrapper_ref=wrapper_ref, derived=derived
+    )
     if dry_run:
         _print_plans([plan.for_ref(ref, plan.level) for ref in refs], json_out=json_out)
     reporter = ConsoleReporter(err, verbose)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import functools
 import getpass
+import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -23,10 +24,13 @@ from harness.bisect_log import BisectLog
 from harness.cli.app import state
 from harness.compose import load_service
 from harness.config import Config, default_config, load_config
+from harness.derive import DerivedContract
+from harness.errors import UsageError
 from harness.model import RunRecord
 from harness.naming import owner_labels
 from harness.ops.build_and_test import World
 from harness.ops.deploy import Deployer
+from harness.ops.derive import derive_contract
 from harness.ops.gc import session_id
 from harness.ops.parallel import Reap, reap_session, records, run_many, scheduler_for
 from harness.ops.probe import BisectWorld
@@ -34,6 +38,7 @@ from harness.ops.promote import Mover
 from harness.plan import Plan, contract_digest
 from harness.ports import Reporter
 from harness.scheduler import GpuScheduler
+from harness.statedir import WRAPPER_MIRRORS
 from harness.store import Store
 
 _FETCHES = threading.Lock()  # parallel runs make their upstream clients in worker threads
@@ -62,14 +67,63 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-def upstream_for(cfg: Config) -> GitUpstream:
-    """The command's upstream client (one per thread); they share the command's one fetch."""
+def _fetch_session(cfg: Config) -> FetchSession:
     with _FETCHES:
         if state.fetches is None:
             state.fetches = FetchSession(offline=state.offline)
         session = state.fetches
     session.timeout_s = cfg.fetch_timeout_s
-    return GitUpstream(cfg.upstream_url, cfg.mirror_dir, session)
+    return session
+
+
+def upstream_for(cfg: Config) -> GitUpstream:
+    """The command's upstream client (one per thread); they share the command's one fetch."""
+    return GitUpstream(cfg.upstream_url, cfg.mirror_dir, _fetch_session(cfg))
+
+
+def wrapper_source(cfg: Config, url: str | None = None) -> GitUpstream:
+    """The git client of the wrapper a contract is derived from: the configured wrapper's
+    mirror, or for another `url` (a URL, or a path relative to the current folder) a mirror of
+    its own in the state folder."""
+    configured = cfg.wrapper
+    if url is None:
+        if configured is None:
+            raise UsageError(f"no `wrapper:` section in {cfg.source}: give --wrapper URL|PATH, or add one there")
+        return GitUpstream(configured.url, configured.mirror_dir, _fetch_session(cfg))
+    if "://" not in url and not url.startswith("git@"):
+        url = str(Path(url).expanduser().resolve())
+    if configured is not None and configured.url == url:
+        mirror = configured.mirror_dir
+    else:
+        name = WRAPPER_MIRRORS.replace("*", hashlib.sha256(url.encode()).hexdigest()[:12])
+        mirror = cfg.state_dir / name
+    return GitUpstream(url, mirror, _fetch_session(cfg))
+
+
+def derived_contract_at(cfg: Config, *, url: str | None = None, ref: str | None = None) -> DerivedContract:
+    """The contract derived from the wrapper (the configured one unless `url`) at `ref`
+    (default: the configured wrapper ref, else HEAD)."""
+    wrapper = wrapper_source(cfg, url)
+    configured = cfg.wrapper if cfg.wrapper is not None and cfg.wrapper.url == wrapper.url else None
+    return derive_contract(
+        wrapper,
+        ref or (configured.ref if configured else "HEAD"),
+        url=wrapper.url,
+        upstream_dir=configured.upstream_dir if configured else "Wan2GP",
+        command=configured.command if configured else "",
+    )
+
+
+def derived_contract(cfg: Config, ref: str | None = None) -> DerivedContract | None:
+    """With `contract: derived`, the contract at the wrapper `ref` (default: the configured
+    one); else None (the contract is a file the plan reads)."""
+    return derived_contract_at(cfg, ref=ref) if cfg.contract_derived else None
+
+
+def contract_hash(cfg: Config) -> str:
+    """The digest of the contract that judges this config's runs (what promotion asks for)."""
+    derived = derived_contract(cfg)
+    return derived.digest if derived is not None else contract_digest(cfg.contract)
 
 
 def wrapper_for(cfg: Config) -> GitUpstream | None:
@@ -169,8 +223,9 @@ def make_mover(cfg: Config) -> tuple[Mover, Engine]:
         upstream=lambda: upstream_for(cfg),
         repo=cfg.repo,
         suite_hash=cfg.suite.digest(),
-        contract_hash=contract_digest(cfg.contract),
+        contract_hash=contract_hash(cfg),
         requires_level=cfg.promote_level,
+        wrapper_mode=cfg.wrapper is not None,
         lock_path=cfg.state_dir / "production.lock",
         lock_wait_s=float(cfg.deploy.lock_wait_s),
         user=os.environ.get("HARNESS_USER") or getpass.getuser(),

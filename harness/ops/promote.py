@@ -36,6 +36,7 @@ class Mover:
     suite_hash: str
     contract_hash: str  # check.contract_digest of the configured contract
     requires_level: Level  # promote.requires_level: a PASS at this level or deeper
+    wrapper_mode: bool = False  # a `wrapper:` section: only the wrapper's verdicts gate production
     lock_path: Path
     lock_wait_s: float
     user: str
@@ -66,6 +67,7 @@ def gate_key(mover: Mover, commit: str, image_id: str | None = None) -> RunKey:
         commit=commit or None,
         image_id=image_id,
         deeper=True,
+        wrapper_mode=mover.wrapper_mode,
     )
 
 

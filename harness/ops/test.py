@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import time
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from harness.telemetry import case_telemetry, case_windows, psnr
 VideoProbe = Callable[[Path], VideoFacts]
 FramesReader = Callable[[Path], np.ndarray]
 
+
+WHOLE_RUN = "wrapper-run"  # harness/runner/wrapper.py's window of the wrapper's whole test command
 
 # Reading the run folder after the container ended: with every file capped this takes seconds,
 # but it still has a deadline (the run's own plus this) rather than none.
@@ -155,6 +158,11 @@ def _run_sampled(
     with sampler if sampler is not None else contextlib.nullcontext():
         done = runner.run(request, log_path=str(log_path), on_line=on_line)
     telemetry = case_telemetry(sampler.samples, case_windows(lines)) if sampler is not None else {}
+    if plan.wrapper is not None and WHOLE_RUN in telemetry:
+        # The wrapper's cases have no markers: each gets the whole command's peak and use; a leak
+        # cannot be told (the command's process has exited when its window closes).
+        whole = dataclasses.replace(telemetry[WHOLE_RUN], leak_mib=0.0, leaked=False)
+        telemetry = {case.id: whole for case in plan.suite.cases}
     return done, dict(telemetry)
 
 

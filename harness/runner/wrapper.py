@@ -22,6 +22,9 @@ RESULTS = "results.json"  # what the host reads: the wrapper's rows, each with i
 ORIGINAL = "wrapper-results.json"  # the wrapper's file as it wrote it
 _ERROR_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*)?(?:Error|Exception|Exit)\b.*$")
 _TAIL = 200
+# The GPU telemetry window of the whole command (harness/telemetry.py reads the runner's case
+# markers; a wrapper's own cases have none): the host gives its peak to every case.
+WHOLE_RUN = "wrapper-run"  # also harness/ops/test.py
 
 
 def run_wrapper(root: Path, out: Path, spec: dict[str, Any], *, command: str, results: str, spec_path: Path) -> int:
@@ -29,8 +32,9 @@ def run_wrapper(root: Path, out: Path, spec: dict[str, Any], *, command: str, re
     out.mkdir(parents=True, exist_ok=True)
     line = command.replace("{out}", str(out)).replace("{spec}", str(spec_path))
     print(f"[harness-runner] wrapper test command: {line}", flush=True)
+    print(f"[harness-runner] case {WHOLE_RUN} (the wrapper's test command)", flush=True)
     exit_code, tail = _run(line, root)
-    print(f"[harness-runner] wrapper test command exited {exit_code}", flush=True)
+    print(f"[harness-runner] case {WHOLE_RUN}: exited {exit_code}", flush=True)
     found = newest(out, results)
     doc = _read(found) if found else None
     cases = spec.get("cases", [])

@@ -589,15 +589,20 @@ functions:
 """
 
 
-def unit_config(tmp_path: Path, *, contract: bool = True, gpu: str = "none", retries: int = 0) -> Config:
+def unit_config(
+    tmp_path: Path, *, contract: bool = True, gpu: str = "none", retries: int = 0, derived: bool = False
+) -> Config:
     """A harness.yaml of one small case (5 frames of 64x48, what the fake probe sees) and a
-    recipe over the local base image; the state folder is `tmp_path/state`."""
+    recipe over the local base image; the state folder is `tmp_path/state`. `derived`: the
+    contract is derived from a wrapper at ./wrapper (`contract: derived`)."""
     (tmp_path / "recipe").mkdir(exist_ok=True)
     (tmp_path / "recipe" / "recipe.yaml").write_text("base: harness-base:bookworm\npython: python3\ntorch: []\n")
     (tmp_path / "contract.yaml").write_text(CONTRACT)
     config = tmp_path / "harness.yaml"
+    written = "derived" if derived else "./contract.yaml" if contract else "none"
+    wrapper = "wrapper: {url: ./wrapper, command: 'python test.py {out}'}\n" if derived else ""
     config.write_text(
-        f"upstream: {{url: ./up}}\nstate_dir: state\ncontract: {'./contract.yaml' if contract else 'none'}\n"
+        f"upstream: {{url: ./up}}\nstate_dir: state\ncontract: {written}\n{wrapper}"
         "image: {repo: harness-test/unit, recipe: ./recipe}\nbuild: {retries: 0, retry_backoff_s: 0}\n"
         f"run: {{gpu: {gpu}}}\nsuite:\n  retries: {retries}\n"
         "  cases: [{id: t2v, model: t2v_tiny, resolution: 64x48, frames: 5}]\n"

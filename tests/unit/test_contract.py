@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
-from harness.contract import Contract, FunctionItem, ItemResult, check, entry_points, parse_module
+from harness.contract import (
+    DEFAULT_CONTRACT,
+    Contract,
+    FunctionItem,
+    ItemResult,
+    check,
+    entry_points,
+    load_contract,
+    parse_module,
+)
+from harness.errors import ConfigError
 
 BASE = """
 server_config = {"save_path": "outputs"}
@@ -148,3 +161,81 @@ def test_fills_all_settings_waives_new_required_parameters(fills: bool) -> None:
     )
     [result] = check(contract, {"wgp.py": "def f(a, b):\n    pass\n"}, model_ids=set(), overlay_ids=set())
     assert result.status == ("ok" if fills else "changed")
+
+
+def derived_check(item: FunctionItem, source: str) -> ItemResult:
+    contract = Contract(files=("wgp.py",), functions=(item,), globals=(), models=(), entry_points=())
+    [result] = check(contract, {"wgp.py": source}, model_ids=set(), overlay_ids=set(), detected=set())
+    return result
+
+
+COUNTED = FunctionItem(names=("init_model_def",), positional=(), keyword=("strict",), arity=2)
+
+
+def test_counted_arity_holds_while_the_function_takes_that_many() -> None:
+    assert derived_check(COUNTED, "def init_model_def(model_type, model_def, strict=False): pass\n").status == "ok"
+    assert derived_check(COUNTED, "def init_model_def(model_type, *defs, strict=False): pass\n").status == "ok"
+
+
+def test_counted_arity_breaks_when_a_positional_parameter_is_lost() -> None:
+    result = derived_check(COUNTED, "def init_model_def(model_type, *, strict=False): pass\n")
+    assert result.status == "changed"
+    assert reasons(result) == "takes 1 positional parameters, the wrapper passes 2"
+
+
+def test_counted_keywords_break_when_one_is_removed() -> None:
+    result = derived_check(COUNTED, "def init_model_def(model_type, model_def, strictness=False): pass\n")
+    assert reasons(result) == "parameter `strict` no longer accepted (renamed to `strictness`?)"
+
+
+def test_counted_arity_and_a_new_required_parameter() -> None:
+    source = "def init_model_def(model_type, model_def, extra, *, flag, strict=False): pass\n"
+    assert reasons(derived_check(COUNTED, source)) == (
+        "new required parameter `extra` without default | new required parameter `flag` without default"
+    )
+    star_args = dataclasses.replace(COUNTED, unknown_arity=True)  # *args may fill `extra`, never `flag`
+    assert reasons(derived_check(star_args, source)) == "new required parameter `flag` without default"
+    star_kw = dataclasses.replace(COUNTED, unknown_keywords=True)  # **kw may fill either
+    assert derived_check(star_kw, source).status == "ok"
+
+
+def test_a_contract_file_with_counted_items_and_provenance_loads(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "functions:\n  - {names: [load_models], arity: 1, unknown_arity: true, unknown_keywords: true}\n"
+        "globals: [server_config]\n"
+        "provenance:\n  wrapper: w\n  sha: abc\n"
+        "  items: [{kind: global, name: server_config, where: ['a.py:3']}]\n"
+    )
+    contract = load_contract(tmp_path / "c.yaml")
+    assert contract.functions == (
+        FunctionItem(
+            names=("load_models",), positional=(), keyword=(), arity=1, unknown_arity=True, unknown_keywords=True
+        ),
+    )
+    assert contract.provenance is not None and contract.provenance.of("global", "server_config") == ("a.py:3",)
+    assert load_contract(DEFAULT_CONTRACT).provenance is None  # the bundled one loads as before
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("functions: [{names: [f], arity: -1}]\n", "functions[0].arity"),
+        ("functions: [{names: [f], arity: two}]\n", "functions[0].arity"),
+        ("provenance: {items: [{kind: class, name: x}]}\n", "provenance.items[0].kind"),
+        ("provenance: {items: x}\n", "provenance.items"),
+    ],
+)
+def test_bad_counted_items_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_contract(tmp_path / "c.yaml")
+    assert key in str(info.value)
+
+
+def test_a_counted_function_wgp_only_imports_is_present_unchecked() -> None:
+    source = "from shared.utils import parse_loras_multipliers\n"
+    item = FunctionItem(names=("parse_loras_multipliers",), positional=(), keyword=("nb_phases",), arity=3)
+    result = derived_check(item, source)
+    assert result.status == "ok" and "signature is not checked" in reasons(result)
+    written = dataclasses.replace(item, arity=None)  # a written item names a function wgp defines: as before
+    assert derived_check(written, source).status == "missing"

@@ -220,3 +220,19 @@ def test_a_probe_reuses_only_a_record_of_the_same_pair() -> None:
     assert walk_wrapper.matches(same, wrap) and not walk_wrapper.matches(other, wrap)
     assert walk_wrapper.upstream_of(wrap) == up and walk_upstream.upstream_of(up) == up
     assert not Sides().matches(same, up) and Sides().matches(record(up, "sha256:1", "r3"), up)
+
+
+def test_with_a_wrapper_only_its_verdict_gates_production() -> None:
+    from harness.model import RunKey
+    from harness.promotion import refusal
+    from tests.unit.fakes import CONTRACT_HASH, SUITE_HASH
+
+    up = sha("a")
+    own = record(up, "sha256:1", "r1")  # harness's own runner passed it
+    pair = dataclasses.replace(record(up, "sha256:1", "r2"), wrapper=sha("b"))
+    key = RunKey(suite_hash=SUITE_HASH, contract_hash=CONTRACT_HASH, level="baseline", deeper=True, image_id="sha256:1")
+    wrapped, plain = dataclasses.replace(key, wrapper_mode=True), dataclasses.replace(key, wrapper_mode=False)
+    assert "harness's own runner, not the wrapper" in (refusal("sha256:1", [own], wrapped) or "")
+    assert refusal("sha256:1", [pair, own], wrapped) is None
+    assert refusal("sha256:1", [own], plain) is None
+    assert "judged by a wrapper" in (refusal("sha256:1", [pair], plain) or "")
