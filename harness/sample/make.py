@@ -2,7 +2,8 @@
 
 The same pieces make the synthetic upstreams of the integration tests: the template
 files, plus small edits that reproduce upstream's breakage classes (a missing module at
-import, a flat video, exit 0 without output, a requirements change).
+import, a flat video, exit 0 without output, a requirements change, a renamed function or
+a removed global that only a wrapper notices).
 """
 
 from __future__ import annotations
@@ -22,12 +23,18 @@ Files = dict[str, str | None]
 _PROCESS_BLOCK = re.compile(r"# --- process-mode ---\n.*?# --- end process-mode ---\n", re.S)
 
 
+def read_tree(root: Path) -> Files:
+    """The text files under `root`, by path relative to it (caches left out)."""
+    files: Files = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            files[path.relative_to(root).as_posix()] = path.read_text()
+    return files
+
+
 def template(*, process_mode: bool = True, api: bool = True) -> Files:
     """The mini upstream's files; older shapes drop `--process` or `shared/api.py`."""
-    files: Files = {}
-    for path in sorted(TEMPLATE.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            files[path.relative_to(TEMPLATE).as_posix()] = path.read_text()
+    files = read_tree(TEMPLATE)
     if not process_mode:
         files["wgp.py"] = _PROCESS_BLOCK.sub("", files["wgp.py"] or "")
     if not api:
@@ -43,6 +50,29 @@ def knob(wgp: str, name: str, value: object) -> str:
 def broken_import(wgp: str, module: str = "smplfitter") -> str:
     """A new dependency not in requirements: the 'No module named ...' class of break."""
     return wgp.replace("import av\n", f"import av\nimport {module}\n", 1)
+
+
+def rename_function(text: str, old: str, new: str) -> str:
+    """Rename a function and every use of it in one file, with no alias left behind.
+
+    Upstream renamed generate_video to generate_media this way (2026-06-12): its own callers
+    (--process, shared/api.py) follow, so harness's adaptive runner still generates, while a
+    wrapper that imports the old name breaks. Apply it to each file that uses the name.
+    """
+    return re.sub(rf"\b{re.escape(old)}\b", new, text)
+
+
+def remove_global(text: str, name: str) -> str:
+    """Drop a module global from one file: its definition, the stores into it, and its reads.
+
+    Reads (subscripts: the mini engine's only kind) get the definition's value inlined, so
+    the engine still works without the global; only a caller from outside that reaches for
+    `wgp.<name>` (a wrapper) notices it is gone.
+    """
+    found = re.search(rf"^{re.escape(name)} = (.*)$", text, flags=re.M)
+    text = re.sub(rf"^{re.escape(name)} = .*\n", "", text, flags=re.M)
+    text = re.sub(rf"^[ \t]*[\w.]*\b{re.escape(name)}\[.*\] = .*\n", "", text, flags=re.M)
+    return re.sub(rf"\b{re.escape(name)}\[", f"({found.group(1)})[", text) if found else text
 
 
 def sample_history() -> list[tuple[str, Files]]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "harness"
-SKIPPED = ("sample/upstream",)  # a fake upstream's code, not harness's
+SKIPPED = ("sample/upstream", "sample/wrapper_template")  # a fake upstream's and wrapper's code, not harness's
 MAX_LINES = 60
 COMMIT_STACK = {"torch"}  # the runner may import the commit's own torch, inside the image, lazily
 GATEWAYS = {"docker": "adapters", "git": "adapters", "pynvml": "adapters", "av": "adapters"}
