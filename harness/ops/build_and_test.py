@@ -264,8 +264,8 @@ def _before_build(plan: Plan, run: Run, world: World) -> Judged | None:
     the host's GPU preflight (baseline only)."""
     if unsafe := world.upstream.unsafe_tree(run.commit.sha):  # a crafted tree: the commit's FAIL
         return Judged(verdict=Verdict.FAIL, summary=str(unsafe))
-    if conflict := _patch_conflict(plan, run, world):
-        return conflict
+    if conflict := patch_conflict(plan, run.commit, world.upstream, world.reporter):
+        return Judged(verdict=Verdict.FAIL, summary=str(conflict))
     checked = check_planned(world.upstream, run.commit, plan.contract)
     if checked is not None:
         broken = [r for r in checked.items if r.status != "ok"]
@@ -281,17 +281,17 @@ def _before_build(plan: Plan, run: Run, world: World) -> Judged | None:
     return Judged(verdict=Verdict.ERROR, summary=f"GPU preflight: {problem}") if problem else None
 
 
-def _patch_conflict(plan: Plan, run: Run, world: World) -> Judged | None:
+def patch_conflict(plan: Plan, commit: Commit, upstream: Upstream, reporter: Reporter) -> PatchConflict | None:
     """Wrapper mode: the wrapper's patches on upstream's tree (cheap: git, no build). One that no
     longer applies is the pair's own verdict, patch_conflict (FAIL, exit 1: the wrapper must act)."""
     series = plan.wrapper.series if plan.wrapper else None
     if series is None:
         return None
     try:
-        world.upstream.apply_series(run.commit.sha, series)
+        upstream.apply_series(commit.sha, series)
     except PatchConflict as exc:
-        return Judged(verdict=Verdict.FAIL, summary=str(exc))
-    world.reporter.step(f"patches: {len(series.patches)} apply to {run.commit.short}")
+        return exc
+    reporter.step(f"patches: {len(series.patches)} apply to {commit.short}")
     return None
 
 

@@ -80,30 +80,39 @@ def _check(
 
 
 def contract_record(
-    result: CheckResult, *, run_id: str, started: str, suite: str, suite_hash: str, contract_hash: str
+    result: CheckResult | None,
+    *,
+    commit: str = "",
+    run_id: str,
+    started: str,
+    suite: str,
+    suite_hash: str,
+    contract_hash: str,
+    refused: str = "",
 ) -> RunRecord:
-    """A contract check as a run record (level `contract`), so bisect and history reuse it."""
-    broken = [r for r in result.items if r.status != "ok"]
-    summary = (
+    """A contract check as a run record (level `contract`), so bisect and history reuse it.
+    `refused`: why the commit failed before any check (a patch_conflict), with `result` None."""
+    broken = [r for r in result.items if r.status != "ok"] if result else []
+    summary = refused or (
         "contract holds"
         if not broken
         else "contract broken: " + "; ".join(f"{r.name}: {', '.join(r.reasons)}" for r in broken)
     )
     return RunRecord(
         run_id=run_id,
-        commit=result.commit.sha,
+        commit=result.commit.sha if result else commit,
         image_id="",
         image_tag="",
         deps_key="",
         suite=suite,
         suite_hash=suite_hash,
         contract_hash=contract_hash,
-        verdict=Verdict.PASS if not broken else Verdict.FAIL,
+        verdict=Verdict.FAIL if broken or refused else Verdict.PASS,
         summary=summary,
         cases=(),
         started=started,
         build_seconds=0.0,
-        run_seconds=round(result.seconds, 3),
+        run_seconds=round(result.seconds, 3) if result else 0.0,
         run_dir="",
         level="contract",
     )

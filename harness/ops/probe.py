@@ -3,6 +3,7 @@ bisect's level, by its one plan; several at once on several GPUs; likely next pr
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from harness.bisect import INFRA_VERDICTS, Symptom, symptom_verdict
 from harness.errors import BisectError, EndpointInfra, HarnessError
 from harness.model import BisectSession, BisectStep, RunKey, RunRecord, Side, StepSource, Verdict
 from harness.ops.build import WrapperSource, build_commit_image
-from harness.ops.build_and_test import World, build_and_test, new_run_id
+from harness.ops.build_and_test import World, build_and_test, new_run_id, patch_conflict
 from harness.ops.check import check_planned, contract_record
 from harness.plan import BuildPlan, Plan
 from harness.ports import BisectRecords, ImageBuilder, Upstream
@@ -108,19 +109,25 @@ class Prober:
         return verdict
 
     def _contract(self, sha: str) -> RunRecord:
+        """The contract level's probe: the wrapper's patches, then the contract, from git (no build)."""
         upstream, world = self.bw.world.upstream, self.bw.world
-        result = check_planned(upstream, upstream.commit(sha), self.plan.contract)
-        if result is None:  # the plan of level contract always has one (the bundled by default)
+        commit = upstream.commit(sha)
+        conflict = patch_conflict(self.plan, commit, upstream, world.reporter)
+        result = check_planned(upstream, commit, self.plan.contract) if conflict is None else None
+        if result is None and conflict is None:  # the plan of level contract always has one (the bundled by default)
             raise BisectError("a bisect at level contract needs a contract to check")
         now = world.clock()
         record = contract_record(
             result,
+            commit=sha,
             run_id=new_run_id(now),
             started=now.isoformat(timespec="seconds"),
             suite=self.plan.suite,
             suite_hash=self.session.suite_hash,
             contract_hash=self.contract_hash,  # _contract runs at level contract only
+            refused=str(conflict) if conflict else "",
         )
+        record = dataclasses.replace(record, wrapper=self.sides.fixed)  # the pair it answers for
         world.store.add_run(record)
         return record
 

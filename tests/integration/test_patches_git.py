@@ -240,3 +240,54 @@ def test_refresh_without_a_series_is_a_config_error(history: History, tmp_path: 
     config = write_config(tmp_path, upstream=history.upstream, repo=unique_repo("patches"))
     done = CliRunner().invoke(app, ["-c", str(config), "patches", "refresh", "--to", "HEAD"])
     assert done.exit_code == 128 and "wrapper.patches: not set" in done.output
+
+
+def test_patch_conflict_is_the_verdict_at_the_first_commit_where_the_series_stops_applying(
+    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """build-and-test and bisect at level contract (git only, nothing built): the pair FAILs with
+    patch_conflict from `context` on, bisect names `context`, and the refreshed series passes it."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")  # none of this may need one
+    config = _config(tmp_path, history)
+    (tmp_path / "contract.yaml").write_text("functions:\n  - {names: [generate_video], positional: [task]}\n")
+    (tmp_path / "overlays").mkdir()
+    (tmp_path / "overlays" / "t2v_tiny.json").write_text('{"model": {"name": "tiny"}}')  # the suite's model
+    text = re.sub(r"(?m)^contract: .*$", f"contract: {tmp_path / 'contract.yaml'}", config.read_text())
+    config.write_text(text.replace("suite:\n", f"suite:\n  overlays: {tmp_path / 'overlays'}\n", 1))
+    cli = CliRunner()
+
+    def level_contract(name: str) -> tuple[int, str]:
+        done = cli.invoke(app, ["-c", str(config), "build-and-test", history.shas[name], "--level", "contract"])
+        return done.exit_code, " ".join(done.output.split())
+
+    assert [level_contract(n)[0] for n in ("base", "readme", "offset")] == [0, 0, 0]
+    code, output = level_contract("context")
+    assert code == 1, output
+    assert (
+        f"patch_conflict: 0001-keep-fast-steps.patch no longer applies to wgp.py, hunk {hunk_of(history.patches)}"
+        in output
+    )
+    walk = cli.invoke(
+        app,
+        [
+            "-c",
+            str(config),
+            "bisect",
+            "--level",
+            "contract",
+            "--good",
+            history.shas["base"],
+            "--bad",
+            history.shas["clash"],
+        ],
+    )
+    assert walk.exit_code == 0, walk.output
+    assert f"first bad commit {history.shas['context']}" in walk.output
+    refreshed = tmp_path / "refreshed"
+    done = cli.invoke(
+        app, ["-c", str(config), "patches", "refresh", "--to", history.shas["context"], "--out", str(refreshed)]
+    )
+    assert done.exit_code == 0, done.output
+    config.write_text(config.read_text().replace(f"patches: {history.patches}", f"patches: {refreshed}"))
+    code, output = level_contract("context")
+    assert code == 0 and "patches: 2 apply to" in output and "PASS (contract)" in output, output
