@@ -128,11 +128,7 @@ def contract_hash(cfg: Config) -> str:
 
 def wrapper_for(cfg: Config) -> GitUpstream | None:
     """Wrapper mode: the wrapper's repository in its own mirror, fetched like upstream's."""
-    if cfg.wrapper is None:
-        return None
-    upstream_for(cfg)  # the command's fetch session, made once
-    assert state.fetches is not None
-    return GitUpstream(cfg.wrapper.url, cfg.wrapper.mirror_dir, state.fetches)
+    return wrapper_source(cfg) if cfg.wrapper is not None else None
 
 
 def engine() -> Engine:

@@ -39,7 +39,7 @@ def run_wrapper(root: Path, out: Path, spec: dict[str, Any], *, command: str, re
     doc = _read(found) if found else None
     cases = spec.get("cases", [])
     if found is None or doc is None:
-        why = f"the wrapper's test command exited {exit_code} without writing {results}"
+        why = f"the wrapper's test command exited {exit_code} without a readable {results}"
         error = last_error(tail)
         doc = {"results": [{"case_id": c["id"], "status": "failed", "error": f"{why}: {error}"} for c in cases]}
     else:
