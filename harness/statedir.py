@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from pathlib import Path
 
@@ -41,11 +42,18 @@ def _not_creatable(state_dir: Path, existing: Path) -> str | None:
     return None
 
 
+def _ours(name: str) -> bool:
+    """A state marker, or a mirror's lock file: a command that stopped before cloning (--offline,
+    no network) leaves only the lock, and the folder is still the one harness was given."""
+    bare = name.removesuffix(".lock")
+    return bare in STATE_MARKERS or fnmatch.fnmatchcase(bare, WRAPPER_MIRRORS)
+
+
 def _someone_elses(state_dir: Path) -> str | None:
     """A folder holding files but no harness state is someone else's."""
-    if any((state_dir / name).exists() for name in STATE_MARKERS) or any(state_dir.glob(WRAPPER_MIRRORS)):
-        return None
     names = sorted(entry.name for entry in state_dir.iterdir())
+    if any(_ours(name) for name in names):
+        return None
     if not names:
         return None
     shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")

@@ -252,6 +252,18 @@ def test_an_existing_harness_state_is_accepted(tmp_path: Path, marker: str) -> N
     assert load_config(write(tmp_path, top="state_dir: state\n")).state_dir == tmp_path / "state"
 
 
+@pytest.mark.parametrize("lock", ["upstream.git.lock", "wrapper.git.lock", "wrapper-0123456789ab.git.lock"])
+def test_a_folder_holding_only_a_mirrors_lock_is_still_harnesss(tmp_path: Path, lock: str) -> None:
+    """An --offline command that found no mirror left only the mirror's lock: the next command
+    refused the folder as someone else's."""
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / lock).write_text("")
+    assert load_config(write(tmp_path, top="state_dir: state\n")).state_dir == tmp_path / "state"
+    (tmp_path / "state" / lock).unlink()
+    (tmp_path / "state" / "other.git.lock").write_text("")  # a lock of no mirror of harness's
+    assert "other.git.lock" in str(config_error(write(tmp_path, top="state_dir: state\n")))
+
+
 @pytest.mark.parametrize("existing", [True, False])
 def test_an_empty_or_new_folder_is_accepted(tmp_path: Path, existing: bool) -> None:
     if existing:
