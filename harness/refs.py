@@ -57,6 +57,7 @@ class RefResolution:
     before: str | None = None  # what the ref named before this command's fetch (None: new or cloned now)
     new_commits: int = 0  # commits of `sha` that the mirror did not have before the fetch
     rewritten: bool = False  # `before` is not an ancestor of `sha` (a force-push)
+    repo: str = "upstream"  # whose mirror: "upstream", or in wrapper mode "the wrapper"
 
     @property
     def moved(self) -> bool:
@@ -69,17 +70,17 @@ class RefResolution:
         if self.how == "sha":
             return "a commit already in the mirror: no fetch needed"
         if self.how == "cloned":
-            return "upstream cloned now"
+            return f"{self.repo} cloned now"
         if self.how == "offline":
-            return "--offline: the mirror as of the last fetch, upstream not asked"
+            return f"--offline: the mirror as of the last fetch, {self.repo} not asked"
         if self.before is None:
             return "fetched now: not in the mirror before this fetch"
         if self.before == self.sha:
-            return "fetched now: upstream unchanged since the last fetch"
+            return f"fetched now: {self.repo} unchanged since the last fetch"
         if self.rewritten:
-            return f"fetched now: upstream rewritten since the last fetch (was {self.before[:12]}, not an ancestor)"
+            return f"fetched now: {self.repo} rewritten since the last fetch (was {self.before[:12]}, not an ancestor)"
         plural = "" if self.new_commits == 1 else "s"
         return (
-            f"fetched now: upstream moved: {self.new_commits} new commit{plural} since the last fetch"
+            f"fetched now: {self.repo} moved: {self.new_commits} new commit{plural} since the last fetch"
             f" (was {self.before[:12]})"
         )

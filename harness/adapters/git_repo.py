@@ -10,6 +10,7 @@ Trees are read from the object store, never checked out.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -45,8 +46,8 @@ class FetchSession:
 class GitUpstream:
     """Upstream on a local bare mirror of `url` (a URL or a local path)."""
 
-    def __init__(self, url: str, mirror_dir: Path, session: FetchSession | None = None) -> None:
-        self.url = url
+    def __init__(self, url: str, mirror_dir: Path, session: FetchSession | None = None, name: str = "upstream") -> None:
+        self.url, self.name = url, name  # name: whose mirror, in what a resolution says ("the wrapper")
         self.mirror_dir = mirror_dir
         self.session = session or FetchSession()
         self._resolutions: dict[str, RefResolution] = {}
@@ -135,7 +136,7 @@ class GitUpstream:
             resolution = RefResolution(ref=ref, sha=sha, how="cloned")
         elif how == "fetched":
             resolution = self._movement(resolution)
-        self._resolutions[ref] = resolution
+        self._resolutions[ref] = dataclasses.replace(resolution, repo=self.name)
         return self.commit(sha)
 
     def _movement(self, resolution: RefResolution) -> RefResolution:

@@ -89,7 +89,7 @@ def wrapper_source(cfg: Config, url: str | None = None) -> GitUpstream:
     if url is None:
         if configured is None:
             raise UsageError(f"no `wrapper:` section in {cfg.source}: give --wrapper URL|PATH, or add one there")
-        return GitUpstream(configured.url, configured.mirror_dir, _fetch_session(cfg))
+        return GitUpstream(configured.url, configured.mirror_dir, _fetch_session(cfg), name="the wrapper")
     if "://" not in url and not url.startswith("git@"):
         url = str(Path(url).expanduser().resolve())
     if configured is not None and configured.url == url:
@@ -97,7 +97,7 @@ def wrapper_source(cfg: Config, url: str | None = None) -> GitUpstream:
     else:
         name = WRAPPER_MIRRORS.replace("*", hashlib.sha256(url.encode()).hexdigest()[:12])
         mirror = cfg.state_dir / name
-    return GitUpstream(url, mirror, _fetch_session(cfg))
+    return GitUpstream(url, mirror, _fetch_session(cfg), name="the wrapper")
 
 
 def derived_contract_at(cfg: Config, *, url: str | None = None, ref: str | None = None) -> DerivedContract:

@@ -53,3 +53,5 @@ def test_lines_say_where_the_ref_points_and_whether_upstream_moved() -> None:
     assert "rewritten" in RefResolution(ref="main", sha=B, how="fetched", before=A, rewritten=True).line()
     assert "--offline" in RefResolution(ref="HEAD", sha=A, how="offline").line()
     assert "no fetch needed" in RefResolution(ref=A[:8], sha=A, how="sha").line()
+    wrapper = RefResolution(ref="HEAD", sha=A, how="cloned", repo="the wrapper")  # wrapper mode's own mirror
+    assert wrapper.line() == f"HEAD -> {A[:12]} (the wrapper cloned now)"
