@@ -11,7 +11,7 @@ import pytest
 
 from harness.config import load_config
 from harness.context import WrapperTree, plan_commit, wrapper_context_tree
-from harness.errors import ConfigError, PatchConflict
+from harness.errors import ConfigError, PatchConflict, UsageError
 from harness.model import Verdict
 from harness.ops.build_and_test import build_and_test
 from harness.ops.probe import Sides
@@ -236,3 +236,18 @@ def test_with_a_wrapper_only_its_verdict_gates_production() -> None:
     assert refusal("sha256:1", [pair, own], wrapped) is None
     assert refusal("sha256:1", [own], plain) is None
     assert "judged by a wrapper" in (refusal("sha256:1", [pair], plain) or "")
+
+
+def test_the_plan_shows_the_wrapper_and_a_probe_of_its_side_moves_only_its_ref(tmp_path: Path) -> None:
+    plan = load_plan(load_config(_config(tmp_path)), ref="c1", level="baseline", wrapper_ref="w7")
+    assert any(line.startswith("  wrapper   ") and "at w7" in line for line in plan.lines())
+    doc = plan.to_dict()["wrapper"]
+    assert isinstance(doc, dict) and doc["ref"] == "w7" and doc["series"] == []
+    probe = Sides(side="wrapper", fixed=sha("a")).plan(plan, sha("b"))
+    assert (probe.ref, probe.build.wrapper, probe.test.wrapper) == (sha("a"), probe.wrapper, probe.wrapper)
+    assert probe.wrapper is not None and probe.wrapper.ref == sha("b")
+    (tmp_path / "own").mkdir()
+    own = load_plan(load_config(_config(tmp_path / "own", "")), ref="c1", level="baseline")
+    assert own.to_dict()["wrapper"] is None and "harness's own runner" in own.lines()[-1]
+    with pytest.raises(UsageError, match="no `wrapper:` section"):
+        load_plan(load_config(_config(tmp_path / "own", "")), ref="c1", wrapper_ref="w7")
