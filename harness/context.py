@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from harness.errors import BuildFailed
 from harness.model import BuildSpec, Commit
-from harness.naming import STATE_DIR_LABEL, STATE_LABEL, commit_tag, image_name, pair_tag, stage_repo
+from harness.naming import STATE_DIR_LABEL, STATE_LABEL, WRAPPER_LABEL, commit_tag, image_name, pair_tag, stage_repo
 from harness.recipe import FilterReport, Recipe
 from harness.reqpolicy import refusal
 from harness.tarball import RUNNER_PREFIX, TREE_PREFIX, TreeEntry
@@ -23,7 +23,6 @@ STAGE_LABEL = "harness.stage"
 OCI = "org.opencontainers.image"
 
 
-WRAPPER_LABEL = "harness.wrapper"
 WRAPPER_ROOT = "opt/wrapper"  # wrapper mode: the wrapper's tree; upstream's at its upstream_dir
 
 

@@ -27,6 +27,7 @@ PRODUCTION = "production"
 # Labels that say which harness state made an image or container (and, for a container, which
 # process): tags, `reconcile` and `gc` of one state touch only what carries its own id.
 STATE_LABEL = "harness.state"
+WRAPPER_LABEL = "harness.wrapper"  # wrapper mode: the wrapper's commit a pair image holds
 STATE_DIR_LABEL = "harness.state-dir"
 SESSION_LABEL = "harness.session"
 

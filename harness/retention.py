@@ -105,12 +105,13 @@ def _protected(
 
 
 def _newest_per_commit(runs: list[RunRecord], *, besides: set[str]) -> list[RunRecord]:
-    """The newest run with an image of each commit (`runs` come newest first), whose image is
-    not among `besides` (the tagged images: those keep their commit's slot already)."""
-    newest: dict[str, RunRecord] = {}
+    """The newest run with an image of each commit (in wrapper mode, of each pair of commits;
+    `runs` come newest first), whose image is not among `besides` (the tagged images: those
+    keep their commit's slot already)."""
+    newest: dict[tuple[str, str], RunRecord] = {}
     for run in runs:
         if run.image_id:
-            newest.setdefault(run.commit, run)
+            newest.setdefault((run.commit, run.wrapper), run)
     return [run for run in newest.values() if run.image_id not in besides]
 
 

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from harness.buildsteps import read_journals
-from harness.naming import LAST_GOOD, SESSION_LABEL, STATE_LABEL
+from harness.naming import LAST_GOOD, SESSION_LABEL, STATE_LABEL, WRAPPER_LABEL
 from harness.ports import GcEngine, StateStore
 from harness.retention import BuildSteps, GcPlan, plan_gc
 from harness.services import ContainerInfo, ImageInfo
@@ -75,6 +75,8 @@ def _remove_image(engine: GcEngine, image: ImageInfo) -> list[str]:
     # Only the commit tags go: a tag someone else put on the image (another state promoting
     # it by name) stays, and so does the image under it.
     short = image.labels.get("harness.commit", "")[:12]
+    if short and (wrapper := image.labels.get(WRAPPER_LABEL, "")):
+        short = f"{short}-{wrapper[:12]}"  # wrapper mode's pair tag (naming.pair_tag)
     problems = []
     for tag in image.tags:
         if not short or not tag.endswith(f":{short}"):

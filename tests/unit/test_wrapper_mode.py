@@ -251,3 +251,28 @@ def test_the_plan_shows_the_wrapper_and_a_probe_of_its_side_moves_only_its_ref(t
     assert own.to_dict()["wrapper"] is None and "harness's own runner" in own.lines()[-1]
     with pytest.raises(UsageError, match="no `wrapper:` section"):
         load_plan(load_config(_config(tmp_path / "own", "")), ref="c1", wrapper_ref="w7")
+
+
+def test_gc_removes_a_pair_image_by_its_pair_tag() -> None:
+    from harness.ops.gc import _remove_image
+    from harness.services import ImageInfo
+
+    class Removes:
+        def __init__(self) -> None:
+            self.removed: list[str] = []
+
+        def remove_image(self, ref: str) -> bool:
+            self.removed.append(ref)
+            return True
+
+    up, wrap = sha("a"), sha("b")
+    pair = ImageInfo(
+        id="sha256:p",
+        tags=(f"r:{up[:12]}-{wrap[:12]}", f"r:{up[:12]}", "other:prod"),
+        labels={"harness.commit": up, "harness.wrapper": wrap},
+        created="",
+    )
+    engine = Removes()
+    problems = _remove_image(engine, pair)  # type: ignore[arg-type]
+    assert engine.removed == [f"r:{up[:12]}-{wrap[:12]}"]  # its own tag only: the rest is not this pair's
+    assert [p.split(":")[0] for p in problems] == ["r", "other"]
