@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.sample.make import Files, read_tree
+from harness.sample.make import Files, read_tree, remove_global, rename_function
 
 WRAPPER_TEMPLATE = Path(__file__).resolve().parent / "wrapper_template"
 UPSTREAM_DIR = "Wan2GP"
@@ -66,3 +66,18 @@ def wrapper_history() -> list[tuple[str, Files]]:
         ("orchestrator: pass frames as num_frames", {"headless_wgp.py": frames_renamed(headless)}),
         ("readme: a note", {"README.md": readme + "\nRun it from the wrapper's root.\nIt needs no GPU.\n"}),
     ]
+
+
+# Upstream edits that break only the wrapper (harness's own runner adapts to both): each applied
+# to the upstream files in UPSTREAM_EDITED, so upstream's own callers follow the name.
+UPSTREAM_EDITED = ("wgp.py", "shared/api.py")
+
+
+def renamed_generate_video(text: str) -> str:
+    """Upstream renames the function the wrapper imports (the 2026-06-12 `generate_media` rename)."""
+    return rename_function(text, "generate_video", "generate_media")
+
+
+def unset_server_config(text: str) -> str:
+    """Upstream drops a module global the wrapper sets."""
+    return remove_global(text, "server_config")

@@ -16,24 +16,24 @@ import av
 import numpy as np
 import pytest
 
-from harness.sample.make import Files, remove_global, rename_function, template
-from harness.sample.wrapper import FRAMES, MODEL, flat_output, frames_renamed, wrapper_files
+from harness.sample.make import Files, template
+from harness.sample.wrapper import (
+    FRAMES,
+    MODEL,
+    UPSTREAM_EDITED,
+    flat_output,
+    frames_renamed,
+    renamed_generate_video,
+    unset_server_config,
+    wrapper_files,
+)
 
 Edit = Callable[[str], str]
-EDITED = ("wgp.py", "shared/api.py")  # an upstream edit follows the name into its own callers
-
-
-def _rename(text: str) -> str:
-    return rename_function(text, "generate_video", "generate_media")
-
-
-def _unset(text: str) -> str:
-    return remove_global(text, "server_config")
 
 
 def _upstream(edit: Edit | None = None, **shape: bool) -> Files:
     files = template(**shape)
-    return {k: edit(v or "") if edit and k in EDITED else v for k, v in files.items()}
+    return {k: edit(v or "") if edit and k in UPSTREAM_EDITED else v for k, v in files.items()}
 
 
 def _write(root: Path, files: Files) -> None:
@@ -62,8 +62,8 @@ def _frames(path: str) -> list[np.ndarray[Any, Any]]:
 @pytest.mark.parametrize(
     ("edit", "error"),
     [
-        (_rename, "ImportError: cannot import name 'generate_video' from 'wgp'"),
-        (_unset, "AttributeError: module 'wgp' has no attribute 'server_config'"),
+        (renamed_generate_video, "ImportError: cannot import name 'generate_video' from 'wgp'"),
+        (unset_server_config, "AttributeError: module 'wgp' has no attribute 'server_config'"),
     ],
 )
 def test_upstream_edit_fails_the_wrapper_with_its_error(tmp_path: Path, edit: Edit, error: str) -> None:
@@ -88,7 +88,7 @@ def test_wrapper_edits_report_success_over_a_bad_video(tmp_path: Path, edit: Edi
     assert (max(float(f.std()) for f in video) == 0) is constant
 
 
-@pytest.mark.parametrize("edit", [_rename, _unset])
+@pytest.mark.parametrize("edit", [renamed_generate_video, unset_server_config])
 @pytest.mark.parametrize("shape", [{}, {"api": False}, {"api": False, "process_mode": False}])
 def test_harness_own_runner_still_generates_after_the_edit(tmp_path: Path, edit: Edit, shape: dict[str, bool]) -> None:
     root = tmp_path / "up"

@@ -14,14 +14,17 @@ import pytest
 
 from harness.adapters.git_repo import write_commits
 from harness.model import Verdict
-from harness.sample.make import Files, remove_global, rename_function, template
+from harness.sample.make import Files, template
 from harness.sample.wrapper import (
     COMMAND,
     FRAMES,
     MODEL,
     RESOLUTION,
+    UPSTREAM_EDITED,
     WRAPPER_CULPRIT,
     flat_output,
+    renamed_generate_video,
+    unset_server_config,
     wrapper_files,
     wrapper_history,
 )
@@ -30,19 +33,10 @@ from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
 Edit = Callable[[str], str]
-EDITED = ("wgp.py", "shared/api.py")  # an upstream edit follows the name into its own callers
-
-
-def _rename(text: str) -> str:
-    return rename_function(text, "generate_video", "generate_media")
-
-
-def _unset(text: str) -> str:
-    return remove_global(text, "server_config")
 
 
 def _edited(edit: Edit) -> Files:
-    return {k: edit(template()[k] or "") for k in EDITED}
+    return {k: edit(template()[k] or "") for k in UPSTREAM_EDITED}
 
 
 def _swap(text: str, old: str, new: str) -> str:
@@ -82,8 +76,8 @@ def own(project: Project) -> Project:
 @pytest.mark.parametrize(
     ("edit", "error"),
     [
-        (_rename, "cannot import name 'generate_video'"),
-        (_unset, "has no attribute 'server_config'"),
+        (renamed_generate_video, "cannot import name 'generate_video'"),
+        (unset_server_config, "has no attribute 'server_config'"),
     ],
 )
 def test_upstream_edit_passes_own_runner_and_fails_the_wrapper(own: Project, edit: Edit, error: str) -> None:
@@ -102,7 +96,7 @@ def test_upstream_edit_passes_own_runner_and_fails_the_wrapper(own: Project, edi
 
 def test_the_upstream_commit_replaces_the_wrappers_vendored_copy(own: Project) -> None:
     own.commit("base", template())
-    own.commit("stuff", _edited(_rename))
+    own.commit("stuff", _edited(renamed_generate_video))
     # The wrapper carries the old, good tree at Wan2GP/: testing that copy would pass.
     _wrapped(own, [("vendor Wan2GP", wrapper_files(vendored=template()))])
     code, output = own.run("build-and-test", "HEAD")
@@ -127,8 +121,11 @@ def test_bisect_over_upstream_names_the_rename(own: Project) -> None:
         [
             ("base", template()),
             ("tidy", {"wgp.py": wgp + "\n# tidy\n"}),
-            ("stuff", {k: f"{v}\n# tidy\n" if k == "wgp.py" else v for k, v in _edited(_rename).items()}),
-            ("more", {"wgp.py": _rename(wgp) + "\n# tidy\n# more\n"}),
+            (
+                "stuff",
+                {k: f"{v}\n# tidy\n" if k == "wgp.py" else v for k, v in _edited(renamed_generate_video).items()},
+            ),
+            ("more", {"wgp.py": renamed_generate_video(wgp) + "\n# tidy\n# more\n"}),
         ],
     )
     _wrapped(own, [("mini wrapper", wrapper_files())])
@@ -145,7 +142,9 @@ def test_bisect_over_the_wrapper_names_its_own_bad_commit(own: Project) -> None:
     assert doc["first_bad"] == shas[WRAPPER_CULPRIT]
 
 
-@pytest.mark.parametrize(("edit", "name"), [(_rename, "generate_video"), (_unset, "server_config")])
+@pytest.mark.parametrize(
+    ("edit", "name"), [(renamed_generate_video, "generate_video"), (unset_server_config, "server_config")]
+)
 def test_derived_contract_flags_the_edit_before_anything_is_built(own: Project, edit: Edit, name: str) -> None:
     base = own.commit("base", template())
     own.commit("stuff", _edited(edit))

@@ -85,21 +85,13 @@ def test_the_context_tree_replaces_the_wrappers_copy_of_upstream() -> None:
 
 
 def test_the_pair_image_carries_both_shas(tmp_path: Path) -> None:
-    from harness.context import HostInputs, plan_deps, plan_env
+    from harness.context import plan_deps, plan_env
     from harness.model import Commit
     from harness.recipe import FilterReport, load_recipe
+    from tests.unit.test_context import HOST
 
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "images" / "cpu")
-    host = HostInputs(
-        base_image_id="sha256:" + "b" * 64,
-        base_digest="",
-        ca_bundle=b"",
-        wheelhouse=None,
-        wheelhouse_digest="",
-        pip_options=(),
-        dockerfiles={"env": "FROM x", "deps": "FROM y", "commit": "FROM z"},
-        runner_files=(),
-    )
+    host = HOST
     env = plan_env(recipe, host, "harness/w")
     deps = plan_deps(env, FilterReport(text="numpy\n", applied=(), unused=(), refused=()), recipe, host, "harness/w")
     up, w1, w2 = (Commit(sha=sha(c), message="m", author="a", date="d") for c in "abc")
