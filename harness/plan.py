@@ -58,8 +58,7 @@ class WrapperPlan:
     command: str  # `{out}`: the output folder
     results: str  # relative to {out}; a glob picks the newest match
     requirements: str | None  # inside the wrapper's tree, installed after upstream's
-    patches: Path | None
-    series: PatchSeries | None = None  # the patches, read when the plan is loaded
+    series: PatchSeries | None = None  # wrapper.patches, read when the plan is loaded (its folder included)
 
     @property
     def series_digest(self) -> str:
@@ -68,8 +67,12 @@ class WrapperPlan:
     def lines(self) -> tuple[str, ...]:
         return (
             f"  wrapper   {self.url} at {self.ref}, upstream at {self.upstream_dir}/, "
-            f"requirements {self.requirements or 'none'}, patches {self.patches or 'none'}"
-            + (f" ({len(self.series.patches)}, {self.series_digest[:16]})" if self.series else ""),
+            f"requirements {self.requirements or 'none'}, patches "
+            + (
+                f"{self.series.folder} ({len(self.series.patches)}, {self.series_digest[:16]})"
+                if self.series
+                else "none"
+            ),
             f"  command   {self.command} (results {{out}}/{self.results})",
         )
 
@@ -194,7 +197,7 @@ def _wrapper_dict(wrapper: WrapperPlan | None) -> dict[str, object] | None:
         return None
     doc = {k: v for k, v in dataclasses.asdict(wrapper).items() if k != "series"}
     names = [p.name for p in wrapper.series.patches] if wrapper.series else []
-    return doc | {"patches": str(wrapper.patches) if wrapper.patches else None, "series": names}
+    return doc | {"patches": str(wrapper.series.folder) if wrapper.series else None, "series": names}
 
 
 def wrapper_plan(cfg: WrapperConfig | None, ref: str | None = None) -> WrapperPlan | None:
@@ -210,7 +213,6 @@ def wrapper_plan(cfg: WrapperConfig | None, ref: str | None = None) -> WrapperPl
         command=cfg.command,
         results=cfg.results,
         requirements=cfg.requirements,
-        patches=cfg.patches,
         series=series_for(cfg),
     )
 

@@ -22,7 +22,7 @@ from harness.errors import BuildFailed, InfraError, PatchConflict
 from harness.evaluate import classify_build_failure, evaluate_smoke, evaluate_with_retries
 from harness.model import LEVELS as LEVELS  # re-exported: the CLI checks --level against it
 from harness.model import CaseResult, Commit, Level, RunOutcome, RunRecord, Verdict
-from harness.naming import LAST_GOOD
+from harness.naming import LAST_GOOD, WRAPPER_LABEL
 from harness.ops.build import BuiltImage, WrapperSource, build_commit_image
 from harness.ops.check import check_planned
 from harness.ops.gpu_checks import drift_reference, host_preflight, image_preflight
@@ -333,7 +333,7 @@ def _attempt(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> RunO
             "harness.run": run.run_id,
             "harness.commit": run.commit.sha,
             "harness.session": world.session,
-            **({"harness.wrapper": run.wrapper.sha} if run.wrapper else {}),
+            **({WRAPPER_LABEL: run.wrapper.sha} if run.wrapper else {}),
         },
         runner=world.runner,
         gpu_probe=world.gpu,
