@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +14,7 @@ from harness.limits import LIMIT_KEYS, Limits, limits_from
 from harness.model import GPU_MODES, LEVELS, GpuMode, Level
 from harness.naming import validate_repo
 from harness.statedir import state_dir_problem
+from harness.watchconfig import NotifyConfig, WatchConfig, notify_from, watch_from
 from harness.yamlio import Section, load_yaml_mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +124,8 @@ class Config:
     promote_level: Level = "baseline"  # promote.requires_level: promotion needs a PASS this deep
     wrapper: WrapperConfig | None = None  # None: harness's own runner judges upstream
     contract_derived: bool = False  # `contract: derived`: derived from the wrapper's source (contract is None)
+    watch: WatchConfig = field(default_factory=WatchConfig)  # `watch:` (its defaults when absent)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)  # `notify:` (no receivers when absent)
 
 
 def _path(base: Path, value: str | None) -> Path | None:
@@ -290,7 +293,20 @@ def _recipe_dir(img: Section, base: Path) -> Path:
 def _config(path: Path, data: dict[str, object]) -> Config:
     top = Section(str(path), "", data)
     top.check_keys(
-        {"upstream", "image", "build", "run", "state_dir", "suite", "deploy", "contract", "promote", "wrapper"}
+        {
+            "upstream",
+            "image",
+            "build",
+            "run",
+            "state_dir",
+            "suite",
+            "deploy",
+            "contract",
+            "promote",
+            "wrapper",
+            "watch",
+            "notify",
+        }
     )
     base = path.parent
     state_dir = _state_dir(top, base)
@@ -330,6 +346,8 @@ def _config(path: Path, data: dict[str, object]) -> Config:
         promote_level=_promote_level(top.section("promote")),
         wrapper=wrapper,
         contract_derived=top.data.get("contract") == "derived",
+        watch=watch_from(top) or WatchConfig(),
+        notify=notify_from(top),
     )
 
 

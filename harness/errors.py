@@ -128,6 +128,10 @@ class LockBusy(InfraError):
     """Another harness process holds the promotion lock past our wait."""
 
 
+class NotifyError(InfraError):
+    """A receiver of watch's events did not take one (refused, unreachable, timed out, exit != 0)."""
+
+
 class DeployFailed(HarnessError):
     """The service did not become healthy on the new image; production was rolled back."""
 

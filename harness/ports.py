@@ -6,12 +6,13 @@ numpy, no SQLite, so a use case and its unit-test fakes depend on nothing heavie
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from harness.compose import ServiceSpec
 from harness.errors import UnsafeTree
+from harness.events import StoredEvent
 from harness.model import BisectSession, BisectStep, BuildSpec, Commit, Pointer, Release, RunRecord, Sample
 from harness.patches import Patch, PatchSeries
 from harness.preflight import GpuInfo
@@ -180,3 +181,31 @@ class Checkout(Protocol):
 
     def set_gitlink(self, repo_dir: Path, path: str, sha: str) -> str: ...
     def stage_paths(self, repo_dir: Path, paths: list[str]) -> None: ...
+
+
+class Notifier(Protocol):
+    """One receiver of watch's events (a webhook, a command); `send` raises NotifyError."""
+
+    @property
+    def name(self) -> str: ...  # how logs and the outbox name it: never a secret (no URL from env)
+
+    def send(self, body: Mapping[str, object]) -> None: ...
+
+
+class Outbox(Protocol):
+    """Watch's events not yet delivered to every receiver (the store's watch role)."""
+
+    def pending_events(self) -> list[StoredEvent]: ...
+    def mark_sent(self, seq: int, receiver: str) -> None: ...
+    def mark_attempt(self, seq: int, error: str) -> None: ...  # one more delivery tried; what failed
+    def give_up(self, seq: int, error: str) -> None: ...  # dropped after too many deliveries
+
+
+class Metrics(Protocol):
+    """What watch reports to a metrics endpoint (Prometheus); a no-op when none is asked for."""
+
+    def run_finished(self, *, level: str, verdict: str, seconds: float) -> None: ...
+    def succeeded(self, at: float) -> None: ...  # epoch seconds of the last passing run
+    def queue_length(self, n: int) -> None: ...
+    def escalated(self) -> None: ...
+    def heartbeat(self, at: float) -> None: ...
