@@ -12,6 +12,7 @@ something new fails loudly. A test that needs a behaviour of its own subclasses 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -25,7 +26,8 @@ import numpy as np
 from harness.compose import Health, ServiceSpec
 from harness.config import ClipKind, Config, load_config
 from harness.context import KEY_LABEL
-from harness.errors import BuildFailed, PatchConflict, UnsafeTree
+from harness.errors import BuildFailed, NotifyError, PatchConflict, UnsafeTree
+from harness.events import Event, EventKind, StoredEvent
 from harness.model import BuildSpec, CaseResult, Commit, Level, Release, RunRecord, Sample, Verdict, VideoFacts
 from harness.ops.build_and_test import World
 from harness.ops.promote import Mover
@@ -608,3 +610,61 @@ def unit_config(
         "  cases: [{id: t2v, model: t2v_tiny, resolution: 64x48, frames: 5}]\n"
     )
     return load_config(config)
+
+
+class FakeOutbox(Expecting):
+    """The store's outbox (ports.Outbox) over a list of events: pending are those not given up;
+    `calls` keeps each mark in order, e.g. ("sent", 1, "webhook $HOOK")."""
+
+    def __init__(self, events: Collection[StoredEvent] = (), *, expect: Collection[str] | None = None) -> None:
+        super().__init__(expect)
+        self.events = {stored.seq: stored for stored in events}
+        self.dropped: dict[int, str] = {}  # seq -> the error it was given up with
+        self.calls: list[tuple[str, int, str]] = []
+
+    def pending_events(self) -> list[StoredEvent]:
+        self.asked("pending_events")
+        return [stored for seq, stored in sorted(self.events.items()) if seq not in self.dropped]
+
+    def mark_sent(self, seq: int, receiver: str) -> None:
+        self.asked("mark_sent")
+        self.calls.append(("sent", seq, receiver))
+        stored = self.events[seq]
+        self.events[seq] = dataclasses.replace(stored, sent_to=(*stored.sent_to, receiver))
+
+    def mark_attempt(self, seq: int, error: str) -> None:
+        self.asked("mark_attempt")
+        self.calls.append(("attempt", seq, error))
+        stored = self.events[seq]
+        self.events[seq] = dataclasses.replace(stored, attempts=stored.attempts + 1, last_error=error)
+
+    def give_up(self, seq: int, error: str) -> None:
+        self.asked("give_up")
+        self.calls.append(("give_up", seq, error))
+        self.dropped[seq] = error
+
+
+def stored_event(
+    seq: int, kind: EventKind = "pass", *, sent_to: tuple[str, ...] = (), attempts: int = 0
+) -> StoredEvent:
+    """An outbox entry for a commit named after its seq."""
+    event = Event(kind=kind, key=f"{kind}:{seq}", created="2024-01-02T00:00:00+00:00", commit=sha_of(f"c{seq}"))
+    return StoredEvent(seq=seq, event=event, sent_to=sent_to, attempts=attempts, last_error="")
+
+
+class FakeNotifier:
+    """A receiver (ports.Notifier) that takes every body after its first `fail_first` sends, or
+    none while `down`; `log` (shareable with a fake sleep) keeps "<name> <event key>" per send."""
+
+    def __init__(self, name: str, *, fail_first: int = 0, down: bool = False, log: list[str] | None = None) -> None:
+        self.name = name
+        self.fail_first, self.down = fail_first, down
+        self.log = log if log is not None else []
+        self.received: list[Mapping[str, object]] = []  # the bodies it took
+
+    def send(self, body: Mapping[str, object]) -> None:
+        self.log.append(f"{self.name} {body['key']}")
+        if self.down or self.fail_first > 0:
+            self.fail_first -= 1
+            raise NotifyError(f"{self.name}: HTTP 503 Service Unavailable")
+        self.received.append(body)
