@@ -12,6 +12,7 @@ something new fails loudly. A test that needs a behaviour of its own subclasses 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -27,8 +28,10 @@ from harness.config import ClipKind, Config, load_config
 from harness.context import KEY_LABEL
 from harness.errors import BuildFailed, PatchConflict, UnsafeTree
 from harness.model import BuildSpec, CaseResult, Commit, Level, Release, RunRecord, Sample, Verdict, VideoFacts
+from harness.naming import LAST_GOOD
 from harness.ops.build_and_test import World
 from harness.ops.promote import Mover
+from harness.ops.watch import BisectOutcome, Promotion, WatchWorld
 from harness.patches import Patch, PatchSeries, series_digest
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, LineSink, Reporter, Sampler
 from harness.preflight import GpuInfo
@@ -37,6 +40,8 @@ from harness.runplan import OUT_DIR, ContainerExit, RunRequest
 from harness.services import ImageInfo, ServiceState
 from harness.store import Store
 from harness.tarball import TreeEntry
+from harness.watch import JUDGING, Bisecting
+from harness.watchconfig import WatchConfig
 
 WGP = b"def generate_video(task, send_cmd, **settings):\n    return None\n"
 SUITE_HASH, CONTRACT_HASH = "suite-1", "contract-1"
@@ -608,3 +613,122 @@ def unit_config(
         "  cases: [{id: t2v, model: t2v_tiny, resolution: 64x48, frames: 5}]\n"
     )
     return load_config(config)
+
+
+class FakeMetrics:
+    """ports.Metrics keeping what it was told."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, str]] = []  # (level, verdict)
+        self.escalations = 0
+        self.queue: list[int] = []
+        self.beats = 0
+        self.successes = 0
+
+    def run_finished(self, *, level: str, verdict: str, seconds: float) -> None:
+        self.runs.append((level, verdict))
+
+    def succeeded(self, at: float) -> None:
+        self.successes += 1
+
+    def queue_length(self, n: int) -> None:
+        self.queue.append(n)
+
+    def escalated(self) -> None:
+        self.escalations += 1
+
+    def heartbeat(self, at: float) -> None:
+        self.beats += 1
+
+
+class FakeWatch:
+    """The use cases behind `watch`, scripted over a real store in `tmp_path/state`.
+
+    A test run of (commit, level) records `verdicts[(sha, level)]` (default PASS; a baseline
+    PASS moves last-good forward, as build-and-test does); `raises` are raised by the next
+    test runs instead (infra). The bisect names `first_bad`; a promotion is recorded as a
+    release, and with `rolls_back` set its deploy is rolled back automatically. What the loop
+    asked is kept: tests, bisects, impacts, promotions, deliveries.
+    """
+
+    def __init__(self, tmp_path: Path, upstream: FakeUpstream, *, first_bad: str | None = None) -> None:
+        self.store = Store(tmp_path / "state" / "state.db")
+        self.upstream = upstream
+        self.verdicts: dict[tuple[str, Level], Verdict] = {}
+        self.raises: list[Exception] = []
+        self.tests: list[tuple[str, Level]] = []
+        self.bisects: list[Bisecting] = []
+        self.impacts: list[str] = []
+        self.promotions: list[str] = []
+        self.deliveries = 0
+        self.first_bad = first_bad
+        self.rolls_back = ""
+        self.reasons: tuple[str, ...] = ()
+        self.metrics = FakeMetrics()
+        self.reporter = Steps()
+        self.now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+    def clock(self) -> datetime.datetime:
+        return self.now
+
+    def test(self, sha: str, level: Level) -> RunRecord:
+        self.tests.append((sha, level))
+        if self.raises:
+            raise self.raises.pop(0)
+        verdict = self.verdicts.get((sha, level), Verdict.PASS)
+        run = record(sha, f"sha256:{(sha * 2)[:64]}", f"r{len(self.tests):05d}", verdict, level=level)
+        started = self.now - datetime.timedelta(hours=1) + datetime.timedelta(seconds=len(self.tests))
+        run = dataclasses.replace(run, started=started.isoformat())  # in the past of the clock, in order
+        moves = LAST_GOOD if verdict is Verdict.PASS and level == "baseline" else None
+        self.store.add_run(run, move_pointer=moves, is_ancestor=self.upstream.is_ancestor)
+        return run
+
+    def recorded(self, sha: str, level: Level) -> RunRecord | None:
+        found = [r for r in self.store.runs_for_commit(sha) if r.level == level and r.verdict in JUDGING]
+        return max(found, key=lambda r: r.started, default=None)
+
+    def bisect(self, b: Bisecting) -> BisectOutcome:
+        self.bisects.append(b)
+        return BisectOutcome(first_bad=self.first_bad, summary="the culprit's subject" if self.first_bad else "none")
+
+    def impact(self, culprit: str) -> str:
+        self.impacts.append(culprit)
+        return f"/state/watch/impact-{culprit[:12]}"
+
+    def baselines(self, image_id: str) -> list[RunRecord]:
+        found = [r for r in self.store.runs_for_image(image_id) if r.level == "baseline"]
+        return sorted(found, key=lambda r: r.started, reverse=True)
+
+    def promote(self, image_id: str) -> Promotion:
+        self.promotions.append(image_id)
+        commit = next(r.commit for r in self.store.runs_for_image(image_id))
+        moved = self.store.add_release(dataclasses.replace(release(0, image_id, commit), reason="watch"))
+        if not self.rolls_back:
+            return Promotion(release=moved, rolled_back="")
+        back = dataclasses.replace(
+            release(0, moved.from_image_id, "c" * 40), action="auto-rollback", from_image_id=image_id
+        )
+        return Promotion(release=self.store.add_release(back), rolled_back=self.rolls_back)
+
+    def deliver(self) -> None:
+        self.deliveries += 1
+
+    def world(self, config: WatchConfig) -> WatchWorld:
+        return WatchWorld(
+            config=config,
+            upstream=lambda: self.upstream,
+            store=self.store,
+            test=self.test,
+            recorded=self.recorded,
+            bisect=self.bisect,
+            impact=self.impact,
+            baselines=self.baselines,
+            promote=self.promote,
+            reconcile=lambda: None,
+            reasons=lambda run: self.reasons,
+            retention=lambda: "nothing to remove",
+            deliver=self.deliver,
+            metrics=self.metrics,
+            clock=self.clock,
+            reporter=self.reporter,
+        )
