@@ -434,17 +434,55 @@ class NoSampler:
 class FakeGpu:
     """A host with these GPUs (none by default) and these device nodes."""
 
-    def __init__(self, infos: Collection[GpuInfo] = (), nodes: tuple[str, ...] = ()) -> None:
-        self.infos, self.nodes = list(infos), nodes
+    def __init__(self, infos: Collection[GpuInfo] = (), nodes: tuple[str, ...] = (), error: str = "") -> None:
+        self.infos, self.nodes, self.error = list(infos), nodes, error
 
     def device_nodes(self) -> tuple[str, ...]:
         return self.nodes
 
     def gpus(self) -> tuple[list[GpuInfo], str]:
-        return list(self.infos), "" if self.infos else "no NVML here"
+        return list(self.infos), self.error or ("" if self.infos else "no NVML here")
 
     def sampler(self, indexes: list[int], period_s: float = 0.25) -> Sampler:
         return NoSampler()
+
+
+def gpu_info(index: int = 0, *, free_gib: float = 80.0, total_gib: float = 80.0, driver: str = "550.54") -> GpuInfo:
+    """One GPU as NVML reports it, with `free_gib` of its `total_gib` free."""
+    return GpuInfo(
+        index=index,
+        uuid=f"GPU-{index}",
+        name="NVIDIA H200",
+        memory_total_mib=total_gib * 1024,
+        memory_used_mib=(total_gib - free_gib) * 1024,
+        capability=(9, 0),
+        driver=driver,
+    )
+
+
+class FakeFiles:
+    """Run folders and their files, in memory (ops/prune.py's `list_files` and `remove`): what
+    was removed is kept in `removed`; a name in `refuse` raises PermissionError when removed."""
+
+    def __init__(self, folders: Mapping[str, Collection[tuple[str, int]]], refuse: Collection[str] = ()) -> None:
+        self.folders = {Path(d): {Path(d) / name: size for name, size in files} for d, files in folders.items()}
+        self.refuse = set(refuse)
+        self.listed: list[Path] = []
+        self.removed: list[Path] = []
+
+    def files(self, run_dir: Path) -> list[tuple[Path, int]]:
+        self.listed.append(run_dir)
+        return sorted(self.folders.get(run_dir, {}).items())
+
+    def remove(self, path: Path) -> None:
+        if path.name in self.refuse:
+            raise PermissionError(13, "Permission denied", str(path))
+        for files in self.folders.values():
+            if path in files:
+                del files[path]
+                self.removed.append(path)
+                return
+        raise FileNotFoundError(2, "No such file or directory", str(path))
 
 
 class Steps:
