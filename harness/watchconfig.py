@@ -42,6 +42,7 @@ class WatchConfig:
     revalidate_s: int = 3600  # production's baseline re-run every this often (0: never)
     retention_s: int = 86400  # gc and video pruning every this often (0: never)
     keep_days: int = 14  # run folders older than this lose their videos (not their records)
+    gc_keep: int = 5  # retention's gc: the newest commit images and releases kept (`gc --keep`)
     escalate_after: int = 3  # the same infra failure this many times in a row: one escalation
     backoff_max_s: float = 3600.0  # the longest wait between cycles while infra keeps failing
 
@@ -85,6 +86,7 @@ def watch_from(top: Section) -> WatchConfig | None:
             "revalidate_s",
             "retention_s",
             "keep_days",
+            "gc_keep",
             "escalate_after",
             "backoff_max_s",
         }
@@ -100,6 +102,7 @@ def watch_from(top: Section) -> WatchConfig | None:
         revalidate_s=sec.integer("revalidate_s", 3600, low=0, high=30 * 86400),
         retention_s=sec.integer("retention_s", 86400, low=0, high=30 * 86400),
         keep_days=sec.integer("keep_days", 14, low=0, high=3650),
+        gc_keep=sec.integer("gc_keep", 5, low=1, high=10000),
         escalate_after=sec.integer("escalate_after", 3, low=1, high=1000),
         backoff_max_s=sec.number("backoff_max_s", 3600.0, low=0.1, high=86400.0),
     )

@@ -15,7 +15,7 @@ from rich.table import Table
 import harness.cli.world as world
 from harness.cli.app import JsonOpt, app, err, out
 from harness.config import Config
-from harness.contract import DEFAULT_CONTRACT, Contract, ItemResult, Provenance, load_contract
+from harness.contract import Contract, ItemResult, Provenance
 from harness.ops.check import CheckResult, check_commit
 from harness.ops.diff import diff, markdown
 from harness.ops.doctor import doctor
@@ -28,10 +28,7 @@ STATUS_STYLE = {"ok": "green", "missing": "bold red", "changed": "bold red", "er
 
 
 def _contract(cfg: Config) -> Contract:
-    """The configured contract file (the bundled one by default), or with `contract: derived`
-    the contract derived from the wrapper at its configured ref."""
-    derived = world.derived_contract(cfg)
-    return derived.contract if derived is not None else load_contract(cfg.contract or DEFAULT_CONTRACT)
+    return world.contract_for(cfg)
 
 
 def _suite_models(cfg: Config) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ fault points) patch this module.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import getpass
@@ -24,22 +25,29 @@ from harness.bisect_log import BisectLog
 from harness.cli.app import state
 from harness.compose import load_service
 from harness.config import Config, default_config, load_config
+from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
 from harness.derive import DerivedContract
-from harness.errors import UsageError
-from harness.model import RunRecord
+from harness.errors import BisectError, DeployFailed, UsageError
+from harness.model import Level, RunKey, RunRecord
 from harness.naming import owner_labels
-from harness.ops.build_and_test import World
-from harness.ops.deploy import Deployer
+from harness.ops.bisect import run_bisect
+from harness.ops.build_and_test import World, build_and_test
+from harness.ops.deploy import Deployer, promote_and_deploy
 from harness.ops.derive import derive_contract
-from harness.ops.gc import session_id
+from harness.ops.diff import diff, markdown
+from harness.ops.gc import gc, session_id
 from harness.ops.parallel import Reap, reap_session, records, run_many, scheduler_for
-from harness.ops.probe import BisectWorld
-from harness.ops.promote import Mover
-from harness.plan import Plan, contract_digest
-from harness.ports import Reporter
+from harness.ops.probe import UPSTREAM_ONLY, BisectWorld, Sides
+from harness.ops.promote import Mover, promote, reconcile
+from harness.ops.watch import BisectOutcome, Promotion, WatchWorld
+from harness.patches import series_for
+from harness.plan import Plan, contract_digest, load_plan
+from harness.ports import Metrics, Reporter
+from harness.report import to_json
 from harness.scheduler import GpuScheduler
 from harness.statedir import WRAPPER_MIRRORS
 from harness.store import Store
+from harness.watch import JUDGING, Bisecting
 
 _FETCHES = threading.Lock()  # parallel runs make their upstream clients in worker threads
 
@@ -243,5 +251,160 @@ def deployer(cfg: Config, docker: Engine, reporter: Reporter) -> Deployer:
         spec=spec,
         project=cfg.deploy.project,
         timeout_s=float(cfg.deploy.health_timeout_s),
+        reporter=reporter,
+    )
+
+
+def contract_for(cfg: Config) -> Contract:
+    """The configured contract file (the bundled one by default), or with `contract: derived`
+    the contract derived from the wrapper at its configured ref."""
+    derived = derived_contract(cfg)
+    return derived.contract if derived is not None else load_contract(cfg.contract or DEFAULT_CONTRACT)
+
+
+def _cycle_upstream(cfg: Config) -> GitUpstream:
+    """Upstream for one watch cycle: a new fetch session, so each cycle fetches again (a
+    command's session fetches once), shared by the cycle's runs."""
+    with _FETCHES:
+        state.fetches = FetchSession(offline=state.offline)
+    return upstream_for(cfg)
+
+
+def _watch_test(cfg: Config, reporter: Reporter, run_store: Store) -> Callable[[str, Level], RunRecord]:
+    def test(sha: str, level: Level) -> RunRecord:
+        plan = load_plan(cfg, ref=sha, level=level, derived=derived_contract(cfg))
+        return build_and_test(plan, make_world(cfg, reporter, run_store)).record
+
+    return test
+
+
+def _watch_key(cfg: Config, level: Level, **only: str) -> RunKey:
+    return RunKey(
+        suite_hash=cfg.suite.digest(),
+        contract_hash=contract_hash(cfg),
+        level=level,
+        wrapper_mode=cfg.wrapper is not None,
+        commit=only.get("commit"),
+        image_id=only.get("image_id"),
+    )
+
+
+def _watch_recorded(cfg: Config, run_store: Store) -> Callable[[str, Level], RunRecord | None]:
+    def recorded(sha: str, level: Level) -> RunRecord | None:
+        key = _watch_key(cfg, level, commit=sha)
+        found = [r for r in run_store.runs_for_commit(sha) if r.vouches_for(key) and r.verdict in JUDGING]
+        return max(found, key=lambda r: r.started, default=None)
+
+    return recorded
+
+
+def _watch_baselines(cfg: Config, run_store: Store) -> Callable[[str], list[RunRecord]]:
+    def baselines(image_id: str) -> list[RunRecord]:
+        key = _watch_key(cfg, "baseline", image_id=image_id)
+        found = [r for r in run_store.runs_for_image(image_id) if r.vouches_for(key)]
+        return sorted(found, key=lambda r: r.started, reverse=True)
+
+    return baselines
+
+
+def _watch_bisect(cfg: Config, reporter: Reporter) -> Callable[[Bisecting], BisectOutcome]:
+    def bisect(b: Bisecting) -> BisectOutcome:
+        bw = bisect_world(cfg, reporter, jobs=1)
+        sides = UPSTREAM_ONLY
+        if cfg.wrapper is not None and bw.world.wrapper is not None:
+            sides = Sides(side="upstream", fixed=bw.world.wrapper.resolve(cfg.wrapper.ref).sha)
+        plan = load_plan(cfg, ref=b.bad, level=b.level, derived=derived_contract(cfg, ref=sides.fixed or None))
+        try:
+            report = run_bisect(
+                plan, bw, good_ref=b.good, bad_ref=b.bad, policy="fail", session_id=b.session, sides=sides
+            )
+        except BisectError as exc:
+            return BisectOutcome(first_bad=None, summary=f"no commit named: {exc}")
+        first = report.answer.first_bad
+        subject = report.culprit.commit.message.splitlines()[0] if report.culprit else ""
+        return BisectOutcome(first_bad=first, summary=subject if first else "no commit named (every probe skipped)")
+
+    return bisect
+
+
+def _watch_impact(cfg: Config) -> Callable[[str], str]:
+    def impact(culprit: str) -> str:
+        upstream = upstream_for(cfg)
+        models = tuple(c.model for c in cfg.suite.cases)
+        parent = upstream.parent(culprit) or culprit
+        report = diff(
+            upstream,
+            parent,
+            culprit,
+            contract_for(cfg),
+            overlays=cfg.suite.overlays,
+            suite_models=models,
+            series=series_for(cfg.wrapper),
+        )
+        folder = cfg.state_dir / "watch" / f"impact-{culprit[:12]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "impact.md").write_text(markdown(report))
+        (folder / "impact.json").write_text(to_json(dataclasses.asdict(report)))
+        return str(folder)
+
+    return impact
+
+
+def _watch_promote(cfg: Config, reporter: Reporter) -> Callable[[str], Promotion]:
+    def promote_image(image_id: str) -> Promotion:
+        mover, docker = make_mover(cfg)
+        reason = "harness watch: auto promotion after its soak"
+        if not cfg.watch.deploy:
+            return Promotion(release=promote(mover, image_id, reason=reason, force=False), rolled_back="")
+        try:
+            release, _ = promote_and_deploy(
+                mover, deployer(cfg, docker, reporter), image_id, reason=reason, force=False
+            )
+        except DeployFailed as exc:
+            back = mover.store.production()
+            assert back is not None  # the promotion and its rollback are both recorded
+            return Promotion(release=back, rolled_back=str(exc))
+        return Promotion(release=release, rolled_back="")
+
+    return promote_image
+
+
+def _watch_retention(cfg: Config, run_store: Store) -> Callable[[], str]:
+    def retention() -> str:
+        docker = owned_engine(cfg, run_store)
+        plan, problems = gc(
+            docker.inventory, run_store, repo=cfg.repo, keep=cfg.watch.gc_keep, dry_run=False, state_dir=cfg.state_dir
+        )
+        gone = len(plan.remove_images) + len(plan.remove_run_dirs) + len(plan.remove_containers)
+        return f"gc removed {gone} item(s)" + (f"; not removed: {'; '.join(problems)}" if problems else "")
+
+    return retention
+
+
+def _reconciled(mover: Mover, reporter: Reporter) -> None:
+    for line in reconcile(mover):
+        reporter.step(f"reconcile: {line}")
+
+
+def watch_world(cfg: Config, reporter: Reporter, metrics: Metrics) -> WatchWorld:
+    """The real adapters and use cases behind `harness watch`."""
+    run_store = store(cfg)
+    mover, _ = make_mover(cfg)
+    return WatchWorld(
+        config=cfg.watch,
+        upstream=lambda: _cycle_upstream(cfg),
+        store=run_store,
+        test=_watch_test(cfg, reporter, run_store),
+        recorded=_watch_recorded(cfg, run_store),
+        bisect=_watch_bisect(cfg, reporter),
+        impact=_watch_impact(cfg),
+        baselines=_watch_baselines(cfg, run_store),
+        promote=_watch_promote(cfg, reporter),
+        reconcile=lambda: _reconciled(mover, reporter),
+        reasons=lambda record: (),
+        retention=_watch_retention(cfg, run_store),
+        deliver=lambda: None,
+        metrics=metrics,
+        clock=lambda: datetime.datetime.now(datetime.UTC),
         reporter=reporter,
     )

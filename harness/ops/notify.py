@@ -18,6 +18,7 @@ from harness.ports import Notifier, Outbox
 @dataclass(frozen=True, kw_only=True)
 class DeliveryReport:
     sent: tuple[tuple[int, str], ...]  # (event seq, receiver) acknowledged in this delivery
+    delivered: tuple[int, ...]  # seqs every receiver now has: they left the outbox
     failed: tuple[tuple[str, str], ...]  # (receiver, error): each receiver that failed, once
     given_up: tuple[int, ...]  # seqs of the events dropped in this delivery
 
@@ -37,10 +38,13 @@ def deliver(
     A receiver gets `1 + retries` tries per event, `backoff_s` apart (doubling). One that still
     fails is not tried again in this delivery (its later events are counted as failed with its
     error): a dead receiver delays the others by its own retries once, not once per event.
-    An event some receiver failed stays pending; its `give_up_after`-th failed delivery drops it.
+    An event every receiver has leaves the outbox (with no receiver configured, at once: a
+    webhook added later is not flooded with the past). An event some receiver failed stays
+    pending; its `give_up_after`-th failed delivery drops it.
     Only NotifyError is a receiver's failure: anything else is a bug and raises.
     """
     sent: list[tuple[int, str]] = []
+    delivered: list[int] = []
     dead: dict[str, str] = {}  # receiver -> its error in this delivery
     given_up: list[int] = []
     for stored in outbox.pending_events():
@@ -57,9 +61,14 @@ def deliver(
             else:
                 dead[name] = error
                 errors.append(error)
-        if errors and _failed(outbox, stored, "; ".join(errors), give_up_after):
+        if not errors:
+            outbox.mark_delivered(stored.seq)
+            delivered.append(stored.seq)
+        elif _failed(outbox, stored, "; ".join(errors), give_up_after):
             given_up.append(stored.seq)
-    return DeliveryReport(sent=tuple(sent), failed=tuple(dead.items()), given_up=tuple(given_up))
+    return DeliveryReport(
+        sent=tuple(sent), delivered=tuple(delivered), failed=tuple(dead.items()), given_up=tuple(given_up)
+    )
 
 
 def _send(

@@ -24,9 +24,10 @@ from harness.store.releases import ReleasesRole
 from harness.store.rows import RUN_COLUMNS, RUN_SLOTS, orphan_row
 from harness.store.runs import RunsRole
 from harness.store.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, STORE_NAME, create, refuse_empty
+from harness.store.watch import WatchRole
 
 
-class Store(RunsRole, ReleasesRole):
+class Store(RunsRole, ReleasesRole, WatchRole):
     """The run store: its roles (runs, releases) share one connection; bisect_log.py adds the bisects."""
 
     def __init__(self, path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.errors import StoreError
 from harness.store.guard import recovery
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 STORE_NAME = "state.db"  # <state_dir>/state.db, beside <state_dir>/runs
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS bisect_steps (
   bisect_id TEXT NOT NULL, seq INTEGER NOT NULL, commit_sha TEXT NOT NULL, verdict TEXT NOT NULL,
   source TEXT NOT NULL, seconds REAL NOT NULL, run_id TEXT NOT NULL, summary TEXT NOT NULL,
   PRIMARY KEY (bisect_id, seq)
+);
+CREATE TABLE IF NOT EXISTS watch (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS watch_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+  created TEXT NOT NULL, body TEXT NOT NULL, sent_to TEXT NOT NULL DEFAULT '[]',
+  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '', done TEXT NOT NULL DEFAULT ''
 );
 """
 # Columns the bisects table gained while bisect_log.py kept it outside the schema version.
@@ -87,6 +93,8 @@ MIGRATIONS: dict[int, tuple[str, ...] | Callable[[sqlite3.Connection], None]] = 
     3: _bisects_under_the_version,
     # v5: wrapper mode: the wrapper's commit a run tested with upstream's ('' for harness's own runner).
     4: _wrapper_mode,
+    # v6: watch's state and its outbox of events (new tables, made by SCHEMA before migrating).
+    5: (),
 }
 
 

@@ -14,9 +14,9 @@ from harness.adapters.notify import CommandNotifier, WebhookNotifier, notifiers_
 from harness.errors import NotifyError
 from harness.events import Event, payload
 from harness.ops.notify import deliver
+from harness.store import Store
 from harness.watchconfig import NotifyConfig, Webhook
 from tests.receiver import Receiver
-from tests.unit.fakes import FakeOutbox, stored_event
 
 pytestmark = pytest.mark.integration  # real sockets and child processes (no engine needed)
 
@@ -158,29 +158,32 @@ def test_a_command_that_cannot_start_says_so(tmp_path: Path) -> None:
     assert message == f"command {tmp_path / 'missing'}: cannot start it: no such file or directory"
 
 
-def test_delivery_survives_a_dead_webhook_and_catches_up_when_it_is_back(tmp_path: Path) -> None:
+def test_delivery_from_the_store_survives_a_dead_webhook_and_catches_up_when_it_is_back(tmp_path: Path) -> None:
     got = tmp_path / "got.jsonl"
     script = write_script(tmp_path, f'cat >> "{got}"; echo >> "{got}"')
+    store = Store(tmp_path / "state.db")
+    store.add_event(Event(kind="pass", key="pass:1", created="2024-01-02T00:00:00+00:00", commit="1" * 40))
+    store.add_event(Event(kind="fail", key="fail:2", created="2024-01-02T00:01:00+00:00", commit="2" * 40))
     with Receiver() as receiver:
         hook, env = secret_hook(receiver)
-        cfg = NotifyConfig(webhooks=(hook,), command=(str(script),), timeout_s=5)
-        outbox = FakeOutbox([stored_event(1), stored_event(2, "fail")])
+        notifiers = notifiers_for(NotifyConfig(webhooks=(hook,), command=(str(script),), timeout_s=5), env)
         receiver.stop()
         sleeps: list[float] = []
-        first = deliver(
-            outbox, notifiers_for(cfg, env), state="st", sleep=sleeps.append, retries=1, backoff_s=0.5, give_up_after=9
-        )
+        first = deliver(store, notifiers, state="st", sleep=sleeps.append, retries=1, backoff_s=0.5, give_up_after=9)
         assert first.failed == (("webhook $HOOK_URL", "webhook $HOOK_URL: connection refused"),)
         assert sleeps == [0.5]
         assert [json.loads(line)["key"] for line in got.read_text().splitlines()] == ["pass:1", "fail:2"]
-        assert all(TOKEN not in error and "s3cr3t" not in error for _, _, error in outbox.calls)
+        pending = store.pending_events()
+        assert [(e.sent_to, e.attempts, e.last_error) for e in pending] == [
+            (("command",), 1, "webhook $HOOK_URL: connection refused")
+        ] * 2
 
         receiver.start()
         receiver.fail_next(1)
-        second = deliver(
-            outbox, notifiers_for(cfg, env), state="st", sleep=sleeps.append, retries=1, backoff_s=0.5, give_up_after=9
-        )
+        second = deliver(store, notifiers, state="st", sleep=sleeps.append, retries=1, backoff_s=0.5, give_up_after=9)
         assert second.sent == ((1, "webhook $HOOK_URL"), (2, "webhook $HOOK_URL"))
-        assert [body["key"] for body in receiver.bodies] == ["pass:1", "fail:2"]
+        assert second.delivered == (1, 2)
+        assert [(body["key"], body["state"]) for body in receiver.bodies] == [("pass:1", "st"), ("fail:2", "st")]
         assert len(got.read_text().splitlines()) == 2  # the command was not sent them again
+        assert store.pending_events() == []
         assert os.environ.get("HOOK_URL") is None  # the environment was injected, never exported

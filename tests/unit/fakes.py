@@ -29,8 +29,10 @@ from harness.context import KEY_LABEL
 from harness.errors import BuildFailed, NotifyError, PatchConflict, UnsafeTree
 from harness.events import Event, EventKind, StoredEvent
 from harness.model import BuildSpec, CaseResult, Commit, Level, Release, RunRecord, Sample, Verdict, VideoFacts
+from harness.naming import LAST_GOOD
 from harness.ops.build_and_test import World
 from harness.ops.promote import Mover
+from harness.ops.watch import BisectOutcome, Promotion, WatchWorld
 from harness.patches import Patch, PatchSeries, series_digest
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, LineSink, Reporter, Sampler
 from harness.preflight import GpuInfo
@@ -39,6 +41,8 @@ from harness.runplan import OUT_DIR, ContainerExit, RunRequest
 from harness.services import ImageInfo, ServiceState
 from harness.store import Store
 from harness.tarball import TreeEntry
+from harness.watch import JUDGING, Bisecting
+from harness.watchconfig import WatchConfig
 
 WGP = b"def generate_video(task, send_cmd, **settings):\n    return None\n"
 SUITE_HASH, CONTRACT_HASH = "suite-1", "contract-1"
@@ -431,17 +435,55 @@ class NoSampler:
 class FakeGpu:
     """A host with these GPUs (none by default) and these device nodes."""
 
-    def __init__(self, infos: Collection[GpuInfo] = (), nodes: tuple[str, ...] = ()) -> None:
-        self.infos, self.nodes = list(infos), nodes
+    def __init__(self, infos: Collection[GpuInfo] = (), nodes: tuple[str, ...] = (), error: str = "") -> None:
+        self.infos, self.nodes, self.error = list(infos), nodes, error
 
     def device_nodes(self) -> tuple[str, ...]:
         return self.nodes
 
     def gpus(self) -> tuple[list[GpuInfo], str]:
-        return list(self.infos), "" if self.infos else "no NVML here"
+        return list(self.infos), self.error or ("" if self.infos else "no NVML here")
 
     def sampler(self, indexes: list[int], period_s: float = 0.25) -> Sampler:
         return NoSampler()
+
+
+def gpu_info(index: int = 0, *, free_gib: float = 80.0, total_gib: float = 80.0, driver: str = "550.54") -> GpuInfo:
+    """One GPU as NVML reports it, with `free_gib` of its `total_gib` free."""
+    return GpuInfo(
+        index=index,
+        uuid=f"GPU-{index}",
+        name="NVIDIA H200",
+        memory_total_mib=total_gib * 1024,
+        memory_used_mib=(total_gib - free_gib) * 1024,
+        capability=(9, 0),
+        driver=driver,
+    )
+
+
+class FakeFiles:
+    """Run folders and their files, in memory (ops/prune.py's `list_files` and `remove`): what
+    was removed is kept in `removed`; a name in `refuse` raises PermissionError when removed."""
+
+    def __init__(self, folders: Mapping[str, Collection[tuple[str, int]]], refuse: Collection[str] = ()) -> None:
+        self.folders = {Path(d): {Path(d) / name: size for name, size in files} for d, files in folders.items()}
+        self.refuse = set(refuse)
+        self.listed: list[Path] = []
+        self.removed: list[Path] = []
+
+    def files(self, run_dir: Path) -> list[tuple[Path, int]]:
+        self.listed.append(run_dir)
+        return sorted(self.folders.get(run_dir, {}).items())
+
+    def remove(self, path: Path) -> None:
+        if path.name in self.refuse:
+            raise PermissionError(13, "Permission denied", str(path))
+        for files in self.folders.values():
+            if path in files:
+                del files[path]
+                self.removed.append(path)
+                return
+        raise FileNotFoundError(2, "No such file or directory", str(path))
 
 
 class Steps:
@@ -613,18 +655,20 @@ def unit_config(
 
 
 class FakeOutbox(Expecting):
-    """The store's outbox (ports.Outbox) over a list of events: pending are those not given up;
-    `calls` keeps each mark in order, e.g. ("sent", 1, "webhook $HOOK")."""
+    """The store's outbox (ports.Outbox) over a list of events: pending are those neither
+    delivered nor given up; `calls` keeps each mark in order, e.g. ("sent", 1, "webhook $HOOK")."""
 
     def __init__(self, events: Collection[StoredEvent] = (), *, expect: Collection[str] | None = None) -> None:
         super().__init__(expect)
         self.events = {stored.seq: stored for stored in events}
         self.dropped: dict[int, str] = {}  # seq -> the error it was given up with
+        self.delivered: list[int] = []
         self.calls: list[tuple[str, int, str]] = []
 
     def pending_events(self) -> list[StoredEvent]:
         self.asked("pending_events")
-        return [stored for seq, stored in sorted(self.events.items()) if seq not in self.dropped]
+        done = set(self.dropped) | set(self.delivered)
+        return [stored for seq, stored in sorted(self.events.items()) if seq not in done]
 
     def mark_sent(self, seq: int, receiver: str) -> None:
         self.asked("mark_sent")
@@ -637,6 +681,11 @@ class FakeOutbox(Expecting):
         self.calls.append(("attempt", seq, error))
         stored = self.events[seq]
         self.events[seq] = dataclasses.replace(stored, attempts=stored.attempts + 1, last_error=error)
+
+    def mark_delivered(self, seq: int) -> None:
+        self.asked("mark_delivered")
+        self.calls.append(("delivered", seq, ""))
+        self.delivered.append(seq)
 
     def give_up(self, seq: int, error: str) -> None:
         self.asked("give_up")
@@ -668,3 +717,122 @@ class FakeNotifier:
             self.fail_first -= 1
             raise NotifyError(f"{self.name}: HTTP 503 Service Unavailable")
         self.received.append(body)
+
+
+class FakeMetrics:
+    """ports.Metrics keeping what it was told."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, str]] = []  # (level, verdict)
+        self.escalations = 0
+        self.queue: list[int] = []
+        self.beats = 0
+        self.successes = 0
+
+    def run_finished(self, *, level: str, verdict: str, seconds: float) -> None:
+        self.runs.append((level, verdict))
+
+    def succeeded(self, at: float) -> None:
+        self.successes += 1
+
+    def queue_length(self, n: int) -> None:
+        self.queue.append(n)
+
+    def escalated(self) -> None:
+        self.escalations += 1
+
+    def heartbeat(self, at: float) -> None:
+        self.beats += 1
+
+
+class FakeWatch:
+    """The use cases behind `watch`, scripted over a real store in `tmp_path/state`.
+
+    A test run of (commit, level) records `verdicts[(sha, level)]` (default PASS; a baseline
+    PASS moves last-good forward, as build-and-test does); `raises` are raised by the next
+    test runs instead (infra). The bisect names `first_bad`; a promotion is recorded as a
+    release, and with `rolls_back` set its deploy is rolled back automatically. What the loop
+    asked is kept: tests, bisects, impacts, promotions, deliveries.
+    """
+
+    def __init__(self, tmp_path: Path, upstream: FakeUpstream, *, first_bad: str | None = None) -> None:
+        self.store = Store(tmp_path / "state" / "state.db")
+        self.upstream = upstream
+        self.verdicts: dict[tuple[str, Level], Verdict] = {}
+        self.raises: list[Exception] = []
+        self.tests: list[tuple[str, Level]] = []
+        self.bisects: list[Bisecting] = []
+        self.impacts: list[str] = []
+        self.promotions: list[str] = []
+        self.deliveries = 0
+        self.first_bad = first_bad
+        self.rolls_back = ""
+        self.reasons: tuple[str, ...] = ()
+        self.metrics = FakeMetrics()
+        self.reporter = Steps()
+        self.now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+    def clock(self) -> datetime.datetime:
+        return self.now
+
+    def test(self, sha: str, level: Level) -> RunRecord:
+        self.tests.append((sha, level))
+        if self.raises:
+            raise self.raises.pop(0)
+        verdict = self.verdicts.get((sha, level), Verdict.PASS)
+        run = record(sha, f"sha256:{(sha * 2)[:64]}", f"r{len(self.tests):05d}", verdict, level=level)
+        started = self.now - datetime.timedelta(hours=1) + datetime.timedelta(seconds=len(self.tests))
+        run = dataclasses.replace(run, started=started.isoformat())  # in the past of the clock, in order
+        moves = LAST_GOOD if verdict is Verdict.PASS and level == "baseline" else None
+        self.store.add_run(run, move_pointer=moves, is_ancestor=self.upstream.is_ancestor)
+        return run
+
+    def recorded(self, sha: str, level: Level) -> RunRecord | None:
+        found = [r for r in self.store.runs_for_commit(sha) if r.level == level and r.verdict in JUDGING]
+        return max(found, key=lambda r: r.started, default=None)
+
+    def bisect(self, b: Bisecting) -> BisectOutcome:
+        self.bisects.append(b)
+        return BisectOutcome(first_bad=self.first_bad, summary="the culprit's subject" if self.first_bad else "none")
+
+    def impact(self, culprit: str) -> str:
+        self.impacts.append(culprit)
+        return f"/state/watch/impact-{culprit[:12]}"
+
+    def baselines(self, image_id: str) -> list[RunRecord]:
+        found = [r for r in self.store.runs_for_image(image_id) if r.level == "baseline"]
+        return sorted(found, key=lambda r: r.started, reverse=True)
+
+    def promote(self, image_id: str) -> Promotion:
+        self.promotions.append(image_id)
+        commit = next(r.commit for r in self.store.runs_for_image(image_id))
+        moved = self.store.add_release(dataclasses.replace(release(0, image_id, commit), reason="watch"))
+        if not self.rolls_back:
+            return Promotion(release=moved, rolled_back="")
+        back = dataclasses.replace(
+            release(0, moved.from_image_id, "c" * 40), action="auto-rollback", from_image_id=image_id
+        )
+        return Promotion(release=self.store.add_release(back), rolled_back=self.rolls_back)
+
+    def deliver(self) -> None:
+        self.deliveries += 1
+
+    def world(self, config: WatchConfig) -> WatchWorld:
+        return WatchWorld(
+            config=config,
+            upstream=lambda: self.upstream,
+            store=self.store,
+            test=self.test,
+            recorded=self.recorded,
+            bisect=self.bisect,
+            impact=self.impact,
+            baselines=self.baselines,
+            promote=self.promote,
+            reconcile=lambda: None,
+            reasons=lambda run: self.reasons,
+            retention=lambda: "nothing to remove",
+            deliver=self.deliver,
+            metrics=self.metrics,
+            clock=self.clock,
+            reporter=self.reporter,
+        )

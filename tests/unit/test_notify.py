@@ -36,14 +36,25 @@ def test_every_receiver_gets_every_pending_event_in_order() -> None:
     sleeps: list[float] = []
     report = run(outbox, [a, b], sleeps)
     assert report == DeliveryReport(
-        sent=((1, "webhook $A"), (1, "command"), (2, "webhook $A"), (2, "command")), failed=(), given_up=()
+        sent=((1, "webhook $A"), (1, "command"), (2, "webhook $A"), (2, "command")),
+        delivered=(1, 2),
+        failed=(),
+        given_up=(),
     )
     assert [body["key"] for body in a.received] == ["pass:1", "fail:2"]
     assert a.received[1]["state"] == "st1"
     assert a.received[1]["text"] == text(stored_event(2, "fail").event)
     assert b.received == a.received
     assert sleeps == []
-    assert [c[0] for c in outbox.calls] == ["sent"] * 4
+    assert [c[:2] for c in outbox.calls] == [
+        ("sent", 1),
+        ("sent", 1),
+        ("delivered", 1),
+        ("sent", 2),
+        ("sent", 2),
+        ("delivered", 2),
+    ]
+    assert outbox.pending_events() == []
 
 
 def test_a_receiver_that_has_the_event_is_not_sent_it_again() -> None:
@@ -54,9 +65,12 @@ def test_a_receiver_that_has_the_event_is_not_sent_it_again() -> None:
     assert report.sent == ((1, "command"),)
 
 
-def test_an_event_every_receiver_has_touches_nothing() -> None:
-    outbox = FakeOutbox([stored_event(1, sent_to=("webhook $A",))], expect=("pending_events",))
-    assert run(outbox, [FakeNotifier("webhook $A")], []) == DeliveryReport(sent=(), failed=(), given_up=())
+def test_an_event_every_receiver_has_leaves_the_outbox_without_a_send() -> None:
+    """A watch killed between the last mark_sent and mark_delivered."""
+    outbox = FakeOutbox([stored_event(1, sent_to=("webhook $A",))], expect=("pending_events", "mark_delivered"))
+    a = FakeNotifier("webhook $A")
+    assert run(outbox, [a], []) == DeliveryReport(sent=(), delivered=(1,), failed=(), given_up=())
+    assert a.log == []
 
 
 def test_retries_back_off_doubling_until_the_receiver_takes_it() -> None:
@@ -66,7 +80,7 @@ def test_retries_back_off_doubling_until_the_receiver_takes_it() -> None:
     report = run(outbox, [flaky], sleeps, retries=2)
     assert sleeps == [1.0, 2.0]
     assert report.sent == ((1, "webhook $A"),)
-    assert outbox.calls == [("sent", 1, "webhook $A")]
+    assert outbox.calls == [("sent", 1, "webhook $A"), ("delivered", 1, "")]
 
 
 def test_a_receiver_failing_every_retry_leaves_the_event_pending_with_its_error() -> None:
@@ -77,7 +91,7 @@ def test_a_receiver_failing_every_retry_leaves_the_event_pending_with_its_error(
     assert len(down.log) == 3
     assert report.failed == (("webhook $A", "webhook $A: HTTP 503 Service Unavailable"),)
     assert report.sent == ((1, "command"),)
-    assert report.given_up == ()
+    assert (report.delivered, report.given_up) == ((), ())
     assert outbox.calls[-1] == ("attempt", 1, "webhook $A: HTTP 503 Service Unavailable")
     [pending] = outbox.pending_events()
     assert (pending.sent_to, pending.attempts) == (("command",), 1)
@@ -87,8 +101,10 @@ def test_the_next_delivery_sends_only_to_the_receiver_that_missed_it() -> None:
     outbox = FakeOutbox([stored_event(1)])
     flaky, up = FakeNotifier("webhook $A", fail_first=3), FakeNotifier("command")
     run(outbox, [flaky, up], [], retries=2)
+    assert outbox.delivered == []
     report = run(outbox, [flaky, up], [], retries=2)
     assert report.sent == ((1, "webhook $A"),)
+    assert report.delivered == (1,)
     assert len(up.received) == 1
     assert len(flaky.received) == 1
 
@@ -104,6 +120,7 @@ def test_a_dead_receiver_delays_the_others_by_its_own_retries_once() -> None:
     assert report.failed == (("webhook $A", "webhook $A: HTTP 503 Service Unavailable"),)
     assert [c[:2] for c in outbox.calls if c[0] == "attempt"] == [("attempt", 1), ("attempt", 2), ("attempt", 3)]
     assert len(outbox.pending_events()) == 3
+    assert report.delivered == ()
 
 
 def test_an_event_is_given_up_on_its_last_allowed_delivery() -> None:
@@ -123,9 +140,10 @@ def test_a_bug_in_a_receiver_is_not_swallowed() -> None:
         run(FakeOutbox([stored_event(1)]), [Broken("webhook $A")], [])
 
 
-def test_without_receivers_nothing_is_marked() -> None:
-    outbox = FakeOutbox([stored_event(1)], expect=("pending_events",))
-    assert run(outbox, [], []) == DeliveryReport(sent=(), failed=(), given_up=())
+def test_without_receivers_an_event_leaves_the_outbox_at_once() -> None:
+    """A webhook configured later is not flooded with every event of the past."""
+    outbox = FakeOutbox([stored_event(1)], expect=("pending_events", "mark_delivered"))
+    assert run(outbox, [], []) == DeliveryReport(sent=(), delivered=(1,), failed=(), given_up=())
 
 
 def test_notifiers_for_makes_each_webhook_then_the_command() -> None:
