@@ -273,7 +273,7 @@ def _revalidate(w: WatchWorld, state: WatchState) -> WatchState:
         return state
     record = _run(w, state, production.commit, "baseline")
     if record.verdict is not Verdict.PASS:
-        reasons = "; ".join((record.summary, *w.reasons(record)))
+        reasons = "; ".join(dict.fromkeys((record.summary, *w.reasons(record))))
         fields = {"commit": production.commit, "level": "baseline", "verdict": record.verdict.value}
         _event(
             w,
