@@ -41,7 +41,7 @@ from harness.ops.parallel import Reap, reap_session, records, run_many, schedule
 from harness.ops.probe import UPSTREAM_ONLY, BisectWorld, Sides
 from harness.ops.promote import Mover, promote, reconcile
 from harness.ops.prune import prune_videos
-from harness.ops.watch import BisectOutcome, Promotion, WatchWorld
+from harness.ops.watch import BisectOutcome, Promotion, WatchView, WatchWorld, view
 from harness.patches import series_for
 from harness.plan import Plan, contract_digest, load_plan
 from harness.ports import Metrics, Reporter
@@ -50,6 +50,7 @@ from harness.scheduler import GpuScheduler
 from harness.statedir import WRAPPER_MIRRORS
 from harness.store import Store
 from harness.watch import JUDGING, Bisecting
+from harness.watchlock import holder
 
 _FETCHES = threading.Lock()  # parallel runs make their upstream clients in worker threads
 
@@ -434,3 +435,9 @@ def watch_world(cfg: Config, reporter: Reporter, metrics: Metrics) -> WatchWorld
         clock=lambda: datetime.datetime.now(datetime.UTC),
         reporter=reporter,
     )
+
+
+def watch_view(cfg: Config) -> WatchView:
+    """The watcher of this state as `status` shows it (its lock says whether one runs)."""
+    now = datetime.datetime.now(datetime.UTC)
+    return view(store(cfg), cfg.watch, now, holder(cfg.state_dir / "watch.lock"))
