@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from harness.model import LEVELS, Level, Release, RunRecord, Verdict
-from harness.watchconfig import Soak
+from harness.watchconfig import Soak, WatchConfig
 
 JUDGING = (Verdict.PASS, Verdict.FAIL, Verdict.FLAKY)  # verdicts that answer for a commit: never re-run
 
@@ -156,3 +156,33 @@ def wait_s(streak: Streak, *, poll_s: float, escalate_after: int, backoff_max_s:
     """The pause before the next cycle: poll_s, doubling per failure past the escalation."""
     past = streak.count - escalate_after + 1 if streak.count >= escalate_after else 0
     return float(min(max(backoff_max_s, poll_s), poll_s * 2 ** min(past, 30)))
+
+
+def next_actions(
+    state: WatchState, config: WatchConfig, now: datetime.datetime, *, production: bool
+) -> tuple[str, ...]:
+    """What the watcher does next, in words (for `harness status`)."""
+    said = []
+    if state.bisecting is not None:
+        b = state.bisecting
+        said.append(f"bisect {b.good[:12]}..{b.bad[:12]} at {b.level} (session {b.session})")
+    elif state.queue:
+        said.append(f"test {state.queue[-1][:12]} at {', '.join(config.levels)} ({len(state.queue)} queued)")
+    if state.streak.count:
+        pause = wait_s(
+            state.streak, poll_s=config.poll_s, escalate_after=config.escalate_after, backoff_max_s=config.backoff_max_s
+        )
+        said.append(f"infra failing {state.streak.count} cycle(s) in a row ({state.streak.kind}): waits {pause:.0f} s")
+    said.append(f"poll upstream {_at(state.last_poll, config.poll_s, now)}")
+    if production and config.revalidate_s:
+        said.append(f"re-validate production {_at(state.last_revalidate, config.revalidate_s, now)}")
+    if config.retention_s:
+        said.append(f"retention {_at(state.last_retention, config.retention_s, now)}")
+    return tuple(said)
+
+
+def _at(last: str, every_s: float, now: datetime.datetime) -> str:
+    if not last:
+        return "now"
+    when = datetime.datetime.fromisoformat(last) + datetime.timedelta(seconds=every_s)
+    return "now" if when <= now else f"at {when.isoformat(timespec='seconds')}"

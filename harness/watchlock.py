@@ -44,3 +44,18 @@ def _holder(fd: int) -> str:
     if not isinstance(doc, dict):
         return "holder unknown"
     return f"pid {doc.get('pid', '?')} on {doc.get('host', '?')} since {doc.get('since', '?')}"
+
+
+def holder(path: Path) -> str | None:
+    """Who holds the lock now (a watcher is running), or None (none is)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(fd)
+    finally:
+        os.close(fd)
+    return None

@@ -19,6 +19,7 @@ from harness.ops.pin import pin
 from harness.ops.promote import RolledBack, promote, reconcile, rollback
 from harness.ops.reconcile import reconcile_all
 from harness.ops.status import Status, releases, status
+from harness.ops.watch import WatchView
 from harness.report import ConsoleReporter, record_dict, to_json
 from harness.retention import GcPlan
 
@@ -126,10 +127,36 @@ def status_cmd(json_out: JsonOpt = False) -> None:
     cfg = world.config()
     mover, _ = world.make_mover(cfg)
     now = status(mover)
+    watcher = world.watch_view(cfg)
     if json_out:
-        out.print_json(to_json(_status_doc(now, cfg.repo)))
+        out.print_json(to_json(_status_doc(now, cfg.repo) | {"watch": _watch_doc(watcher)}))
     else:
         _print_status(now)
+        _print_watch(watcher)
+
+
+def _watch_doc(w: WatchView) -> dict[str, object]:
+    return {
+        "running": w.running,
+        "heartbeat": w.heartbeat,
+        "state": w.state.to_doc(),
+        "pending_events": w.pending_events,
+        "next": list(w.next),
+    }
+
+
+def _print_watch(w: WatchView) -> None:
+    beat = w.heartbeat
+    if w.running is None and not beat:
+        out.print("watch:      not running (never ran on this state)")
+        return
+    alive = f"running ({w.running})" if w.running else "not running"
+    last = f"; last heartbeat {beat.get('at', '?')}: {beat.get('doing', '?')}" if beat else ""
+    out.print(escape(f"watch:      {alive}{last}"), highlight=False)
+    head = w.state.head[:12] or "none"
+    out.print(escape(f"  head seen {head}, {len(w.state.queue)} queued, {w.pending_events} event(s) undelivered"))
+    for line in w.next:
+        out.print(escape(f"  next: {line}"), highlight=False)
 
 
 def _status_doc(now: Status, repo: str) -> dict[str, object]:

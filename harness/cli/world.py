@@ -34,12 +34,14 @@ from harness.ops.bisect import run_bisect
 from harness.ops.build_and_test import World, build_and_test
 from harness.ops.deploy import Deployer, promote_and_deploy
 from harness.ops.derive import derive_contract
+from harness.ops.diagnose import disk_free, host_reasons, suite_weights
 from harness.ops.diff import diff, markdown
 from harness.ops.gc import gc, session_id
 from harness.ops.parallel import Reap, reap_session, records, run_many, scheduler_for
 from harness.ops.probe import UPSTREAM_ONLY, BisectWorld, Sides
 from harness.ops.promote import Mover, promote, reconcile
-from harness.ops.watch import BisectOutcome, Promotion, WatchWorld
+from harness.ops.prune import prune_videos
+from harness.ops.watch import BisectOutcome, Promotion, WatchView, WatchWorld, view
 from harness.patches import series_for
 from harness.plan import Plan, contract_digest, load_plan
 from harness.ports import Metrics, Reporter
@@ -48,6 +50,7 @@ from harness.scheduler import GpuScheduler
 from harness.statedir import WRAPPER_MIRRORS
 from harness.store import Store
 from harness.watch import JUDGING, Bisecting
+from harness.watchlock import holder
 
 _FETCHES = threading.Lock()  # parallel runs make their upstream clients in worker threads
 
@@ -376,9 +379,33 @@ def _watch_retention(cfg: Config, run_store: Store) -> Callable[[], str]:
             docker.inventory, run_store, repo=cfg.repo, keep=cfg.watch.gc_keep, dry_run=False, state_dir=cfg.state_dir
         )
         gone = len(plan.remove_images) + len(plan.remove_run_dirs) + len(plan.remove_containers)
-        return f"gc removed {gone} item(s)" + (f"; not removed: {'; '.join(problems)}" if problems else "")
+        now = datetime.datetime.now(datetime.UTC)
+        pruned = prune_videos(run_store, now=now, keep_days=cfg.watch.keep_days, runs_root=cfg.state_dir / "runs")
+        said = f"gc removed {gone} item(s); {pruned.removed} old video(s) removed ({pruned.freed_bytes} bytes)"
+        return said + (
+            f"; not removed: {'; '.join(problems + list(pruned.failed))}" if problems or pruned.failed else ""
+        )
 
     return retention
+
+
+def _watch_reasons(cfg: Config) -> Callable[[RunRecord], tuple[str, ...]]:
+    """Why production's baseline fails on this host: driver, VRAM, weights, disk, its cases."""
+
+    def reasons(record: RunRecord) -> tuple[str, ...]:
+        cache = cfg.model_cache
+        return host_reasons(
+            record=record,
+            gpu=gpu(),
+            needs_gpu=cfg.suite.requires_gpu and cfg.gpu != "none",
+            min_free_gib=cfg.suite.min_free_gpu_gib,
+            model_cache=cache,
+            wanted_weights=suite_weights(cfg, upstream_for(cfg), record.commit),
+            disk=disk_free,
+            paths=(cfg.state_dir, *([cache] if cache else [])),
+        )
+
+    return reasons
 
 
 def _reconciled(mover: Mover, reporter: Reporter) -> None:
@@ -401,10 +428,16 @@ def watch_world(cfg: Config, reporter: Reporter, metrics: Metrics) -> WatchWorld
         baselines=_watch_baselines(cfg, run_store),
         promote=_watch_promote(cfg, reporter),
         reconcile=lambda: _reconciled(mover, reporter),
-        reasons=lambda record: (),
+        reasons=_watch_reasons(cfg),
         retention=_watch_retention(cfg, run_store),
         deliver=lambda: None,
         metrics=metrics,
         clock=lambda: datetime.datetime.now(datetime.UTC),
         reporter=reporter,
     )
+
+
+def watch_view(cfg: Config) -> WatchView:
+    """The watcher of this state as `status` shows it (its lock says whether one runs)."""
+    now = datetime.datetime.now(datetime.UTC)
+    return view(store(cfg), cfg.watch, now, holder(cfg.state_dir / "watch.lock"))

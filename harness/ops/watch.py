@@ -29,6 +29,7 @@ from harness.watch import (
     due,
     infra_failed,
     newest,
+    next_actions,
     progress,
     soak_step,
     wait_s,
@@ -108,7 +109,7 @@ def cycle(w: WatchWorld) -> WatchState:
     except InfraError as exc:
         state = _save(w, _infra(w, WatchState.from_doc(w.store.watch_state()), exc))
     w.deliver()
-    w.metrics.queue_length(len(state.queue))
+    _beat(w, state, "cycle done")
     return state
 
 
@@ -273,7 +274,7 @@ def _revalidate(w: WatchWorld, state: WatchState) -> WatchState:
         return state
     record = _run(w, state, production.commit, "baseline")
     if record.verdict is not Verdict.PASS:
-        reasons = "; ".join((record.summary, *w.reasons(record)))
+        reasons = "; ".join(dict.fromkeys((record.summary, *w.reasons(record))))
         fields = {"commit": production.commit, "level": "baseline", "verdict": record.verdict.value}
         _event(
             w,
@@ -315,3 +316,25 @@ def _recovered(w: WatchWorld, state: WatchState) -> WatchState:
         summary = f"after {state.streak.count} failing cycles ({state.streak.kind})"
         _event(w, "recovered", f"recovered:{state.streak.since}", summary=summary)
     return dataclasses.replace(state, streak=Streak()) if state.streak.count else state
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatchView:
+    """The watcher as `status` shows it."""
+
+    running: str | None  # who holds the watch lock, or None: no watcher runs
+    heartbeat: dict[str, object]
+    state: WatchState
+    pending_events: int
+    next: tuple[str, ...]
+
+
+def view(store: WatchStore, config: WatchConfig, now: datetime.datetime, running: str | None) -> WatchView:
+    state = WatchState.from_doc(store.watch_state())
+    return WatchView(
+        running=running,
+        heartbeat=store.heartbeat(),
+        state=state,
+        pending_events=len(store.pending_events()),
+        next=next_actions(state, config, now, production=store.production() is not None),
+    )

@@ -12,7 +12,7 @@ from harness.config import load_config
 from harness.errors import ConfigError, EngineUnavailable, UpstreamUnreachable
 from harness.model import Level, Verdict
 from harness.naming import LAST_GOOD
-from harness.ops.watch import cycle, watch
+from harness.ops.watch import cycle, view, watch
 from harness.watch import Bisecting, Streak, WatchState, arrived, due, infra_failed, progress, soak_step, wait_s
 from harness.watchconfig import Soak, WatchConfig
 from tests.unit.fakes import FakeUpstream, FakeWatch, record, sha_of
@@ -242,3 +242,21 @@ def test_watch_once_runs_one_cycle_and_the_loop_sleeps_the_backoff(tmp_path: Pat
     assert slept == [15, 15, 5]  # past the escalation: doubling to the cap; recovered: poll_s
     heartbeat = fw.store.heartbeat()
     assert heartbeat["doing"] == "sleeping 5 s" and heartbeat["pid"]
+
+
+def test_status_says_what_the_watcher_does_next(tmp_path: Path) -> None:
+    fw = FakeWatch(tmp_path, _upstream("c1", "c2"))
+    bis = Bisecting(session="bwatch-x", good=sha_of("c1"), bad=sha_of("c2"), level="smoke")
+    state = WatchState(
+        queue=(sha_of("c2"),), bisecting=bis, last_poll=T0.isoformat(), streak=Streak(kind="EngineUnavailable", count=4)
+    )
+    fw.store.save_watch_state(state.to_doc())
+    config = WatchConfig(poll_s=60, escalate_after=3, revalidate_s=3600)
+    seen = view(fw.store, config, T0 + datetime.timedelta(seconds=30), None)
+    assert seen.running is None and seen.state == state and seen.pending_events == 0
+    assert seen.next == (
+        f"bisect {sha_of('c1')[:12]}..{sha_of('c2')[:12]} at smoke (session bwatch-x)",
+        "infra failing 4 cycle(s) in a row (EngineUnavailable): waits 240 s",
+        "poll upstream at 2026-01-01T00:01:00+00:00",
+        "retention now",  # no production: nothing to re-validate
+    )
