@@ -14,12 +14,14 @@ import getpass
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from harness.adapters.engine import Engine, connect
 from harness.adapters.git_repo import FetchSession, GitCheckout, GitUpstream
 from harness.adapters.gpu import HostGpuProbe
+from harness.adapters.notify import notifiers_for
 from harness.adapters.video import probe_video, read_frames, write_sample_clip
 from harness.bisect_log import BisectLog
 from harness.cli.app import state
@@ -37,6 +39,7 @@ from harness.ops.derive import derive_contract
 from harness.ops.diagnose import disk_free, host_reasons, suite_weights
 from harness.ops.diff import diff, markdown
 from harness.ops.gc import gc, session_id
+from harness.ops.notify import deliver
 from harness.ops.parallel import Reap, reap_session, records, run_many, scheduler_for
 from harness.ops.probe import UPSTREAM_ONLY, BisectWorld, Sides
 from harness.ops.promote import Mover, promote, reconcile
@@ -408,6 +411,28 @@ def _watch_reasons(cfg: Config) -> Callable[[RunRecord], tuple[str, ...]]:
     return reasons
 
 
+def _watch_deliver(cfg: Config, run_store: Store, reporter: Reporter) -> Callable[[], None]:
+    """The outbox to the configured receivers; what failed is said, never raised."""
+    receivers, notify = notifiers_for(cfg.notify, os.environ), cfg.notify
+
+    def deliver_events() -> None:
+        report = deliver(
+            run_store,
+            receivers,
+            state=run_store.state_id(),
+            sleep=time.sleep,
+            retries=notify.retries,
+            backoff_s=notify.backoff_s,
+            give_up_after=notify.give_up_after,
+        )
+        for receiver, error in report.failed:
+            reporter.step(f"notify: {receiver} did not take the event(s): {error}")
+        if report.given_up:
+            reporter.step(f"notify: gave up on {len(report.given_up)} event(s) after {notify.give_up_after} deliveries")
+
+    return deliver_events
+
+
 def _reconciled(mover: Mover, reporter: Reporter) -> None:
     for line in reconcile(mover):
         reporter.step(f"reconcile: {line}")
@@ -430,7 +455,7 @@ def watch_world(cfg: Config, reporter: Reporter, metrics: Metrics) -> WatchWorld
         reconcile=lambda: _reconciled(mover, reporter),
         reasons=_watch_reasons(cfg),
         retention=_watch_retention(cfg, run_store),
-        deliver=lambda: None,
+        deliver=_watch_deliver(cfg, run_store, reporter),
         metrics=metrics,
         clock=lambda: datetime.datetime.now(datetime.UTC),
         reporter=reporter,
