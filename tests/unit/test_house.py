@@ -21,7 +21,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "harness"
 SKIPPED = ("sample/upstream", "sample/wrapper_template")  # a fake upstream's and wrapper's code, not harness's
 MAX_LINES = 60
 COMMIT_STACK = {"torch"}  # the runner may import the commit's own torch, inside the image, lazily
-GATEWAYS = {"docker": "adapters", "git": "adapters", "pynvml": "adapters", "av": "adapters"}
+GATEWAYS = {
+    "docker": "adapters",
+    "git": "adapters",
+    "pynvml": "adapters",
+    "av": "adapters",
+    "prometheus_client": "adapters",
+}
 
 
 def _modules() -> dict[str, Path]:
