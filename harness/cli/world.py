@@ -7,6 +7,7 @@ fault points) patch this module.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import functools
@@ -15,12 +16,13 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from harness.adapters.engine import Engine, connect
 from harness.adapters.git_repo import FetchSession, GitCheckout, GitUpstream
 from harness.adapters.gpu import HostGpuProbe
+from harness.adapters.metrics import serve_metrics
 from harness.adapters.notify import notifiers_for
 from harness.adapters.video import probe_video, read_frames, write_sample_clip
 from harness.bisect_log import BisectLog
@@ -30,6 +32,7 @@ from harness.config import Config, default_config, load_config
 from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
 from harness.derive import DerivedContract
 from harness.errors import BisectError, DeployFailed, UsageError
+from harness.metrics import MetricsAddr, NullMetrics
 from harness.model import Level, RunKey, RunRecord
 from harness.naming import owner_labels
 from harness.ops.bisect import run_bisect
@@ -466,3 +469,13 @@ def watch_view(cfg: Config) -> WatchView:
     """The watcher of this state as `status` shows it (its lock says whether one runs)."""
     now = datetime.datetime.now(datetime.UTC)
     return view(store(cfg), cfg.watch, now, holder(cfg.state_dir / "watch.lock"))
+
+
+@contextlib.contextmanager
+def metrics_endpoint(addr: MetricsAddr | None) -> Iterator[Metrics]:
+    """Prometheus metrics served at `addr` while the block runs, or the no-op sink (None)."""
+    if addr is None:
+        yield NullMetrics()
+        return
+    with serve_metrics(addr) as server:
+        yield server.metrics

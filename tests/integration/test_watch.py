@@ -198,7 +198,9 @@ def test_receiver_down_and_fetch_failing_the_loop_survives_and_escalates_once(pr
         project.config.write_text(good)
         assert _once(project) == EXIT_PASS
     assert _events(hook) == [("pass", c0), ("escalation", ""), ("recovered", "")]
-    assert "2 cycles in a row: cannot reach upstream 'http://127.0.0.1:9/upstream.git'" in str(hook.bodies[1]["summary"])
+    assert "2 cycles in a row: cannot reach upstream 'http://127.0.0.1:9/upstream.git'" in str(
+        hook.bodies[1]["summary"]
+    )
 
 
 def _needs_weights() -> Files:
