@@ -120,7 +120,7 @@ def test_watch_follows_upstream_bisects_a_break_promotes_after_soak_and_notifies
     assert all(judged.count(k) == (2 if k in soaked else 1) for k in set(judged)), judged  # soak: 2nd baseline
     releases = project.store().releases()
     assert [r.commit for r in releases] == [c0, c1, c5, c6] and releases[-1].image_id == project.image_id(c6[:12])
-    assert project.containers(c6) == [] and project.containers(c4) == []
+    assert _containers(project) == []
 
 
 @pytest.mark.parametrize("point", ["build", "run", "bisect-step", "after-store-write"])
@@ -149,6 +149,12 @@ def test_kill_9_anywhere_and_a_restart_resumes_without_a_second_run(project: Pro
         if point in ("build", "run"):
             interrupted = [r for r in project.store().runs(100) if r.summary.startswith(INTERRUPTED)]
             assert len(interrupted) == 1 and interrupted[0].commit == c0
+
+
+def _containers(project: Project) -> list[object]:
+    """This state's containers (other tests' commits have the same shas: their histories are alike)."""
+    label = f"harness.state={project.store().state_id()}"
+    return list(project.engine.client.containers.list(all=True, filters={"label": label}))
 
 
 def _log(project: Project) -> str:
@@ -242,3 +248,17 @@ def test_production_failing_revalidation_is_told_with_the_hosts_reasons_and_prom
     assert "no longer passes on this host" in str(failing[0]["text"])
     assert f"weights missing in {cache}: t2v_tiny_bf16.safetensors" in str(failing[0]["summary"]), failing[0]
     assert [r.action for r in project.store().releases()] == ["promote"]
+
+
+def test_sigterm_during_a_run_abandons_it_cleanly_and_a_restart_runs_it(project: Project) -> None:
+    with Receiver() as hook:
+        _configure(project, hook.url)
+        c0 = project.commit("base", template())
+        with _watching(project, launcher="run") as proc:
+            _wait(project, proc, "the run", lambda: "fault point run reached" in _log(project))
+            assert _containers(project) != []  # the test container runs
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=120) == EXIT_TERMINATED
+        assert _containers(project) == []  # removed before the exit
+        assert _once(project) == EXIT_PASS
+    assert _events(hook) == [("pass", c0)]
