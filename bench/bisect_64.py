@@ -74,10 +74,14 @@ def main() -> None:
     for sha in (shas[0], shas[-1]):  # the endpoints' usual records (and warm env/deps images)
         subprocess.run([*harness, "build-and-test", sha], check=False, capture_output=True)
     started = time.monotonic()
-    proc = subprocess.run([*harness, "bisect", "--good", shas[0], "--bad", shas[-1], "--json"], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        [*harness, "bisect", "--good", shas[0], "--bad", shas[-1], "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     t_harness = time.monotonic() - started
-    doc = json.loads(proc.stdout[proc.stdout.index("{"):])
+    doc = json.loads(proc.stdout[proc.stdout.index("{") :])
     fresh = sum(1 for p in doc["probes"] if p["source"] == "fresh")
     assert doc["first_bad"] == shas[CULPRIT], doc
 
@@ -86,9 +90,17 @@ def main() -> None:
     (naive).mkdir()
     (naive / "Dockerfile.naive").write_text(NAIVE_DOCKERFILE)
     step = naive / "step.sh"
-    step.write_text(NAIVE_STEP.format(wheels="/opt/wheels", ca="/etc/ssl/certs/ca-certificates.crt",
-                                      runner=ROOT / "harness" / "runner", dockerfile=naive / "Dockerfile.naive",
-                                      tag=f"{repo}-naive:step", out=naive / "out", spec_dir=spec_dir))
+    step.write_text(
+        NAIVE_STEP.format(
+            wheels="/opt/wheels",
+            ca="/etc/ssl/certs/ca-certificates.crt",
+            runner=ROOT / "harness" / "runner",
+            dockerfile=naive / "Dockerfile.naive",
+            tag=f"{repo}-naive:step",
+            out=naive / "out",
+            spec_dir=spec_dir,
+        )
+    )
     step.chmod(0o755)
     checkout = naive / "checkout"
     subprocess.run(["git", "clone", "-q", str(upstream), str(checkout)], check=True)
@@ -96,16 +108,20 @@ def main() -> None:
     subprocess.run(["sh", str(step)], cwd=checkout, check=False)  # warm the naive layer cache too
     subprocess.run(["git", "bisect", "start", shas[-1], shas[0]], cwd=checkout, check=True, capture_output=True)
     started = time.monotonic()
-    run = subprocess.run(["git", "bisect", "run", "sh", str(step)], cwd=checkout, capture_output=True, text=True,
-                         check=False)
+    run = subprocess.run(
+        ["git", "bisect", "run", "sh", str(step)], cwd=checkout, capture_output=True, text=True, check=False
+    )
     t_naive = time.monotonic() - started
     naive_steps = run.stdout.count("running")
     assert f"{shas[CULPRIT]} is the first bad commit" in run.stdout, run.stdout[-2000:]
     print(f"probes: {len(doc['probes'])} steps, {fresh} fresh (endpoints reused), goal <= 7")
-    print(f"wall: harness bisect {t_harness:.1f} s / naive git bisect run {t_naive:.1f} s ({naive_steps} steps) "
-          f"= {t_harness / t_naive:.3f}  (goal <= 0.6)")
-    for image in subprocess.run(["docker", "images", "-q", "--filter", f"reference={repo}*"], capture_output=True,
-                                text=True, check=False).stdout.split():
+    print(
+        f"wall: harness bisect {t_harness:.1f} s / naive git bisect run {t_naive:.1f} s ({naive_steps} steps) "
+        f"= {t_harness / t_naive:.3f}  (goal <= 0.6)"
+    )
+    for image in subprocess.run(
+        ["docker", "images", "-q", "--filter", f"reference={repo}*"], capture_output=True, text=True, check=False
+    ).stdout.split():
         subprocess.run(["docker", "rmi", "-f", image], capture_output=True, check=False)
 
 

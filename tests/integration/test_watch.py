@@ -6,6 +6,7 @@ points (a build, a run, a bisect, a promotion): a restart resumes without runnin
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -162,13 +163,16 @@ def _log(project: Project) -> str:
     return path.read_text() if path.exists() else ""
 
 
-def _once(project: Project) -> int:
+def _once(project: Project, engine: Path | None = None) -> int:
+    """One cycle (`watch --once`); `engine`: the engine's socket to use (a proxy the test cuts)."""
+    env = os.environ | ({"DOCKER_HOST": f"unix://{engine}"} if engine else {})
     with (project.folder / "watch.log").open("a") as log:
         return subprocess.run(
             [sys.executable, "-m", "harness", "-c", str(project.config), "watch", "--once"],
             stdout=log,
             stderr=subprocess.STDOUT,
             timeout=900,
+            env=env,
         ).returncode
 
 
@@ -190,7 +194,9 @@ def test_a_second_watcher_exits_at_once_naming_the_first(project: Project) -> No
             assert code == 0 and f"watch:      running (pid {proc.pid}" in status
 
 
-def test_receiver_down_and_fetch_failing_the_loop_survives_and_escalates_once(project: Project) -> None:
+def test_receiver_down_fetch_failing_and_engine_gone_the_loop_survives_and_escalates_once(
+    project: Project, tmp_path: Path
+) -> None:
     with Receiver() as hook:
         _configure(project, hook.url, "  escalate_after: 2\n  backoff_max_s: 2\n")
         c0 = project.commit("base", template())
@@ -202,11 +208,20 @@ def test_receiver_down_and_fetch_failing_the_loop_survives_and_escalates_once(pr
         project.config.write_text(good.replace(f"url: {project.upstream}", "url: http://127.0.0.1:9/upstream.git"))
         assert [_once(project) for _ in range(3)] == [EXIT_SKIP] * 3  # fetch refused: infra, three times
         project.config.write_text(good)
+        c1 = project.commit("code only", _code(1))
+        socket = tmp_path / "engine.sock"  # nothing listens: the engine is gone for these cycles
+        assert [_once(project, engine=socket) for _ in range(3)] == [EXIT_SKIP] * 3
         assert _once(project) == EXIT_PASS
-    assert _events(hook) == [("pass", c0), ("escalation", ""), ("recovered", "")]
-    assert "2 cycles in a row: cannot reach upstream 'http://127.0.0.1:9/upstream.git'" in str(
-        hook.bodies[1]["summary"]
-    )
+    # a failure of another kind starts a streak of its own (the fetch's ended without a success)
+    assert _events(hook) == [
+        ("pass", c0), ("escalation", ""), ("escalation", ""), ("pass", c1), ("recovered", ""),
+    ]  # fmt: skip
+    fetch, engine = str(hook.bodies[1]["summary"]), str(hook.bodies[2]["summary"])
+    assert "2 cycles in a row: cannot reach upstream 'http://127.0.0.1:9/upstream.git'" in fetch
+    assert "2 cycles in a row" in engine and "engine" in engine.lower(), engine
+    assert _judged(project) == [(c0, lv) for lv in ("contract", "smoke", "baseline")] + [
+        (c1, lv) for lv in ("contract", "smoke", "baseline")
+    ]  # nothing judged while the engine was gone
 
 
 def _needs_weights() -> Files:
