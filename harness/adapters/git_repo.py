@@ -67,6 +67,10 @@ class GitUpstream:
                 raise _reach_error("clone", url, exc) from exc
             self.session.before[str(mirror_dir)] = None
 
+    def close(self) -> None:
+        """Stop the git helper processes this client keeps (a long-running watcher makes one per cycle)."""
+        self.repo.close()
+
     def fetch(self) -> None:
         """Fetch once per command (a no-op offline or when another object of the command did)."""
         if self.session.offline:

@@ -271,12 +271,20 @@ def contract_for(cfg: Config) -> Contract:
     return derived.contract if derived is not None else load_contract(cfg.contract or DEFAULT_CONTRACT)
 
 
-def _cycle_upstream(cfg: Config) -> GitUpstream:
-    """Upstream for one watch cycle: a new fetch session, so each cycle fetches again (a
-    command's session fetches once), shared by the cycle's runs."""
-    with _FETCHES:
-        state.fetches = FetchSession(offline=state.offline)
-    return upstream_for(cfg)
+def _cycle_upstreams(cfg: Config) -> Callable[[], GitUpstream]:
+    """Upstream for each watch cycle: a new fetch session, so each cycle fetches again (a
+    command's session fetches once), shared by the cycle's runs; the last cycle's client closed."""
+    made: list[GitUpstream] = []
+
+    def for_this_cycle() -> GitUpstream:
+        while made:
+            made.pop().close()
+        with _FETCHES:
+            state.fetches = FetchSession(offline=state.offline)
+        made.append(upstream_for(cfg))
+        return made[-1]
+
+    return for_this_cycle
 
 
 def _watch_test(cfg: Config, reporter: Reporter, run_store: Store) -> Callable[[str, Level], RunRecord]:
@@ -447,7 +455,7 @@ def watch_world(cfg: Config, reporter: Reporter, metrics: Metrics) -> WatchWorld
     mover, _ = make_mover(cfg)
     return WatchWorld(
         config=cfg.watch,
-        upstream=lambda: _cycle_upstream(cfg),
+        upstream=_cycle_upstreams(cfg),
         store=run_store,
         test=_watch_test(cfg, reporter, run_store),
         recorded=_watch_recorded(cfg, run_store),
