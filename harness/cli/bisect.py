@@ -160,9 +160,7 @@ def _sides(cfg: Config, ports: BisectWorld, request: _Request) -> Sides:
         return UPSTREAM_ONLY
     if request.side == "wrapper":
         return Sides(side="wrapper", fixed=ports.world.upstream.resolve(request.fixed_ref or "HEAD").sha)
-    wrapper = ports.world.wrapper
-    assert wrapper is not None  # world.wrapper_for makes it whenever cfg.wrapper is set
-    return Sides(side="upstream", fixed=wrapper.resolve(request.fixed_ref or cfg.wrapper.ref).sha)
+    return world.upstream_walk(cfg, ports, request.fixed_ref)
 
 
 def _resumed(log: BisectRecords) -> _Request:

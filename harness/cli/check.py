@@ -126,9 +126,7 @@ def diff_cmd(
     )
     doc = dataclasses.asdict(report)
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "impact.md").write_text(markdown(report))
-        (out_dir / "impact.json").write_text(to_json(doc))
+        world.write_impact(report, out_dir)
     if json_out:
         out.print_json(to_json(doc))
     else:

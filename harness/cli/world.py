@@ -40,7 +40,7 @@ from harness.ops.build_and_test import World, build_and_test
 from harness.ops.deploy import Deployer, promote_and_deploy
 from harness.ops.derive import derive_contract
 from harness.ops.diagnose import disk_free, host_reasons, suite_weights
-from harness.ops.diff import diff, markdown
+from harness.ops.diff import DiffReport, diff, markdown
 from harness.ops.gc import gc, session_id
 from harness.ops.notify import deliver
 from harness.ops.parallel import Reap, reap_session, records, run_many, scheduler_for
@@ -226,6 +226,21 @@ def bisect_world(cfg: Config, reporter: Reporter, *, jobs: int) -> BisectWorld:
     )
 
 
+def upstream_walk(cfg: Config, bw: BisectWorld, wrapper_ref: str | None = None) -> Sides:
+    """Wrapper mode: a walk of upstream's commits with the wrapper pinned at `wrapper_ref`
+    (default wrapper.ref), resolved once."""
+    wrapper, configured = bw.world.wrapper, cfg.wrapper
+    assert wrapper is not None and configured is not None  # wrapper_for makes it whenever cfg.wrapper is set
+    return Sides(side="upstream", fixed=wrapper.resolve(wrapper_ref or configured.ref).sha)
+
+
+def write_impact(report: DiffReport, folder: Path) -> None:
+    """`diff --out` and watch's culprit report: impact.md and impact.json in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "impact.md").write_text(markdown(report))
+    (folder / "impact.json").write_text(to_json(dataclasses.asdict(report)))
+
+
 def make_mover(cfg: Config) -> tuple[Mover, Engine]:
     """What moves production, and its engine client (gc's and the deployer's too)."""
     run_store = store(cfg)
@@ -327,9 +342,7 @@ def _watch_baselines(cfg: Config, run_store: Store) -> Callable[[str], list[RunR
 def _watch_bisect(cfg: Config, reporter: Reporter) -> Callable[[Bisecting], BisectOutcome]:
     def bisect(b: Bisecting) -> BisectOutcome:
         bw = bisect_world(cfg, reporter, jobs=1)
-        sides = UPSTREAM_ONLY
-        if cfg.wrapper is not None and bw.world.wrapper is not None:
-            sides = Sides(side="upstream", fixed=bw.world.wrapper.resolve(cfg.wrapper.ref).sha)
+        sides = upstream_walk(cfg, bw) if cfg.wrapper is not None else UPSTREAM_ONLY
         plan = load_plan(cfg, ref=b.bad, level=b.level, derived=derived_contract(cfg, ref=sides.fixed or None))
         try:
             report = run_bisect(
@@ -359,9 +372,7 @@ def _watch_impact(cfg: Config) -> Callable[[str], str]:
             series=series_for(cfg.wrapper),
         )
         folder = cfg.state_dir / "watch" / f"impact-{culprit[:12]}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "impact.md").write_text(markdown(report))
-        (folder / "impact.json").write_text(to_json(dataclasses.asdict(report)))
+        write_impact(report, folder)
         return str(folder)
 
     return impact

@@ -244,26 +244,28 @@ def _soak(w: WatchWorld, state: WatchState) -> WatchState:
         case "wait":
             pass
         case "promote":
-            _promote(w, state, pointer.image_id, pointer.commit)
-            # production's baseline just passed its soak: the next re-validation is a period away
-            return _save(w, dataclasses.replace(state, last_revalidate=_now(w)))
+            if _promote(w, state, pointer.image_id, pointer.commit):
+                # production's baseline just passed its soak: the next re-validation is a period away
+                return _save(w, dataclasses.replace(state, last_revalidate=_now(w)))
     return state
 
 
-def _promote(w: WatchWorld, state: WatchState, image_id: str, commit: str) -> None:
+def _promote(w: WatchWorld, state: WatchState, image_id: str, commit: str) -> bool:
+    """Whether production moved to the image (and stayed there)."""
     _beat(w, state, f"promoting {commit[:12]}")
     w.fault("promote")
     try:
         moved = w.promote(image_id)
     except PromotionRefused as exc:  # e.g. the suite or contract changed since the soak: it waits
         w.reporter.step(f"auto promotion of {commit[:12]} refused: {exc}")
-        return
+        return False
     rev = moved.release.revision
     if moved.rolled_back:
         _event(w, "rolled_back", f"rolled_back:{image_id}", commit=commit, summary=moved.rolled_back)
-        return
+        return False
     why = f"release {rev}, after {w.config.soak.runs} passing baseline(s)"
     _event(w, "promoted", f"promoted:{image_id}", commit=commit, level="baseline", verdict="pass", summary=why)
+    return True
 
 
 def _revalidate(w: WatchWorld, state: WatchState) -> WatchState:
