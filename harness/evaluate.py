@@ -47,6 +47,7 @@ def judge_case(
     *,
     telemetry: CaseTelemetry | None = None,
     drift: float | None = None,
+    drift_ref: str = "",
     min_psnr: float | None = None,
     who: str = "runner",
 ) -> CaseResult:
@@ -81,6 +82,7 @@ def judge_case(
         gpu_util_mean=telemetry.util_mean if telemetry else None,
         gpu_leak_mib=telemetry.leak_mib if telemetry else None,
         drift_psnr=drift,
+        drift_ref=drift_ref if drift is not None else "",
         notes=tuple(notes),
     )
 
@@ -117,6 +119,7 @@ def evaluate(suite: Suite, outcome: RunOutcome) -> tuple[Verdict, str, tuple[Cas
             rows.get(c.id),
             outcome.videos.get(c.id),
             drift=outcome.drift.get(c.id),
+            drift_ref=outcome.drift_ref,
             telemetry=t if isinstance(t := outcome.telemetry.get(c.id), CaseTelemetry) else None,
             min_psnr=suite.min_psnr,
             who="wrapper" if "wrapper" in outcome.results else "runner",  # runner/wrapper.py adds it

@@ -142,6 +142,7 @@ class CaseResult:
     gpu_util_mean: float | None = None
     gpu_leak_mib: float | None = None
     drift_psnr: float | None = None  # against the last-good image's output for this case and seed
+    drift_ref: str = ""  # the run drift_psnr was measured against ("" none, or a record from before v17 of harness)
     notes: tuple[str, ...] = ()  # flags that do not fail the case (a GPU memory leak, recorded drift)
 
 
@@ -159,6 +160,7 @@ class RunOutcome:
     infra_error: str = ""
     telemetry: dict[str, object] = field(default_factory=dict)  # case id -> telemetry.CaseTelemetry
     drift: dict[str, float] = field(default_factory=dict)  # case id -> PSNR against last-good
+    drift_ref: str = ""  # the last-good run those PSNRs compare with
     gpu_mode: GpuMode = "none"
     killed_for: str = ""  # "deadline", "silence" or "output" when harness had to kill the container
     results_error: str = ""  # why results.json was refused (FIFO, symlink, too big, malformed): a FAIL

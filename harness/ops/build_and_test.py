@@ -324,7 +324,7 @@ def _build(plan: Plan, run: Run, world: World) -> BuiltImage | Judged:
 def _attempt(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> RunOutcome:
     """One run of the suite; its videos compared with last-good's as it is now (same suite only)."""
     reference = drift_reference(world.store, run.suite_hash)
-    return run_suite(
+    outcome = run_suite(
         test,
         image=built.image_id,
         run_id=run.run_id,
@@ -340,10 +340,11 @@ def _attempt(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> RunO
         probe=world.probe,
         reporter=world.reporter,
         frames=world.frames,
-        reference=reference,
+        reference=reference.videos,
         smoke=run.level == "smoke",
         sample_clip=world.sample_clip,
     )
+    return dataclasses.replace(outcome, drift_ref=reference.run_id) if outcome.drift else outcome
 
 
 def _smoke(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> Judged:

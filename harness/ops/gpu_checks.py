@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.naming import LAST_GOOD
@@ -48,10 +49,20 @@ def image_preflight(needs: GpuNeeds, gpu: GpuProbe, builder: ImageBuilder, image
     return arch_problem(builder.torch_arch_list(image), gpus[0])
 
 
-def drift_reference(store: RunStore, suite_hash: str) -> dict[str, Path]:
+@dataclass(frozen=True, kw_only=True)
+class DriftReference:
+    """The run a new run's videos are compared with (its id is kept with each drifting case, so
+    the report can show that run's contact sheet beside the new one) and its video per case."""
+
+    run_id: str = ""
+    videos: dict[str, Path] = field(default_factory=dict)
+
+
+def drift_reference(store: RunStore, suite_hash: str) -> DriftReference:
     """The last-good run's video per case, when it ran the same suite (so the same seeds)."""
     pointer = store.pointer(LAST_GOOD)
     record = store.run(pointer.run_id) if pointer else None
     if record is None or record.suite_hash != suite_hash:
-        return {}
-    return {c.case_id: Path(c.output_path) for c in record.cases if c.output_path and Path(c.output_path).is_file()}
+        return DriftReference()
+    videos = {c.case_id: Path(c.output_path) for c in record.cases if c.output_path and Path(c.output_path).is_file()}
+    return DriftReference(run_id=record.run_id, videos=videos)

@@ -175,8 +175,9 @@ def test_drift_and_leak_notes_and_the_psnr_threshold() -> None:
     from harness.telemetry import CaseTelemetry
 
     leak = CaseTelemetry(peak_mib=9000, util_mean=80, leak_mib=4000, leaked=True)
-    _, _, (case,) = evaluate(SUITE, outcome(telemetry={"t2v": leak}, drift={"t2v": 21.5}))
+    _, _, (case,) = evaluate(SUITE, outcome(telemetry={"t2v": leak}, drift={"t2v": 21.5}, drift_ref="r-good"))
     assert case.verdict is Verdict.PASS and case.gpu_peak_mib == 9000
+    assert case.drift_ref == "r-good"  # the report shows that run's contact sheet beside this one
     assert case.notes == (
         "GPU memory leak: +4000 MiB still used after the case",
         "drift: PSNR 21.5 dB against last-good",
