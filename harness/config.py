@@ -126,6 +126,12 @@ class Config:
     contract_derived: bool = False  # `contract: derived`: derived from the wrapper's source (contract is None)
     watch: WatchConfig = field(default_factory=WatchConfig)  # `watch:` (its defaults when absent)
     notify: NotifyConfig = field(default_factory=NotifyConfig)  # `notify:` (no receivers when absent)
+    report_out: Path | None = None  # report.out: the HTML report's folder (None: <state_dir>/report)
+    report_commits: int = 300  # report.commits: how much of upstream's history the index shows
+
+    @property
+    def report_dir(self) -> Path:
+        return self.report_out or self.state_dir / "report"
 
 
 def _path(base: Path, value: str | None) -> Path | None:
@@ -290,24 +296,28 @@ def _recipe_dir(img: Section, base: Path) -> Path:
     )
 
 
+TOP_KEYS = frozenset(
+    {
+        "upstream",
+        "image",
+        "build",
+        "run",
+        "state_dir",
+        "suite",
+        "deploy",
+        "contract",
+        "promote",
+        "wrapper",
+        "watch",
+        "notify",
+        "report",
+    }
+)
+
+
 def _config(path: Path, data: dict[str, object]) -> Config:
     top = Section(str(path), "", data)
-    top.check_keys(
-        {
-            "upstream",
-            "image",
-            "build",
-            "run",
-            "state_dir",
-            "suite",
-            "deploy",
-            "contract",
-            "promote",
-            "wrapper",
-            "watch",
-            "notify",
-        }
-    )
+    top.check_keys(TOP_KEYS)
     base = path.parent
     state_dir = _state_dir(top, base)
     up, img, build, run = (top.section(n) for n in ("upstream", "image", "build", "run"))
@@ -319,6 +329,8 @@ def _config(path: Path, data: dict[str, object]) -> Config:
     repo = _repo(img, path)
     recipe_dir = _recipe_dir(img, base)
     wrapper = _wrapper(top, base, state_dir)
+    report = top.section("report")
+    report.check_keys({"out", "commits"})
     return Config(
         source=path,
         upstream_url=url,
@@ -348,6 +360,8 @@ def _config(path: Path, data: dict[str, object]) -> Config:
         contract_derived=top.data.get("contract") == "derived",
         watch=watch_from(top) or WatchConfig(),
         notify=notify_from(top),
+        report_out=_path(base, report.string("out")),
+        report_commits=report.integer("commits", 300, low=1, high=100_000),
     )
 
 

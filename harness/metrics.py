@@ -61,23 +61,28 @@ def _is_ipv6(host: str) -> bool:
         return False
 
 
-def parse_metrics_addr(text: str, *, any_host: bool) -> MetricsAddr:
-    """`--metrics` as given: "9108" is 127.0.0.1:9108; "HOST:PORT"; "[IPv6]:PORT".
-
-    A host other than the loopback is refused unless `any_host` (--metrics-any-host)."""
+def parse_metrics_addr(
+    text: str,
+    *,
+    any_host: bool,
+    option: str = "--metrics",
+    reveals: str = "the metrics reveal commits, verdicts and the watcher's state",
+) -> MetricsAddr:
+    """`--metrics` (or `option`: `report --serve`) as given: "9108" is 127.0.0.1:9108;
+    "HOST:PORT"; "[IPv6]:PORT". A host other than the loopback is refused unless `any_host`
+    (`{option}-any-host`)."""
     text = text.strip()
     host, port_text = _split(text)
     if not port_text.isdigit() or int(port_text) not in PORTS:
         raise UsageError(
-            f"--metrics {text!r}: port {port_text!r} is not a number from {PORTS.start} to {PORTS.stop - 1}"
+            f"{option} {text!r}: port {port_text!r} is not a number from {PORTS.start} to {PORTS.stop - 1}"
         )
     addr = MetricsAddr(host=host, port=int(port_text))
     if not any_host and not is_loopback(host):
         raise UsageError(
-            f"--metrics {text!r}: {host} is not a loopback address, and the metrics reveal commits, "
-            "verdicts and the watcher's state to whoever reaches the port (no authentication). "
-            f"Serve on {DEFAULT_HOST} (the default: --metrics {addr.port}) and scrape through a tunnel "
-            "or a proxy, or add --metrics-any-host to expose them on purpose"
+            f"{option} {text!r}: {host} is not a loopback address, and {reveals} to whoever reaches the "
+            f"port (no authentication). Serve on {DEFAULT_HOST} (the default: {option} {addr.port}) and reach "
+            f"it through a tunnel or a proxy, or add {option}-any-host to expose it on purpose"
         )
     return addr
 

@@ -137,3 +137,19 @@ def orphans(runs_root: Path, recorded: set[str]) -> Iterator[Orphan]:
         with _taken(owner) as free:
             if free:
                 yield Orphan(run_id=entry.name, run_dir=path, facts=_facts(owner))
+
+
+def in_progress(runs_root: Path, recorded: set[str]) -> Iterator[Orphan]:
+    """Run folders with no record whose owner is at work on them (its lock is held): the
+    report's "running" list. A folder its owner left is an orphan instead (`orphans`)."""
+    try:
+        entries = sorted(os.scandir(runs_root), key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.name in recorded or not RUN_ID.fullmatch(entry.name) or not (path / OWNER).is_file():
+            continue
+        with _taken(path / OWNER) as free:
+            if not free:
+                yield Orphan(run_id=entry.name, run_dir=path, facts=_facts(path / OWNER))

@@ -28,3 +28,4 @@ class ImageInfo:
     tags: tuple[str, ...]
     labels: dict[str, str]
     created: str
+    size: int = 0  # bytes (the report's image size; 0: not asked)

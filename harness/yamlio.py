@@ -8,6 +8,7 @@ levels of nine aliases (a 400-byte "billion laughs") took 13.7 GB before this ch
 from __future__ import annotations
 
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -165,7 +166,7 @@ class Section:
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
 
-    def check_keys(self, allowed: set[str]) -> None:
+    def check_keys(self, allowed: AbstractSet[str]) -> None:
         for name in self.data:
             if name not in allowed:
                 raise ConfigError(

@@ -289,6 +289,26 @@ class GitUpstream:
             raise UpstreamError(f"{good[:12]} is not an ancestor of {bad[:12]}: give --good older than --bad")
         return _first_parent_range(self.repo, good, bad)
 
+    def known_commit(self, sha: str) -> Commit | None:
+        """The commit `sha` when the mirror holds it (no fetch), else None."""
+        full = self._rev_parse(sha) if looks_like_sha(sha) else None
+        return self.commit(full) if full else None
+
+    def first_parent_log(self, ref: str, limit: int) -> list[Commit]:
+        """The newest `limit` commits of `ref`'s first-parent history, newest first, in one git
+        call (the report's timeline: hundreds of commits). Empty when `ref` names nothing here."""
+        check_ref(ref)
+        sha = self._rev_parse(ref)
+        if sha is None:
+            return []
+        out = self.repo.git.log("--first-parent", f"-n{limit}", "--format=%H%x00%an <%ae>%x00%cI%x00%B%x1e", sha)
+        commits = []
+        for entry in str(out).split("\x1e"):
+            fields = entry.strip("\n").split("\x00")
+            if len(fields) == 4:
+                commits.append(Commit(sha=fields[0], author=fields[1], date=fields[2], message=fields[3].strip()))
+        return commits
+
     def merged_range(self, merge: str) -> list[str]:
         """[merge base, ..., second parent]: the branch `merge` brought in, along its first
         parents (oldest first). Empty when `merge` has no second parent; only the second parent

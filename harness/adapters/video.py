@@ -8,7 +8,7 @@ OpenCV but no PyAV).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -155,3 +155,125 @@ def _mask_frames(width: int, height: int, frames: int) -> Iterator[np.ndarray]:
     mask[top:bottom, left:right] = 255
     for _ in range(frames):
         yield mask
+
+
+# Codecs Chromium plays in <video>; anything else (the sample's MPEG-4 part 2) gets a VP9 copy.
+PLAYABLE = frozenset({"h264", "vp8", "vp9", "av1"})
+SHEET_FRAMES, SHEET_COLUMNS, TILE_WIDTH = 8, 4, 160
+
+
+def _rgb_frames(handle: BinaryIO) -> tuple[list[np.ndarray], str, float]:
+    """Every frame (RGB, bounded by MAX_FRAMES), the codec's name and the frame rate."""
+    frames = []
+    with av.open(handle, mode="r") as container:
+        stream = next((s for s in container.streams if s.type == "video"), None)
+        if stream is None:
+            raise DecodeError("no video stream")
+        codec, rate = stream.codec_context.name, float(stream.average_rate or 16)
+        for frame in container.decode(stream):
+            if isinstance(frame, av.VideoFrame):
+                frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) > MAX_FRAMES:
+                raise DecodeError(f"more than {MAX_FRAMES} frames: not a test clip")
+    return frames, codec, rate
+
+
+def _decoded(video: Path) -> tuple[list[np.ndarray], str, float]:
+    if av is None:
+        raise DecodeError("PyAV is not installed")
+    with open_run_file(video, VIDEO_CAP) as handle:
+        try:
+            frames, codec, rate = _rgb_frames(handle)
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise DecodeError(str(exc)) from exc
+    if not frames:
+        raise DecodeError("no decodable frame")
+    return frames, codec, rate
+
+
+def _tile(frame: np.ndarray, width: int) -> np.ndarray:
+    """`frame` scaled to `width` by repeating or picking pixels: a 64x48 test clip stays crisp."""
+    height = max(1, round(frame.shape[0] * width / frame.shape[1]))
+    rows = (np.arange(height) * frame.shape[0] // height).clip(0, frame.shape[0] - 1)
+    cols = (np.arange(width) * frame.shape[1] // width).clip(0, frame.shape[1] - 1)
+    tile: np.ndarray = frame[rows][:, cols]
+    return tile
+
+
+def sheet_image(frames: list[np.ndarray], count: int = SHEET_FRAMES, columns: int = SHEET_COLUMNS) -> np.ndarray:
+    """`count` frames evenly spread over the clip, tiled in rows of `columns` (pure numpy)."""
+    picks = sorted({round(i * (len(frames) - 1) / max(count - 1, 1)) for i in range(count)})
+    tiles = [_tile(frames[i], TILE_WIDTH) for i in picks]
+    columns = min(columns, len(tiles))
+    rows = -(-len(tiles) // columns)
+    h, w = tiles[0].shape[:2]
+    sheet = np.full((rows * h + (rows - 1) * 2, columns * w + (columns - 1) * 2, 3), 255, dtype=np.uint8)
+    for n, tile in enumerate(tiles):
+        top, left = (n // columns) * (h + 2), (n % columns) * (w + 2)
+        sheet[top : top + h, left : left + w] = tile
+    return sheet
+
+
+def _replace_whole(out: Path, write: Callable[[Path], None]) -> None:
+    """`write` into a temporary name beside `out`, renamed over it: a killed report never leaves
+    half a file that a later one takes as made."""
+    staging = out.with_name(f".{out.name}.new-{os.getpid()}")
+    try:
+        write(staging)
+        staging.replace(out)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def _write_png(image: np.ndarray, path: Path) -> None:
+    codec = av.CodecContext.create("png", "w")
+    codec.width, codec.height, codec.pix_fmt = image.shape[1], image.shape[0], "rgb24"
+    packets = codec.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24"))
+    packets += codec.encode(None)
+    path.write_bytes(b"".join(bytes(p) for p in packets))
+
+
+def _write_vp9(frames: list[np.ndarray], rate: float, path: Path) -> None:
+    # VP9 in WebM: royalty-free and played by every Chromium build (Debian's included), where
+    # H.264 depends on the build's codecs. Realtime speed: the copy is for looking, not archiving.
+    with av.open(str(path), mode="w", format="webm") as container:
+        stream = container.add_stream("libvpx-vp9", rate=max(1, round(rate)))
+        height, width = frames[0].shape[:2]
+        stream.width, stream.height, stream.pix_fmt = width + width % 2, height + height % 2, "yuv420p"
+        stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0"}
+        for frame in frames:
+            padded = np.pad(frame, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")  # 4:2:0 needs even sizes
+            for packet in stream.encode(av.VideoFrame.from_ndarray(padded, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+class VideoMedia:
+    """ops/report.Media: contact sheets and browser-playable copies, made from a run's video
+    opened like every run file (open_run_file: no symlink, no FIFO, bounded size)."""
+
+    def sheet(self, video: Path, out: Path) -> str:
+        try:
+            frames, _, _ = _decoded(video)
+            _replace_whole(out, lambda staging: _write_png(sheet_image(frames), staging))
+        except (DecodeError, OSError) as exc:
+            return str(exc) or type(exc).__name__
+        return ""
+
+    def playable(self, video: Path) -> bool:
+        try:
+            with open_run_file(video, VIDEO_CAP) as handle, av.open(handle, mode="r") as container:
+                stream = next((s for s in container.streams if s.type == "video"), None)
+                return stream is not None and stream.codec_context.name in PLAYABLE
+        except (av.FFmpegError, OSError, ValueError):
+            return True  # nothing to copy: the page shows the file as it is, and the sheet says why
+
+    def web_copy(self, video: Path, folder: Path, stem: str) -> tuple[Path | None, str]:
+        out = folder / f"{stem}.webm"
+        try:
+            frames, _, rate = _decoded(video)
+            _replace_whole(out, lambda staging: _write_vp9(frames, rate, staging))
+        except (DecodeError, OSError, av.FFmpegError) as exc:
+            return None, str(exc) or type(exc).__name__
+        return out, ""

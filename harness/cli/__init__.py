@@ -12,6 +12,7 @@ from harness.cli import contract  # noqa: F401 - contract derive
 from harness.cli import release  # noqa: F401 - promote, rollback, reconcile, releases, status, gc, pin
 from harness.cli import patches  # noqa: F401 - patches refresh
 from harness.cli import watch  # noqa: F401 - watch
+from harness.cli import site  # noqa: F401 - report
 from harness.cli.app import app, main
 
 __all__ = ["app", "main"]

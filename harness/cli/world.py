@@ -13,6 +13,8 @@ import datetime
 import functools
 import getpass
 import hashlib
+import http.server
+import json
 import os
 import threading
 import time
@@ -24,17 +26,19 @@ from harness.adapters.git_repo import FetchSession, GitCheckout, GitUpstream
 from harness.adapters.gpu import HostGpuProbe
 from harness.adapters.metrics import serve_metrics
 from harness.adapters.notify import notifiers_for
-from harness.adapters.video import probe_video, read_frames, write_sample_clip
+from harness.adapters.site_files import SiteFolder
+from harness.adapters.site_server import serve_site
+from harness.adapters.video import VideoMedia, probe_video, read_frames, write_sample_clip
 from harness.bisect_log import BisectLog
 from harness.cli.app import state
 from harness.compose import load_service
 from harness.config import Config, default_config, load_config
 from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
 from harness.derive import DerivedContract
-from harness.errors import BisectError, DeployFailed, UsageError
+from harness.errors import BisectError, DeployFailed, HarnessError, InfraError, UsageError
 from harness.metrics import MetricsAddr, NullMetrics
 from harness.model import Level, RunKey, RunRecord
-from harness.naming import owner_labels
+from harness.naming import STATE_LABEL, owner_labels
 from harness.ops.bisect import run_bisect
 from harness.ops.build_and_test import World, build_and_test
 from harness.ops.deploy import Deployer, promote_and_deploy
@@ -47,15 +51,18 @@ from harness.ops.parallel import Reap, reap_session, records, run_many, schedule
 from harness.ops.probe import UPSTREAM_ONLY, BisectWorld, Sides
 from harness.ops.promote import Mover, promote, reconcile
 from harness.ops.prune import prune_videos
+from harness.ops.report import ReportWorld, image_facts, report, work_lines
 from harness.ops.watch import BisectOutcome, Promotion, WatchView, WatchWorld, view
 from harness.patches import series_for
 from harness.plan import Plan, contract_digest, load_plan
 from harness.ports import Metrics, Reporter
 from harness.report import to_json
+from harness.runfolder import in_progress
 from harness.scheduler import GpuScheduler
+from harness.site.facts import ImageFacts, Impact
 from harness.statedir import WRAPPER_MIRRORS
 from harness.store import Store
-from harness.watch import JUDGING, Bisecting
+from harness.watch import JUDGING, Bisecting, WatchState
 from harness.watchlock import holder
 
 _FETCHES = threading.Lock()  # parallel runs make their upstream clients in worker threads
@@ -357,25 +364,31 @@ def _watch_bisect(cfg: Config, reporter: Reporter) -> Callable[[Bisecting], Bise
     return bisect
 
 
-def _watch_impact(cfg: Config) -> Callable[[str], str]:
-    def impact(culprit: str) -> str:
-        upstream = upstream_for(cfg)
-        models = tuple(c.model for c in cfg.suite.cases)
-        parent = upstream.parent(culprit) or culprit
-        report = diff(
-            upstream,
-            parent,
-            culprit,
-            contract_for(cfg),
-            overlays=cfg.suite.overlays,
-            suite_models=models,
-            series=series_for(cfg.wrapper),
-        )
-        folder = cfg.state_dir / "watch" / f"impact-{culprit[:12]}"
-        write_impact(report, folder)
-        return str(folder)
+def impact_folder(cfg: Config, culprit: str) -> Path:
+    """Where a culprit's impact report lives (watch writes it; the HTML report reads it)."""
+    return cfg.state_dir / "watch" / f"impact-{culprit[:12]}"
 
-    return impact
+
+def culprit_impact(cfg: Config, upstream: GitUpstream, culprit: str) -> Path:
+    """The impact report of `culprit` against its parent, written to its folder."""
+    models = tuple(c.model for c in cfg.suite.cases)
+    parent = upstream.parent(culprit) or culprit
+    report = diff(
+        upstream,
+        parent,
+        culprit,
+        contract_for(cfg),
+        overlays=cfg.suite.overlays,
+        suite_models=models,
+        series=series_for(cfg.wrapper),
+    )
+    folder = impact_folder(cfg, culprit)
+    write_impact(report, folder)
+    return folder
+
+
+def _watch_impact(cfg: Config) -> Callable[[str], str]:
+    return lambda culprit: str(culprit_impact(cfg, upstream_for(cfg), culprit))
 
 
 def _watch_promote(cfg: Config, reporter: Reporter) -> Callable[[str], Promotion]:
@@ -478,6 +491,7 @@ def watch_world(cfg: Config, reporter: Reporter, metrics: Metrics) -> WatchWorld
         reasons=_watch_reasons(cfg),
         retention=_watch_retention(cfg, run_store),
         deliver=_watch_deliver(cfg, run_store, reporter),
+        report=_watch_report(cfg, reporter, run_store),
         metrics=metrics,
         clock=lambda: datetime.datetime.now(datetime.UTC),
         reporter=reporter,
@@ -498,3 +512,92 @@ def metrics_endpoint(addr: MetricsAddr | None) -> Iterator[Metrics]:
         return
     with serve_metrics(addr) as server:
         yield server.metrics
+
+
+def _report_images(run_store: Store) -> Callable[[list[str]], dict[str, ImageFacts]]:
+    def images(ids: list[str]) -> dict[str, ImageFacts]:
+        docker = engine()
+        try:
+            listed = docker.inventory.summaries(f"{STATE_LABEL}={run_store.state_id()}")
+        except InfraError as exc:  # the site is made without the engine: pages say it was not asked
+            return image_facts(ids, None, str(exc))
+        finally:
+            docker.connection.close()
+        return image_facts(ids, listed)
+
+    return images
+
+
+def _report_impact(cfg: Config, upstream: GitUpstream | None) -> Callable[[str], Impact]:
+    """A culprit's impact report: the one watch wrote, else made now (and kept for next time)."""
+
+    def impact(culprit: str) -> Impact:
+        folder = impact_folder(cfg, culprit)
+        if not (folder / "impact.json").is_file():
+            if upstream is None:
+                return Impact(error="no upstream mirror to read the culprit from")
+            try:
+                culprit_impact(cfg, upstream, culprit)
+            except (HarnessError, ValueError, OSError) as exc:
+                return Impact(error=str(exc))
+        try:
+            doc = json.loads((folder / "impact.json").read_text())
+            return Impact(doc=doc if isinstance(doc, dict) else {}, markdown=(folder / "impact.md").read_text())
+        except (OSError, ValueError) as exc:
+            return Impact(error=f"{folder}: unreadable: {exc}")
+
+    return impact
+
+
+def _report_work(cfg: Config, run_store: Store) -> Callable[[], tuple[str, ...]]:
+    def work() -> tuple[str, ...]:
+        recorded = {r.run_id for r in run_store.runs(100)}  # a run in progress is newer than these
+        running = list(in_progress(cfg.state_dir / "runs", recorded))
+        return work_lines(WatchState.from_doc(run_store.watch_state()), running)
+
+    return work
+
+
+@contextlib.contextmanager
+def report_world(cfg: Config, reporter: Reporter, out: Path, run_store: Store | None = None) -> Iterator[ReportWorld]:
+    """The report's sources: the store, the upstream mirror as it is (never fetched: the report
+    shows what harness knows), the engine's image list, the runs' media; the site folder. What
+    it opens it closes (watch regenerates the report after each event, for days)."""
+    own_store = run_store is None
+    run_store = run_store or store(cfg)
+    log = BisectLog(run_store)
+    has_mirror = (cfg.mirror_dir / "HEAD").exists()
+    upstream = GitUpstream(cfg.upstream_url, cfg.mirror_dir, FetchSession(offline=True)) if has_mirror else None
+    try:
+        yield ReportWorld(
+            title=cfg.repo,
+            ref=cfg.watch.ref,
+            store=run_store,
+            bisects=lambda: [(s, log.steps(s.id)) for s in log.sessions()],
+            timeline=lambda: upstream.first_parent_log(cfg.watch.ref, cfg.report_commits) if upstream else [],
+            commit=lambda sha: upstream.known_commit(sha) if upstream else None,
+            images=_report_images(run_store),
+            impact=_report_impact(cfg, upstream),
+            work=_report_work(cfg, run_store),
+            media=VideoMedia(),
+            site=SiteFolder(out),
+            reporter=reporter,
+        )
+    finally:
+        if upstream is not None:
+            upstream.close()
+        if own_store:
+            run_store.close()
+
+
+def _watch_report(cfg: Config, reporter: Reporter, run_store: Store) -> Callable[[], str]:
+    def regenerate() -> str:
+        with report_world(cfg, reporter, cfg.report_dir, run_store) as ports:
+            done = report(ports)
+        return f"report: {done.written} file(s) written, {done.removed} removed ({cfg.report_dir})"
+
+    return regenerate
+
+
+def site_server(folder: Path, addr: MetricsAddr) -> http.server.ThreadingHTTPServer:
+    return serve_site(str(folder), addr)

@@ -14,7 +14,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.errors import InfraError, PromotionRefused
+from harness.errors import HarnessError, InfraError, PromotionRefused
 from harness.events import Event, EventKind
 from harness.model import Level, Release, RunRecord, Verdict
 from harness.naming import LAST_GOOD
@@ -70,6 +70,7 @@ class WatchWorld:
     clock: Callable[[], datetime.datetime]
     reporter: Reporter
     fault: Callable[[str], None] = lambda point: None  # crash tests park here (fault_launcher.py)
+    report: Callable[[], str] = lambda: ""  # the HTML report regenerated: what it did ("" nothing), in words
 
 
 class Unjudged(InfraError):
@@ -98,6 +99,7 @@ def watch(w: WatchWorld, *, once: bool, sleep: Callable[[float], None]) -> Watch
 
 def cycle(w: WatchWorld) -> WatchState:
     state = WatchState.from_doc(w.store.watch_state())
+    newest = _newest_event(w)
     try:
         w.reconcile()  # a promotion killed half way is repaired before anything reads production
         upstream = w.upstream()
@@ -109,8 +111,27 @@ def cycle(w: WatchWorld) -> WatchState:
     except InfraError as exc:
         state = _save(w, _infra(w, WatchState.from_doc(w.store.watch_state()), exc))
     w.deliver()
+    if _newest_event(w) != newest:
+        _regenerate(w)
     _beat(w, state, "cycle done")
     return state
+
+
+def _newest_event(w: WatchWorld) -> int:
+    events = w.store.events(1)
+    return events[0].seq if events else 0
+
+
+def _regenerate(w: WatchWorld) -> None:
+    """The report after an event; a report that cannot be written never stops the loop."""
+    _beat(w, WatchState.from_doc(w.store.watch_state()), "regenerating the report")
+    try:
+        said = w.report()
+    except (HarnessError, OSError, ValueError) as exc:
+        w.reporter.step(f"report: not regenerated: {exc}")
+        return
+    if said:
+        w.reporter.step(said)
 
 
 def _now(w: WatchWorld) -> str:

@@ -836,3 +836,64 @@ class FakeWatch:
             clock=self.clock,
             reporter=self.reporter,
         )
+
+
+class FakeMedia:
+    """ops/report.Media: a "sheet" is a small file naming its video; a `.avi` video is not
+    playable in a browser and gets a `.webm` "copy". Remembers each video it was asked about."""
+
+    def __init__(self, *, broken: Collection[str] = ()) -> None:
+        self.sheets: list[Path] = []
+        self.copies: list[Path] = []
+        self.broken = set(broken)  # video file names whose sheet cannot be made
+
+    def sheet(self, video: Path, out: Path) -> str:
+        self.sheets.append(video)
+        if video.name in self.broken:
+            return "not a video: no decodable frame"
+        out.write_text(f"sheet of {video.name}\n")
+        return ""
+
+    def playable(self, video: Path) -> bool:
+        return video.suffix != ".avi"
+
+    def web_copy(self, video: Path, folder: Path, stem: str) -> tuple[Path | None, str]:
+        self.copies.append(video)
+        copy = folder / f"{stem}.webm"
+        copy.write_bytes(video.read_bytes())
+        return copy, ""
+
+
+class FakeSite:
+    """ops/report.SiteFiles in memory: what was written (and how often), linked and removed."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, str] = {}
+        self.linked: dict[str, Path] = {}
+        self.writes: list[str] = []
+        self.removed: list[str] = []
+        self.saved: dict[str, str] = {}
+        self.refuse: set[str] = set()  # site paths whose link fails
+
+    def manifest(self) -> dict[str, str]:
+        return dict(self.saved)
+
+    def exists(self, path: str) -> bool:
+        return path in self.files or path in self.linked
+
+    def write(self, path: str, text: str) -> None:
+        self.files[path] = text
+        self.writes.append(path)
+
+    def link(self, source: Path, path: str, *, within: Path) -> None:
+        if path in self.refuse or not source.resolve().is_relative_to(within.resolve()):
+            raise OSError(f"{source}: refused")
+        self.linked[path] = source
+
+    def remove(self, path: str) -> None:
+        self.files.pop(path, None)
+        self.linked.pop(path, None)
+        self.removed.append(path)
+
+    def save_manifest(self, manifest: dict[str, str]) -> None:
+        self.saved = dict(manifest)

@@ -231,6 +231,7 @@ def test_command_modules_import_only_the_app_the_wiring_and_the_renderers() -> N
         "harness.cli.contract",
         "harness.cli.patches",
         "harness.cli.watch",
+        "harness.cli.site",
     }
     assert {name: _cli_imports(name) - CLI_BASE for name in commands} == {name: set() for name in commands}
 

@@ -74,6 +74,12 @@ class Connection:
             self._client = self._connect()
         return self._client
 
+    def close(self) -> None:
+        """Drop the client's connections (a long-running watcher makes a client per report)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     def _connect(self) -> docker.DockerClient:
         where = self.environment.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         try:
