@@ -102,12 +102,11 @@ def render(plot: Plot, *, width: int = 640, height: int = 220) -> str:
 
 def _axes(ticks: list[float], labels: tuple[str, ...], n: int, px: ToX, py: ToY, width: int, height: int) -> list[str]:
     out = []
+    step = ticks[1] - ticks[0]
     for tick in ticks:
         y = f"{py(tick):.1f}"
         out.append(f'<line x1="{LEFT}" y1="{y}" x2="{width - RIGHT}" y2="{y}" stroke="#e5e5e5"/>')
-        out.append(
-            f'<text x="{LEFT - 6}" y="{y}" font-size="10" text-anchor="end" dy="3">{fmt(tick, ticks[1] - ticks[0])}</text>'
-        )
+        out.append(f'<text x="{LEFT - 6}" y="{y}" font-size="10" text-anchor="end" dy="3">{fmt(tick, step)}</text>')
     shown = sorted(
         {round(i * (n - 1) / (MAX_X_LABELS - 1)) for i in range(MAX_X_LABELS)} if n > MAX_X_LABELS else range(n)
     )
