@@ -4,6 +4,8 @@ steps with its culprit's impact report."""
 
 from __future__ import annotations
 
+import math
+
 from harness.model import CaseResult, RunRecord
 from harness.site.facts import Bisect, CaseMedia, ImageFacts, Impact, SiteInput
 from harness.site.index import bisect_row
@@ -13,6 +15,8 @@ PIP_FREEZE = "harness.pip-freeze"
 
 
 def _num(value: float | None, unit: str, digits: int = 1) -> str:
+    if value is not None and math.isinf(value):
+        return f"∞ {unit} (identical)"
     return "" if value is None else f"{value:.{digits}f} {unit}"
 
 

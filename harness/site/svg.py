@@ -73,7 +73,25 @@ def _empty(plot: Plot, width: int) -> str:
     )
 
 
+def _finite(plot: Plot) -> Plot:
+    """Values that cannot be drawn (an infinite PSNR: the videos are identical) become gaps."""
+    return Plot(
+        title=plot.title,
+        unit=plot.unit,
+        x_labels=plot.x_labels,
+        series=tuple(
+            Series(
+                name=s.name,
+                points=tuple((x, v if v is not None and math.isfinite(v) else None) for x, v in s.points),
+                href=s.href,
+            )
+            for s in plot.series
+        ),
+    )
+
+
 def render(plot: Plot, *, width: int = 640, height: int = 220) -> str:
+    plot = _finite(plot)
     values = [v for s in plot.series for _, v in s.points if v is not None]
     if not values:
         return _empty(plot, width)

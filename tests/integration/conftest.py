@@ -24,6 +24,7 @@ from harness.config import load_config
 from harness.errors import EngineUnavailable
 from harness.sample.make import Files
 from harness.store import Store
+from tests.browser import Browser, available, browser
 from tests.conftest import BASE_IMAGE, write_config
 
 TEST_REPO_PREFIX = "harness-test/"
@@ -124,3 +125,15 @@ def project(tmp_path: Path, engine: Engine) -> Project:
     upstream = tmp_path / "upstream"
     config = write_config(tmp_path, upstream=upstream, repo=repo)
     return Project(folder=tmp_path, upstream=upstream, config=config, repo=repo, engine=engine)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """Headless chromium; skipped with the reason where it is missing, unless CI requires it."""
+    missing = available()
+    if missing:
+        if os.environ.get("HARNESS_REQUIRE_BROWSER"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    with browser() as b:
+        yield b

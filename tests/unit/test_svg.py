@@ -61,3 +61,9 @@ def test_three_hundred_commits_keep_every_point_and_a_few_labels() -> None:
     assert len(root.findall(f"{NS}circle")) == 300
     assert len([e for e in root.iter(f"{NS}text") if (e.text or "").startswith("c")]) <= 8
     assert text == render(plot(series, labels=300))  # deterministic: the page is not rewritten
+
+
+def test_an_infinite_psnr_identical_videos_is_a_gap_not_a_crash() -> None:
+    points = ((0, 30.0), (1, float("inf")), (2, 31.0), (3, float("nan")))
+    root = ET.fromstring(render(plot(Series(name="a", points=points))))
+    assert len(root.findall(f"{NS}circle")) == 2
