@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -157,61 +160,61 @@ def _mask_frames(width: int, height: int, frames: int) -> Iterator[np.ndarray]:
         yield mask
 
 
-# Codecs Chromium plays in <video>; anything else (the sample's MPEG-4 part 2) gets a VP9 copy.
+# Codecs Chromium plays in <video>, by FFmpeg's canonical name (the AV1 decoder itself is often
+# "libdav1d"), from the containers it plays them in; anything else (the sample's MPEG-4 part 2 in
+# an AVI or MP4) gets a VP9 copy.
 PLAYABLE = frozenset({"h264", "vp8", "vp9", "av1"})
-SHEET_FRAMES, SHEET_COLUMNS, TILE_WIDTH = 8, 4, 160
+WEB_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})  # FFmpeg's demuxer names
+SHEET_FRAMES, SHEET_COLUMNS, TILE_WIDTH, GUTTER = 8, 4, 160, 2
+# A frame past 8K UHD is not a test clip: this bounds what one decoded frame may hold (~100 MB as RGB).
+MAX_PIXELS = 7680 * 4320
+_FAILURES: tuple[type[Exception], ...] = (DecodeError, OSError, ValueError) + ((av.FFmpegError,) if av else ())
 
 
-def _rgb_frames(handle: BinaryIO) -> tuple[list[np.ndarray], str, float]:
-    """Every frame (RGB, bounded by MAX_FRAMES), the codec's name and the frame rate."""
-    frames = []
-    with av.open(handle, mode="r") as container:
-        stream = next((s for s in container.streams if s.type == "video"), None)
-        if stream is None:
-            raise DecodeError("no video stream")
-        codec, rate = stream.codec_context.name, float(stream.average_rate or 16)
-        for frame in container.decode(stream):
-            if isinstance(frame, av.VideoFrame):
-                frames.append(frame.to_ndarray(format="rgb24"))
-            if len(frames) > MAX_FRAMES:
-                raise DecodeError(f"more than {MAX_FRAMES} frames: not a test clip")
-    return frames, codec, rate
+@dataclass(frozen=True, kw_only=True)
+class MediaResult:
+    """What a media function made (`path`), or why it made nothing (`error`, for the page to say)."""
+
+    path: Path | None = None
+    error: str = ""
 
 
-def _decoded(video: Path) -> tuple[list[np.ndarray], str, float]:
+@contextmanager
+def _opened(video: Path) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream]]:
+    """The video opened like every run file (open_run_file: no symlink, no FIFO, bounded size)
+    and read from that handle, with its first video stream."""
     if av is None:
         raise DecodeError("PyAV is not installed")
-    with open_run_file(video, VIDEO_CAP) as handle:
-        try:
-            frames, codec, rate = _rgb_frames(handle)
-        except (av.FFmpegError, OSError, ValueError) as exc:
-            raise DecodeError(str(exc)) from exc
-    if not frames:
-        raise DecodeError("no decodable frame")
-    return frames, codec, rate
+    with open_run_file(video, VIDEO_CAP) as handle, av.open(handle, mode="r") as container:
+        stream = next(iter(container.streams.video), None)
+        if stream is None:
+            raise DecodeError("no video stream")
+        _check_size(stream.codec_context.width, stream.codec_context.height)  # before a frame is allocated
+        yield container, stream
 
 
-def _tile(frame: np.ndarray, width: int) -> np.ndarray:
-    """`frame` scaled to `width` by repeating or picking pixels: a 64x48 test clip stays crisp."""
-    height = max(1, round(frame.shape[0] * width / frame.shape[1]))
-    rows = (np.arange(height) * frame.shape[0] // height).clip(0, frame.shape[0] - 1)
-    cols = (np.arange(width) * frame.shape[1] // width).clip(0, frame.shape[1] - 1)
-    tile: np.ndarray = frame[rows][:, cols]
-    return tile
+def _check_size(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise DecodeError(f"{width}x{height} frames: too big for a test clip")
 
 
-def sheet_image(frames: list[np.ndarray], count: int = SHEET_FRAMES, columns: int = SHEET_COLUMNS) -> np.ndarray:
-    """`count` frames evenly spread over the clip, tiled in rows of `columns` (pure numpy)."""
-    picks = sorted({round(i * (len(frames) - 1) / max(count - 1, 1)) for i in range(count)})
-    tiles = [_tile(frames[i], TILE_WIDTH) for i in picks]
-    columns = min(columns, len(tiles))
-    rows = -(-len(tiles) // columns)
-    h, w = tiles[0].shape[:2]
-    sheet = np.full((rows * h + (rows - 1) * 2, columns * w + (columns - 1) * 2, 3), 255, dtype=np.uint8)
-    for n, tile in enumerate(tiles):
-        top, left = (n // columns) * (h + 2), (n % columns) * (w + 2)
-        sheet[top : top + h, left : left + w] = tile
-    return sheet
+def _frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
+    """The stream's frames, one at a time (never all held), refused past MAX_FRAMES or MAX_PIXELS."""
+    for n, frame in enumerate(container.decode(stream)):
+        if n >= MAX_FRAMES:
+            raise DecodeError(f"more than {MAX_FRAMES} frames: not a test clip")
+        _check_size(frame.width, frame.height)  # the header may not have said, or the size changed
+        yield frame
+
+
+def _why(video: Path, exc: Exception) -> str:
+    """The reason, for the page: the file named without the host's folders. FFmpeg names the
+    handle it read ('3'), so its errors name the video."""
+    if av is not None and isinstance(exc, av.FFmpegError):
+        return f"{video.name}: {exc.strerror}"
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{Path(str(exc.filename)).name}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
 
 
 def _replace_whole(out: Path, write: Callable[[Path], None]) -> None:
@@ -221,8 +224,67 @@ def _replace_whole(out: Path, write: Callable[[Path], None]) -> None:
     try:
         write(staging)
         staging.replace(out)
+    except OSError as exc:  # named as the file asked for: the temporary name means nothing to a reader
+        raise OSError(exc.errno, exc.strerror, str(out)) from exc
     finally:
         staging.unlink(missing_ok=True)
+
+
+def contact_sheet(
+    video: Path,
+    out_png: Path,
+    *,
+    frames: int = SHEET_FRAMES,
+    columns: int = SHEET_COLUMNS,
+    tile_width: int = TILE_WIDTH,
+) -> MediaResult:
+    """A PNG of `frames` frames spread evenly from the first to the last (all of them when the
+    video has fewer), in rows of `columns`, each fitted into a `tile_width` square (aspect kept)."""
+    try:
+        with _opened(video) as (container, stream):  # a first pass counts: the picks need the length
+            count = sum(1 for _ in _frames(container, stream))
+        if not count:
+            raise DecodeError("no decodable frame")
+        picks = sorted({round(i * (count - 1) / max(frames - 1, 1)) for i in range(max(frames, 1))})
+        with _opened(video) as (container, stream):
+            tiles = _tiles(_frames(container, stream), picks, tile_width)
+        image = _grid(tiles, columns)
+        _replace_whole(out_png, lambda staging: _write_png(image, staging))
+    except _FAILURES as exc:
+        return MediaResult(error=_why(video, exc))
+    return MediaResult(path=out_png)
+
+
+def _tiles(frames: Iterator[av.VideoFrame], picks: list[int], box: int) -> list[np.ndarray]:
+    """The picked frames as RGB tiles of one size (the first pick's fitted: a clip may change size).
+
+    Enlarging (a 64x48 test clip) picks the nearest pixel, so its pixels stay sharp squares;
+    shrinking (832x480) averages areas, so noise does not alias into patterns."""
+    tiles: list[np.ndarray] = []
+    wanted, size = set(picks), (0, 0)
+    for n, frame in enumerate(frames):
+        if n in wanted:
+            scale = box / max(frame.width, frame.height)
+            size = size if tiles else (max(1, round(frame.width * scale)), max(1, round(frame.height * scale)))
+            how = "POINT" if scale > 1 else "AREA"
+            tiles.append(frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation=how).to_ndarray())
+        if n >= picks[-1]:
+            break
+    if not tiles:
+        raise DecodeError("no decodable frame on the second read")
+    return tiles
+
+
+def _grid(tiles: list[np.ndarray], columns: int) -> np.ndarray:
+    """The tiles in rows of `columns` (fewer tiles: one row as wide as they are), white between."""
+    columns = max(1, min(columns, len(tiles)))
+    rows = -(-len(tiles) // columns)
+    h, w = tiles[0].shape[:2]
+    sheet = np.full((rows * h + (rows - 1) * GUTTER, columns * w + (columns - 1) * GUTTER, 3), 255, dtype=np.uint8)
+    for n, tile in enumerate(tiles):
+        top, left = (n // columns) * (h + GUTTER), (n % columns) * (w + GUTTER)
+        sheet[top : top + h, left : left + w] = tile
+    return sheet
 
 
 def _write_png(image: np.ndarray, path: Path) -> None:
@@ -233,47 +295,75 @@ def _write_png(image: np.ndarray, path: Path) -> None:
     path.write_bytes(b"".join(bytes(p) for p in packets))
 
 
-def _write_vp9(frames: list[np.ndarray], rate: float, path: Path) -> None:
-    # VP9 in WebM: royalty-free and played by every Chromium build (Debian's included), where
-    # H.264 depends on the build's codecs. Realtime speed: the copy is for looking, not archiving.
+def needs_web_copy(video: Path) -> bool:
+    """Whether a browser needs a copy: Chromium does not play the video's codec or container.
+    False when it cannot be read: there is nothing to copy, and the contact sheet says why."""
+    try:
+        with _opened(video) as (container, stream):
+            codec = stream.codec_context.codec.canonical_name
+            return not (codec in PLAYABLE and container.format.name in WEB_FORMATS)
+    except _FAILURES:
+        return False
+
+
+def web_copy(video: Path, out: Path) -> MediaResult:
+    """A VP9 copy in WebM at `out` with the suffix .webm (the path returned): every frame, the same
+    size (an odd side padded by one repeated edge row or column), the container's frame rate."""
+    target = out.with_suffix(".webm")
+    try:
+        with _opened(video) as (container, stream):
+            rate = stream.average_rate or stream.guessed_rate
+            # The rate is what the commit's file claims: an absurd one falls back to the sample's.
+            rate = rate if rate is not None and 1 <= rate <= 240 else Fraction(16)
+            _replace_whole(target, lambda staging: _write_vp9(_frames(container, stream), rate, staging))
+    except _FAILURES as exc:
+        return MediaResult(error=_why(video, exc))
+    return MediaResult(path=target)
+
+
+def _write_vp9(frames: Iterator[av.VideoFrame], rate: Fraction, path: Path) -> None:
+    # VP9 in WebM: royalty-free and played by every Chromium build, where H.264 needs one built
+    # with proprietary codecs (Chromium's own builds are not). Realtime speed, the fastest: the
+    # copy is for looking, not archiving (a 5 s 832x480 clip takes about a second).
     with av.open(str(path), mode="w", format="webm") as container:
-        stream = container.add_stream("libvpx-vp9", rate=max(1, round(rate)))
-        height, width = frames[0].shape[:2]
-        stream.width, stream.height, stream.pix_fmt = width + width % 2, height + height % 2, "yuv420p"
-        stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0"}
-        for frame in frames:
-            padded = np.pad(frame, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")  # 4:2:0 needs even sizes
-            for packet in stream.encode(av.VideoFrame.from_ndarray(padded, format="rgb24")):
+        stream: av.video.stream.VideoStream | None = None
+        for n, frame in enumerate(frames):
+            if stream is None:  # its size is the first frame's: the container's header may not say
+                width, height = frame.width, frame.height
+                stream = container.add_stream("libvpx-vp9", rate=rate)
+                stream.width, stream.height, stream.pix_fmt = width + width % 2, height + height % 2, "yuv420p"
+                stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0"}
+            picture = _even(frame, width, height)
+            # Counted in the copy's time base (1/rate): the source's frames carry its own.
+            picture.pts, picture.time_base = n, 1 / rate
+            for packet in stream.encode(picture):
                 container.mux(packet)
+        if stream is None:
+            raise DecodeError("no decodable frame")
         for packet in stream.encode():
             container.mux(packet)
 
 
+def _even(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
+    """`frame` at `width` x `height`, an odd side padded by a repeated edge (4:2:0 needs even sides):
+    padding keeps every decoded pixel, where scaling by one pixel would resample them all."""
+    if (frame.width, frame.height) != (width, height):  # a size change mid-clip: the encoder takes one size
+        frame = frame.reformat(width=width, height=height)
+    if not (width % 2 or height % 2):
+        return frame
+    rgb: np.ndarray = np.pad(frame.to_ndarray(format="rgb24"), ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+    return av.VideoFrame.from_ndarray(rgb, format="rgb24")
+
+
 class VideoMedia:
-    """ops/report.Media: contact sheets and browser-playable copies, made from a run's video
-    opened like every run file (open_run_file: no symlink, no FIFO, bounded size)."""
+    """ops/report.Media over the functions above."""
 
     def sheet(self, video: Path, out: Path) -> str:
-        try:
-            frames, _, _ = _decoded(video)
-            _replace_whole(out, lambda staging: _write_png(sheet_image(frames), staging))
-        except (DecodeError, OSError) as exc:
-            return str(exc) or type(exc).__name__
-        return ""
+        return contact_sheet(video, out).error
 
     def playable(self, video: Path) -> bool:
-        try:
-            with open_run_file(video, VIDEO_CAP) as handle, av.open(handle, mode="r") as container:
-                stream = next((s for s in container.streams if s.type == "video"), None)
-                return stream is not None and stream.codec_context.name in PLAYABLE
-        except (av.FFmpegError, OSError, ValueError):
-            return True  # nothing to copy: the page shows the file as it is, and the sheet says why
+        return not needs_web_copy(video)
 
     def web_copy(self, video: Path, folder: Path, stem: str) -> tuple[Path | None, str]:
-        out = folder / f"{stem}.webm"
-        try:
-            frames, _, rate = _decoded(video)
-            _replace_whole(out, lambda staging: _write_vp9(frames, rate, staging))
-        except (DecodeError, OSError, av.FFmpegError) as exc:
-            return None, str(exc) or type(exc).__name__
-        return out, ""
+        made = web_copy(video, folder / stem)
+        return made.path, made.error
