@@ -77,12 +77,12 @@ class Browser:
         # The scripts answer null until every element settled, then the (maybe empty) broken list:
         # boxed, so an empty list is an answer and not "keep waiting".
         try:
-            (found,) = WebDriverWait(self.driver, MEDIA_WAIT_S, poll_frequency=0.1).until(
+            boxed: tuple[list[object]] = WebDriverWait(self.driver, MEDIA_WAIT_S, poll_frequency=0.1).until(
                 lambda d: None if (answer := d.execute_script(script)) is None else (answer,)
             )
         except TimeoutException:
             return [f"still loading after {MEDIA_WAIT_S:.0f} s"]
-        return [str(x) for x in found]
+        return [str(x) for x in boxed[0]]
 
     def check(self, url: str, root: str = "") -> PageCheck:
         """`url` loaded and checked; the .html pages it links to under `root` are listed to crawl."""
