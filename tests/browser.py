@@ -77,11 +77,12 @@ class Browser:
         # The scripts answer null until every element settled, then the (maybe empty) broken list:
         # boxed, so an empty list is an answer and not "keep waiting".
         try:
-            boxed: tuple[list[object]] = WebDriverWait(self.driver, MEDIA_WAIT_S, poll_frequency=0.1).until(
+            boxed = WebDriverWait(self.driver, MEDIA_WAIT_S, poll_frequency=0.1).until(
                 lambda d: None if (answer := d.execute_script(script)) is None else (answer,)
             )
         except TimeoutException:
             return [f"still loading after {MEDIA_WAIT_S:.0f} s"]
+        assert boxed is not None  # until() returns only a true answer
         return [str(x) for x in boxed[0]]
 
     def check(self, url: str, root: str = "") -> PageCheck:
