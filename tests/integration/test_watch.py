@@ -122,6 +122,9 @@ def test_watch_follows_upstream_bisects_a_break_promotes_after_soak_and_notifies
     releases = project.store().releases()
     assert [r.commit for r in releases] == [c0, c1, c5, c6] and releases[-1].image_id == project.image_id(c6[:12])
     assert _containers(project) == []
+    site = project.folder / ".harness" / "report"  # regenerated after the events: the last one shows
+    assert f"commits/{c2}.html" in (site / "bisects").iterdir().__next__().read_text()
+    assert "production" in (site / "index.html").read_text() and (site / f"commits/{c6}.html").is_file()
 
 
 @pytest.mark.parametrize("point", ["build", "run", "bisect-step", "after-store-write"])

@@ -771,6 +771,14 @@ class FakeWatch:
         self.metrics = FakeMetrics()
         self.reporter = Steps()
         self.now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+        self.reports = 0  # regenerations of the HTML report
+        self.report_fails = ""  # a report that raises OSError with this text
+
+    def report(self) -> str:
+        self.reports += 1
+        if self.report_fails:
+            raise OSError(self.report_fails)
+        return "report: 3 file(s) written"
 
     def clock(self) -> datetime.datetime:
         return self.now
@@ -832,6 +840,7 @@ class FakeWatch:
             reasons=lambda run: self.reasons,
             retention=lambda: "nothing to remove",
             deliver=self.deliver,
+            report=self.report,
             metrics=self.metrics,
             clock=self.clock,
             reporter=self.reporter,

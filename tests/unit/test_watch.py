@@ -260,3 +260,18 @@ def test_status_says_what_the_watcher_does_next(tmp_path: Path) -> None:
         "poll upstream at 2026-01-01T00:01:00+00:00",
         "retention now",  # no production: nothing to re-validate
     )
+
+
+def test_the_report_is_regenerated_after_a_cycle_with_an_event_and_never_stops_the_loop(tmp_path: Path) -> None:
+    upstream = _upstream("a", "b")
+    _move(upstream, "a")
+    fw = FakeWatch(tmp_path, upstream)
+    cycle(fw.world(QUIET))
+    assert fw.reports == 1 and "report: 3 file(s) written" in fw.reporter.steps  # the pass event
+    cycle(fw.world(QUIET))
+    assert fw.reports == 1  # nothing new happened: nothing new to show
+    _move(upstream, "b")
+    fw.report_fails = "disk full"
+    state = cycle(fw.world(QUIET))
+    assert fw.reports == 2 and "report: not regenerated: disk full" in fw.reporter.steps
+    assert state.head == sha_of("b") and ("pass", sha_of("b")[:12]) in _kinds(fw)  # the loop went on
