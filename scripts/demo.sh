@@ -12,3 +12,5 @@ echo "==> harness build-and-test HEAD~1 (expected: PASS, exit 0)"
 echo "==> harness build-and-test HEAD (expected: FAIL, exit 1: upstream imports a missing module)"
 "$here/.venv/bin/harness" build-and-test HEAD; echo "exit code $?"
 "$here/.venv/bin/harness" history
+echo "==> harness report (the HTML site of these runs: open the file:// URL below in a browser)"
+"$here/.venv/bin/harness" report
