@@ -5,6 +5,8 @@ set -euo pipefail
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
+# Without a font the screenshots show boxes for text (chromium only recommends one).
+fc-list 2>/dev/null | grep -qi liberation || need+=(fonts-liberation)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "==> apt-get install ${need[*]} (the report's browser tests)"
 apt-get update -qq || { echo "setup-browser: apt-get update failed (see above)" >&2; exit 1; }

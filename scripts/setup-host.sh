@@ -34,9 +34,14 @@ if ! docker image inspect "$base_image" >/dev/null 2>&1; then
   bash "$here/scripts/bootstrap-base.sh" "$base_image"
 fi
 
-if [ ! -x "$venv/bin/harness" ]; then
+# Installed again when pyproject.toml changed since (a venv of an older checkout lacks new
+# dependencies: Jinja2 for the report, selenium for its tests).
+stamp="$venv/.harness-pyproject.sha256"
+wanted=$(sha256sum "$here/pyproject.toml" | cut -d' ' -f1)
+if [ ! -x "$venv/bin/harness" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "==> installing harness into $venv"
-  python3 -m venv "$venv" || fail "python3 -m venv $venv failed (is python3-venv installed?)"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || fail "python3 -m venv $venv failed (is python3-venv installed?)"
   "$venv/bin/pip" install -q -e "$here[dev]" || fail "pip install -e .[dev] failed (see above)"
+  echo "$wanted" > "$stamp"
 fi
 echo "==> host ready: engine up, base image $base_image, venv $venv"
