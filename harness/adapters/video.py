@@ -7,6 +7,7 @@ OpenCV but no PyAV).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -355,8 +356,28 @@ def _even(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(rgb, format="rgb24")
 
 
+MEDIA_INDEX = "media.json"  # what was made for each case of a run (so a render never decodes twice)
+
+
 class VideoMedia:
-    """ops/report.Media over the functions above."""
+    """ops/report.Media over the functions above; a run's media index (`media.json` in the run's
+    media folder) is written whole like the sheets, so a killed report never leaves half of it."""
+
+    def recall(self, folder: Path) -> dict[str, dict[str, str]] | None:
+        try:
+            doc = json.loads((folder / MEDIA_INDEX).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(doc, dict):
+            return None
+        return {str(k): {str(a): str(b) for a, b in v.items()} for k, v in doc.items() if isinstance(v, dict)}
+
+    def remember(self, folder: Path, index: dict[str, dict[str, str]]) -> None:
+        def write(staging: Path) -> None:
+            staging.write_text(json.dumps(index, sort_keys=True))
+
+        folder.mkdir(exist_ok=True)
+        _replace_whole(folder / MEDIA_INDEX, write)
 
     def sheet(self, video: Path, out: Path) -> str:
         return contact_sheet(video, out).error

@@ -10,7 +10,6 @@ time and no longer makes (a run gc removed) leaves the site.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,10 +28,12 @@ from harness.site.refs import run_dir
 from harness.site.render import plan_site
 from harness.watch import WatchState
 
-MEDIA_DIR = "report"  # in each run folder: its contact sheets and web copies, made once
-MEDIA_INDEX = "media.json"  # ... and what was made for each case (so a render never decodes twice)
-RUN_FILES = (("container log", "container.log", "container.log.txt"), ("build log", "build.log", "build.log.txt"))
-RUN_FILES_JSON = (("results.json", "results.json", "results.json"),)
+MEDIA_DIR = "report"  # in each run folder: its contact sheets and web copies (and their index), made once
+RUN_FILES = (  # (label, name in the run folder, name in the site: logs as .txt, shown as text)
+    ("container log", "container.log", "container.log.txt"),
+    ("build log", "build.log", "build.log.txt"),
+    ("results.json", "results.json", "results.json"),
+)
 MAX_RUNS = 1_000_000
 
 
@@ -43,7 +44,11 @@ class ReportStore(Protocol):
 
 
 class Media(Protocol):
-    """Media made on the host from a run's video (adapters/video.py)."""
+    """Media made on the host from a run's video (adapters/video.py), and the index of what was
+    made for a run, kept in its media folder."""
+
+    def recall(self, folder: Path) -> dict[str, dict[str, str]] | None: ...  # None: never made (or unreadable)
+    def remember(self, folder: Path, index: dict[str, dict[str, str]]) -> None: ...
 
     def sheet(self, video: Path, out: Path) -> str: ...  # "" made, else why not
     def playable(self, video: Path) -> bool: ...  # a browser plays it as it is
@@ -89,21 +94,15 @@ class ReportOutcome:
 
 
 def _media_index(record: RunRecord, media: Media) -> tuple[dict[str, dict[str, str]], bool]:
-    """Per case of the run: its sheet, its playable video and a note; made once, then read."""
+    """Per case of the run: its sheet, its playable video and a note; made once, then recalled."""
     folder = Path(record.run_dir) / MEDIA_DIR
-    try:
-        doc = json.loads((folder / MEDIA_INDEX).read_text())
-        if isinstance(doc, dict):
-            return {str(k): v for k, v in doc.items() if isinstance(v, dict)}, False
-    except (OSError, ValueError):
-        pass
+    known = media.recall(folder)
+    if known is not None:
+        return known, False
     if not Path(record.run_dir).is_dir():
         return {}, False  # gc removed the folder: nothing to make, nothing to keep
     made = {case.case_id: _case_media(n, case, folder, media) for n, case in enumerate(record.cases)}
-    folder.mkdir(exist_ok=True)
-    staging = folder / f".{MEDIA_INDEX}.new"
-    staging.write_text(json.dumps(made, sort_keys=True))
-    staging.replace(folder / MEDIA_INDEX)
+    media.remember(folder, made)
     return made, True
 
 
@@ -150,11 +149,12 @@ def _run_media(
 def _run_files(record: RunRecord) -> tuple[RunFiles, dict[str, Path]]:
     links: dict[str, Path] = {}
     shown: list[tuple[str, str]] = []
-    for label, name, as_name in RUN_FILES + RUN_FILES_JSON:
+    for label, name, as_name in RUN_FILES:
         source = Path(record.run_dir) / name
         if source.is_file():
             at = f"{run_dir(record.run_id)}/{as_name}"
-            links[at], shown = source, [*shown, (label, at)]
+            links[at] = source
+            shown.append((label, at))
     return RunFiles(links=tuple(shown)), links
 
 

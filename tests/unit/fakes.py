@@ -866,6 +866,17 @@ class FakeMedia:
     def playable(self, video: Path) -> bool:
         return video.suffix != ".avi"
 
+    def recall(self, folder: Path) -> dict[str, dict[str, str]] | None:
+        try:
+            doc: dict[str, dict[str, str]] = json.loads((folder / "media.json").read_text())
+        except OSError:
+            return None
+        return doc
+
+    def remember(self, folder: Path, index: dict[str, dict[str, str]]) -> None:
+        folder.mkdir(exist_ok=True)
+        (folder / "media.json").write_text(json.dumps(index))
+
     def web_copy(self, video: Path, folder: Path, stem: str) -> tuple[Path | None, str]:
         self.copies.append(video)
         copy = folder / f"{stem}.webm"

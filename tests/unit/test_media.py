@@ -169,3 +169,15 @@ def test_video_media_is_the_reports_port(tmp_path: Path) -> None:
     assert media.web_copy(video, tmp_path, "c0") == (tmp_path / "c0.webm", "")
     assert media.sheet(tmp_path / "c0-sheet.png", tmp_path / "c1-sheet.png") == ""  # a PNG decodes: one tile
     assert media.playable(_h264(tmp_path / "h264.mp4"))
+
+
+def test_a_runs_media_index_is_remembered_whole_and_recalled(tmp_path: Path) -> None:
+    media: Media = VideoMedia()
+    folder = tmp_path / "run" / "report"
+    folder.parent.mkdir()
+    assert media.recall(folder) is None  # never made
+    media.remember(folder, {"t2v": {"sheet": "s.png", "video": "v.webm", "note": ""}})
+    assert media.recall(folder) == {"t2v": {"sheet": "s.png", "video": "v.webm", "note": ""}}
+    assert sorted(p.name for p in folder.iterdir()) == ["media.json"]  # no staging file left
+    (folder / "media.json").write_text("{not json")
+    assert media.recall(folder) is None  # unreadable: made again

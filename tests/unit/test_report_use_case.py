@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.bisect_log import BisectLog
 from harness.model import CaseResult, Commit, RunRecord, Verdict, VideoFacts
-from harness.ops.report import MEDIA_DIR, MEDIA_INDEX, ReportWorld, image_facts, report, work_lines
+from harness.ops.report import MEDIA_DIR, ReportWorld, image_facts, report, work_lines
 from harness.runfolder import Orphan
 from harness.services import ImageInfo
 from harness.site.facts import Impact
@@ -73,7 +73,7 @@ def test_media_are_made_once_per_run_and_kept_with_it(tmp_path: Path) -> None:
     done = report(world(store, media, site))
     assert done.media_made == 1 and [p.name for p in media.sheets] == ["t2v.mp4", "i2v.avi"]
     assert [p.name for p in media.copies] == ["i2v.avi"]  # a browser cannot play it: a web copy
-    index = json.loads((folder / MEDIA_DIR / MEDIA_INDEX).read_text())
+    index = json.loads((folder / MEDIA_DIR / "media.json").read_text())
     assert index["i2v"]["video"] == str(folder / MEDIA_DIR / "c1.webm")
     base = "runs/20260101-000001-aaaaaa"
     assert site.linked[f"{base}/c1.webm"] == folder / MEDIA_DIR / "c1.webm"
