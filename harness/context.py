@@ -1,7 +1,8 @@
 """Plan the three builds of a commit image as data: env, deps, commit (no I/O here).
 
-env    = base + system packages + venv + torch family        key: base id, recipe, CA, wheelhouse
+env    = base + system packages + uv + venv + torch family   key: base id, recipe, CA, wheelhouse, uv
 deps   = env + upstream requirements after the recipe filters key: env key, filtered reqs, constraints
+         (built by uv in a container, from the env image or the closest deps image: ops/deps.py)
 commit = deps + upstream tree + overlays + runner             key: sha, deps key, overlays, runner
 """
 
@@ -11,12 +12,14 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from harness.errors import BuildFailed
-from harness.model import BuildSpec, Commit
+from harness.errors import BuildFailed, BuildInfraError
+from harness.lock import Lock
+from harness.model import BuildSpec, Commit, Stage
 from harness.naming import STATE_DIR_LABEL, STATE_LABEL, WRAPPER_LABEL, commit_tag, image_name, pair_tag, stage_repo
 from harness.recipe import FilterReport, Recipe
 from harness.reqpolicy import refusal
 from harness.tarball import RUNNER_PREFIX, TREE_PREFIX, TreeEntry
+from harness.uvopts import uv_options
 
 KEY_LABEL = "harness.key"
 STAGE_LABEL = "harness.stage"
@@ -68,9 +71,11 @@ class HostFiles:
     wheelhouse: str | None  # host folder
     wheelhouse_digest: str
     pip_options: tuple[str, ...]
-    dockerfiles: tuple[tuple[str, str], ...]  # (stage, Dockerfile text)
+    dockerfiles: tuple[tuple[str, str], ...]  # (stage, Dockerfile text; deps: its script)
     runner_files: tuple[tuple[str, bytes], ...]
     state_dir: str = ""
+    uv_binary: str = ""  # host path of the uv the builds install with ("" none found)
+    uv_digest: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,10 +88,12 @@ class HostInputs:
     wheelhouse: str | None  # host folder
     wheelhouse_digest: str
     pip_options: tuple[str, ...]
-    dockerfiles: dict[str, str]  # stage -> Dockerfile text
+    dockerfiles: dict[str, str]  # stage -> Dockerfile text (deps: its script)
     runner_files: tuple[tuple[str, bytes], ...]
     state: str = ""  # the harness state building: its id goes on every image (and build stage)
     state_dir: str = ""
+    uv_binary: str = ""
+    uv_digest: str = ""  # the binary's size and mtime: a new uv makes new env images
 
 
 def _owner(host: HostInputs) -> tuple[tuple[str, str], ...]:
@@ -126,6 +133,9 @@ def _pip_conf(ca: bytes) -> bytes:
 
 def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
     options = recipe.pip_options + host.pip_options
+    uv = uv_options(options, f"{recipe.folder}/recipe.yaml or harness.yaml build.pip_options")
+    if not host.uv_binary:
+        raise BuildInfraError("no uv binary for the builds: install harness with its dependencies (the uv package)")
     key = digest(
         "env",
         host.base_image_id,
@@ -135,6 +145,7 @@ def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
         host.ca_bundle,
         host.wheelhouse_digest,
         "\n".join(options),
+        host.uv_digest,
     )
     labels = ((KEY_LABEL, key), (STAGE_LABEL, "env"), ("harness.recipe", recipe.name), *_owner(host))
     return BuildSpec(
@@ -147,11 +158,14 @@ def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
             ("ca.pem", host.ca_bundle),
             ("constraints.txt", recipe.constraints.encode()),
             ("pip-options.txt", " ".join(options).encode()),
+            ("uv-options.txt", " ".join(uv.args).encode()),
+            ("uv.env", uv.env_script().encode()),
             ("env-requirements.txt", "".join(f"{line}\n" for line in recipe.torch).encode()),
             *((("wheelhouse/.keep", b""),) if not host.wheelhouse else ()),
         ),
         # No wheelhouse: an empty folder, so the Dockerfile's COPY has something to copy.
         dirs=(("wheelhouse", host.wheelhouse),) if host.wheelhouse else (),
+        host_files=(("uv", host.uv_binary),),
         buildargs=(
             ("BASE", recipe.base),
             ("PYTHON", recipe.python),
@@ -177,7 +191,35 @@ def deps_requirements(requirements: FilterReport, recipe: Recipe) -> str:
     return "".join(f"{line}\n" for line in recipe.sdists.pip_lines()) + requirements.text
 
 
-def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
+DEPS_FOLDER = "/opt/harness"
+DEPS_RUNTIME = (
+    # What a Dockerfile deps image had: the runner is the entrypoint, upstream's tree the workdir.
+    "WORKDIR /opt/wan2gp",
+    "ENV PYTHONPATH=/opt/harness PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1",
+    'ENTRYPOINT ["python", "-m", "harness_runner"]',
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepsSpec:
+    """The deps image of a requirements set: resolved to a lock on the env image, then built by
+    `uv pip sync` of that lock FROM the env image or the closest deps image of the same env."""
+
+    tag: str
+    repo: str  # the deps images' repository: where the bases of a delta are looked for
+    key: str
+    env_tag: str
+    env_key: str
+    files: tuple[tuple[str, bytes], ...]  # into /opt/harness/ of the build container
+    policy: tuple[str, ...]  # the recipe's sdist option lines, first in the synced lock file
+    labels: tuple[tuple[str, str], ...]  # besides the lock's: what every deps image of it carries
+    stage: Stage = "deps"
+
+    def lock_file(self, lock: Lock) -> bytes:
+        return ("".join(f"{line}\n" for line in self.policy) + lock.text).encode()
+
+
+def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: HostInputs, repo: str) -> DepsSpec:
     text = deps_requirements(requirements, recipe)
     key = digest("deps", env.key, text, recipe.constraints, host.dockerfiles["deps"])
     labels = (
@@ -187,16 +229,18 @@ def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: 
         ("harness.env-key", env.key),
         *_owner(host),
     )
-    return BuildSpec(
-        stage="deps",
+    return DepsSpec(
         tag=image_name(stage_repo(repo, "deps"), key[:16]),
+        repo=stage_repo(repo, "deps"),
         key=key,
-        dockerfile=with_labels(host.dockerfiles["deps"], labels),
+        env_tag=env.tag,
+        env_key=env.key,
         files=(
             ("requirements.txt", text.encode()),
             ("pre-install.sh", "".join(f"{line}\n" for line in ("set -eux", *recipe.pre_install)).encode()),
+            ("deps.sh", host.dockerfiles["deps"].encode()),
         ),
-        buildargs=(("ENV_IMAGE", env.tag),),
+        policy=recipe.sdists.pip_lines(),
         labels=labels,
     )
 
@@ -204,7 +248,7 @@ def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: 
 def plan_commit(
     *,
     commit: Commit,
-    deps: BuildSpec,
+    deps: DepsSpec,
     recipe: Recipe,
     host: HostInputs,
     repo: str,

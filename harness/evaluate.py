@@ -232,5 +232,12 @@ def infra_trouble(log_tail: tuple[str, ...]) -> bool:
         "returned a non-zero code: 137",  # SIGKILL: the host OOM killer or an operator, not the commit
         "dial tcp",  # the engine's own network (a registry pull)
         "pull access denied",
+        # uv's words for the same troubles
+        "failed to fetch",
+        "error sending request",
+        "dns error",
+        "tcp connect error",
+        "operation timed out",
+        "invalid peer certificate",
     )
     return any(m in text for m in markers)

@@ -98,10 +98,50 @@ class BuildSpec:
     dockerfile: str  # text
     files: tuple[tuple[str, bytes], ...]  # context entries besides the Dockerfile
     dirs: tuple[tuple[str, str], ...] = ()  # (arcname, host folder) copied whole
+    host_files: tuple[tuple[str, str], ...] = ()  # (arcname, host file) copied, executable (uv)
     buildargs: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     tree_commit: str = ""  # when set, the upstream tree at this sha goes under tree_root
     tree_root: str = "opt/wan2gp/"  # wrapper mode: "opt/" (the tree holds wrapper/ and the wan2gp link)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommitTo:
+    """Where a script's container is committed: the tag, its labels (exact text) and the
+    Dockerfile instructions (ENV, WORKDIR, ENTRYPOINT) the image gets."""
+
+    tag: str
+    labels: tuple[tuple[str, str], ...]
+    changes: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScriptJob:
+    """A command run in a container of `image` rather than a Dockerfile step: the deps builds,
+    which need a download cache volume the classic builder cannot mount. `files` land under
+    /opt/harness/ before it starts; `read_back` are read out after it ends."""
+
+    stage: Stage
+    image: str
+    command: tuple[str, ...]
+    files: tuple[tuple[str, bytes], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    volumes: tuple[tuple[str, str], ...] = ()  # (volume name, mount path)
+    read_back: tuple[str, ...] = ()
+    commit: CommitTo | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScriptResult:
+    image_id: str  # "" when not committed
+    files: tuple[tuple[str, str], ...]  # (path, text) of read_back; "" for a path not there
+    seconds: float
+    exit_code: int
+    tail: tuple[str, ...]  # the output's last lines
+    refused: str = ""  # why it was not committed though it exited 0 (the job's `accept` said)
+
+    def file(self, path: str) -> str:
+        return dict(self.files).get(path, "")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from harness.recipe import Recipe, load_recipe
 
 RUNNER_DIR = Path(__file__).resolve().parent / "runner"
 STAGES = ("env", "deps", "commit")
+# What each stage is built by: deps is a script run in a container (its download cache is a volume).
+STAGE_FILES = {"env": "env.Dockerfile", "deps": "deps.sh", "commit": "commit.Dockerfile"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -321,15 +324,37 @@ def build_plan(cfg: Config) -> BuildPlan:
 
 def host_files(cfg: Config) -> HostFiles:
     """What the builds read from the host's files (the engine's facts come at build time)."""
+    uv = uv_binary()
     return HostFiles(
         ca_bundle=cfg.ca_bundle.read_bytes() if cfg.ca_bundle else b"",
         wheelhouse=str(cfg.wheelhouse) if cfg.wheelhouse else None,
         wheelhouse_digest=wheelhouse_digest(cfg.wheelhouse),
         pip_options=cfg.pip_options,
-        dockerfiles=tuple((s, (cfg.docker_dir / f"{s}.Dockerfile").read_text()) for s in STAGES),
+        dockerfiles=tuple((s, (cfg.docker_dir / STAGE_FILES[s]).read_text()) for s in STAGES),
+        uv_binary=uv,
+        uv_digest=file_digest(uv),
         runner_files=tuple((p.name, p.read_bytes()) for p in sorted(RUNNER_DIR.glob("*.py"))),
         state_dir=str(cfg.state_dir),
     )
+
+
+def uv_binary() -> str:
+    """The uv every build installs with: the one harness was installed with (its `uv` package),
+    else the first on PATH; "" for none (a build then says so)."""
+    try:
+        import uv
+
+        return str(uv.find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv") or ""
+
+
+def file_digest(path: str) -> str:
+    """Name, size and mtime: a replaced binary changes the keys built on it."""
+    if not path:
+        return ""
+    st = Path(path).stat()
+    return f"{Path(path).name}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def wheelhouse_digest(folder: Path | None) -> str:

@@ -13,7 +13,18 @@ from typing import BinaryIO, Protocol
 from harness.compose import ServiceSpec
 from harness.errors import UnsafeTree
 from harness.events import Event, StoredEvent
-from harness.model import BisectSession, BisectStep, BuildSpec, Commit, Pointer, Release, RunRecord, Sample
+from harness.model import (
+    BisectSession,
+    BisectStep,
+    BuildSpec,
+    Commit,
+    Pointer,
+    Release,
+    RunRecord,
+    Sample,
+    ScriptJob,
+    ScriptResult,
+)
 from harness.patches import Patch, PatchSeries
 from harness.preflight import GpuInfo
 from harness.refs import RefResolution
@@ -22,6 +33,7 @@ from harness.services import ContainerInfo, ImageInfo, ServiceState
 from harness.tarball import TreeEntry
 
 LineSink = Callable[[str], None]
+Acceptance = Callable[[ScriptResult], str]  # "" commits the job's container; else why not
 
 
 class Upstream(Protocol):
@@ -61,6 +73,9 @@ class ImageBuilder(Protocol):
         self, spec: BuildSpec, context: BinaryIO, *, timeout_s: float, on_line: LineSink, nocache: bool = False
     ) -> str: ...
     def tag(self, image_id: str, repo: str, tag: str) -> None: ...
+    def run_script(
+        self, job: ScriptJob, *, timeout_s: float, on_line: LineSink, accept: Acceptance | None = None
+    ) -> ScriptResult: ...
     def read_file(self, image: str, path: str) -> str: ...
     def torch_arch_list(self, image: str) -> list[str] | None: ...
     def image_env(self, name: str) -> list[str]: ...

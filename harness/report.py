@@ -6,7 +6,7 @@ import dataclasses
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from harness.lock import BASE_LABEL, HOW_LABEL, LOCK_LABEL, Lock
 from harness.model import RunRecord, Verdict
 
 STYLE = {
@@ -70,6 +71,23 @@ def print_record(console: Console, record: RunRecord) -> None:
                 f"run {record.run_seconds:.1f} s; files in {record.run_dir}"
             )
         )
+
+
+def lock_of(labels: Mapping[str, str]) -> str:
+    return labels.get(LOCK_LABEL, "")
+
+
+def lock_lines(labels: Mapping[str, str] | None, *, full: bool) -> list[str]:
+    """What `show` says of a run image's deps lock (the commit image carries its deps image's labels)."""
+    if labels is None:
+        return ["deps lock: not known (the image is not on the engine, or the engine is down)"]
+    lock = Lock.parse(lock_of(labels))
+    if not lock:
+        return ["deps lock: none (a deps image built before harness locked them)"]
+    how, base = labels.get(HOW_LABEL, ""), labels.get(BASE_LABEL, "")
+    origin = f"delta from deps {base[:16]}" if base else f"{how or 'clean'} from the env image"
+    head = f"deps lock: {len(lock)} packages ({origin}, deps key {labels.get('harness.deps-key', '')[:16]})"
+    return [head, *(f"  {line}" for _, line in lock.pins)] if full else [f"{head}; --lock lists them"]
 
 
 def history_table(records: list[RunRecord], unreachable: set[str] | None = None) -> Table:

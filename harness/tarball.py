@@ -84,6 +84,8 @@ def _entries(spec: BuildSpec, tree: Iterable[TreeEntry]) -> dict[str, Payload]:
     for arcname, host_dir in spec.dirs:
         entries[f"{arcname}/"] = (0o040755, b"")
         entries.update(_host_files(arcname, Path(host_dir)))
+    for arcname, host_file in spec.host_files:
+        entries[arcname] = (0o100755, Path(host_file))
     for name, data in spec.files:  # spec files last: overlays win over the upstream tree
         entries[name] = (0o100644, data)
     return entries

@@ -17,7 +17,7 @@ from harness.model import LEVELS, Verdict
 from harness.ops.build_and_test import build_and_test
 from harness.ops.parallel import run_many
 from harness.plan import Plan, load_plan
-from harness.report import ConsoleReporter, history_table, print_record, record_dict, to_json
+from harness.report import ConsoleReporter, history_table, lock_lines, lock_of, print_record, record_dict, to_json
 from harness.sample.make import write_sample
 
 
@@ -121,15 +121,25 @@ def history_cmd(json_out: JsonOpt = False, limit: Annotated[int, typer.Option(mi
 
 
 @app.command("show")
-def show_cmd(run: Annotated[str, typer.Argument(help="run id or a unique prefix")], json_out: JsonOpt = False) -> None:
-    """One run: verdict per case, with the reasons, paths and timings."""
+def show_cmd(
+    run: Annotated[str, typer.Argument(help="run id or a unique prefix")],
+    json_out: JsonOpt = False,
+    lock: Annotated[bool, typer.Option("--lock", help="list every package of the image's deps lock")] = False,
+) -> None:
+    """One run: verdict per case, with the reasons, paths and timings, and its image's deps lock."""
     record = world.store(world.config()).run(run)
     if record is None:
         raise UsageError(f"no run {run!r} (or the prefix matches several); see `harness history`")
+    labels = world.image_labels(record.image_id) if record.image_id else None
     if json_out:
-        out.print_json(to_json(record_dict(record)))
-    else:
-        print_record(out, record)
+        doc = record_dict(record)
+        doc["lock"] = lock_of(labels).splitlines() if labels and lock_of(labels) else None
+        out.print_json(to_json(doc))
+        return
+    print_record(out, record)
+    if record.image_id:
+        for line in lock_lines(labels, full=lock):
+            out.print(escape(line))
 
 
 @app.command("backup")

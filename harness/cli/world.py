@@ -160,6 +160,17 @@ def engine() -> Engine:
     return connect(os.environ)
 
 
+def image_labels(image_id: str) -> dict[str, str] | None:
+    """An image's labels; None when the engine cannot say (down, or the image is gone)."""
+    docker = engine()
+    try:
+        return docker.images.image_labels(image_id) or None
+    except InfraError:
+        return None
+    finally:
+        docker.connection.close()
+
+
 def owned_engine(cfg: Config, store: Store) -> Engine:
     """An engine client whose containers carry this state's labels (gc finds them by those)."""
     return connect(os.environ, owner=owner_labels(store.state_id(), cfg.state_dir))

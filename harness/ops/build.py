@@ -24,6 +24,7 @@ from harness.context import (
 from harness.errors import BuildFailed, BuildInfraError
 from harness.evaluate import infra_trouble
 from harness.model import BuildResult, BuildSpec, Commit
+from harness.ops.deps import DepsSettings, ensure_deps
 from harness.ops.isolation import check_repo
 from harness.plan import RUNNER_DIR, BuildPlan, WrapperPlan, host_files
 from harness.ports import ImageBuilder, Reporter, Upstream
@@ -77,6 +78,8 @@ def engine_inputs(files: HostFiles, recipe: Recipe, builder: ImageBuilder, state
         runner_files=files.runner_files,
         state=state,
         state_dir=files.state_dir,
+        uv_binary=files.uv_binary,
+        uv_digest=files.uv_digest,
     )
 
 
@@ -190,7 +193,9 @@ def build_commit_image(
     filters = _filtered_requirements(plan.recipe, requirements, reporter)
     env = plan_env(plan.recipe, host, plan.repo)
     deps = plan_deps(env, filters, plan.recipe, host, plan.repo)
-    env_result, deps_result = (_ensure_base(plan, stage, builder, reporter, no_cache=no_cache) for stage in (env, deps))
+    env_result = _ensure_base(plan, env, builder, reporter, no_cache=no_cache)
+    settings = DepsSettings(timeout_s=plan.timeout_s, retries=plan.retries, backoff_s=plan.backoff_s, rebuild=no_cache)
+    deps_result = ensure_deps(builder, deps, reporter, settings)
     freeze = _pip_freeze(builder, deps_result, plan.state_dir / "cache")
     spec = plan_commit(
         commit=commit,
@@ -263,7 +268,7 @@ def _tree(
 def _ensure_base(
     plan: BuildPlan, spec: BuildSpec, builder: ImageBuilder, reporter: Reporter, *, no_cache: bool
 ) -> BuildResult:
-    """The env or deps image: both install from package indexes, so both get the network retries."""
+    """The env image: it installs from package indexes, so it gets the network retries."""
     return ensure_image(
         builder,
         spec,

@@ -108,7 +108,7 @@ def _builds(engine: GcEngine, state_dir: Path, state: str) -> tuple[BuildSteps, 
         steps = tuple(
             c
             for c in found
-            if c is not None and c.labels.get(STATE_LABEL, state) == state and SESSION_LABEL not in c.labels
+            if c is not None and c.labels.get(STATE_LABEL, state) == state and not c.labels.get(SESSION_LABEL)
         )
         builds.append(BuildSteps(journal=journal.path, session=journal.session, containers=steps, ended=journal.ended))
     return tuple(builds)
@@ -127,7 +127,7 @@ def _unjournaled(containers: list[ContainerInfo], builds: tuple[BuildSteps, ...]
         f"if no build of this state is running, remove it: docker rm -f {c.id[:12]}"
         for c in containers
         if c.id not in journaled
-        and SESSION_LABEL not in c.labels
+        and not c.labels.get(SESSION_LABEL)
         and (c.labels.get("harness.stage") in ("env", "deps") or c.labels.get("harness.purpose") == "build-stage")
     ]
 

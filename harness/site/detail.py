@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from harness.lock import BASE_LABEL, HOW_LABEL, LOCK_LABEL, Lock
 from harness.model import CaseResult, RunRecord
 from harness.site.facts import Bisect, CaseMedia, ImageFacts, Impact, SiteInput
 from harness.site.index import bisect_row
@@ -95,6 +96,8 @@ def run_page_of(record: RunRecord, inp: SiteInput) -> Page:
 def _image(facts: ImageFacts | None, image_id: str) -> Context:
     labels = dict(facts.labels) if facts else {}
     freeze = labels.pop(PIP_FREEZE, "")
+    lock = Lock.parse(labels.pop(LOCK_LABEL, ""))
+    base = labels.get(BASE_LABEL, "")
     return {
         "id": image_id,
         "short": short_image(image_id),
@@ -104,6 +107,8 @@ def _image(facts: ImageFacts | None, image_id: str) -> Context:
         "tags": list(facts.tags) if facts else [],
         "labels": sorted(labels.items()),
         "freeze": freeze.split(),
+        "lock": [line for _, line in lock.pins],
+        "lock_origin": f"delta from deps {base[:16]}" if base else labels.get(HOW_LABEL, ""),
     }
 
 

@@ -28,13 +28,25 @@ from harness.config import ClipKind, Config, load_config
 from harness.context import KEY_LABEL
 from harness.errors import BuildFailed, NotifyError, PatchConflict, UnsafeTree
 from harness.events import Event, EventKind, StoredEvent
-from harness.model import BuildSpec, CaseResult, Commit, Level, Release, RunRecord, Sample, Verdict, VideoFacts
+from harness.model import (
+    BuildSpec,
+    CaseResult,
+    Commit,
+    Level,
+    Release,
+    RunRecord,
+    Sample,
+    ScriptJob,
+    ScriptResult,
+    Verdict,
+    VideoFacts,
+)
 from harness.naming import LAST_GOOD
 from harness.ops.build_and_test import World
 from harness.ops.promote import Mover
 from harness.ops.watch import BisectOutcome, Promotion, WatchWorld
 from harness.patches import Patch, PatchSeries, series_digest
-from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, LineSink, Reporter, Sampler
+from harness.ports import Acceptance, ContainerRunner, GpuProbe, ImageBuilder, LineSink, Reporter, Sampler
 from harness.preflight import GpuInfo
 from harness.refs import RefResolution
 from harness.runplan import OUT_DIR, ContainerExit, RunRequest
@@ -312,6 +324,42 @@ class FakeBuilder(Expecting):
         self.asked("tag")
         with self.lock:
             self.images[f"{repo}:{tag}"] = image_id
+
+    def run_script(
+        self, job: ScriptJob, *, timeout_s: float, on_line: LineSink, accept: Acceptance | None = None
+    ) -> ScriptResult:
+        """A deps build's step: `resolve` pins each requirement at 1.0 over a bare env; `sync`
+        leaves the lock exactly and is 'committed' (recorded in `built` as a deps spec)."""
+        self.asked("run_script")
+        files = {name: data.decode() for name, data in job.files}
+        tail = self.fail.get("deps")
+        if tail is not None:  # the failed attempt is a deps build asked, as a Dockerfile build's would be
+            with self.lock:
+                self.built.append(BuildSpec(stage="deps", tag=job.image, key="", dockerfile="", files=job.files))
+            return ScriptResult(image_id="", files=(), seconds=1.0, exit_code=1, tail=tail)
+        if job.command[-1] == "resolve":
+            wanted = [
+                line.split("=")[0].split(">")[0].split("<")[0].strip()
+                for line in files["requirements.txt"].splitlines()
+            ]
+            changes = "".join(f" + {name}==1.0\n" for name in wanted if name and not name.startswith(("-", "#")))
+            out = (("/opt/harness/freeze.txt", "pip==23.0\n"), ("/opt/harness/resolve.txt", changes))
+            return ScriptResult(image_id="", files=out, seconds=1.0, exit_code=0, tail=())
+        lock = "".join(line + "\n" for line in files["lock.txt"].splitlines() if not line.startswith("-"))
+        result = ScriptResult(
+            image_id="", files=(("/opt/harness/freeze.txt", lock),), seconds=1.0, exit_code=0, tail=()
+        )
+        refused = accept(result) if accept is not None else ""
+        if refused or job.commit is None:
+            return dataclasses.replace(result, refused=refused)
+        labels = dict(job.commit.labels)
+        spec = BuildSpec(stage="deps", tag=job.commit.tag, key=labels[KEY_LABEL], dockerfile="", files=job.files)
+        new = "sha256:" + hashlib.sha256(spec.key.encode()).hexdigest()
+        with self.lock:
+            self.built.append(spec)
+            self.images[spec.tag] = new
+            self.labels[new] = labels
+        return dataclasses.replace(result, image_id=new)
 
     def read_file(self, image: str, path: str) -> str:
         self.asked("read_file")

@@ -10,10 +10,10 @@ import pytest
 
 from harness.config import Config, load_config
 from harness.errors import BuildFailed, UnsafeTree
-from harness.model import BuildSpec, Commit
+from harness.model import BuildSpec, Commit, ScriptJob, ScriptResult
 from harness.ops.build import BuiltImage, build_commit_image, ensure_image
 from harness.plan import build_plan
-from harness.ports import LineSink
+from harness.ports import Acceptance, LineSink
 from harness.services import ImageInfo
 from harness.tarball import TreeEntry
 from tests.unit.fakes import FakeBuilder, FakeUpstream, Steps
@@ -83,6 +83,23 @@ class StageBuilder(FlakyNetworkBuilder):
             raise BuildFailed(spec.stage, "pip install failed", self.failures.pop(0))
         return "sha256:" + str(len(self.stages)) * 64
 
+    def run_script(
+        self, job: ScriptJob, *, timeout_s: float, on_line: LineSink, accept: Acceptance | None = None
+    ) -> ScriptResult:
+        """The deps build's steps: both fail while `failures` last (stage deps); the sync commits."""
+        if self.stage == "deps" and self.failures:
+            self.stages.append(f"deps {job.command[-1]}")
+            return ScriptResult(image_id="", files=(), seconds=1.0, exit_code=1, tail=self.failures.pop(0))
+        lock = dict(job.files).get("lock.txt", b"").decode()
+        out = (("/opt/harness/freeze.txt", lock or "pip==23.0\n"), ("/opt/harness/resolve.txt", " + numpy==2.0\n"))
+        if job.commit is None:
+            return ScriptResult(image_id="", files=out, seconds=1.0, exit_code=0, tail=())
+        self.stages.append("deps")
+        return ScriptResult(image_id="sha256:" + "d" * 64, files=out, seconds=1.0, exit_code=0, tail=())
+
+    def repo_images(self, repo: str) -> list[ImageInfo]:
+        return []
+
     def image_id(self, name: str) -> str | None:
         return "sha256:" + "b" * 64 if name.startswith("harness-base") else None
 
@@ -145,3 +162,29 @@ def test_env_build_failure_of_the_recipe_is_not_retried(tmp_path: Path) -> None:
     with pytest.raises(BuildFailed):
         _build(tmp_path, builder)
     assert builder.stages == ["env"]
+
+
+UV_NETWORK = ("error: Failed to fetch: `https://pypi.org/simple/numpy/`", "  Caused by: dns error")
+UV_NO_SOLUTION = (
+    "Resolved 3 packages in 10ms",
+    "  \u00d7 No solution found when resolving dependencies:",
+    "  \u2570\u2500\u25b6 Because nosuchpkg was not found in the package registry and you require nosuchpkg, we",
+    "      can conclude that your requirements are unsatisfiable.",
+)
+
+
+def test_deps_resolution_network_failure_is_retried(tmp_path: Path) -> None:
+    builder = StageBuilder("deps", [UV_NETWORK])
+    _build(tmp_path, builder)
+    assert builder.stages == ["env", "deps resolve", "deps", "commit"]
+
+
+def test_an_unsatisfiable_requirement_set_fails_at_once_with_uvs_words(tmp_path: Path) -> None:
+    builder = StageBuilder("deps", [UV_NO_SOLUTION])
+    with pytest.raises(BuildFailed) as failed:
+        _build(tmp_path, builder)
+    assert builder.stages == ["env", "deps resolve"]  # not retried, nothing built on it
+    message = str(failed.value)
+    assert "its requirements cannot be installed" in message
+    assert "No solution found when resolving dependencies" in message and "nosuchpkg was not found" in message
+    assert "Resolved 3 packages" not in message  # uv's error, not its chatter

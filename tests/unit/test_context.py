@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.context import HostInputs, plan_commit, plan_deps, plan_env, with_labels
+from harness.context import DepsSpec, HostInputs, plan_commit, plan_deps, plan_env, with_labels
 from harness.model import BuildSpec, Commit
 from harness.recipe import FilterRule, Recipe, filter_requirements
 from harness.tarball import TreeEntry, write_context
@@ -38,6 +38,7 @@ HOST = HostInputs(
     pip_options=(),
     dockerfiles={"env": "FROM env", "deps": "FROM deps", "commit": "FROM commit"},
     runner_files=(("entry.py", b"print('run')\n"),),
+    uv_binary=str(Path(__file__)),  # any real file: the context copies it as the uv binary
 )
 COMMIT = Commit(sha=SHA, message="subject\n\nbody", author="a <a@b>", date="2024-01-01T00:00:00+00:00")
 
@@ -47,7 +48,7 @@ def deps_key(requirements: str, host: HostInputs = HOST) -> str:
     return plan_deps(env, filter_requirements(requirements, RECIPE.filters), RECIPE, host, REPO).key
 
 
-def commit_spec(host: HostInputs = HOST) -> tuple[BuildSpec, BuildSpec]:
+def commit_spec(host: HostInputs = HOST) -> tuple[DepsSpec, BuildSpec]:
     env = plan_env(RECIPE, host, REPO)
     deps = plan_deps(env, filter_requirements("numpy\n", ()), RECIPE, host, REPO)
     return deps, plan_commit(

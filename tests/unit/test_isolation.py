@@ -48,7 +48,8 @@ def test_every_planned_image_carries_the_state_and_keys_do_not() -> None:
     for spec in (env, deps, commit):
         labels = dict(spec.labels)
         assert labels["harness.state"] == "aaaa" and labels["harness.state-dir"] == "/work/a/.harness"
-        assert '"harness.state"="aaaa"' in spec.dockerfile.splitlines()[-1]  # the one LABEL line
+    for built in (env, commit):
+        assert '"harness.state"="aaaa"' in built.dockerfile.splitlines()[-1]  # the one LABEL line
     assert dict(env.buildargs)["HARNESS_STATE"] == "aaaa"  # the env build's untagged install stage
     # Content keys stay the state's own business: the same recipe keys the same in every state.
     other = plan_env(RECIPE, dataclasses.replace(OWNED, state="bbbb"), "r")

@@ -25,7 +25,7 @@ def test_every_filter_matches_and_nothing_unreachable_is_left(variant: str) -> N
     assert "smplfitter==0.2.10" in lines
     assert 'insightface==0.7.3 ; sys_platform == "linux"' in lines  # built from PyPI's sdist
     assert "mmgp==3.7.12" in lines and "numpy==2.1.2" in lines  # the rest as upstream wrote it
-    assert recipe.pre_install[-1] == "pip install --no-build-isolation chumpy==0.70"
+    assert recipe.pre_install[-1] == "uv pip install --no-build-isolation chumpy==0.70"
     assert {"torch==2.10.0", "torchvision==0.25.0", "torchaudio==2.10.0"} == set(recipe.torch)
     assert {"torch==2.10.0", "torchvision==0.25.0", "torchaudio==2.10.0"} <= set(recipe.constraints.split())
 

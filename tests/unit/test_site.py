@@ -99,7 +99,12 @@ def site(**changes: Any) -> SiteInput:
                 image_id="sha256:cc",
                 present=True,
                 size_bytes=3_000_000,
-                labels=(("harness.pip-freeze", "av==12 numpy==2"), ("harness.recipe", "cpu")),
+                labels=(
+                    ("harness.pip-freeze", "av==12 numpy==2"),
+                    ("harness.recipe", "cpu"),
+                    ("harness.lock", "av==12\nNumPy==2\n"),
+                    ("harness.deps-base", "d" * 64),
+                ),
             )
         },
         media=media,
@@ -201,7 +206,9 @@ def test_a_drifting_case_from_an_older_harness_says_its_reference_is_unknown() -
 def test_the_commit_page_lists_its_runs_images_and_contract_check() -> None:
     context = by_path(site())["commits/" + sha("c") + ".html"].context
     (image,) = context["images"]
-    assert image["freeze"] == ["av==12", "numpy==2"] and image["labels"] == [("harness.recipe", "cpu")]
+    assert image["freeze"] == ["av==12", "numpy==2"]
+    assert image["labels"] == [("harness.deps-base", "d" * 64), ("harness.recipe", "cpu")]  # the lock apart:
+    assert image["lock"] == ["av==12", "numpy==2"] and image["lock_origin"] == "delta from deps " + "d" * 16
     assert image["size"] == "3.0 MB" and image["present"]
     b = by_path(site())["commits/" + sha("b") + ".html"].context
     assert b["contract"]["id"] == "r3" and [r["id"] for r in b["runs"]] == ["r4", "r3"]

@@ -15,8 +15,9 @@ import docker.errors
 from harness.adapters.engine.build import LineSink, run_build
 from harness.adapters.engine.connection import Connection, engine_errors, log_config
 from harness.adapters.engine.info import find_image_id
+from harness.adapters.engine.scripts import Acceptance, run_script
 from harness.errors import RunInfraError
-from harness.model import BuildSpec
+from harness.model import BuildSpec, ScriptJob, ScriptResult
 from harness.services import ImageInfo
 
 # get_arch_list() is [] whenever no GPU is visible, as in an inspection container; the build
@@ -83,6 +84,12 @@ class Images:
         with engine_errors(f"tagging {repo}:{tag}"):
             if not self.conn.client.api.tag(image_id, repo, tag, force=True):
                 raise RunInfraError(f"the engine refused to tag {image_id} as {repo}:{tag}")
+
+    def run_script(
+        self, job: ScriptJob, *, timeout_s: float, on_line: LineSink, accept: Acceptance | None = None
+    ) -> ScriptResult:
+        """A deps build's step: a command in a container, with the download cache, maybe committed."""
+        return run_script(self.conn, job, timeout_s=timeout_s, on_line=on_line, accept=accept)
 
     def build(
         self, spec: BuildSpec, context: BinaryIO, *, timeout_s: float, on_line: LineSink, nocache: bool = False

@@ -1,0 +1,128 @@
+"""The deps build: reuse by key, resolve, the closest base, delta, the fallback, the sync check."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+
+import pytest
+
+from harness.context import KEY_LABEL, DepsSpec
+from harness.errors import BuildFailed
+from harness.lock import BASE_LABEL, HOW_LABEL, LOCK_LABEL
+from harness.model import ScriptJob, ScriptResult
+from harness.ops.deps import DepsSettings, ensure_deps
+from harness.ports import Acceptance, LineSink
+from harness.services import ImageInfo
+from tests.unit.fakes import FakeBuilder, Steps
+
+ENV_FREEZE = "pip==23.0\ntorch==2.13.0\n"
+SPEC = DepsSpec(
+    tag="r-deps:new",
+    repo="r-deps",
+    key="new" * 8,
+    env_tag="r-env:e",
+    env_key="envkey",
+    files=(("requirements.txt", b"numpy\nav\n"),),
+    policy=("--only-binary :all:",),
+    labels=((KEY_LABEL, "new" * 8), ("harness.stage", "deps"), ("harness.env-key", "envkey")),
+)
+SETTINGS = DepsSettings(timeout_s=60, retries=1, backoff_s=0)
+WANT = "av==1\nnumpy==2\npip==23.0\ntorch==2.13.0\n"
+
+
+def deps_image(key: str, lock: str, env_key: str = "envkey") -> ImageInfo:
+    labels = {KEY_LABEL: key, "harness.stage": "deps", "harness.env-key": env_key, LOCK_LABEL: lock}
+    return ImageInfo(id=f"sha256:{key}", tags=(f"r-deps:{key[:16]}",), labels=labels, created="")
+
+
+class DepsBuilder(FakeBuilder):
+    """Resolves to WANT; a sync from an image in `broken` fails, one in `wrong` leaves an extra."""
+
+    def __init__(self, images: list[ImageInfo], *, broken: Collection[str] = (), wrong: Collection[str] = ()) -> None:
+        super().__init__()
+        self.deps_images, self.broken, self.wrong = images, set(broken), set(wrong)
+        self.jobs: list[ScriptJob] = []
+
+    def repo_images(self, repo: str) -> list[ImageInfo]:
+        return list(self.deps_images) if repo == "r-deps" else []
+
+    def run_script(
+        self, job: ScriptJob, *, timeout_s: float, on_line: LineSink, accept: Acceptance | None = None
+    ) -> ScriptResult:
+        self.jobs.append(job)
+        if job.commit is None:
+            out = (("/opt/harness/freeze.txt", ENV_FREEZE), ("/opt/harness/resolve.txt", " + numpy==2\n + av==1\n"))
+            return ScriptResult(image_id="", files=out, seconds=1, exit_code=0, tail=())
+        if job.image in self.broken:
+            return ScriptResult(image_id="", files=(), seconds=1, exit_code=1, tail=("error: sync broke",))
+        freeze = WANT + ("stray==1\n" if job.image in self.wrong else "")
+        result = ScriptResult(
+            image_id="", files=(("/opt/harness/freeze.txt", freeze),), seconds=1, exit_code=0, tail=()
+        )
+        refused = accept(result) if accept else ""
+        return dataclasses.replace(result, image_id="" if refused else "sha256:built", refused=refused)
+
+
+def _build(builder: DepsBuilder, settings: DepsSettings = SETTINGS) -> tuple[dict[str, str], Steps]:
+    steps = Steps()
+    result = ensure_deps(builder, SPEC, steps, settings)
+    assert result.image_id == "sha256:built" and not result.reused
+    commit = builder.jobs[-1].commit
+    assert commit is not None and commit.tag == SPEC.tag
+    return dict(commit.labels), steps
+
+
+def test_a_deps_image_with_the_key_is_reused_without_resolving() -> None:
+    builder = DepsBuilder([])
+    builder.images[SPEC.tag] = "sha256:old"
+    builder.labels["sha256:old"] = {KEY_LABEL: SPEC.key}
+    assert ensure_deps(builder, SPEC, Steps(), SETTINGS).reused
+    assert builder.jobs == []
+
+
+def test_with_no_deps_image_it_is_a_clean_sync_of_the_lock_on_the_env_image() -> None:
+    builder = DepsBuilder([deps_image("other-env", WANT, env_key="another")])
+    labels, _ = _build(builder)
+    assert [j.image for j in builder.jobs] == ["r-env:e", "r-env:e"]  # resolve, then sync; never another env's
+    assert labels[LOCK_LABEL] == WANT and labels[BASE_LABEL] == "" and labels[HOW_LABEL] == "clean"
+    files = dict(builder.jobs[-1].files)
+    assert files["lock.txt"].decode() == "--only-binary :all:\n" + WANT  # the recipe's policy, then the pins
+    assert builder.jobs[0].volumes == builder.jobs[1].volumes == (("harness-uv-cache", "/root/.cache/uv"),)
+
+
+def test_a_delta_starts_from_the_deps_image_with_the_fewest_differences() -> None:
+    far = deps_image("far" * 8, "pip==23.0\ntorch==2.13.0\nx==1\ny==1\n")
+    near = deps_image("near" * 6, "av==1\nnumpy==1\npip==23.0\ntorch==2.13.0\n")
+    labels, steps = _build(DepsBuilder([far, near]))
+    assert labels[BASE_LABEL] == near.labels[KEY_LABEL] and labels[HOW_LABEL] == "delta"
+    assert any("delta from deps image nearnearnearnear: 4 packages; from its base: ~numpy" in s for s in steps.steps)
+
+
+def test_a_failed_delta_is_built_again_clean_and_says_so() -> None:
+    near = deps_image("near" * 6, "av==1\nnumpy==1\npip==23.0\ntorch==2.13.0\n")
+    builder = DepsBuilder([near], broken={near.id})
+    labels, steps = _build(builder)
+    assert [j.image for j in builder.jobs] == ["r-env:e", near.id, "r-env:e"]
+    assert labels[HOW_LABEL] == "fallback" and labels[BASE_LABEL] == ""
+    assert any("the delta from nearnearnearnear failed" in s and "building it clean" in s for s in steps.steps)
+
+
+def test_a_delta_that_leaves_other_than_the_lock_is_not_committed() -> None:
+    near = deps_image("near" * 6, "av==1\nnumpy==1\npip==23.0\ntorch==2.13.0\n")
+    builder = DepsBuilder([near], wrong={near.id})
+    labels, steps = _build(builder)
+    assert labels[HOW_LABEL] == "fallback"
+    assert any("after uv pip sync the environment is not the lock: extra stray==1" in s for s in steps.steps)
+
+
+def test_a_clean_sync_that_leaves_other_than_the_lock_fails() -> None:
+    builder = DepsBuilder([], wrong={"r-env:e"})
+    with pytest.raises(BuildFailed, match="extra stray==1"):
+        ensure_deps(builder, SPEC, Steps(), SETTINGS)
+
+
+def test_no_cache_builds_clean_whatever_exists() -> None:
+    near = deps_image("near" * 6, WANT)
+    labels, _ = _build(DepsBuilder([near]), dataclasses.replace(SETTINGS, rebuild=True))
+    assert labels[HOW_LABEL] == "clean"
