@@ -11,16 +11,28 @@ commit's slot); it stays while protected as above or while it is the image of it
 newest run (what `promote <sha>` and `diff` pick), and goes otherwise, its records kept.
 Build-step containers go once the build that journaled them is over: its session dead, or the
 build ended without the engine removing them (buildsteps.py).
+
+Deps images: a tagged one stays (the cache later builds reuse, and start their deltas from); an
+untagged one (a later build took its tag) goes unless an image built FROM it stays: a commit
+image naming it in harness.deps-key, or a deps image naming it in harness.deps-base (a delta built
+FROM it, issue 18), transitively along the chain. A delta chain's images go together in one gc,
+children first: the engine refuses to remove an image that has children.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from harness.context import KEY_LABEL
 from harness.model import Release, RunRecord
 from harness.naming import SESSION_LABEL
 from harness.services import ContainerInfo, ImageInfo
+
+# The harness.key of the deps image a delta deps image was built FROM; "" or absent: built from
+# the env image (an older deps image carries none). The deps build writes it (harness/lock.py).
+DEPS_BASE_LABEL = "harness.deps-base"
+DEPS_KEY_LABEL = "harness.deps-key"  # on a commit image: the deps image it was built FROM
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +46,8 @@ class GcPlan:
     keep_step_containers: tuple[tuple[ContainerInfo, str], ...] = ()
     remove_journals: tuple[str, ...] = ()  # build journals whose session is dead
     busy: str = ""  # why untagged images stay this time: a build of this state is in progress
+    remove_deps: tuple[ImageInfo, ...] = ()  # untagged deps images, each before the base it was built FROM
+    keep_deps: tuple[tuple[ImageInfo, str], ...] = ()  # untagged deps images that stay, and why
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +71,7 @@ def plan_gc(
     session_alive: Callable[[str], bool],
     dangling: list[str],
     builds: tuple[BuildSteps, ...] = (),
+    deps_images: Sequence[ImageInfo] = (),
 ) -> GcPlan:
     why = _protected(commit_images, releases, last_good, containers, keep)
     tagged = {i.id for i in commit_images if i.tags}
@@ -66,6 +81,8 @@ def plan_gc(
     for image in _untagged(commit_images) if busy else ():
         why.setdefault(image.id, busy)
     remove_images = tuple(i for i in commit_images if i.id not in why)
+    staying = [i for i in commit_images if i.id in why]
+    remove_deps, keep_deps = plan_deps(deps_images, commit_images=staying, containers=containers, busy=busy)
     return GcPlan(
         remove_images=remove_images,
         keep_images=tuple((i, why[i.id]) for i in commit_images if i.id in why),
@@ -78,6 +95,8 @@ def plan_gc(
         ),
         remove_journals=tuple(b.journal for b in dead),
         busy=busy,
+        remove_deps=remove_deps,
+        keep_deps=keep_deps,
     )
 
 
@@ -102,6 +121,75 @@ def _protected(
     for image in sorted(tagged, key=lambda i: i.created, reverse=True)[:keep]:
         why.setdefault(image.id, f"among the {keep} newest commit images")
     return why
+
+
+def plan_deps(
+    images: Sequence[ImageInfo], *, commit_images: Sequence[ImageInfo], containers: Sequence[ContainerInfo], busy: str
+) -> tuple[tuple[ImageInfo, ...], tuple[tuple[ImageInfo, str], ...]]:
+    """Which untagged deps images go (children before their bases) and which stay, and why.
+
+    `images` are this state's deps images, `commit_images` the commit images that stay. What
+    stays keeps the chain below it: a deps image that stays keeps its base, and so on down."""
+    named = _named(images)
+    why: dict[str, str] = {}
+    for container in containers:
+        why.setdefault(container.image_id, f"used by container {container.name}")
+    for commit in commit_images:
+        for image in named.get(commit.labels.get(DEPS_KEY_LABEL, ""), ()):
+            why.setdefault(image.id, f"deps of commit image {_name(commit)}")
+    for child, base in _chain([i for i in images if i.tags or i.id in why], named):
+        why.setdefault(base.id, f"base of deps {child.labels.get(KEY_LABEL, '')[:12]} (delta chain)")
+    untagged = _untagged(list(images))
+    for image in untagged if busy else ():
+        why.setdefault(image.id, busy)
+    by_key = _by_key(images)
+    going = sorted((i for i in untagged if i.id not in why), key=lambda i: _depth(i, by_key), reverse=True)
+    return tuple(going), tuple((i, why[i.id]) for i in untagged if i.id in why)
+
+
+def _by_key(images: Sequence[ImageInfo]) -> dict[str, list[ImageInfo]]:
+    by_key: dict[str, list[ImageInfo]] = {}
+    for image in images:
+        if key := image.labels.get(KEY_LABEL, ""):
+            by_key.setdefault(key, []).append(image)
+    return by_key
+
+
+def _named(images: Sequence[ImageInfo]) -> dict[str, list[ImageInfo]]:
+    """Key -> the images a label naming that key keeps: its tagged images, or all when none is.
+
+    A key may have several images: an untagged duplicate is the one a --no-cache rebuild took the
+    tag from. A label cannot say which of them a child was built FROM; an engine that records
+    parents does not list an untagged image with children at all, and the tagged one stays anyway.
+    So the duplicate goes as before, and an untagged base whose key has no tagged image stays."""
+    return {key: [i for i in found if i.tags] or found for key, found in _by_key(images).items()}
+
+
+def _chain(roots: list[ImageInfo], named: dict[str, list[ImageInfo]]) -> Iterator[tuple[ImageInfo, ImageInfo]]:
+    """(child, base) for each deps image below `roots` in their delta chains, nearest first.
+
+    A label naming a key no listed image carries keeps nothing (that base is gone, or hidden by
+    the engine as an image with children); a label naming its own image's key or a loop ends."""
+    seen = {i.id for i in roots}
+    todo = list(roots)
+    while todo:
+        child = todo.pop(0)
+        for base in named.get(child.labels.get(DEPS_BASE_LABEL, ""), ()):
+            if base.id not in seen:
+                seen.add(base.id)
+                todo.append(base)
+                yield child, base
+
+
+def _depth(image: ImageInfo, by_key: dict[str, list[ImageInfo]], below: frozenset[str] = frozenset()) -> int:
+    """How many deps images lie under `image` in its delta chain (its base, the base's base...)."""
+    below = below | {image.id}
+    bases = [b for b in by_key.get(image.labels.get(DEPS_BASE_LABEL, ""), ()) if b.id not in below]
+    return max((1 + _depth(b, by_key, below) for b in bases), default=0)
+
+
+def _name(image: ImageInfo) -> str:
+    return ", ".join(image.tags) if image.tags else f"{image.id[7:19]} (untagged)"
 
 
 def _newest_per_commit(runs: list[RunRecord], *, besides: set[str]) -> list[RunRecord]:

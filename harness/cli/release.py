@@ -12,6 +12,7 @@ from rich.table import Table
 
 import harness.cli.world as world
 from harness.cli.app import JsonOpt, app, err, out, state
+from harness.context import KEY_LABEL
 from harness.model import Release
 from harness.ops.deploy import promote_and_deploy, rollback_and_deploy
 from harness.ops.gc import gc
@@ -22,6 +23,7 @@ from harness.ops.status import Status, releases, status
 from harness.ops.watch import WatchView
 from harness.report import ConsoleReporter, record_dict, to_json
 from harness.retention import GcPlan
+from harness.services import ImageInfo
 
 ReasonOpt = Annotated[str, typer.Option("--reason", help="why (kept in the release history)")]
 DeployOpt = Annotated[bool, typer.Option("--deploy", help="recreate the compose service and wait for its health check")]
@@ -193,8 +195,8 @@ def gc_cmd(
     keep: Annotated[int, typer.Option("--keep", min=1, max=10000, help="newest commit images/releases kept")] = 5,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would go, remove nothing")] = False,
 ) -> None:
-    """Remove this state's commit images, run folders and leftover containers beyond the retention
-    policy; images and containers of other harness states on the engine are never looked at."""
+    """Remove this state's commit images, untagged deps images, run folders and leftover containers
+    beyond the retention policy; images and containers of other harness states are never looked at."""
     cfg = world.config()
     mover, engine = world.make_mover(cfg)
     reconcile(mover)
@@ -216,10 +218,16 @@ def _gc_lines(plan: GcPlan, verb: str) -> list[str]:
     lines += [f"{verb} run folder {run_dir}" for run_dir in plan.remove_run_dirs]
     lines += [f"{verb} leftover container {c.name} ({c.status})" for c in plan.remove_containers]
     lines += [f"{verb} build-step container {c.id[:12]} ({c.status})" for c in plan.remove_step_containers]
+    lines += [f"{verb} untagged deps image {_deps_name(i)}" for i in plan.remove_deps]
     lines += [f"{verb} build-stage image {image_id[7:19]}" for image_id in plan.remove_dangling]
     lines += [f"kept {names[i.id]} ({i.id[7:19]}): {why}" for i, why in plan.keep_images]
+    lines += [f"kept untagged deps image {_deps_name(i)}: {why}" for i, why in plan.keep_deps]
     lines += [f"kept build-step container {c.id[:12]} ({c.status}): {why}" for c, why in plan.keep_step_containers]
     return lines + ([f"kept untagged build-stage images: {plan.busy}"] if plan.busy else [])
+
+
+def _deps_name(image: ImageInfo) -> str:
+    return f"({image.id[7:19]}, deps {image.labels.get(KEY_LABEL, '')[:12]})"
 
 
 @app.command("pin")

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from harness.buildsteps import read_journals
+from harness.context import KEY_LABEL
 from harness.naming import LAST_GOOD, SESSION_LABEL, STATE_LABEL, WRAPPER_LABEL
 from harness.ports import GcEngine, StateStore
 from harness.retention import BuildSteps, GcPlan, plan_gc
@@ -41,6 +42,7 @@ def gc(
         session_alive=session_alive,
         dangling=_dangling(engine, mine),
         builds=builds,
+        deps_images=engine.images(mine, "harness.stage=deps"),
     )
     if dry_run:
         return plan, problems
@@ -56,6 +58,14 @@ def _apply(engine: GcEngine, plan: GcPlan, state_dir: Path) -> list[str]:
         if Path(journal).resolve().is_relative_to(builds_root):
             Path(journal).unlink(missing_ok=True)
     problems = [problem for image in plan.remove_images for problem in _remove_image(engine, image)]
+    # After the commit images built FROM them, and each delta before its base (the plan's order):
+    # the engine refuses an image with children. A refusal is said; the next gc tries again.
+    problems += [
+        f"untagged deps image {image.id[7:19]} (deps {image.labels.get(KEY_LABEL, '')[:12]}): "
+        "the engine refused (in use or has children); the next gc tries again"
+        for image in plan.remove_deps
+        if not engine.remove_image(image.id)
+    ]
     for image_id in plan.remove_dangling:
         engine.remove_image(image_id)
     runs_root = (state_dir / "runs").resolve()
@@ -88,11 +98,9 @@ def _remove_image(engine: GcEngine, image: ImageInfo) -> list[str]:
 
 def _dangling(engine: GcEngine, mine: str) -> list[str]:
     """Untagged images of this state that nothing builds on: the env build's kept install stage,
-    and env or deps images whose tag a later (--no-cache) build took."""
-    found = (
-        engine.dangling(mine, label)
-        for label in ("harness.purpose=build-stage", "harness.stage=env", "harness.stage=deps")
-    )
+    and env images whose tag a later (--no-cache) build took. Untagged deps images are the plan's
+    (retention.plan_deps): a delta chain decides which go."""
+    found = (engine.dangling(mine, label) for label in ("harness.purpose=build-stage", "harness.stage=env"))
     return list(dict.fromkeys(i for ids in found for i in ids))
 
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from harness.adapters.git_repo import write_commits
 from harness.errors import EXIT_FAIL, EXIT_USAGE
 from harness.naming import PRODUCTION
 from harness.sample.make import broken_import, knob, template
-from tests.conftest import write_config
+from tests.conftest import BASE_IMAGE, write_config
 from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
@@ -180,6 +182,51 @@ def test_gc_keeps_what_it_must_and_dry_run_removes_nothing(project: Project) -> 
     assert after[good[3]] == before[good[3]]  # last-good
     assert after[bad] == before[bad]  # newest commit image
     assert after[good[1]] is None and after[good[2]] is None
+
+
+def _deps_like(project: Project, state: str, key: str, *, base: str, built_from: str, tag: str = "") -> str:
+    """A deps-like image of `state`: a container of image `base`, committed with a deps image's
+    labels (`built_from`: the key its harness.deps-base names); untagged unless `tag`."""
+    client = project.engine.client
+    container = client.containers.create(base, command="true", labels={"harness.test": "gc-chain"})
+    try:
+        labels = {"harness.state": state, "harness.stage": "deps", "harness.key": key, "harness.deps-base": built_from}
+        change = "LABEL " + " ".join(f'{k}="{v}"' for k, v in labels.items())
+        repository = f"{project.repo}-deps" if tag else None
+        return str(container.commit(repository=repository, tag=tag or None, changes=[change]).id)
+    finally:
+        container.remove(force=True)
+
+
+def test_gc_removes_a_delta_chain_nothing_keeps_in_one_run_and_keeps_a_base_a_delta_names(project: Project) -> None:
+    store = project.store()
+    state = store.state_id()
+    store.close()
+    made: list[str] = []
+    try:
+        # a <- b <- c (untagged) and a <- t (tagged), each a `docker commit` of a container of the one
+        # before: the engine records the parent, and does not list an untagged image with children.
+        made.append(a := _deps_like(project, state, "a" * 64, base=BASE_IMAGE, built_from=""))
+        made.append(b := _deps_like(project, state, "b" * 64, base=a, built_from="a" * 64))
+        made.append(c := _deps_like(project, state, "c" * 64, base=b, built_from="b" * 64))
+        made.append(t := _deps_like(project, state, "d" * 64, base=a, built_from="a" * 64, tag="dddd"))
+        # n: a delta whose base o the engine knows nothing of (no parent recorded): only the label.
+        made.append(o := _deps_like(project, state, "e" * 64, base=BASE_IMAGE, built_from=""))
+        made.append(n := _deps_like(project, state, "f" * 64, base=BASE_IMAGE, built_from="e" * 64, tag="ffff"))
+        code, output = project.run("gc", "--dry-run")
+        assert code == 0, output
+        assert f"would remove untagged deps image ({c[7:19]}, deps {'c' * 12})" in output, output
+        assert f"kept untagged deps image ({o[7:19]}, deps {'e' * 12}): base of deps {'f' * 12} (delta chain)" in output
+        code, output = project.run("gc")
+        assert code == 0 and "not removed" not in output, output
+        present = {i: project.engine.images.image_id(i) is not None for i in (a, b, c, t, o, n)}
+        # c went, and b with it (the engine prunes an untagged parent left without children);
+        # a stays under t, o under n (the label alone).
+        assert present == {a: True, b: False, c: False, t: True, o: True, n: True}, output
+    finally:
+        for image_id in reversed(made):
+            with contextlib.suppress(docker.errors.APIError):
+                project.engine.client.images.remove(image_id, force=True)
 
 
 def test_pin_points_the_gitlink_at_production(project: Project, tmp_path: Path) -> None:
