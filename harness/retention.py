@@ -25,13 +25,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from harness.context import KEY_LABEL
+from harness.lock import BASE_LABEL
 from harness.model import Release, RunRecord
 from harness.naming import SESSION_LABEL
 from harness.services import ContainerInfo, ImageInfo
 
 # The harness.key of the deps image a delta deps image was built FROM; "" or absent: built from
 # the env image (an older deps image carries none). The deps build writes it (harness/lock.py).
-DEPS_BASE_LABEL = "harness.deps-base"
+DEPS_BASE_LABEL = BASE_LABEL  # lock.py: the deps key a delta was built FROM
 DEPS_KEY_LABEL = "harness.deps-key"  # on a commit image: the deps image it was built FROM
 
 
