@@ -108,6 +108,7 @@ class Config:
     build_timeout_s: int
     build_retries: int  # env and deps builds that failed for network reasons are tried again this often
     build_backoff_s: float  # ... after this, then 3x longer each time
+    cache_volume: str  # the engine volume of uv's download cache the deps builds share
     ca_bundle: Path | None
     wheelhouse: Path | None
     pip_options: tuple[str, ...]
@@ -315,6 +316,16 @@ TOP_KEYS = frozenset(
 )
 
 
+_VOLUME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+
+
+def _volume_name(sec: Section, name: str, default: str) -> str:
+    value: str = sec.string(name, default)
+    if not _VOLUME.fullmatch(value):
+        raise ConfigError(sec.source, sec.key(name), f"{value!r} is not a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)")
+    return value
+
+
 def _config(path: Path, data: dict[str, object]) -> Config:
     top = Section(str(path), "", data)
     top.check_keys(TOP_KEYS)
@@ -323,7 +334,9 @@ def _config(path: Path, data: dict[str, object]) -> Config:
     up, img, build, run = (top.section(n) for n in ("upstream", "image", "build", "run"))
     up.check_keys({"url", "mirror_dir", "fetch_timeout_s"})
     img.check_keys({"repo", "recipe", "docker_dir"})
-    build.check_keys({"timeout_s", "ca_bundle", "wheelhouse", "pip_options", "retries", "retry_backoff_s"})
+    build.check_keys(
+        {"timeout_s", "ca_bundle", "wheelhouse", "pip_options", "retries", "retry_backoff_s", "cache_volume"}
+    )
     run.check_keys({"gpu", "gpus", "timeout_s", "model_cache", "driver_dir", *LIMIT_KEYS})
     url = _git_url(up.string("url", required=True), base)
     repo = _repo(img, path)
@@ -345,6 +358,7 @@ def _config(path: Path, data: dict[str, object]) -> Config:
         ca_bundle=_existing(build, "ca_bundle", base, kind="file"),
         wheelhouse=_existing(build, "wheelhouse", base, kind="folder"),
         pip_options=build.strings("pip_options"),
+        cache_volume=_volume_name(build, "cache_volume", "harness-uv-cache"),
         gpu=run.choice("gpu", "auto", GPU_MODES),
         gpus=_gpu_ids(run),
         run_timeout_s=run.integer("timeout_s", 1800, low=5, high=86400),

@@ -93,6 +93,7 @@ class BuildPlan:
     backoff_s: float
     state_dir: Path
     wrapper: WrapperPlan | None = None
+    cache_volume: str = "harness-uv-cache"  # uv's download cache, an engine volume (ops/deps.py)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -319,6 +320,7 @@ def build_plan(cfg: Config) -> BuildPlan:
         retries=cfg.build_retries,
         backoff_s=cfg.build_backoff_s,
         state_dir=cfg.state_dir,
+        cache_volume=cfg.cache_volume,
     )
 
 

@@ -194,8 +194,7 @@ def build_commit_image(
     env = plan_env(plan.recipe, host, plan.repo)
     deps = plan_deps(env, filters, plan.recipe, host, plan.repo)
     env_result = _ensure_base(plan, env, builder, reporter, no_cache=no_cache)
-    settings = DepsSettings(timeout_s=plan.timeout_s, retries=plan.retries, backoff_s=plan.backoff_s, rebuild=no_cache)
-    deps_result = ensure_deps(builder, deps, reporter, settings)
+    deps_result = ensure_deps(builder, deps, reporter, deps_settings(plan, no_cache=no_cache))
     freeze = _pip_freeze(builder, deps_result, plan.state_dir / "cache")
     spec = plan_commit(
         commit=commit,
@@ -225,6 +224,16 @@ def build_commit_image(
         stages=(env_result, deps_result, result),
         filters=filters,
         skipped_files=tuple(skipped),
+    )
+
+
+def deps_settings(plan: BuildPlan, *, no_cache: bool) -> DepsSettings:
+    return DepsSettings(
+        timeout_s=plan.timeout_s,
+        retries=plan.retries,
+        backoff_s=plan.backoff_s,
+        rebuild=no_cache,
+        cache_volume=plan.cache_volume,
     )
 
 

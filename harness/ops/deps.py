@@ -22,7 +22,6 @@ from harness.lock import BASE_LABEL, HOW_LABEL, LOCK_LABEL, Candidate, Lock, clo
 from harness.model import BuildResult, CommitTo, ScriptJob, ScriptResult
 from harness.ports import ImageBuilder, Reporter
 
-CACHE_VOLUME = "harness-uv-cache"
 _CACHE_DIR = "/root/.cache/uv"
 _JOB_ENV = (("UV_CACHE_DIR", _CACHE_DIR),)
 _FREEZE, _RESOLVE = "/opt/harness/freeze.txt", "/opt/harness/resolve.txt"
@@ -35,6 +34,7 @@ class DepsSettings:
     retries: int
     backoff_s: float
     rebuild: bool = False  # --no-cache: a clean build from the env image, whatever exists
+    cache_volume: str = "harness-uv-cache"
 
 
 def ensure_deps(builder: ImageBuilder, spec: DepsSpec, reporter: Reporter, settings: DepsSettings) -> BuildResult:
@@ -54,14 +54,16 @@ def ensure_deps(builder: ImageBuilder, spec: DepsSpec, reporter: Reporter, setti
     return BuildResult(image_id=image_id, tag=spec.tag, reused=False, seconds=seconds)
 
 
-def _job(spec: DepsSpec, image: str, command: str, files: tuple[tuple[str, bytes], ...] = ()) -> ScriptJob:
+def _job(
+    spec: DepsSpec, image: str, command: str, settings: DepsSettings, files: tuple[tuple[str, bytes], ...] = ()
+) -> ScriptJob:
     return ScriptJob(
         stage="deps",
         image=image,
         command=("sh", "/opt/harness/deps.sh", command),
         files=spec.files + files,
         env=_JOB_ENV,
-        volumes=((CACHE_VOLUME, _CACHE_DIR),),
+        volumes=((settings.cache_volume, _CACHE_DIR),),
         read_back=(_FREEZE, _RESOLVE),
     )
 
@@ -70,7 +72,7 @@ def _resolve(builder: ImageBuilder, spec: DepsSpec, reporter: Reporter, settings
     """(the lock, the env's own environment after pre_install); the commit's failure when uv
     finds no solution, with uv's words."""
     result = builder.run_script(
-        _job(spec, spec.env_tag, "resolve"), timeout_s=settings.timeout_s, on_line=reporter.line
+        _job(spec, spec.env_tag, "resolve", settings), timeout_s=settings.timeout_s, on_line=reporter.line
     )
     _check(result, "its requirements cannot be installed")
     lock = resolved(result.file(_FREEZE), result.file(_RESOLVE))
@@ -122,7 +124,7 @@ def _sync(
 ) -> str:
     labels = (*spec.labels, (LOCK_LABEL, lock.text), (BASE_LABEL, base.key), (HOW_LABEL, how))
     job = replace(
-        _job(spec, base.image, "sync", (("lock.txt", spec.lock_file(lock)),)),
+        _job(spec, base.image, "sync", settings, (("lock.txt", spec.lock_file(lock)),)),
         commit=CommitTo(tag=spec.tag, labels=labels, changes=DEPS_RUNTIME),
     )
     result = builder.run_script(

@@ -1,12 +1,10 @@
-"""Leftovers (issue 13): build-step containers of a dead build, untagged duplicate commit images.
+"""Leftovers (issue 13): build containers of a dead build, untagged duplicate commit images.
 
-A build's RUN step here blocks (the recipe's pre-install waits for a file that never appears).
-The engine removes a step whose client it sees go; it keeps it when it stops (the reported
-case: stopped step containers after a restart) or never learns the client is gone. A shared
-engine cannot be stopped in a test, so harness reaches it through a socket proxy that never
-passes a disconnect on: killing harness then leaves the step running as the engine's own stop
-would leave it stopped. `gc` of the building state reaps it once that process is dead, never
-while it lives, and never another state's.
+A deps build here blocks (the recipe's pre-install waits for a file that never appears). It runs
+in a container harness made (issue 18: not a classic builder step), which the engine runs on
+when harness is killed. `gc` of the building state reaps it once that process is dead, never
+while it lives, and never another state's. (Classic builder steps of env and commit builds are
+journaled for gc: tests/unit/test_buildsteps.py.)
 """
 
 from __future__ import annotations
@@ -16,8 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
-import socketserver
 import subprocess
 import sys
 import threading
@@ -60,54 +56,6 @@ def _state(project: Project) -> str:
         store.close()
 
 
-ENGINE = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
-
-
-class _Deaf(socketserver.BaseRequestHandler):
-    """Forwards to the engine; when the client goes, the engine's side stays open and is drained."""
-
-    def handle(self) -> None:
-        upstream = socket.socket(socket.AF_UNIX)
-        upstream.connect(ENGINE)
-        server = self.server
-        assert isinstance(server, _DeafServer)
-        server.held.append(upstream)
-
-        def back() -> None:
-            with contextlib.suppress(OSError):
-                while data := upstream.recv(65536):
-                    with contextlib.suppress(OSError):
-                        self.request.sendall(data)
-
-        threading.Thread(target=back, daemon=True).start()
-        with contextlib.suppress(OSError):
-            while data := self.request.recv(65536):
-                upstream.sendall(data)
-
-
-class _DeafServer(socketserver.ThreadingUnixStreamServer):
-    """Keeps the engine's side of every connection, to close when the proxy goes."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path, _Deaf)
-        self.held: list[socket.socket] = []
-
-
-@contextlib.contextmanager
-def deaf_proxy(path: Path) -> Iterator[str]:
-    server = _DeafServer(str(path))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"unix://{path}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        for held in server.held:
-            with contextlib.suppress(OSError):
-                held.close()
-
-
 def _harness(
     project: Project, log: Path, *args: str, out: int = subprocess.DEVNULL, engine: str = ""
 ) -> subprocess.Popen[bytes]:
@@ -119,15 +67,15 @@ def _harness(
 
 
 def _blocked_step(project: Project, proc: subprocess.Popen[bytes], log: Path) -> Any:
-    """The running pre-install step container of `proc`'s build, once harness has seen it start."""
+    """The running deps build container of `proc` (blocked in the recipe's pre-install), once
+    harness has printed its pre-install's first line."""
     state = _state(project)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
         running = project.engine.client.containers.list(filters={"label": f"harness.state={state}"})
-        steps = [c for c in running if "pre-install.sh" in " ".join(c.attrs["Config"].get("Cmd") or [])]
-        # -v prints every build line; "Running in <id>" comes once harness has read it.
-        if steps and f"Running in {str(steps[0].id)[:12]}" in log.read_text():
+        steps = [c for c in running if "deps.sh" in " ".join(c.attrs["Config"].get("Cmd") or [])]
+        if steps and "harness-never" in log.read_text():  # -v prints every build line
             return steps[0]
         time.sleep(0.5)
     raise AssertionError(f"no blocked build step in 600 s: {log.read_text()[-2000:]}")
@@ -158,19 +106,18 @@ def cleanup(engine: Any) -> Iterator[list[Any]]:
                     engine.client.images.remove(image["Id"])
 
 
-def test_gc_reaps_the_build_step_container_of_a_killed_harness_never_a_live_one(
+def test_gc_reaps_the_deps_build_container_of_a_killed_harness_never_a_live_one(
     tmp_path: Path, engine: Any, cleanup: list[Any]
 ) -> None:
+    # A deps build runs in a container harness made (not a classic builder step): killing harness
+    # leaves it running, as the engine knows of no client to lose. It carries the session.
     a = _project(tmp_path / "a", engine, block=True)
     b = _project(tmp_path / "b", engine, block=True)
     cleanup += [a, b]
     a_sha = a.commit("a", template())
     b_sha = b.commit("b", template())
-    proxy = contextlib.ExitStack()
-    cleanup.append(proxy)
-    via = proxy.enter_context(deaf_proxy(tmp_path / "engine.sock"))
-    a_proc = _harness(a, tmp_path / "a.log", "build-and-test", a_sha, "-v", engine=via)
-    b_proc = _harness(b, tmp_path / "b.log", "build-and-test", b_sha, "-v", engine=via)
+    a_proc = _harness(a, tmp_path / "a.log", "build-and-test", a_sha, "-v")
+    b_proc = _harness(b, tmp_path / "b.log", "build-and-test", b_sha, "-v")
     cleanup += [a_proc, b_proc]
     a_step = _blocked_step(a, a_proc, tmp_path / "a.log")
     b_step = _blocked_step(b, b_proc, tmp_path / "b.log")
@@ -178,22 +125,20 @@ def test_gc_reaps_the_build_step_container_of_a_killed_harness_never_a_live_one(
     a_proc.send_signal(signal.SIGKILL)
     a_proc.wait(timeout=30)
     a_step.reload()
-    assert a_step.status == "running"  # as far as the engine knows, its build goes on
+    assert a_step.status == "running"  # its harness is gone; the engine runs it on
 
     code, output = a.run("gc", "--dry-run")
     assert code == 0, output
-    assert f"would remove build-step container {a_step.id[:12]}" in output, output
-    assert b_step.id[:12] not in output  # another state's: never listed
+    assert f"would remove leftover container {a_step.name} (running)" in output, output
+    assert b_step.name not in output  # another state's: never listed
     a_step.reload()  # a dry run removes nothing
-    # B's build is in progress: its own gc keeps its step container, and says why.
-    code, output = b.run("gc", "--dry-run")
+    code, output = b.run("gc", "--dry-run")  # B's harness lives: its container is not a leftover
     assert code == 0, output
-    assert f"kept build-step container {b_step.id[:12]}" in output, output
-    assert a_step.id[:12] not in output
+    assert b_step.name not in output and a_step.name not in output, output
 
     code, output = a.run("gc")
     assert code == 0, output
-    assert f"removed build-step container {a_step.id[:12]}" in output, output
+    assert f"removed leftover container {a_step.name}" in output, output
     with pytest.raises(docker.errors.NotFound):
         a_step.reload()
     b_step.reload()
@@ -203,11 +148,9 @@ def test_gc_reaps_the_build_step_container_of_a_killed_harness_never_a_live_one(
     b_proc.wait(timeout=30)
     code, output = b.run("gc")
     assert code == 0, output
-    assert f"removed build-step container {b_step.id[:12]}" in output, output
+    assert f"removed leftover container {b_step.name}" in output, output
     with pytest.raises(docker.errors.NotFound):
         b_step.reload()
-    code, output = a.run("gc", "--dry-run")
-    assert "build-step container" not in output, output  # the journal went with its containers
 
 
 def _duplicates(project: Project, state: str, sha: str) -> set[str]:
