@@ -87,7 +87,7 @@ def answer(commits: Sequence[str], verdicts: Mapping[str, Verdict]) -> Answer:
 
 
 def endpoint_problem(good: str, bad: str, verdicts: Mapping[str, Verdict]) -> str | None:
-    """Why the endpoints cannot bound a bisect (checked before any further build), or None."""
+    """Why the endpoints cannot bound a bisect (checked before any other probe runs), or None."""
     g, b = verdicts.get(good), verdicts.get(bad)
     if g is not Verdict.PASS:
         return f"the good endpoint {good[:12]} is not good here ({g.value if g else 'untested'}): pick an older --good"
@@ -112,6 +112,34 @@ def next_round(commits: Sequence[str], verdicts: Mapping[str, Verdict], k: int) 
             break
         picks.append(min(free, key=lambda i: (abs(i - target), i)))
     return [commits[i] for i in sorted(set(picks))]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Speculation:
+    """Images to build at once before the endpoints are checked (issue 18): the endpoints with no
+    verdict to keep, and the first probes that follow if both turn out as claimed. Their runs
+    still wait for the endpoint check: a speculative probe is only ever built ahead."""
+
+    endpoints: tuple[str, ...]  # good first, then bad
+    probes: tuple[str, ...]  # the midpoint, or with k > 1 the first round
+
+    @property
+    def builds(self) -> tuple[str, ...]:
+        return (*self.endpoints, *self.probes)
+
+
+def speculate(commits: Sequence[str], kept: Mapping[str, Verdict], k: int) -> Speculation | None:
+    """What to build at once while the endpoints are unknown; None for the plain order (check
+    the endpoints, then probe). `kept`: the endpoints' recorded verdicts an endpoint check keeps.
+    Both kept: nothing to overlap. One kept that already disagrees: the bisect stops at the check,
+    so building probes would be waste."""
+    if len(commits) < 2:
+        return None
+    claimed = {commits[0]: Verdict.PASS, commits[-1]: Verdict.FAIL}
+    unknown = tuple(c for c in claimed if c not in kept)
+    if not unknown or any(kept[c] is not v for c, v in claimed.items() if c in kept):
+        return None
+    return Speculation(endpoints=unknown, probes=tuple(next_round(commits, claimed, k)))
 
 
 @dataclass(frozen=True, kw_only=True)

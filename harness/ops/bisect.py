@@ -1,8 +1,10 @@
 """bisect: find the first bad upstream commit over per-commit images, reusing every record.
 
 Endpoints are checked first; each probe is build-and-test at the chosen level unless a
-run for that commit, suite and level is already recorded. While one probe runs, the next
-probes of both possible outcomes are built in the background (`jobs`), and kept as images.
+run for that commit, suite and level is already recorded. An endpoint with no recorded
+verdict is built at once with the other and with the first probes (speculatively: they run
+only once the endpoints check out). While one probe runs, the next probes of both possible
+outcomes are built in the background (`prefetch_builds`), and kept as images.
 Infra verdicts are skips. Bisect never touches production; last-good only moves forward.
 With a symptom (--reason, --case), a failure that does not show it is a skip too. When the
 first bad commit is a merge, the branch it merged is bisected as well (merge base to its
@@ -11,24 +13,25 @@ second parent) and the commit there is named, or why it cannot be.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from harness.bisect import (
     ANY_FAILURE,
     Answer,
+    Speculation,
     Symptom,
     answer,
     endpoint_problem,
     next_probe,
     next_round,
     prefetch,
+    speculate,
 )
 from harness.errors import BisectError
 from harness.model import BisectSession, BisectStep, Commit, Level, Side, Verdict
 from harness.ops.build_and_test import new_run_id
 from harness.ops.culprit import Culprit, InsideMerge, culprit_report, inside_merge, inside_merge_dict
-from harness.ops.probe import UPSTREAM_ONLY, BisectWorld, DepsPolicy, Prober, Sides, build_ahead
+from harness.ops.probe import UPSTREAM_ONLY, Ahead, BisectWorld, DepsPolicy, Prober, Sides
 from harness.plan import Plan
 from harness.ports import BisectRecords, Reporter, Upstream
 
@@ -40,7 +43,7 @@ class BisectReport:
     steps: tuple[BisectStep, ...]
     answer: Answer
     culprit: Culprit | None
-    prefetched: tuple[str, ...]
+    prefetched: tuple[str, ...]  # the commits whose image was asked of the background, in that order
     inside_merge: InsideMerge | None = None
 
 
@@ -69,12 +72,7 @@ def run_bisect(
     _announce(bw.world.reporter, walked, (good_ref, bad_ref), session, len(commits), symptom)
     plan = sides.plan(plan, bad.sha)  # the fixed side pinned: parallel probes vary upstream only
     prober = Prober(plan, bw, session, policy)
-    prober.probe_endpoint(good.sha, "good")
-    prober.probe_endpoint(bad.sha, "bad")
-    problem = endpoint_problem(good.sha, bad.sha, prober.verdicts)
-    if problem:
-        raise BisectError(f"{_other_failure(prober, bad.sha) or problem} (endpoints checked before any further build)")
-    prefetched = _probe_range(prober, commits, jobs=jobs, prefetch_builds=prefetch_builds)
+    prefetched = _probe_all(prober, commits, jobs=jobs, prefetch_builds=prefetch_builds)
     result = answer(commits, prober.verdicts)
     culprit = culprit_report(walked, result.first_bad) if result.first_bad else None
     inside = inside_merge(prober, walked, result.first_bad) if result.first_bad else None
@@ -164,28 +162,69 @@ def _announce(
         reporter.step(f"symptom: a commit is bad only when {symptom.describe()}; other failures are skips")
 
 
-def _probe_range(prober: Prober, commits: list[str], *, jobs: int, prefetch_builds: int) -> tuple[str, ...]:
+def _probe_all(prober: Prober, commits: list[str], *, jobs: int, prefetch_builds: int) -> tuple[str, ...]:
+    """The endpoints, then the range, with images built in the background: speculatively at
+    first (issue 18), then ahead of each probe. The commits whose image was asked of it."""
+    background = 0 if prober.plan.level == "contract" else prefetch_builds  # contract: nothing is built
+    guess = _speculation(prober, commits, jobs) if background else None  # --prefetch 0: none wanted
+    with Ahead(prober, workers=max(background, len(guess.builds) if guess else 0)) as ahead:
+        if guess is not None:
+            _speculate(prober, ahead, guess)
+        _check_endpoints(prober, ahead, commits[0], commits[-1])
+        _probe_range(prober, commits, ahead, jobs=jobs, prefetch_builds=prefetch_builds)
+    return tuple(ahead.submitted)
+
+
+def _speculation(prober: Prober, commits: list[str], jobs: int) -> Speculation | None:
+    """What to build at once while an endpoint has no verdict to keep: the endpoints and the
+    first probes, assuming the endpoints are as claimed; None for the plain order."""
+    ends = (commits[0], commits[-1])
+    return speculate(commits, {sha: v for sha in ends if (v := prober.kept(sha)) is not None}, jobs)
+
+
+def _speculate(prober: Prober, ahead: Ahead, guess: Speculation) -> None:
+    """Start every speculative build at once (the pool has a worker for each), and say so."""
+    started = [sha for sha in guess.endpoints if ahead.start(sha, endpoint=True)]
+    started += [sha for sha in guess.probes if ahead.start(sha)]
+    if len(started) < 2:  # one build alone overlaps nothing: as good as the plain order
+        return
+    names = [sha[:12] for sha in guess.endpoints if sha in started]
+    probes = [sha[:12] for sha in guess.probes if sha in started]
+    if probes:
+        names.append(f"{'midpoint' if len(guess.probes) == 1 else 'first round'} {', '.join(probes)}")
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    prober.bw.world.reporter.step(f"speculative: building {listed} at once")
+
+
+def _check_endpoints(prober: Prober, ahead: Ahead, good: str, bad: str) -> None:
+    """Both endpoints probed, one after another as before, each once its image is built; stop
+    when one is not as claimed. The speculative probes are never run then (so never a step of
+    the bisect nor part of its answer, and no run is recorded for them): with one GPU the runs
+    go one at a time anyway, and with --jobs the first round waits for this check rather than
+    share the GPUs with the endpoints, which keeps probe_round and its records as they were.
+    Their images stay, as any image built ahead does."""
+    for sha, which in ((good, "good"), (bad, "bad")):
+        ahead.claim(sha)
+        prober.probe_endpoint(sha, which)
+    problem = endpoint_problem(good, bad, prober.verdicts)
+    if problem:
+        raise BisectError(f"{_other_failure(prober, bad) or problem} (endpoints checked before any other probe ran)")
+
+
+def _probe_range(prober: Prober, commits: list[str], ahead: Ahead, *, jobs: int, prefetch_builds: int) -> None:
     """Probe until the first bad commit is found: rounds of `jobs` probes at once, then one at a
-    time with the next probes' images built ahead. The commits whose image was built ahead."""
-    submitted: dict[str, Future[None]] = {}
-    ahead = prefetch_builds > 0 and prober.plan.level != "contract"
-    pool = ThreadPoolExecutor(max_workers=prefetch_builds) if ahead else None
-    state = prober.bw.world.store.state_id()  # read here: the store's connection stays in this thread
-    try:
-        while jobs > 1 and (batch := next_round(commits, prober.verdicts, jobs)):
-            prober.probe_round(batch)  # multisection: the window shrinks by jobs+1 per round
-        while (sha := next_probe(commits, prober.verdicts)) is not None:
-            # Build ahead only while a fresh probe runs: a reused record leaves no time to fill.
-            if pool is not None and prober.recorded(sha) is None:
-                for nxt in prefetch(commits, prober.verdicts, sha, prefetch_builds):
-                    if nxt not in submitted and prober.recorded(nxt) is None:
-                        ahead_plan = prober.sides.plan(prober.plan, nxt)
-                        submitted[nxt] = pool.submit(build_ahead, ahead_plan.build, prober.bw, ahead_plan.ref, state)
-            prober.probe(sha)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-    return tuple(s for s, f in submitted.items() if f.done())
+    time with the next probes' images built ahead."""
+    while jobs > 1 and (batch := next_round(commits, prober.verdicts, jobs)):
+        for member in batch:
+            ahead.claim(member)
+        prober.probe_round(batch)  # multisection: the window shrinks by jobs+1 per round
+    while (sha := next_probe(commits, prober.verdicts)) is not None:
+        # Build ahead only while a fresh probe runs: a reused record leaves no time to fill.
+        if prober.recorded(sha) is None:
+            for nxt in prefetch(commits, prober.verdicts, sha, prefetch_builds):
+                ahead.start(nxt)
+        ahead.claim(sha)
+        prober.probe(sha)
 
 
 def _other_failure(prober: Prober, bad: str) -> str | None:

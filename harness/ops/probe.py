@@ -7,6 +7,7 @@ import dataclasses
 import datetime
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Literal
 
@@ -98,6 +99,12 @@ class Prober:
     def recorded(self, sha: str) -> Verdict | None:
         run = self._recorded_run(sha)
         return self._judge(run) if run else None
+
+    def kept(self, sha: str) -> Verdict | None:
+        """The recorded verdict an endpoint check keeps: None without a record, or with an infra
+        one (probe_endpoint tests that endpoint again, fresh)."""
+        run = self._recorded_run(sha)
+        return None if run is None or run.verdict in INFRA_VERDICTS else self._judge(run)
 
     def _judge(self, record: RunRecord) -> Verdict:
         return symptom_verdict(self._as_bisect(record.verdict, record.image_id), record, self.symptom)
@@ -197,6 +204,44 @@ class Prober:
         note = " (a failure without the symptom: skipped)" if other else ""
         self.bw.world.reporter.step(f"probe {sha[:12]}: {verdict.value.upper()} ({source}) {record.summary}{note}")
         return verdict
+
+
+class Ahead:
+    """Images built in the background while the bisect runs probes: the speculative first
+    builds, then each probe's likely successors (kept as images, subject to gc). A probe claims
+    its image before it runs, so one image is never built twice at once."""
+
+    def __init__(self, prober: Prober, workers: int) -> None:
+        self.prober = prober
+        self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
+        self.state = prober.bw.world.store.state_id()  # read here: the store's connection stays in this thread
+        self.submitted: dict[str, Future[None]] = {}
+
+    def __enter__(self) -> Ahead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Wait for the builds under way (an engine build is not cut short), drop the queued ones."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def start(self, sha: str, *, endpoint: bool = False) -> bool:
+        """Build `sha`'s image in the background, unless that is under way or a record answers
+        for `sha` (its probe reuses the record: no image needed; an endpoint's infra record does
+        not, it is tested again). Whether it was started."""
+        answered = self.prober.kept(sha) if endpoint else self.prober.recorded(sha)
+        if self.pool is None or sha in self.submitted or answered is not None:
+            return False
+        plan = self.prober.sides.plan(self.prober.plan, sha)
+        self.submitted[sha] = self.pool.submit(build_ahead, plan.build, self.prober.bw, plan.ref, self.state)
+        return True
+
+    def claim(self, sha: str) -> None:
+        """Before `sha` is probed: wait for its build under way. One still queued is dropped: the
+        probe builds it at once rather than wait behind builds it does not need."""
+        future = self.submitted.get(sha)
+        if future is not None and not future.cancel():
+            wait([future])  # not .result(): a build ahead's failure is for the probe to meet
 
 
 def build_ahead(plan: BuildPlan, bw: BisectWorld, sha: str, state: str) -> None:

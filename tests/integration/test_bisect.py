@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from harness.adapters.git_repo import write_commits
-from harness.bisect import next_round
+from harness.bisect import next_probe, next_round
 from harness.bisect_log import BisectLog
 from harness.errors import EXIT_INTERRUPTED, EXIT_USAGE
 from harness.model import Verdict
@@ -72,10 +72,14 @@ def test_bisect_names_culprit_skips_infra_and_reuses_everything(project: Project
     assert len(project.store().runs(1000)) == runs
 
 
-def test_bad_endpoints_stop_before_any_further_build(project: Project) -> None:
+def test_bad_endpoints_stop_before_any_other_probe_runs(project: Project) -> None:
     shas = write_commits(project.upstream, _history())
     code, doc = _bisect(project, "--good", shas[CULPRIT], "--bad", shas[-1])
     assert code == EXIT_USAGE and "good endpoint" in str(doc["output"])
+    # The midpoint was built at once with the endpoints (issue 18), but never run: no record.
+    midpoint = next_probe(shas[CULPRIT:], {shas[CULPRIT]: Verdict.PASS, shas[-1]: Verdict.FAIL})
+    assert midpoint is not None and f"and midpoint {midpoint[:12]} at once" in str(doc["output"])
+    assert project.engine.images.image_id(f"{project.repo}:{midpoint[:12]}") is not None
     assert {r.commit for r in project.store().runs(1000)} == {shas[CULPRIT], shas[-1]}
 
 

@@ -7,7 +7,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.bisect import answer, endpoint_problem, next_probe, prefetch
+from harness.bisect import Speculation, answer, endpoint_problem, next_probe, next_round, prefetch, speculate
 from harness.model import Verdict
 
 
@@ -121,8 +121,6 @@ def test_multisection_same_answer_in_log_k_plus_1_rounds(data: st.DataObject) ->
 
 
 def _check_multisection(n: int, k: int, first_bad: int) -> None:
-    from harness.bisect import next_round
-
     commits = [f"c{i:04d}" for i in range(n)]
     verdicts = {commits[0]: Verdict.PASS, commits[-1]: Verdict.FAIL}
     rounds = 0
@@ -135,3 +133,30 @@ def _check_multisection(n: int, k: int, first_bad: int) -> None:
     assert rounds <= (math.ceil(math.log(n - 1, k + 1)) if n > 2 else 0)  # N-1 candidates, k+1 parts a round
     _, _, plain = _run(n, first_bad)
     assert rounds <= max(1, len(plain))  # never more rounds than the plain bisect's probes
+
+
+def test_speculation_builds_unknown_endpoints_with_the_midpoint() -> None:
+    commits = [f"c{i}" for i in range(9)]
+    assert speculate(commits, {}, 1) == Speculation(endpoints=("c0", "c8"), probes=("c4",))
+    assert speculate(commits, {"c8": Verdict.FAIL}, 1) == Speculation(endpoints=("c0",), probes=("c4",))
+    assert speculate(commits, {"c0": Verdict.PASS}, 1) == Speculation(endpoints=("c8",), probes=("c4",))
+    assert speculate(commits, {}, 2) == Speculation(endpoints=("c0", "c8"), probes=("c3", "c5"))
+    assert speculate(["a", "b"], {}, 1) == Speculation(endpoints=("a", "b"), probes=())  # nothing between
+    assert speculate(["a"], {}, 1) is None
+
+
+def test_no_speculation_when_recorded_endpoints_settle_it() -> None:
+    commits = [f"c{i}" for i in range(9)]
+    assert speculate(commits, {"c0": Verdict.PASS, "c8": Verdict.FAIL}, 1) is None  # both kept: today's flow
+    assert speculate(commits, {"c0": Verdict.FAIL}, 1) is None  # the check will stop the bisect
+    assert speculate(commits, {"c8": Verdict.SKIP}, 1) is None  # e.g. a failure without the symptom
+
+
+@given(st.integers(min_value=2, max_value=300), st.integers(min_value=1, max_value=8))
+def test_speculative_probes_are_the_first_the_bisect_makes(n: int, k: int) -> None:
+    commits = [f"c{i}" for i in range(n)]
+    guess = speculate(commits, {}, k)
+    assert guess is not None and guess.builds[:2] == (commits[0], commits[-1])
+    checked = {commits[0]: Verdict.PASS, commits[-1]: Verdict.FAIL}  # the endpoints, as claimed
+    first = next_round(commits, checked, k) if k > 1 else [p for p in [next_probe(commits, checked)] if p]
+    assert list(guess.probes) == first
