@@ -4,7 +4,8 @@
   P7 time: deps image of a requirements change, delta / cold deps build     goal <= 0.15
   P7 disk: that delta's added layer / a cold deps layer                      goal <= 0.10
 
-The commits: a deps image of `--base` (default main's 8681e9f7) first, then `--change`
+The recipe is real_bisect.py's (images/cpu-wan2gp, smplfitter dropped), so both benches share one
+env image. The commits: a deps image of `--base` (default main's 8681e9f7) first, then `--change`
 (default e9ef465d, whose requirements differ from main's by tiktoken, fugashi, unidic-lite).
 "pip today" is the deps Dockerfile harness used before uv (`git show 49024ab:docker/deps.Dockerfile`),
 built with the classic builder and no layer cache FROM the same env image, on the same filtered
@@ -19,6 +20,7 @@ import io
 import os
 import secrets
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -34,6 +36,9 @@ from harness.plan import BuildPlan, build_plan
 from harness.recipe import filter_requirements
 from harness.store import state_of
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_bisect import write_config
+
 ROOT = Path(__file__).resolve().parent.parent
 PIP_TODAY = "49024ab"  # the last commit whose deps stage was a pip Dockerfile
 
@@ -44,20 +49,6 @@ class Say:
 
     def line(self, text: str) -> None:
         pass
-
-
-def write_config(work: Path, upstream: str, repo: str, cache: str) -> Path:
-    recipe = work / "recipe"
-    recipe.mkdir()
-    for name in ("recipe.yaml", "constraints.txt"):
-        (recipe / name).write_text((ROOT / "images" / "cpu-wan2gp" / name).read_text())
-    config = work / "harness.yaml"
-    config.write_text(
-        f"upstream: {{url: {upstream}}}\ncontract: none\nimage: {{repo: {repo}, recipe: ./recipe}}\n"
-        f"build: {{timeout_s: 3600, ca_bundle: /etc/ssl/certs/ca-certificates.crt, cache_volume: {cache}}}\n"
-        "run: {gpu: none}\nsuite:\n  name: real-smoke\n  cases: [{id: t2v, model: t2v, prompt: a fox}]\n"
-    )
-    return config
 
 
 def layer_mb(engine: Engine, image: str) -> float:
@@ -116,7 +107,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="harness-bench18-"))
     token = secrets.token_hex(3)
     repo, cache = f"harness-bench/real{token}", f"harness-bench-uv-{token}"
-    cfg = load_config(write_config(work, args.upstream, repo, cache))
+    config = write_config(work, args.upstream, repo, uv=True)  # the recipe real_bisect.py uses: one env image
+    config.write_text(config.read_text().replace("build: {", f"build: {{cache_volume: {cache}, "))
+    cfg = load_config(config)
     engine = connect(os.environ)
     upstream = GitUpstream(cfg.upstream_url, cfg.mirror_dir)
     plan = build_plan(cfg)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from filelock import FileLock, Timeout
 
 from harness.buildsteps import journal
 from harness.config import Config
 from harness.context import (
     KEY_LABEL,
+    DepsSpec,
     HostFiles,
     HostInputs,
     WrapperTree,
@@ -194,7 +198,8 @@ def build_commit_image(
     env = plan_env(plan.recipe, host, plan.repo)
     deps = plan_deps(env, filters, plan.recipe, host, plan.repo)
     env_result = _ensure_base(plan, env, builder, reporter, no_cache=no_cache)
-    deps_result = ensure_deps(builder, deps, reporter, deps_settings(plan, no_cache=no_cache))
+    settings = deps_settings(plan, no_cache=no_cache)
+    deps_result = ensure_deps(builder, deps, reporter, settings, lambda: _one_deps_build(plan, deps, reporter))
     freeze = _pip_freeze(builder, deps_result, plan.state_dir / "cache")
     spec = plan_commit(
         commit=commit,
@@ -225,6 +230,25 @@ def build_commit_image(
         filters=filters,
         skipped_files=tuple(skipped),
     )
+
+
+@contextmanager
+def _one_deps_build(plan: BuildPlan, deps: DepsSpec, reporter: Reporter) -> Iterator[None]:
+    """One deps build of an env at a time in this state: the speculative endpoint builds of a
+    bisect and its prefetches then reuse, or start their deltas from, what the first one made,
+    rather than each building clean from the env image on the same CPUs."""
+    path = plan.state_dir / "locks" / f"deps-{deps.env_key[:16]}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        reporter.step("waiting for another deps build of this env image (one at a time)")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def deps_settings(plan: BuildPlan, *, no_cache: bool) -> DepsSettings:

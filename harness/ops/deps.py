@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -37,13 +38,36 @@ class DepsSettings:
     cache_volume: str = "harness-uv-cache"
 
 
-def ensure_deps(builder: ImageBuilder, spec: DepsSpec, reporter: Reporter, settings: DepsSettings) -> BuildResult:
-    """The deps image of `spec`: reused by key, else resolved and synced (module docstring)."""
+def ensure_deps(
+    builder: ImageBuilder,
+    spec: DepsSpec,
+    reporter: Reporter,
+    settings: DepsSettings,
+    exclusive: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> BuildResult:
+    """The deps image of `spec`: reused by key, else resolved and synced (module docstring).
+    `exclusive`: held while building, so builds of one env go one at a time and a later one
+    reuses, or starts its delta from, what an earlier one made."""
     started = time.monotonic()
+    if reused := _reused(builder, spec, reporter, settings, started):
+        return reused
+    with exclusive():
+        return _reused(builder, spec, reporter, settings, started) or _built(builder, spec, reporter, settings, started)
+
+
+def _reused(
+    builder: ImageBuilder, spec: DepsSpec, reporter: Reporter, settings: DepsSettings, started: float
+) -> BuildResult | None:
     image_id = builder.image_id(spec.tag) or ""
-    if not settings.rebuild and image_id and builder.image_labels(image_id).get(KEY_LABEL) == spec.key:
-        reporter.step(f"deps image {spec.tag} reused ({image_id[7:19]})")
-        return BuildResult(image_id=image_id, tag=spec.tag, reused=True, seconds=time.monotonic() - started)
+    if settings.rebuild or not image_id or builder.image_labels(image_id).get(KEY_LABEL) != spec.key:
+        return None
+    reporter.step(f"deps image {spec.tag} reused ({image_id[7:19]})")
+    return BuildResult(image_id=image_id, tag=spec.tag, reused=True, seconds=time.monotonic() - started)
+
+
+def _built(
+    builder: ImageBuilder, spec: DepsSpec, reporter: Reporter, settings: DepsSettings, started: float
+) -> BuildResult:
     reporter.step(f"resolving the requirements of deps image {spec.tag} with uv")
     lock, env_lock = _retrying(lambda: _resolve(builder, spec, reporter, settings), reporter, settings)
     env = Candidate(key="", image=spec.env_tag, lock=env_lock)

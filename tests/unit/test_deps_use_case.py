@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 
 import pytest
 
@@ -126,3 +127,26 @@ def test_no_cache_builds_clean_whatever_exists() -> None:
     near = deps_image("near" * 6, WANT)
     labels, _ = _build(DepsBuilder([near]), dataclasses.replace(SETTINGS, rebuild=True))
     assert labels[HOW_LABEL] == "clean"
+
+
+def test_a_reuse_takes_no_turn_and_a_build_that_waited_its_turn_reuses_what_the_other_made() -> None:
+    builder = DepsBuilder([])
+    builder.images[SPEC.tag] = "sha256:old"
+    builder.labels["sha256:old"] = {KEY_LABEL: SPEC.key}
+
+    @contextlib.contextmanager
+    def never() -> Iterator[None]:
+        raise AssertionError("a reused image waits for no other build")
+        yield
+
+    assert ensure_deps(builder, SPEC, Steps(), SETTINGS, never).reused
+    waited = DepsBuilder([])
+
+    @contextlib.contextmanager
+    def turn() -> Iterator[None]:  # while this build waited, another one made the same image
+        waited.images[SPEC.tag] = "sha256:theirs"
+        waited.labels["sha256:theirs"] = {KEY_LABEL: SPEC.key}
+        yield
+
+    result = ensure_deps(waited, SPEC, Steps(), SETTINGS, turn)
+    assert result.reused and result.image_id == "sha256:theirs" and waited.jobs == []
