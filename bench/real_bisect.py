@@ -36,6 +36,7 @@ DROP = """\
 """
 WARM_ENV = """\
 import os, sys
+from pathlib import Path
 from harness.adapters.engine import connect
 from harness.config import load_config
 from harness.context import plan_env
@@ -47,7 +48,7 @@ class Say:
     def step(self, text): print("   " + text, flush=True)
     def line(self, text): pass
 
-cfg = load_config(sys.argv[1])
+cfg = load_config(Path(sys.argv[1]))
 plan = build_plan(cfg)
 engine = connect(os.environ)
 host = host_inputs(cfg, plan.recipe, engine.images, state_of(cfg.state_dir))

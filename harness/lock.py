@@ -101,10 +101,17 @@ class Candidate:
     lock: Lock
 
 
+def installs(a: Lock, b: Lock) -> int:
+    """How many packages a sync from `a` to `b` downloads and installs (removals are cheap)."""
+    left = a.as_dict()
+    return sum(1 for name, line in b.pins if left.get(name) != line)
+
+
 def closest(target: Lock, candidates: Sequence[Candidate]) -> Candidate | None:
-    """The candidate with the fewest differing packages; on a tie the env image (a chain no
-    deeper), then the smaller key (the same choice on every host)."""
-    ranked = sorted(candidates, key=lambda c: (distance(c.lock, target), c.key != "", c.key))
+    """The candidate with the fewest differing packages; on a tie the one with fewer to install
+    (a removal is a whiteout, an install a download), then the env image (a chain no deeper),
+    then the smaller key (the same choice on every host)."""
+    ranked = sorted(candidates, key=lambda c: (distance(c.lock, target), installs(c.lock, target), c.key != "", c.key))
     return ranked[0] if ranked else None
 
 

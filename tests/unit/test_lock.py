@@ -119,3 +119,10 @@ def test_show_says_the_lock_of_a_runs_image() -> None:
     assert lock_lines(clean, full=False)[0].startswith("deps lock: 1 packages (fallback from the env image")
     assert lock_lines({}, full=False) == ["deps lock: none (a deps image built before harness locked them)"]
     assert "not known" in lock_lines(None, full=False)[0]
+
+
+def test_on_a_tie_the_base_with_fewer_installs_wins_a_removal_is_cheap() -> None:
+    target = Lock.parse("numpy==2\npip==23\n")  # av removed from the requirements
+    env = Candidate(key="", image="env", lock=Lock.parse("pip==23\n"))  # one away: numpy to install
+    deps = Candidate(key="k", image="d", lock=Lock.parse("av==1\nnumpy==2\npip==23\n"))  # one away: av to remove
+    assert closest(target, [env, deps]) == deps
