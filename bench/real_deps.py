@@ -52,7 +52,14 @@ class Say:
 
 
 def layer_mb(engine: Engine, image: str) -> float:
+    """The image's top layer: a committed deps build is exactly one layer over its base."""
     return float(engine.client.images.get(image).history()[0]["Size"]) / 1e6
+
+
+def added_mb(engine: Engine, image: str, base: str) -> float:
+    """What `image` adds over `base` (a Dockerfile build is several layers, some empty)."""
+    size = engine.client.images.get(image).attrs["Size"] - engine.client.images.get(base).attrs["Size"]
+    return float(size) / 1e6
 
 
 def pip_today(engine: Engine, plan: BuildPlan, upstream: GitUpstream, sha: str, tag: str) -> float:
@@ -132,7 +139,7 @@ def main() -> None:
         print(f"   (whole first build {time.monotonic() - started:.1f} s)")
         cold_mb = layer_mb(engine, cold.tag)
         pip_s = pip_today(engine, plan, upstream, base.sha, f"{repo}-pip:{base.short}")
-        pip_mb = layer_mb(engine, f"{repo}-pip:{base.short}")
+        pip_mb = added_mb(engine, f"{repo}-pip:{base.short}", built.stages[0].image_id)
         print(f"cold deps with pip today {pip_s:.1f} s ({pip_mb:.0f} MB layer)", flush=True)
         host = engine_inputs(plan.host, plan.recipe, engine.images, state)
         env = plan_env(plan.recipe, host, plan.repo)
