@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from harness.errors import BuildFailed, BuildInfraError
+from harness.errors import BuildFailed, UsageError
 from harness.lock import Lock
 from harness.model import BuildSpec, Commit, Stage
 from harness.naming import STATE_DIR_LABEL, STATE_LABEL, WRAPPER_LABEL, commit_tag, image_name, pair_tag, stage_repo
@@ -134,8 +134,8 @@ def _pip_conf(ca: bytes) -> bytes:
 def plan_env(recipe: Recipe, host: HostInputs, repo: str) -> BuildSpec:
     options = recipe.pip_options + host.pip_options
     uv = uv_options(options, f"{recipe.folder}/recipe.yaml or harness.yaml build.pip_options")
-    if not host.uv_binary:
-        raise BuildInfraError("no uv binary for the builds: install harness with its dependencies (the uv package)")
+    if not host.uv_binary:  # harness's own installation is incomplete: no commit can be judged (exit 128)
+        raise UsageError("no uv binary for the builds: install harness with its dependencies (the `uv` package)")
     key = digest(
         "env",
         host.base_image_id,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.context import DepsSpec, HostInputs, plan_commit, plan_deps, plan_env, with_labels
+from harness.errors import UsageError
 from harness.model import BuildSpec, Commit
 from harness.recipe import FilterRule, Recipe, filter_requirements
 from harness.tarball import TreeEntry, write_context
@@ -193,3 +194,16 @@ def test_labels_are_one_last_instruction_and_quoted() -> None:
     assert '"org.opencontainers.image.revision"="' + SHA + '"' in last
     hostile = with_labels("FROM x", (("k", 'a "b" $HOME\nc'),))
     assert hostile.splitlines()[-1] == 'LABEL "k"="a \\"b\\" \\$HOME c"'
+
+
+def test_an_env_build_without_uv_is_refused_as_harnesss_own_problem() -> None:
+    with pytest.raises(UsageError, match="no uv binary for the builds: install harness with its dependencies"):
+        plan_env(RECIPE, dataclasses.replace(HOST, uv_binary=""), REPO)
+
+
+def test_the_env_context_carries_uv_and_its_translated_options() -> None:
+    spec = plan_env(RECIPE, dataclasses.replace(HOST, pip_options=("--retries", "4")), REPO)
+    files = dict(spec.files)
+    assert spec.host_files == (("uv", HOST.uv_binary),)
+    assert files["uv.env"].startswith(b"export UV_HTTP_RETRIES=4\n") and files["uv-options.txt"] == b""
+    assert plan_env(RECIPE, dataclasses.replace(HOST, uv_digest="other"), REPO).key != spec.key  # a new uv, a new env
