@@ -111,6 +111,7 @@ def main() -> None:
             )
         wall = time.monotonic() - started
         report(proc.stdout, log.read_text(), wall, args.culprit, proc.returncode)
+        print("deps images of the state: " + deps_images(repo))
     finally:
         if not args.keep:
             subprocess.run(
@@ -119,6 +120,24 @@ def main() -> None:
                 check=False,
                 capture_output=True,
             )
+
+
+def deps_images(repo: str) -> str:
+    """How the state's deps images were built (background builds print no lines: the labels say)."""
+    listed = subprocess.run(
+        [
+            "docker",
+            "images",
+            "--format",
+            '{{.ID}} {{.CreatedAt}} {{index .Labels "harness.deps-build"}}',
+            f"{repo}-deps",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split("\n")
+    kinds = [line.rsplit(" ", 1)[-1] or "pip" for line in listed if line.strip()]
+    return f"{len(kinds)}: " + ", ".join(f"{kinds.count(k)} {k}" for k in sorted(set(kinds)))
 
 
 def report(stdout: str, log: str, wall: float, culprit: str, code: int) -> None:
