@@ -114,12 +114,17 @@ def main() -> None:
         print("deps images of the state: " + deps_images(repo))
     finally:
         if not args.keep:
-            subprocess.run(
-                f"docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' | grep '^{repo}' | xargs -r docker rmi -f",
-                shell=True,
-                check=False,
-                capture_output=True,
-            )
+            remove_images(repo)
+
+
+def remove_images(repo: str) -> None:
+    """Every image of the bench's repositories (`repo`, `repo-env`, `repo-deps`, ...)."""
+    subprocess.run(
+        f"docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' | grep '^{repo}' | xargs -r docker rmi -f",
+        shell=True,
+        check=False,
+        capture_output=True,
+    )
 
 
 def deps_images(repo: str) -> str:

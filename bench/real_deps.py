@@ -30,17 +30,19 @@ from harness.adapters.engine import Engine, connect
 from harness.adapters.git_repo import GitUpstream
 from harness.config import load_config
 from harness.context import plan_deps, plan_env
-from harness.ops.build import build_commit_image, engine_inputs
+from harness.model import Commit
+from harness.ops.build import BuiltImage, build_commit_image, engine_inputs
 from harness.ops.deps import DepsSettings, ensure_deps
 from harness.plan import BuildPlan, build_plan
 from harness.recipe import filter_requirements
 from harness.store import state_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_bisect import write_config
+from real_bisect import remove_images, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
-PIP_TODAY = "49024ab"  # the last commit whose deps stage was a pip Dockerfile
+PIP_TODAY = "49024ab"
+CREATED = "2026-01-01T00:00:00Z"  # the last commit whose deps stage was a pip Dockerfile
 
 
 class Say:
@@ -125,15 +127,13 @@ def main() -> None:
     try:
         print(f"env image (uv, {cfg.recipe_dir.name}): built once, not timed below", flush=True)
         started = time.monotonic()
-        built = build_commit_image(
-            plan,
-            base,
-            upstream=upstream,
-            builder=engine.images,
-            reporter=Say(),
-            created="2026-01-01T00:00:00Z",
-            state=state,
-        )
+
+        def build(commit: Commit) -> BuiltImage:
+            return build_commit_image(
+                plan, commit, upstream=upstream, builder=engine.images, reporter=Say(), created=CREATED, state=state
+            )
+
+        built = build(base)
         env_s, cold = built.stages[0].seconds, built.stages[1]
         print(f"env {env_s:.1f} s; cold deps of {base.short} with uv, empty cache {cold.seconds:.1f} s", flush=True)
         print(f"   (whole first build {time.monotonic() - started:.1f} s)")
@@ -150,15 +150,7 @@ def main() -> None:
         warm = ensure_deps(engine.images, plan_deps(env, filters, plan.recipe, host, plan.repo), Say(), rebuild)
         print(f"cold deps with uv, warm download cache (--no-cache rebuild) {warm.seconds:.1f} s", flush=True)
         started = time.monotonic()
-        delta = build_commit_image(
-            plan,
-            change,
-            upstream=upstream,
-            builder=engine.images,
-            reporter=Say(),
-            created="2026-01-01T00:00:00Z",
-            state=state,
-        ).stages[1]
+        delta = build(change).stages[1]
         print(f"delta deps of {change.short} {delta.seconds:.1f} s (whole build {time.monotonic() - started:.1f} s)")
         delta_mb = layer_mb(engine, delta.tag)
         print()
@@ -169,12 +161,7 @@ def main() -> None:
         print(f"         (pip's cold layer {pip_mb:.1f} MB; warm-cache clean uv build {warm.seconds:.1f} s)")
     finally:
         if not args.keep:
-            subprocess.run(
-                f"docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' | grep '^{repo}' | xargs -r docker rmi -f",
-                shell=True,
-                check=False,
-                capture_output=True,
-            )
+            remove_images(repo)
             subprocess.run(["docker", "volume", "rm", "-f", cache], check=False, capture_output=True)
 
 

@@ -191,7 +191,6 @@ def deps_requirements(requirements: FilterReport, recipe: Recipe) -> str:
     return "".join(f"{line}\n" for line in recipe.sdists.pip_lines()) + requirements.text
 
 
-DEPS_FOLDER = "/opt/harness"
 DEPS_RUNTIME = (
     # What a Dockerfile deps image had: the runner is the entrypoint, upstream's tree the workdir.
     "WORKDIR /opt/wan2gp",

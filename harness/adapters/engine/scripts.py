@@ -33,11 +33,6 @@ TAIL_LINES = 60
 Acceptance = Callable[[ScriptResult], str]  # ports.Acceptance: "" commits, else why not
 
 
-class _Tail:
-    def __init__(self) -> None:
-        self.lines: deque[str] = deque(maxlen=TAIL_LINES)
-
-
 def run_script(
     conn: Connection, job: ScriptJob, *, timeout_s: float, on_line: LineSink, accept: Acceptance | None = None
 ) -> ScriptResult:
@@ -77,14 +72,14 @@ def _run(
     if job.files:
         container.put_archive("/opt/harness", _archive(job.files))
     container.start()
-    tail = _Tail()
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
     follower = threading.Thread(target=_follow, args=(container, on_line, tail), daemon=True)
     follower.start()
     code = _wait(conn, container, job, started + timeout_s, timeout_s)
     follower.join(timeout=10)
     files = tuple((path, _read(container, path)) for path in job.read_back)
     result = ScriptResult(
-        image_id="", files=files, seconds=time.monotonic() - started, exit_code=code, tail=tuple(tail.lines)
+        image_id="", files=files, seconds=time.monotonic() - started, exit_code=code, tail=tuple(tail)
     )
     if job.commit is None or code != 0:
         return result
@@ -111,7 +106,7 @@ def _archive(files: tuple[tuple[str, bytes], ...]) -> bytes:
     return buffer.getvalue()
 
 
-def _follow(container: Any, on_line: LineSink, tail: _Tail) -> None:
+def _follow(container: Any, on_line: LineSink, tail: deque[str]) -> None:
     """In a thread: the container's output, line by line, to `on_line` and the kept tail."""
     pending = b""
     with suppress(requests.exceptions.RequestException, docker.errors.DockerException):
@@ -120,10 +115,10 @@ def _follow(container: Any, on_line: LineSink, tail: _Tail) -> None:
             *lines, pending = pending.split(b"\n")
             for raw in lines:
                 line = raw.decode("utf-8", "replace")
-                tail.lines.append(line)
+                tail.append(line)
                 on_line(line)
     if pending:
-        tail.lines.append(pending.decode("utf-8", "replace"))
+        tail.append(pending.decode("utf-8", "replace"))
 
 
 def _wait(conn: Connection, container: Any, job: ScriptJob, deadline: float, timeout_s: float) -> int:
