@@ -19,8 +19,13 @@ resolve)
   : > resolve.txt
   ;;
 sync)
-  # Exactly the lock: what it lacks is installed, what differs is replaced, extras are removed.
-  uv pip sync $(cat uv-options.txt) lock.txt
+  # To the lock exactly: what differs from the base is installed at its pin, what the lock lacks
+  # is uninstalled, what both hold alike is left alone (harness computed install.txt and
+  # remove.txt from the base's lock; it compares the freeze with the lock before committing).
+  # Not `uv pip sync`: in a base image's own environment (a GPU host's, packages in several site
+  # folders) sync reinstalls what it does not see as its own, which needs the network.
+  if [ -s remove.txt ]; then uv pip uninstall -r remove.txt; fi
+  if grep -qv '^-' install.txt; then uv pip install --no-deps $(cat uv-options.txt) -r install.txt; fi
   uv pip freeze > freeze.txt
   # The freeze from importlib.metadata: an environment reused from the base may have no pip.
   python -c "import importlib.metadata as m; print(chr(10).join(sorted({d.metadata['Name'] + '==' + d.version for d in m.distributions() if d.metadata['Name']})))" > pip-freeze.txt

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from harness.errors import BuildFailed, UsageError
-from harness.lock import Lock
+from harness.lock import Lock, changes
 from harness.model import BuildSpec, Commit, Stage
 from harness.naming import STATE_DIR_LABEL, STATE_LABEL, WRAPPER_LABEL, commit_tag, image_name, pair_tag, stage_repo
 from harness.recipe import FilterReport, Recipe
@@ -202,7 +202,7 @@ DEPS_RUNTIME = (
 @dataclass(frozen=True, kw_only=True)
 class DepsSpec:
     """The deps image of a requirements set: resolved to a lock on the env image, then built by
-    `uv pip sync` of that lock FROM the env image or the closest deps image of the same env."""
+    syncing to that lock FROM the env image or the closest deps image of the same env."""
 
     tag: str
     repo: str  # the deps images' repository: where the bases of a delta are looked for
@@ -214,8 +214,16 @@ class DepsSpec:
     labels: tuple[tuple[str, str], ...]  # besides the lock's: what every deps image of it carries
     stage: Stage = "deps"
 
-    def lock_file(self, lock: Lock) -> bytes:
-        return ("".join(f"{line}\n" for line in self.policy) + lock.text).encode()
+    def sync_files(self, base: Lock, lock: Lock) -> tuple[tuple[str, bytes], ...]:
+        """The lock, and what takes the base there: install.txt (the recipe's policy, then exact
+        pins) and remove.txt (names); docker/deps.sh applies them."""
+        install, remove = changes(base, lock)
+        policy = "".join(f"{line}\n" for line in self.policy)
+        return (
+            ("lock.txt", lock.text.encode()),
+            ("install.txt", (policy + install.text).encode()),
+            ("remove.txt", "".join(f"{name}\n" for name in remove).encode()),
+        )
 
 
 def plan_deps(env: BuildSpec, requirements: FilterReport, recipe: Recipe, host: HostInputs, repo: str) -> DepsSpec:

@@ -115,6 +115,14 @@ def closest(target: Lock, candidates: Sequence[Candidate]) -> Candidate | None:
     return ranked[0] if ranked else None
 
 
+def changes(base: Lock, target: Lock) -> tuple[Lock, tuple[str, ...]]:
+    """What takes `base` to `target`: the pins to install (new or another version) and the
+    names to uninstall. Packages both hold alike are never touched, wherever they live."""
+    have = base.as_dict()
+    install = Lock(pins=tuple((name, line) for name, line in target.pins if have.get(name) != line))
+    return install, tuple(sorted(have.keys() - target.as_dict().keys()))
+
+
 def mismatch(lock: Lock, freeze: str) -> tuple[str, ...]:
     """How the environment a sync left differs from the lock: empty when it is the lock exactly."""
     have, want = Lock.parse(freeze).as_dict(), lock.as_dict()

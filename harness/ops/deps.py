@@ -2,8 +2,10 @@
 
 reuse   an image tagged with the deps key: nothing runs (the key never drifts with the index)
 resolve uv's dry-run on the env image (after the recipe's pre_install): the lock (lock.py)
-build   `uv pip sync` of the lock in a container of the closest image of the same env (fewest
-        differing packages: a deps image, a delta, or the env image, clean), committed
+build   in a container of the closest image of the same env (fewest differing packages: a deps
+        image, a delta, or the env image, clean), what differs from that image's lock is
+        installed at its pin and what the lock lacks is uninstalled; committed when the freeze
+        is the lock exactly
 fallback a delta whose sync fails, or leaves other than the lock, is built again clean: said
 Both steps mount uv's download cache, a volume every build on the engine shares.
 """
@@ -148,15 +150,15 @@ def _sync(
 ) -> str:
     labels = (*spec.labels, (LOCK_LABEL, lock.text), (BASE_LABEL, base.key), (HOW_LABEL, how))
     job = replace(
-        _job(spec, base.image, "sync", settings, (("lock.txt", spec.lock_file(lock)),)),
+        _job(spec, base.image, "sync", settings, spec.sync_files(base.lock, lock)),
         commit=CommitTo(tag=spec.tag, labels=labels, changes=DEPS_RUNTIME),
     )
     result = builder.run_script(
         job, timeout_s=settings.timeout_s, on_line=reporter.line, accept=lambda r: _differs(lock, r)
     )
-    _check(result, "uv pip sync of its lock failed")
+    _check(result, "bringing it to its lock failed")
     if not result.image_id:
-        raise BuildFailed("deps", f"after uv pip sync the environment is not the lock: {result.refused}", result.tail)
+        raise BuildFailed("deps", f"after the sync the environment is not the lock: {result.refused}", result.tail)
     return result.image_id
 
 

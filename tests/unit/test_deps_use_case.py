@@ -88,7 +88,9 @@ def test_with_no_deps_image_it_is_a_clean_sync_of_the_lock_on_the_env_image() ->
     assert [j.image for j in builder.jobs] == ["r-env:e", "r-env:e"]  # resolve, then sync; never another env's
     assert labels[LOCK_LABEL] == WANT and labels[BASE_LABEL] == "" and labels[HOW_LABEL] == "clean"
     files = dict(builder.jobs[-1].files)
-    assert files["lock.txt"].decode() == "--only-binary :all:\n" + WANT  # the recipe's policy, then the pins
+    assert files["lock.txt"].decode() == WANT
+    # From the env (pip, torch): only what differs is installed, the recipe's policy first; nothing to remove.
+    assert files["install.txt"].decode() == "--only-binary :all:\nav==1\nnumpy==2\n" and files["remove.txt"] == b""
     assert builder.jobs[0].volumes == builder.jobs[1].volumes == (("harness-uv-cache", "/root/.cache/uv"),)
 
 
@@ -114,7 +116,7 @@ def test_a_delta_that_leaves_other_than_the_lock_is_not_committed() -> None:
     builder = DepsBuilder([near], wrong={near.id})
     labels, steps = _build(builder)
     assert labels[HOW_LABEL] == "fallback"
-    assert any("after uv pip sync the environment is not the lock: extra stray==1" in s for s in steps.steps)
+    assert any("after the sync the environment is not the lock: extra stray==1" in s for s in steps.steps)
 
 
 def test_a_clean_sync_that_leaves_other_than_the_lock_fails() -> None:
@@ -150,3 +152,12 @@ def test_a_reuse_takes_no_turn_and_a_build_that_waited_its_turn_reuses_what_the_
 
     result = ensure_deps(waited, SPEC, Steps(), SETTINGS, turn)
     assert result.reused and result.image_id == "sha256:theirs" and waited.jobs == []
+
+
+def test_a_delta_installs_what_differs_and_removes_what_the_lock_lacks() -> None:
+    near = deps_image("near" * 6, "av==1\nnumpy==1\npip==23.0\nstray==2\ntorch==2.13.0\n")
+    builder = DepsBuilder([near])
+    _build(builder)
+    files = dict(builder.jobs[-1].files)
+    assert files["install.txt"].decode() == "--only-binary :all:\nnumpy==2\n"  # av, pip, torch untouched
+    assert files["remove.txt"].decode() == "stray\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ConfigError
-from harness.lock import Candidate, Lock, closest, distance, lock_summary, mismatch, resolved
+from harness.lock import Candidate, Lock, changes, closest, distance, lock_summary, mismatch, resolved
 from harness.report import lock_lines
 from harness.uvopts import uv_options
 
@@ -126,3 +126,10 @@ def test_on_a_tie_the_base_with_fewer_installs_wins_a_removal_is_cheap() -> None
     env = Candidate(key="", image="env", lock=Lock.parse("pip==23\n"))  # one away: numpy to install
     deps = Candidate(key="k", image="d", lock=Lock.parse("av==1\nnumpy==2\npip==23\n"))  # one away: av to remove
     assert closest(target, [env, deps]) == deps
+
+
+def test_changes_touch_only_what_differs() -> None:
+    base = Lock.parse("a==1\nb==1\nc==1\n")
+    install, remove = changes(base, Lock.parse("a==1\nb==2\nd==1\n"))
+    assert install.text == "b==2\nd==1\n" and remove == ("c",)
+    assert changes(base, base) == (Lock(pins=()), ())
