@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs tests/gpu on the GPU machine (device tool), which has no Docker and no network:
-#   carry: .dk (bash ../shared/device/make-docker-bundle.sh .dk) and .whl (GitPython, gitdb, smmap)
+#   carry: .dk (bash ../shared/device/make-docker-bundle.sh .dk) and .whl (GitPython, gitdb, smmap, uv:
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl GitPython gitdb smmap uv;
+#   uv's binary goes into the env image: builds install with it)
 #   command: bash tests/gpu/run_on_device.sh
 # Results (JSON, logs) go to $OUT.
 set -uo pipefail
