@@ -74,7 +74,7 @@ def _built(
     lock, env_lock = _retrying(lambda: _resolve(builder, spec, reporter, settings), reporter, settings)
     env = Candidate(key="", image=spec.env_tag, lock=env_lock)
     base = env if settings.rebuild else closest(lock, [env, *_deps_images(builder, spec)]) or env
-    image_id = _build(builder, spec, lock, base, reporter, settings)
+    image_id = _build(builder, spec, lock, base, env, reporter, settings)
     seconds = time.monotonic() - started
     reporter.step(f"deps image {spec.tag} built in {seconds:.1f} s ({image_id[7:19]})")
     return BuildResult(image_id=image_id, tag=spec.tag, reused=False, seconds=seconds)
@@ -119,24 +119,25 @@ def _deps_images(builder: ImageBuilder, spec: DepsSpec) -> list[Candidate]:
 
 
 def _build(
-    builder: ImageBuilder, spec: DepsSpec, lock: Lock, base: Candidate, reporter: Reporter, settings: DepsSettings
+    builder: ImageBuilder,
+    spec: DepsSpec,
+    lock: Lock,
+    base: Candidate,
+    env: Candidate,
+    reporter: Reporter,
+    settings: DepsSettings,
 ) -> str:
-    """Sync from `base`; a delta that fails goes again from the env image (the fallback, labelled)."""
+    """Sync from `base`; a delta that fails goes again from `env`, the env image with its own
+    lock (what to install is computed from it: the fallback, labelled)."""
     if base.key:
         reporter.step(f"delta from deps image {base.key[:16]}: {lock_summary(lock, base.lock.as_dict())}")
         try:
             return _sync(builder, spec, lock, base, "delta", reporter, settings)
         except BuildFailed as exc:
             reporter.step(f"the delta from {base.key[:16]} failed ({exc}); building it clean from the env image")
-        return _retrying(
-            lambda: _sync(builder, spec, lock, _env(spec, base), "fallback", reporter, settings), reporter, settings
-        )
+        return _retrying(lambda: _sync(builder, spec, lock, env, "fallback", reporter, settings), reporter, settings)
     reporter.step(f"clean from the env image: {lock_summary(lock)}")
     return _retrying(lambda: _sync(builder, spec, lock, base, "clean", reporter, settings), reporter, settings)
-
-
-def _env(spec: DepsSpec, delta_base: Candidate) -> Candidate:
-    return Candidate(key="", image=spec.env_tag, lock=delta_base.lock)
 
 
 def _sync(

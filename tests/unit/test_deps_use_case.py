@@ -108,6 +108,8 @@ def test_a_failed_delta_is_built_again_clean_and_says_so() -> None:
     labels, steps = _build(builder)
     assert [j.image for j in builder.jobs] == ["r-env:e", near.id, "r-env:e"]
     assert labels[HOW_LABEL] == "fallback" and labels[BASE_LABEL] == ""
+    # What the fallback installs is measured from the env image's own lock (pip, torch), not the delta's base.
+    assert dict(builder.jobs[-1].files)["install.txt"].decode() == "--only-binary :all:\nav==1\nnumpy==2\n"
     assert any("the delta from nearnearnearnear failed" in s and "building it clean" in s for s in steps.steps)
 
 
