@@ -117,8 +117,9 @@ def next_round(commits: Sequence[str], verdicts: Mapping[str, Verdict], k: int) 
 @dataclass(frozen=True, kw_only=True)
 class Speculation:
     """Images to build at once before the endpoints are checked (issue 18): the endpoints with no
-    verdict to keep, and the first probes that follow if both turn out as claimed. Their runs
-    still wait for the endpoint check: a speculative probe is only ever built ahead."""
+    verdict to keep, and the first probes that follow if both turn out as claimed. Where the host
+    has room they also run at once; a speculative probe's run counts only once the endpoints
+    check out."""
 
     endpoints: tuple[str, ...]  # good first, then bad
     probes: tuple[str, ...]  # the midpoint, or with k > 1 the first round

@@ -79,7 +79,7 @@ class ImageBuilder(Protocol):
     def read_file(self, image: str, path: str) -> str: ...
     def torch_arch_list(self, image: str) -> list[str] | None: ...
     def image_env(self, name: str) -> list[str]: ...
-    def repo_images(self, repo: str) -> list[ImageInfo]: ...  # ownership check (ops/isolation.py)
+    def repo_images(self, *repos: str) -> list[ImageInfo]: ...  # ownership check (ops/isolation.py)
 
 
 class ContainerRunner(Protocol):
@@ -110,7 +110,7 @@ class Reporter(Protocol):
 class RepoImages(Protocol):
     """Whose images a repository holds: one repository belongs to one state (ops/isolation.py)."""
 
-    def repo_images(self, repo: str) -> list[ImageInfo]: ...
+    def repo_images(self, *repos: str) -> list[ImageInfo]: ...  # tagged in any of `repos`
 
 
 class SessionContainers(Protocol):

@@ -205,7 +205,10 @@ def make_world(cfg: Config, reporter: Reporter, run_store: Store | None = None) 
 
 
 def scheduler(cfg: Config, *, slots: int, limit: int | None = None) -> GpuScheduler:
-    """Hands out the host's GPUs to parallel runs, one each (or `slots` at once without GPUs)."""
+    """Hands out the host's GPUs to parallel runs, one each (or `slots` at once without GPUs, or
+    when the runs get none: `run.gpu: none`)."""
+    if cfg.gpu == "none":
+        return GpuScheduler([], cpu_slots=slots)
     return scheduler_for(cfg.gpus, gpu(), slots=slots, limit=limit)
 
 
@@ -215,7 +218,8 @@ def reaper() -> Reap:
 
 
 def _parallel(cfg: Config, reporter: Reporter, jobs: int) -> Callable[[Plan, list[str]], dict[str, RunRecord]]:
-    """Probes of one bisect round at once, one GPU each (or `jobs` at a time on a CPU host)."""
+    """Probes of one bisect round at once, one GPU each (or `jobs` at a time on a CPU host);
+    the speculative start's too (`jobs` is then the endpoints plus the first round)."""
 
     def run(plan: Plan, shas: list[str]) -> dict[str, RunRecord]:
         many = run_many(
@@ -241,6 +245,10 @@ def bisect_world(cfg: Config, reporter: Reporter, *, jobs: int) -> BisectWorld:
         make_builder=lambda: connect(os.environ, owner=owner).images,
         make_wrapper=lambda: wrapper_for(cfg),
         parallel=_parallel(cfg, reporter, jobs) if jobs > 1 else None,
+        # The speculative start: both endpoints and the first round (`jobs` probes), a GPU each
+        # among run.gpus, or all at once on the CPU.
+        at_once=_parallel(cfg, reporter, jobs + 2),
+        room=lambda: scheduler(cfg, slots=jobs + 2, limit=jobs + 2).capacity,
     )
 
 

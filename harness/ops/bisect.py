@@ -2,9 +2,11 @@
 
 Endpoints are checked first; each probe is build-and-test at the chosen level unless a
 run for that commit, suite and level is already recorded. An endpoint with no recorded
-verdict is built at once with the other and with the first probes (speculatively: they run
-only once the endpoints check out). While one probe runs, the next probes of both possible
-outcomes are built in the background (`prefetch_builds`), and kept as images.
+verdict is built at once with the other and with the first probes; where the host has room
+(a GPU each, or CPU runs) they also run at once, speculatively: a probe's run counts only once
+the endpoints check out, and with no room the probes run after the endpoints. While one probe
+runs, the next probes of both possible outcomes are built in the background
+(`prefetch_builds`), and kept as images.
 Infra verdicts are skips. Bisect never touches production; last-good only moves forward.
 With a symptom (--reason, --case), a failure that does not show it is a skip too. When the
 first bad commit is a merge, the branch it merged is bisected as well (merge base to its
@@ -167,10 +169,11 @@ def _probe_all(prober: Prober, commits: list[str], *, jobs: int, prefetch_builds
     first (issue 18), then ahead of each probe. The commits whose image was asked of it."""
     background = 0 if prober.plan.level == "contract" else prefetch_builds  # contract: nothing is built
     guess = _speculation(prober, commits, jobs) if background else None  # --prefetch 0: none wanted
+    together = _together(prober, guess)
     with Ahead(prober, workers=max(background, len(guess.builds) if guess else 0)) as ahead:
         if guess is not None:
-            _speculate(prober, ahead, guess)
-        _check_endpoints(prober, ahead, commits[0], commits[-1])
+            _speculate(prober, ahead, guess, together)
+        _check_endpoints(prober, ahead, (commits[0], commits[-1]), together)
         _probe_range(prober, commits, ahead, jobs=jobs, prefetch_builds=prefetch_builds)
     return tuple(ahead.submitted)
 
@@ -182,33 +185,63 @@ def _speculation(prober: Prober, commits: list[str], jobs: int) -> Speculation |
     return speculate(commits, {sha: v for sha in ends if (v := prober.kept(sha)) is not None}, jobs)
 
 
-def _speculate(prober: Prober, ahead: Ahead, guess: Speculation) -> None:
-    """Start every speculative build at once (the pool has a worker for each), and say so."""
-    started = [sha for sha in guess.endpoints if ahead.start(sha, endpoint=True)]
-    started += [sha for sha in guess.probes if ahead.start(sha)]
-    if len(started) < 2:  # one build alone overlaps nothing: as good as the plain order
+def _together(prober: Prober, guess: Speculation | None) -> tuple[str, ...]:
+    """Which of the speculative commits are built *and run* at once: as many as the host has room
+    for (a GPU each, or CPU runs), endpoints first; none when fewer than two fit. A probe that a
+    record answers for is left to reuse it."""
+    if guess is None or prober.bw.at_once is None or not prober.can_run_at_once():
+        return ()
+    fresh = [sha for sha in guess.builds if sha in guess.endpoints or prober.recorded(sha) is None]
+    room = prober.bw.room()
+    return tuple(fresh[:room]) if room >= 2 and len(fresh) >= 2 else ()
+
+
+def _speculate(prober: Prober, ahead: Ahead, guess: Speculation, together: tuple[str, ...]) -> None:
+    """Start every speculative build at once (the pool has a worker for each; those run at once
+    build in their own workers), and say so."""
+    started = [sha for sha in guess.endpoints if sha not in together and ahead.start(sha, endpoint=True)]
+    started += [sha for sha in guess.probes if sha not in together and ahead.start(sha)]
+    if len(started) + len(together) < 2:  # one build alone overlaps nothing: as good as the plain order
         return
-    names = [sha[:12] for sha in guess.endpoints if sha in started]
-    probes = [sha[:12] for sha in guess.probes if sha in started]
+    if not together:
+        prober.bw.world.reporter.step(f"speculative: building {_listed(guess, tuple(started))} at once")
+        return
+    ahead_too = f"; building {_listed(guess, tuple(started))} ahead" if started else ""
+    prober.bw.world.reporter.step(f"speculative: building and running {_listed(guess, together)} at once{ahead_too}")
+
+
+def _listed(guess: Speculation, shas: tuple[str, ...]) -> str:
+    """ "<good>, <bad> and midpoint <m>" for those of `shas` (the endpoints first)."""
+    names = [sha[:12] for sha in guess.endpoints if sha in shas]
+    probes = [sha[:12] for sha in guess.probes if sha in shas]
     if probes:
         names.append(f"{'midpoint' if len(guess.probes) == 1 else 'first round'} {', '.join(probes)}")
-    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-    prober.bw.world.reporter.step(f"speculative: building {listed} at once")
+    if len(names) < 2:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def _check_endpoints(prober: Prober, ahead: Ahead, good: str, bad: str) -> None:
-    """Both endpoints probed, one after another as before, each once its image is built; stop
-    when one is not as claimed. The speculative probes are never run then (so never a step of
-    the bisect nor part of its answer, and no run is recorded for them): with one GPU the runs
-    go one at a time anyway, and with --jobs the first round waits for this check rather than
-    share the GPUs with the endpoints, which keeps probe_round and its records as they were.
-    Their images stay, as any image built ahead does."""
-    for sha, which in ((good, "good"), (bad, "bad")):
-        ahead.claim(sha)
-        prober.probe_endpoint(sha, which)
-    problem = endpoint_problem(good, bad, prober.verdicts)
+def _check_endpoints(prober: Prober, ahead: Ahead, ends: tuple[str, str], together: tuple[str, ...]) -> None:
+    """Both endpoints judged (good, then bad), stopping when one is not as claimed. Those of
+    `together` ran at once with the first probes; the others are probed now, once their image is
+    built. A speculative probe's run is noted only once the endpoints check out: otherwise it is
+    never a step of the bisect nor part of its answer (its run stays recorded, as any run is);
+    a probe only built ahead is never run then."""
+    ran, seconds = prober.run_at_once(list(together)) if together else ({}, 0.0)
+    for sha, which in zip(ends, ("good", "bad"), strict=True):
+        if sha in ran:
+            prober.probe_endpoint(sha, which, ran=(ran[sha], seconds))
+        else:
+            ahead.claim(sha)
+            prober.probe_endpoint(sha, which)
+    problem = endpoint_problem(*ends, prober.verdicts)
     if problem:
-        raise BisectError(f"{_other_failure(prober, bad) or problem} (endpoints checked before any other probe ran)")
+        raise BisectError(
+            f"{_other_failure(prober, ends[1]) or problem} (endpoints checked before any other probe counted)"
+        )
+    for sha in together:
+        if sha not in ends and sha in ran:
+            prober.note(sha, ran[sha], "fresh", seconds)
 
 
 def _probe_range(prober: Prober, commits: list[str], ahead: Ahead, *, jobs: int, prefetch_builds: int) -> None:

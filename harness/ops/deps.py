@@ -48,13 +48,19 @@ def ensure_deps(
     exclusive: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> BuildResult:
     """The deps image of `spec`: reused by key, else resolved and synced (module docstring).
-    `exclusive`: held while building, so builds of one env go one at a time and a later one
-    reuses, or starts its delta from, what an earlier one made."""
+    `exclusive`: held while syncing, so builds of one env go one at a time and a later one
+    reuses, or starts its delta from, what an earlier one made. Resolving reads the env image
+    only: several builds resolve at once (one that then finds its key built has resolved for
+    nothing, a second or two)."""
     started = time.monotonic()
     if reused := _reused(builder, spec, reporter, settings, started):
         return reused
+    reporter.step(f"resolving the requirements of deps image {spec.tag} with uv")
+    locks = _retrying(lambda: _resolve(builder, spec, reporter, settings), reporter, settings)
     with exclusive():
-        return _reused(builder, spec, reporter, settings, started) or _built(builder, spec, reporter, settings, started)
+        return _reused(builder, spec, reporter, settings, started) or _built(
+            builder, spec, locks, reporter, settings, started
+        )
 
 
 def _reused(
@@ -68,10 +74,14 @@ def _reused(
 
 
 def _built(
-    builder: ImageBuilder, spec: DepsSpec, reporter: Reporter, settings: DepsSettings, started: float
+    builder: ImageBuilder,
+    spec: DepsSpec,
+    locks: tuple[Lock, Lock],
+    reporter: Reporter,
+    settings: DepsSettings,
+    started: float,
 ) -> BuildResult:
-    reporter.step(f"resolving the requirements of deps image {spec.tag} with uv")
-    lock, env_lock = _retrying(lambda: _resolve(builder, spec, reporter, settings), reporter, settings)
+    lock, env_lock = locks
     env = Candidate(key="", image=spec.env_tag, lock=env_lock)
     base = env if settings.rebuild else closest(lock, [env, *_deps_images(builder, spec)]) or env
     image_id = _build(builder, spec, lock, base, env, reporter, settings)

@@ -22,16 +22,17 @@ def foreign_image(images: list[ImageInfo], state: str) -> ImageInfo | None:
 
 
 def check_repo(engine: RepoImages, repo: str, state: str) -> None:
-    """Raise UsageError when `repo` (or its -env/-deps repositories) holds another state's image."""
-    for name in (repo, stage_repo(repo, "env"), stage_repo(repo, "deps")):
-        other = foreign_image(engine.repo_images(name), state)
-        if other is None:
-            continue
-        tags = ", ".join(t for t in other.tags if t.startswith(f"{name}:"))
-        raise UsageError(
-            f"image.repo {repo} is used by another harness state (folder "
-            f"{other.labels.get(STATE_DIR_LABEL) or 'unknown'} / id {other.labels[STATE_LABEL]}; it owns {tags}); "
-            "give this state its own image.repo in its harness.yaml (tags, reconcile and gc belong to one "
-            f"state), or, if that state is gone for good, remove its images first (docker images --filter "
-            f"label={STATE_LABEL}={other.labels[STATE_LABEL]})"
-        )
+    """Raise UsageError when `repo` (or its -env/-deps repositories) holds another state's image
+    (one listing of the three: every build-and-test asks)."""
+    names = (repo, stage_repo(repo, "env"), stage_repo(repo, "deps"))
+    other = foreign_image(engine.repo_images(*names), state)
+    if other is None:
+        return
+    tags = ", ".join(t for t in other.tags if t.rpartition(":")[0] in names)
+    raise UsageError(
+        f"image.repo {repo} is used by another harness state (folder "
+        f"{other.labels.get(STATE_DIR_LABEL) or 'unknown'} / id {other.labels[STATE_LABEL]}; it owns {tags}); "
+        "give this state its own image.repo in its harness.yaml (tags, reconcile and gc belong to one "
+        f"state), or, if that state is gone for good, remove its images first (docker images --filter "
+        f"label={STATE_LABEL}={other.labels[STATE_LABEL]})"
+    )

@@ -33,6 +33,10 @@ class BisectWorld:
     # Several probes at once, one GPU each: (the plan at the bisect's level, shas) -> records by sha.
     # None: one at a time.
     parallel: Callable[[Plan, list[str]], dict[str, RunRecord]] | None = None
+    # The speculative start (issue 18): the endpoints and first probes built and run at once, as
+    # many as `room()` says the host takes (a GPU each, or CPU runs). None: one at a time.
+    at_once: Callable[[Plan, list[str]], dict[str, RunRecord]] | None = None
+    room: Callable[[], int] = lambda: 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,11 +155,15 @@ class Prober:
             record, source = build_and_test(self.sides.plan(self.plan, sha), self.bw.world).record, "fresh"
         return self.note(sha, record, source, time.monotonic() - started)
 
-    def probe_endpoint(self, sha: str, which: str) -> None:
+    def probe_endpoint(self, sha: str, which: str, ran: tuple[RunRecord, float] | None = None) -> None:
         """An endpoint the infra kept from judging (a pip read timeout in the env build was seen)
         is tried once more, fresh; twice infra stops the bisect with exit 125 and the reason,
-        never "pick an older --good" (the endpoint was not shown to be bad or good)."""
-        self.probe(sha)
+        never "pick an older --good" (the endpoint was not shown to be bad or good). `ran`: its
+        run of the speculative start, and how long that took."""
+        if ran is None:
+            self.probe(sha)
+        else:
+            self.note(sha, ran[0], "fresh", ran[1])
         first = self.records[sha]
         if first.verdict not in INFRA_VERDICTS:
             return
@@ -185,6 +193,20 @@ class Prober:
             if run is None:
                 raise BisectError(f"probe {sha[:12]} produced no record")
             self.note(sha, run, "fresh" if sha in fresh else "reused", time.monotonic() - started)
+
+    def can_run_at_once(self) -> bool:
+        """Whether probes may go at once at all: build-and-test runs of upstream's commits (a
+        contract probe builds nothing; a walk of the wrapper goes one at a time, as in rounds)."""
+        return self.session.level != "contract" and self.sides.side == "upstream"
+
+    def run_at_once(self, shas: list[str]) -> tuple[dict[str, RunRecord], float]:
+        """Build and run `shas` at once (the speculative start); their records are in the store,
+        but nothing is noted as a step: the endpoint check decides what the probes' runs are worth.
+        A commit whose worker met an error has no record here (it is probed again, alone)."""
+        assert self.bw.at_once is not None  # the caller asked room() first
+        started = time.monotonic()
+        records = self.bw.at_once(self.plan, shas)
+        return records, time.monotonic() - started
 
     def note(self, sha: str, record: RunRecord, source: StepSource, seconds: float) -> Verdict:
         verdict = self._judge(record)

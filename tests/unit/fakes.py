@@ -376,7 +376,7 @@ class FakeBuilder(Expecting):
         self._own(name, "image_env")
         return list(self.env)
 
-    def repo_images(self, repo: str) -> list[ImageInfo]:
+    def repo_images(self, *repos: str) -> list[ImageInfo]:
         self.asked("repo_images")
         return []  # no other state's images here
 

@@ -1,10 +1,12 @@
 """A bisect's endpoint checks overlap its first probes (issue 18), over typed fakes.
 
 While an endpoint has no recorded verdict, both endpoints' images and the first probes' are
-built at once; the runs still go one after another (good, bad, then the probes), and a probe
-built speculatively is never run when an endpoint is not as claimed. The fakes keep the order
-of build and run calls in one list; the builder holds the speculative builds until all have
-started (a barrier, not a sleep), so a bisect that built them one after another fails here.
+built at once. With no room for several runs (one GPU) the runs go one after another (good, bad,
+then the probes), and a probe built speculatively is never run when an endpoint is not as
+claimed; with room (`room`: a GPU each, or CPU runs) they are built and run at once, and a
+probe's run counts only once the endpoints check out. The fakes keep the order of build and run
+calls in one list; the builder (or runner) holds the speculative builds (runs) until all have
+started (a barrier, not a sleep), so a bisect that did them one after another fails here.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ import pytest
 
 from harness.bisect import next_round
 from harness.bisect_log import BisectLog
-from harness.errors import BisectError
-from harness.model import BuildSpec, Verdict
+from harness.errors import BisectError, EndpointInfra
+from harness.model import BuildSpec, RunRecord, Verdict
 from harness.ops.bisect import BisectReport, run_bisect
 from harness.ops.build_and_test import build_and_test
+from harness.ops.parallel import records, run_many
 from harness.ops.probe import BisectWorld
-from harness.plan import load_plan
+from harness.plan import Plan, load_plan
 from harness.ports import LineSink
 from harness.runplan import ContainerExit, RunRequest
+from harness.scheduler import GpuScheduler
 from harness.store import Store
 from tests.unit.fakes import FakeBuilder, FakeRunner, FakeUpstream, Steps, make_world, sha_of, unit_config
 
@@ -70,6 +74,25 @@ class Logged(FakeRunner):
         return super().run(request, log_path=log_path, on_line=on_line)
 
 
+class Together(Logged):
+    """A Logged runner whose first run of each commit of `together` returns only once all of
+    them have started: they ran at once."""
+
+    def __init__(self, calls: list[str], bad: Collection[str], together: Collection[str]) -> None:
+        super().__init__(calls, bad)
+        self.waiting = set(together)
+        self.barrier = threading.Barrier(max(1, len(self.waiting)), timeout=10)
+
+    def run(self, request: RunRequest, *, log_path: str, on_line: LineSink) -> ContainerExit:
+        sha = dict(request.labels)["harness.commit"]
+        with self.lock:
+            meets = sha in self.waiting
+            self.waiting.discard(sha)
+        if meets:
+            self.barrier.wait()
+        return super().run(request, log_path=log_path, on_line=on_line)
+
+
 def _bisect(
     tmp_path: Path,
     builder: FakeBuilder,
@@ -78,9 +101,11 @@ def _bisect(
     jobs: int = 1,
     recorded: Collection[str] = (),
     recorder: FakeBuilder | None = None,
+    room: int = 0,
 ) -> tuple[BisectReport, Steps]:
     """Bisect c0..c8 at level baseline; `recorded` commits are tested first, by another builder
-    (`recorder`) and runner, so their runs are in the store before the bisect starts."""
+    (`recorder`) and runner, so their runs are in the store before the bisect starts. `room`:
+    how many runs the host takes at once (0: the bisect has no way to run several)."""
     upstream = FakeUpstream(NAMES)
     plan = load_plan(unit_config(tmp_path, contract=False), ref="c8", level="baseline")
     for sha in recorded:
@@ -88,11 +113,18 @@ def _bisect(
         build_and_test(plan.for_ref(sha, "baseline"), world)
     steps = Steps()
     world = make_world(tmp_path, upstream, builder=builder, runner=runner, reporter=steps)
+
+    def at_once(plan: Plan, shas: list[str]) -> dict[str, RunRecord]:
+        make = lambda: make_world(tmp_path, upstream, builder=builder, runner=runner, reporter=steps)  # noqa: E731
+        return records(run_many(plan, shas, make_world=make, scheduler=GpuScheduler([], cpu_slots=room)))
+
     bw = BisectWorld(
         world=world,
         log=BisectLog(Store(tmp_path / "state" / "state.db")),
         make_upstream=lambda: upstream,
         make_builder=lambda: builder,
+        at_once=at_once if room else None,
+        room=lambda: room,
     )
     report = run_bisect(plan, bw, good_ref="c0", bad_ref="c8", jobs=jobs, prefetch_builds=2, policy="fail")
     return report, steps
@@ -180,3 +212,73 @@ def test_an_endpoint_recorded_as_infra_is_built_speculatively(tmp_path: Path) ->
         (GOOD, Verdict.PASS, "fresh"),
     ]
     assert _runs(calls)[:3] == together and report.answer.first_bad == SHAS[6]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_with_room_the_endpoints_and_first_probes_run_at_once(tmp_path: Path, jobs: int) -> None:
+    first = next_round(SHAS, {GOOD: Verdict.PASS, BAD: Verdict.FAIL}, jobs)
+    together = [GOOD, BAD, *first]
+    calls: list[str] = []
+    report, steps = _bisect(
+        tmp_path, Meeting(calls, together), Together(calls, FAILING, together), jobs=jobs, room=len(together)
+    )
+    assert sorted(_runs(calls)[: len(together)]) == sorted(together)  # the barrier: all in flight at once
+    assert [(s.commit, s.source) for s in report.steps][: len(together)] == [(sha, "fresh") for sha in together]
+    assert report.answer.first_bad == SHAS[6]
+    what = f"midpoint {MIDPOINT[:12]}" if jobs == 1 else f"first round {', '.join(s[:12] for s in first)}"
+    assert f"speculative: building and running {GOOD[:12]}, {BAD[:12]} and {what} at once" in steps.steps
+    assert not set(together) & set(report.prefetched)  # built by the runs themselves, not ahead
+
+
+@pytest.mark.parametrize(
+    ("failing", "problem"),
+    [({GOOD} | FAILING, "the good endpoint"), (set(), "the bad endpoint")],
+    ids=["good-fails", "bad-passes"],
+)
+def test_an_endpoint_not_as_claimed_throws_the_midpoints_run_away(
+    tmp_path: Path, failing: set[str], problem: str
+) -> None:
+    calls: list[str] = []
+    together = [GOOD, BAD, MIDPOINT]
+    with pytest.raises(BisectError, match=problem):
+        _bisect(tmp_path, Meeting(calls, together), Together(calls, failing, together), room=3)
+    assert sorted(_runs(calls)) == sorted(together)  # the midpoint ran, at once with the endpoints ...
+    log = BisectLog(Store(tmp_path / "state" / "state.db"))
+    session = log.sessions()[0]
+    assert [s.commit for s in log.steps(session.id)] == [GOOD, BAD]  # ... but is no step of the bisect
+    assert session.finished == "" and session.answer == {}
+    # Its run stays recorded, as any run is: a true verdict of that commit, for later bisects to reuse.
+    assert len(Store(tmp_path / "state" / "state.db").runs_for_commit(MIDPOINT)) == 1
+
+
+def test_room_for_two_runs_the_endpoints_at_once_and_builds_the_midpoint_ahead(tmp_path: Path) -> None:
+    calls: list[str] = []
+    report, steps = _bisect(
+        tmp_path, Meeting(calls, [GOOD, BAD, MIDPOINT]), Together(calls, FAILING, [GOOD, BAD]), room=2
+    )
+    assert sorted(_runs(calls)[:2]) == sorted([GOOD, BAD]) and _runs(calls)[2] == MIDPOINT
+    assert calls.index(f"build {MIDPOINT}") < calls.index(f"run {MIDPOINT}")
+    line = (
+        f"speculative: building and running {GOOD[:12]} and {BAD[:12]} at once; building midpoint {MIDPOINT[:12]} ahead"
+    )
+    assert line in steps.steps
+    assert report.prefetched[0] == MIDPOINT and report.answer.first_bad == SHAS[6]
+
+
+def test_room_for_one_run_keeps_the_runs_in_turn(tmp_path: Path) -> None:
+    calls: list[str] = []
+    together = [GOOD, BAD, MIDPOINT]
+    report, steps = _bisect(tmp_path, Meeting(calls, together), Logged(calls, FAILING), room=1)
+    assert _runs(calls)[:3] == together and report.answer.first_bad == SHAS[6]
+    assert f"speculative: building {GOOD[:12]}, {BAD[:12]} and midpoint {MIDPOINT[:12]} at once" in steps.steps
+
+
+def test_an_endpoint_infra_at_once_is_tried_again_alone_then_stops_the_bisect(tmp_path: Path) -> None:
+    timeout = FakeBuilder(fail={"commit": ("ReadTimeoutError: Read timed out.",)}, fail_for={GOOD})
+    calls: list[str] = []
+    with pytest.raises(EndpointInfra, match=f"the good endpoint {GOOD[:12]} could not be tested, twice"):
+        _bisect(tmp_path, timeout, Logged(calls, FAILING), room=3)
+    log = BisectLog(Store(tmp_path / "state" / "state.db"))
+    steps = log.steps(log.sessions()[0].id)
+    assert [(s.commit, s.verdict) for s in steps] == [(GOOD, Verdict.ERROR), (GOOD, Verdict.ERROR)]
+    assert timeout.built_commits.count(GOOD) == 2  # at once, then once more alone

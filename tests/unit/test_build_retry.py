@@ -34,7 +34,7 @@ class FlakyNetworkBuilder(FakeBuilder):
     def image_id(self, name: str) -> str | None:
         return None
 
-    def repo_images(self, repo: str) -> list[ImageInfo]:
+    def repo_images(self, *repos: str) -> list[ImageInfo]:
         return []  # no other state owns the repository
 
     def build(
@@ -97,7 +97,7 @@ class StageBuilder(FlakyNetworkBuilder):
         self.stages.append("deps")
         return ScriptResult(image_id="sha256:" + "d" * 64, files=out, seconds=1.0, exit_code=0, tail=())
 
-    def repo_images(self, repo: str) -> list[ImageInfo]:
+    def repo_images(self, *repos: str) -> list[ImageInfo]:
         return []
 
     def image_id(self, name: str) -> str | None:

@@ -45,8 +45,8 @@ class DepsBuilder(FakeBuilder):
         self.deps_images, self.broken, self.wrong = images, set(broken), set(wrong)
         self.jobs: list[ScriptJob] = []
 
-    def repo_images(self, repo: str) -> list[ImageInfo]:
-        return list(self.deps_images) if repo == "r-deps" else []
+    def repo_images(self, *repos: str) -> list[ImageInfo]:
+        return list(self.deps_images) if "r-deps" in repos else []
 
     def run_script(
         self, job: ScriptJob, *, timeout_s: float, on_line: LineSink, accept: Acceptance | None = None
@@ -134,6 +134,8 @@ def test_no_cache_builds_clean_whatever_exists() -> None:
 
 
 def test_a_reuse_takes_no_turn_and_a_build_that_waited_its_turn_reuses_what_the_other_made() -> None:
+    # It resolved before its turn (resolving reads the env image only, so builds resolve at once),
+    # and syncs nothing once its turn comes.
     builder = DepsBuilder([])
     builder.images[SPEC.tag] = "sha256:old"
     builder.labels["sha256:old"] = {KEY_LABEL: SPEC.key}
@@ -153,7 +155,21 @@ def test_a_reuse_takes_no_turn_and_a_build_that_waited_its_turn_reuses_what_the_
         yield
 
     result = ensure_deps(waited, SPEC, Steps(), SETTINGS, turn)
-    assert result.reused and result.image_id == "sha256:theirs" and waited.jobs == []
+    assert result.reused and result.image_id == "sha256:theirs"
+    assert [job.command[-1] for job in waited.jobs] == ["resolve"]
+
+
+def test_resolving_goes_before_the_turn_and_syncing_inside_it() -> None:
+    builder, held = DepsBuilder([]), []
+
+    @contextlib.contextmanager
+    def turn() -> Iterator[None]:
+        held.append(len(builder.jobs))  # the jobs run when the turn came
+        yield
+        held.append(len(builder.jobs))
+
+    ensure_deps(builder, SPEC, Steps(), SETTINGS, turn)
+    assert [job.command[-1] for job in builder.jobs] == ["resolve", "sync"] and held == [1, 2]
 
 
 def test_a_delta_installs_what_differs_and_removes_what_the_lock_lacks() -> None:

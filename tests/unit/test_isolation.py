@@ -23,8 +23,8 @@ class Repos:
     def __init__(self, images: dict[str, list[ImageInfo]]) -> None:
         self.by_repo = images
 
-    def repo_images(self, repo: str) -> list[ImageInfo]:
-        return self.by_repo.get(repo, [])
+    def repo_images(self, *repos: str) -> list[ImageInfo]:
+        return [i for repo in repos for i in self.by_repo.get(repo, [])]
 
 
 def image(tag: str, **labels: str) -> ImageInfo:

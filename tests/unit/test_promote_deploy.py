@@ -51,8 +51,8 @@ class Engine(FakeBuilder):
         self.tags[f"{repo}:{tag}"] = image_id
         self.retags.append((tag, image_id))
 
-    def repo_images(self, repo: str) -> list[ImageInfo]:
-        if not self.foreign or repo != REPO:
+    def repo_images(self, *repos: str) -> list[ImageInfo]:
+        if not self.foreign or REPO not in repos:
             return []
         return [ImageInfo(id=A, tags=(f"{REPO}:production",), labels={STATE_LABEL: self.foreign}, created="t")]
 

@@ -165,9 +165,9 @@ class TwoStatesEngine:
     def container(self, container_id: str) -> ContainerInfo | None:
         return next((c for c in self.containers_ if c.id.startswith(container_id)), None)
 
-    def repo_images(self, repo: str) -> list[ImageInfo]:
-        older = ImageInfo(id="sha256:old", tags=(f"{repo}:0123456789ab",), labels={}, created="")
-        return [i for i in self.images_ if any(t.startswith(f"{repo}:") for t in i.tags)] + [older]
+    def repo_images(self, *repos: str) -> list[ImageInfo]:
+        older = [ImageInfo(id="sha256:old", tags=(f"{repo}:0123456789ab",), labels={}, created="") for repo in repos]
+        return [i for i in self.images_ if any(t.rpartition(":")[0] in repos for t in i.tags)] + older
 
 
 def test_gc_sees_and_removes_only_its_own_states_images_and_containers(

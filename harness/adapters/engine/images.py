@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import tarfile
@@ -35,6 +36,22 @@ def image_info(image: Any) -> ImageInfo:
         labels=dict(image.labels or {}),
         created=str(image.attrs.get("Created", "")),
     )
+
+
+def listed_images(conn: Connection, **query: Any) -> list[ImageInfo]:
+    """The engine's image list alone, one request: tags and labels exact, the creation time to the
+    second. Every build-and-test checks its repositories' owners (ops/isolation.py): inspecting
+    each image, as image_infos does, cost a request per image of the repository, and commit
+    images pile up there (0.8 s a probe on a bench's 70 images)."""
+    return [
+        ImageInfo(
+            id=str(row["Id"]),
+            tags=tuple(t for t in row.get("RepoTags") or () if t != "<none>:<none>"),
+            labels=dict(row.get("Labels") or {}),
+            created=datetime.datetime.fromtimestamp(int(row.get("Created") or 0), datetime.UTC).isoformat(),
+        )
+        for row in conn.client.api.images(**query)
+    ]
 
 
 def image_infos(conn: Connection, **query: Any) -> list[ImageInfo]:
@@ -75,10 +92,10 @@ class Images:
         digests = (self._attrs(name) or {}).get("RepoDigests") or []
         return str(digests[0]).split("@", 1)[-1] if digests else ""
 
-    def repo_images(self, repo: str) -> list[ImageInfo]:
-        """Every image tagged in repository `repo` (any tag)."""
-        with engine_errors(f"listing the images of {repo}"):
-            return image_infos(self.conn, name=repo)
+    def repo_images(self, *repos: str) -> list[ImageInfo]:
+        """Every image tagged in any of `repos` (any tag), in one request; created to the second."""
+        with engine_errors(f"listing the images of {', '.join(repos)}"):
+            return listed_images(self.conn, filters={"reference": list(repos)})
 
     def tag(self, image_id: str, repo: str, tag: str) -> None:
         with engine_errors(f"tagging {repo}:{tag}"):

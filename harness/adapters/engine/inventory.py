@@ -73,10 +73,10 @@ class Inventory:
         with engine_errors("listing images"):
             return image_infos(self.conn, filters={"label": list(labels)})
 
-    def repo_images(self, repo: str) -> list[ImageInfo]:
-        """Every image tagged in repository `repo` (any tag)."""
-        with engine_errors(f"listing the images of {repo}"):
-            return image_infos(self.conn, name=repo)
+    def repo_images(self, *repos: str) -> list[ImageInfo]:
+        """Every image tagged in any of `repos` (any tag)."""
+        with engine_errors(f"listing the images of {', '.join(repos)}"):
+            return image_infos(self.conn, filters={"reference": list(repos)})
 
     def dangling(self, *labels: str) -> list[str]:
         """Untagged images (kept build stages) that carry all `labels`."""
