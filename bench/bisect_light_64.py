@@ -14,7 +14,7 @@ builds' cache), run records, the clones. Only the CLI, `docker`, image labels an
 planner are used, so the figures stay comparable when the way deps images are built changes.
 Both sides download their requirements from the index and share the host: on a busy 2-core host
 the ratio moved between 1.06 and 2.43 over eight runs; run it a few times.
-Usage: .venv/bin/python bench/bisect_light_64.py [--keep]
+Usage: .venv/bin/python bench/bisect_light_64.py [--keep] [--jobs K]
 """
 
 from __future__ import annotations
@@ -160,11 +160,11 @@ class Quiet:
         pass
 
 
-def run_harness(fx: Fixture) -> Side:
+def run_harness(fx: Fixture, jobs: int) -> Side:
     harness = [str(Path(sys.executable).parent / "harness"), "-c", str(fx.config)]
     started = time.monotonic()
     proc = subprocess.run(
-        [*harness, "bisect", "--good", fx.shas[0], "--bad", fx.shas[-1], "--json"],
+        [*harness, "bisect", "--good", fx.shas[0], "--bad", fx.shas[-1], "--jobs", str(jobs), "--json"],
         capture_output=True,
         text=True,
         check=False,
@@ -296,6 +296,7 @@ def cleanup(fx: Fixture, state: str, keep: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--keep", action="store_true", help="keep the bench images and its folder")
+    parser.add_argument("--jobs", type=int, default=1, help="harness bisect --jobs (CPU runs at once per round)")
     args = parser.parse_args()
     fx = make_fixture(Path(tempfile.mkdtemp(prefix="harness-bisect-light-")))
     cfg = load_config(fx.config)
@@ -311,9 +312,10 @@ def main() -> None:
             f"warm: the naive base image {base} built in {time.monotonic() - started:.1f} s (venv + {TORCH} + runner)"
         )
         print("cold: every requirements layer on both sides, run records, bisect log, the upstream clones")
-        hs = run_harness(fx)
+        hs = run_harness(fx, args.jobs)
         ns = run_naive(fx, naive_step(fx, cfg, naive, base))
-        print_side(fx, "harness bisect (endpoints probed too)", hs, "probes")
+        jobs = f", --jobs {args.jobs}" if args.jobs > 1 else ""
+        print_side(fx, f"harness bisect (endpoints probed too{jobs})", hs, "probes")
         print_builds(hs, state)
         print_side(fx, "naive git bisect run (endpoints taken on trust)", ns, "steps")
         print(
