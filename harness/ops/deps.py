@@ -6,7 +6,8 @@ build   in a container of the closest image of the same env (fewest differing pa
         image, a delta, or the env image, clean), what differs from that image's lock is
         installed at its pin and what the lock lacks is uninstalled; committed when the freeze
         is the lock exactly
-fallback a delta whose sync fails, or leaves other than the lock, is built again clean: said
+fallback a delta whose sync fails, or leaves other than the lock, or whose base was removed
+        meanwhile (a gc between choosing it and starting), is built again clean: said
 Both steps mount uv's download cache, a volume every build on the engine shares.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from harness.context import DEPS_RUNTIME, KEY_LABEL, STAGE_LABEL, DepsSpec
-from harness.errors import BuildFailed
+from harness.errors import BuildFailed, RunInfraError
 from harness.evaluate import infra_trouble
 from harness.lock import BASE_LABEL, HOW_LABEL, LOCK_LABEL, Candidate, Lock, closest, lock_summary, mismatch, resolved
 from harness.model import BuildResult, CommitTo, ScriptJob, ScriptResult
@@ -145,6 +146,10 @@ def _build(
             return _sync(builder, spec, lock, base, "delta", reporter, settings)
         except BuildFailed as exc:
             reporter.step(f"the delta from {base.key[:16]} failed ({exc}); building it clean from the env image")
+        except RunInfraError:
+            if builder.image_id(base.image):  # the base is there: the engine's trouble, not the delta's
+                raise
+            reporter.step(f"deps image {base.key[:16]} was removed meanwhile; building it clean from the env image")
         return _retrying(lambda: _sync(builder, spec, lock, env, "fallback", reporter, settings), reporter, settings)
     reporter.step(f"clean from the env image: {lock_summary(lock)}")
     return _retrying(lambda: _sync(builder, spec, lock, base, "clean", reporter, settings), reporter, settings)

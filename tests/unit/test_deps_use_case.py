@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterator
 import pytest
 
 from harness.context import KEY_LABEL, DepsSpec
-from harness.errors import BuildFailed
+from harness.errors import BuildFailed, RunInfraError
 from harness.lock import BASE_LABEL, HOW_LABEL, LOCK_LABEL
 from harness.model import ScriptJob, ScriptResult
 from harness.ops.deps import DepsSettings, ensure_deps
@@ -40,10 +40,26 @@ def deps_image(key: str, lock: str, env_key: str = "envkey") -> ImageInfo:
 class DepsBuilder(FakeBuilder):
     """Resolves to WANT; a sync from an image in `broken` fails, one in `wrong` leaves an extra."""
 
-    def __init__(self, images: list[ImageInfo], *, broken: Collection[str] = (), wrong: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        images: list[ImageInfo],
+        *,
+        broken: Collection[str] = (),
+        wrong: Collection[str] = (),
+        gone: Collection[str] = (),
+        engine_trouble: Collection[str] = (),
+    ) -> None:
         super().__init__()
         self.deps_images, self.broken, self.wrong = images, set(broken), set(wrong)
+        # gone: removed after it was listed (a container of it cannot be made); engine_trouble: there,
+        # but the engine refuses the container
+        self.gone, self.trouble = set(gone), set(engine_trouble)
         self.jobs: list[ScriptJob] = []
+
+    def image_id(self, name: str) -> str | None:
+        if name in self.gone:
+            return None
+        return name if name in self.trouble else super().image_id(name)
 
     def repo_images(self, *repos: str) -> list[ImageInfo]:
         return list(self.deps_images) if "r-deps" in repos else []
@@ -52,6 +68,8 @@ class DepsBuilder(FakeBuilder):
         self, job: ScriptJob, *, timeout_s: float, on_line: LineSink, accept: Acceptance | None = None
     ) -> ScriptResult:
         self.jobs.append(job)
+        if job.image in self.gone | self.trouble:
+            raise RunInfraError(f"the deps build in a container of {job.image}: No such image: {job.image}")
         if job.commit is None:
             out = (("/opt/harness/freeze.txt", ENV_FREEZE), ("/opt/harness/resolve.txt", " + numpy==2\n + av==1\n"))
             return ScriptResult(image_id="", files=out, seconds=1, exit_code=0, tail=())
@@ -111,6 +129,19 @@ def test_a_failed_delta_is_built_again_clean_and_says_so() -> None:
     # What the fallback installs is measured from the env image's own lock (pip, torch), not the delta's base.
     assert dict(builder.jobs[-1].files)["install.txt"].decode() == "--only-binary :all:\nav==1\nnumpy==2\n"
     assert any("the delta from nearnearnearnear failed" in s and "building it clean" in s for s in steps.steps)
+
+
+def test_a_delta_base_removed_meanwhile_is_built_again_clean() -> None:
+    near = deps_image("near" * 6, "av==1\nnumpy==1\npip==23.0\ntorch==2.13.0\n")
+    labels, steps = _build(DepsBuilder([near], gone={near.id}))
+    assert labels[HOW_LABEL] == "fallback"
+    assert any("deps image nearnearnearnear was removed meanwhile" in s for s in steps.steps)
+
+
+def test_an_engine_refusing_a_base_that_is_there_is_infra() -> None:
+    near = deps_image("near" * 6, "av==1\nnumpy==1\npip==23.0\ntorch==2.13.0\n")
+    with pytest.raises(RunInfraError, match="No such image"):
+        _build(DepsBuilder([near], engine_trouble={near.id}))
 
 
 def test_a_delta_that_leaves_other_than_the_lock_is_not_committed() -> None:
