@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import ConfigError, UsageError
+from harness.fleetconfig import FleetConfig, fleet_from
 from harness.limits import LIMIT_KEYS, Limits, limits_from
 from harness.model import GPU_MODES, LEVELS, GpuMode, Level
 from harness.naming import validate_repo
@@ -129,6 +130,7 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)  # `notify:` (no receivers when absent)
     report_out: Path | None = None  # report.out: the HTML report's folder (None: <state_dir>/report)
     report_commits: int = 300  # report.commits: how much of upstream's history the index shows
+    fleet: FleetConfig | None = None  # `fleet:` a Swarm of GPU hosts with a registry (None: all local)
 
     @property
     def report_dir(self) -> Path:
@@ -312,6 +314,7 @@ TOP_KEYS = frozenset(
         "watch",
         "notify",
         "report",
+        "fleet",
     }
 )
 
@@ -376,6 +379,7 @@ def _config(path: Path, data: dict[str, object]) -> Config:
         notify=notify_from(top),
         report_out=_path(base, report.string("out")),
         report_commits=report.integer("commits", 300, low=1, high=100_000),
+        fleet=fleet_from(top, base),
     )
 
 
