@@ -75,6 +75,7 @@ class ContainerExit:
     oom_killed: bool
     seconds: float
     killed_for: str = ""  # "deadline", "silence" or "output" (wrote past its cap) when harness killed it
+    node: str = ""  # on a fleet: the Swarm node that ran it ("" locally)
 
 
 # The engine keeps its own copy of every container's output (json-file): without a size it grew

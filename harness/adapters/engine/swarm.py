@@ -1,0 +1,176 @@
+"""Test runs on a Docker Swarm: each run one `replicated-job` service of one task, placed by the
+manager on a node with a free GPU (a generic resource), its outputs on the shared results path.
+
+The ContainerRunner port, as the local Containers adapter: the image (built here) is pushed to
+the fleet's registry and the task pulls it by digest; harness waits with its own deadline and
+output cap, keeps the task's output in the run's log, and always removes the service. A task
+Swarm could not run (rejected: no node has a free GPU or pulls the image) or lost with its node
+is infra (RunInfraError, exit 125), never the commit's verdict; the node that ran it is said.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import docker.types
+
+from harness.adapters.engine.connection import Connection, engine_errors
+from harness.adapters.engine.registry import push
+from harness.adapters.run_files import tree_bytes
+from harness.errors import RunInfraError
+from harness.fleet import FleetJob, digest_ref, fleet_job
+from harness.fleetconfig import FleetConfig
+from harness.ports import LineSink
+from harness.runplan import ContainerExit, RunRequest
+
+# Task states (Swarm's own words): finished ones, and those that mean no node runs it any more.
+DONE = frozenset({"complete", "failed"})
+LOST = frozenset({"rejected", "orphaned", "shutdown", "remove"})
+
+
+def service_kwargs(job: FleetJob, labels: dict[str, str]) -> dict[str, Any]:
+    """docker-py's services.create arguments for `job`: one task, never restarted by Swarm
+    (harness decides what an infra failure means), confined as a local run."""
+    mounts = [
+        docker.types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only) for m in job.mounts
+    ]
+    mounts += [
+        docker.types.Mount(target=target, source="", type="tmpfs", tmpfs_size=_size(options))
+        for target, options in job.tmpfs
+    ]
+    generic: dict[str, int | str] | None = {job.gpu_resource: job.gpus} if job.gpus else None
+    return {
+        "image": job.image,
+        "args": list(job.command),
+        "name": job.name,
+        "labels": labels,
+        "container_labels": labels,
+        "env": [f"{k}={v}" for k, v in job.environment],
+        "mounts": mounts,
+        "user": job.user,
+        "read_only": job.read_only_root,
+        "cap_drop": ["ALL"],
+        "mode": docker.types.ServiceMode("replicated-job", replicas=1, concurrency=1),
+        "restart_policy": docker.types.RestartPolicy(condition="none", max_attempts=0),
+        "resources": docker.types.Resources(mem_limit=job.memory_bytes or None, generic_resources=generic),
+        "log_driver": "json-file",
+        "log_driver_options": {"max-size": "32m", "max-file": "2"},
+    }
+
+
+def _size(options: str) -> int | None:
+    """tmpfs `size=8g,mode=1777` -> bytes (Swarm's tmpfs mount takes a number)."""
+    for part in options.split(","):
+        if part.startswith("size="):
+            value = part[5:].lower()
+            scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(value[-1:], 1)
+            return int(value.rstrip("kmg")) * scale
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwarmRunner:
+    """The ContainerRunner port over a Swarm (see the module docstring)."""
+
+    manager: Connection  # the manager's engine: services, tasks, nodes
+    builder: Connection  # the engine that built the images: it pushes them
+    fleet: FleetConfig
+    repo: str
+    shared: tuple[str, ...]  # paths every node has (results, model cache)
+    memory_bytes: int = 0
+    poll_s: float = 0.5
+
+    def runtimes(self) -> set[str]:
+        return set()  # GPUs come from the nodes' runtimes, reserved per task: nothing to plan here
+
+    def run(self, request: RunRequest, *, log_path: str, on_line: LineSink) -> ContainerExit:
+        started = time.monotonic()
+        digest = push(self.builder, request.image, registry=self.fleet.registry, repo=self.repo, tag=request.name)
+        image = digest_ref(self.fleet.node_registry, self.repo, digest)
+        job = fleet_job(
+            request,
+            image=image,
+            gpu_resource=self.fleet.gpu_resource,
+            shared=self.shared,
+            memory_bytes=self.memory_bytes,
+        )
+        with engine_errors(f"creating the fleet job {job.name}"):
+            kwargs = service_kwargs(job, self.manager.labels(dict(job.labels)))
+            service = self.manager.client.services.create(**kwargs)  # type: ignore[no-untyped-call]
+        try:
+            task, killed_for = self._wait(service, started + request.timeout_s, request, on_line)
+            _keep_logs(service, log_path, on_line)
+        finally:
+            with suppress(docker.errors.DockerException):
+                service.remove()
+        return _exit(task, killed_for, time.monotonic() - started)
+
+    def _wait(
+        self, service: Any, deadline: float, request: RunRequest, on_line: LineSink
+    ) -> tuple[dict[str, Any], str]:
+        """The task once it is done (or harness stopped it: why), saying where it runs."""
+        said = ""
+        while True:
+            task = _task(service)
+            state = str(task.get("Status", {}).get("State", ""))
+            node = str(task.get("NodeID", ""))
+            if node and node != said:
+                on_line(f"[fleet] task {str(task.get('ID', ''))[:12]} on node {self._node_name(node)}: {state}")
+                said = node
+            if state in DONE:
+                return task, ""
+            if state in LOST:
+                err = task.get("Status", {}).get("Err") or state
+                raise RunInfraError(f"the fleet task of {request.name} was {state} ({err}); node {node or 'none'}")
+            killed_for = _kill_reason(time.monotonic(), deadline, request)
+            if killed_for:
+                return task, killed_for
+            time.sleep(self.poll_s)
+
+    def _node_name(self, node_id: str) -> str:
+        with suppress(docker.errors.DockerException):
+            return str(self.manager.client.nodes.get(node_id).attrs["Description"]["Hostname"])
+        return node_id[:12]
+
+
+def _task(service: Any) -> dict[str, Any]:
+    with engine_errors("reading the fleet task"):
+        tasks = service.tasks()
+    return dict(tasks[0]) if tasks else {}
+
+
+def _kill_reason(now: float, deadline: float, request: RunRequest) -> str:
+    cap = request.limits.max_output_bytes
+    if now >= deadline:
+        return "deadline"
+    if request.output_dir and cap and tree_bytes(Path(request.output_dir), cap) > cap:
+        return "output"
+    return ""
+
+
+def _keep_logs(service: Any, log_path: str, on_line: LineSink) -> None:
+    """The task's output, once it is done, into the run's log and to the reporter line by line."""
+    with suppress(docker.errors.DockerException), open(log_path, "ab") as log:
+        for chunk in service.logs(stdout=True, stderr=True, follow=False):
+            data = bytes(chunk)
+            log.write(data)
+            for line in data.decode(errors="replace").splitlines():
+                on_line(line)
+
+
+def _exit(task: dict[str, Any], killed_for: str, seconds: float) -> ContainerExit:
+    status = task.get("Status", {}).get("ContainerStatus", {})
+    code = None if killed_for else int(status.get("ExitCode", -1))
+    return ContainerExit(
+        exit_code=code,
+        timed_out=killed_for == "deadline",
+        oom_killed=False,  # Swarm's task status does not say; an OOM kill shows as exit 137
+        seconds=seconds,
+        killed_for=killed_for,
+        node=str(task.get("NodeID", "")),
+    )
