@@ -133,6 +133,12 @@ class Config:
     fleet: FleetConfig | None = None  # `fleet:` a Swarm of GPU hosts with a registry (None: all local)
 
     @property
+    def runs_dir(self) -> Path:
+        """Where run folders live: on a fleet under the shared results path (each node's task
+        writes its outputs there, harness judges them here), else in the state folder."""
+        return self.fleet.results / "runs" if self.fleet else self.state_dir / "runs"
+
+    @property
     def report_dir(self) -> Path:
         return self.report_out or self.state_dir / "report"
 

@@ -121,6 +121,7 @@ class Plan:
     contract: ContractPlan
     build: BuildPlan
     test: SuitePlan
+    runs_dir: Path  # the run folders' parent (Config.runs_dir)
 
     def on_gpu(self, index: int) -> Plan:
         """The plan narrowed to one GPU (parallel runs: one each)."""
@@ -269,6 +270,7 @@ def load_plan(
         suite=suite.name,
         suite_hash=suite.digest(),  # hashes overlay and input files: once per plan
         state_dir=cfg.state_dir,
+        runs_dir=cfg.runs_dir,
         contract=contract_plan(judging_contract(cfg.contract, level), suite, derived=derived),
         build=dataclasses.replace(build_plan(cfg), wrapper=wrapper),
         test=dataclasses.replace(suite_plan(cfg), wrapper=wrapper),

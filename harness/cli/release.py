@@ -201,7 +201,13 @@ def gc_cmd(
     mover, engine = world.make_mover(cfg)
     reconcile(mover)
     plan, problems = gc(
-        engine.inventory, mover.store, repo=cfg.repo, keep=keep, dry_run=dry_run, state_dir=cfg.state_dir
+        engine.inventory,
+        mover.store,
+        repo=cfg.repo,
+        keep=keep,
+        dry_run=dry_run,
+        state_dir=cfg.state_dir,
+        runs_dir=cfg.runs_dir,
     )
     lines = [f"state {mover.store.state_id()} ({cfg.state_dir}): only its own images and containers"]
     for line in lines + _gc_lines(plan, "would remove" if dry_run else "removed"):

@@ -80,7 +80,7 @@ def config_or_defaults() -> Config:
 
 
 def store(cfg: Config) -> Store:
-    return store_file(cfg.state_dir / "state.db")
+    return Store(cfg.state_dir / "state.db", runs_dir=cfg.runs_dir)
 
 
 def store_file(path: Path) -> Store:
@@ -433,11 +433,17 @@ def _watch_retention(cfg: Config, run_store: Store) -> Callable[[], str]:
     def retention() -> str:
         docker = owned_engine(cfg, run_store)
         plan, problems = gc(
-            docker.inventory, run_store, repo=cfg.repo, keep=cfg.watch.gc_keep, dry_run=False, state_dir=cfg.state_dir
+            docker.inventory,
+            run_store,
+            repo=cfg.repo,
+            keep=cfg.watch.gc_keep,
+            dry_run=False,
+            state_dir=cfg.state_dir,
+            runs_dir=cfg.runs_dir,
         )
         gone = len(plan.remove_images) + len(plan.remove_run_dirs) + len(plan.remove_containers)
         now = datetime.datetime.now(datetime.UTC)
-        pruned = prune_videos(run_store, now=now, keep_days=cfg.watch.keep_days, runs_root=cfg.state_dir / "runs")
+        pruned = prune_videos(run_store, now=now, keep_days=cfg.watch.keep_days, runs_root=cfg.runs_dir)
         said = f"gc removed {gone} item(s); {pruned.removed} old video(s) removed ({pruned.freed_bytes} bytes)"
         return said + (
             f"; not removed: {'; '.join(problems + list(pruned.failed))}" if problems or pruned.failed else ""
@@ -571,7 +577,7 @@ def _report_impact(cfg: Config, upstream: GitUpstream | None) -> Callable[[str],
 def _report_work(cfg: Config, run_store: Store) -> Callable[[], tuple[str, ...]]:
     def work() -> tuple[str, ...]:
         recorded = {r.run_id for r in run_store.runs(100)}  # a run in progress is newer than these
-        running = list(in_progress(cfg.state_dir / "runs", recorded))
+        running = list(in_progress(cfg.runs_dir, recorded))
         return work_lines(WatchState.from_doc(run_store.watch_state()), running)
 
     return work

@@ -158,7 +158,7 @@ def start_run(plan: Plan, world: World) -> Run:
         world.reporter.step(f"level {level}: {why}")
     started = world.clock()
     run_id = new_run_id(started)
-    run_dir = plan.state_dir / "runs" / run_id
+    run_dir = plan.runs_dir / run_id
     contract_hash = plan.contract.digest  # what the check judges by ("none": nothing)
     wrapper_sha = wrapper.sha if wrapper else ""
     owner = claim_run_dir(

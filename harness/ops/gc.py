@@ -17,7 +17,14 @@ __all__ = ["gc", "session_alive", "session_id"]
 
 
 def gc(
-    engine: GcEngine, store: StateStore, *, repo: str, keep: int, dry_run: bool, state_dir: Path
+    engine: GcEngine,
+    store: StateStore,
+    *,
+    repo: str,
+    keep: int,
+    dry_run: bool,
+    state_dir: Path,
+    runs_dir: Path | None = None,
 ) -> tuple[GcPlan, list[str]]:
     """Returns the plan and what could not be removed (with why).
 
@@ -46,10 +53,10 @@ def gc(
     )
     if dry_run:
         return plan, problems
-    return plan, problems + _apply(engine, plan, state_dir)
+    return plan, problems + _apply(engine, plan, state_dir, runs_dir or state_dir / "runs")
 
 
-def _apply(engine: GcEngine, plan: GcPlan, state_dir: Path) -> list[str]:
+def _apply(engine: GcEngine, plan: GcPlan, state_dir: Path, runs_dir: Path) -> list[str]:
     """Remove what `plan` says, in an order a failure midway leaves consistent; what could not go."""
     for container in (*plan.remove_containers, *plan.remove_step_containers):
         engine.remove_container(container.id)
@@ -68,7 +75,7 @@ def _apply(engine: GcEngine, plan: GcPlan, state_dir: Path) -> list[str]:
     ]
     for image_id in plan.remove_dangling:
         engine.remove_image(image_id)
-    runs_root = (state_dir / "runs").resolve()
+    runs_root = runs_dir.resolve()
     for run_dir in plan.remove_run_dirs:
         path = Path(run_dir).resolve()
         if path.is_relative_to(runs_root):  # never outside the state folder, whatever the store says

@@ -30,7 +30,8 @@ from harness.store.watch import WatchRole
 class Store(RunsRole, ReleasesRole, WatchRole):
     """The run store: its roles (runs, releases) share one connection; bisect_log.py adds the bisects."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, runs_dir: Path | None = None) -> None:
+        """`runs_dir`: where this state's run folders live (default: beside the store)."""
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +54,7 @@ class Store(RunsRole, ReleasesRole, WatchRole):
             with self.transaction():
                 self._schema()
             if path.name == STORE_NAME:  # a state folder's store, not a backup copy somewhere
-                self._record_orphans(path.parent / "runs")
+                self._record_orphans(runs_dir or path.parent / "runs")
         except (sqlite3.Error, StoreError) as exc:
             self.db.close()
             if isinstance(exc, StoreError):

@@ -9,6 +9,7 @@ import pytest
 from harness.config import load_config
 from harness.errors import ConfigError
 from harness.fleetconfig import FleetConfig, UpdatePolicy
+from harness.plan import load_plan
 from tests.unit.test_config import write
 
 FLEET = """\
@@ -76,3 +77,12 @@ def test_errors_name_the_key_the_value_and_what_is_allowed(tmp_path: Path, text:
     with pytest.raises(ConfigError) as info:
         _fleet(tmp_path, text)
     assert needle in str(info.value)
+
+
+def test_run_folders_live_under_the_shared_results_path_on_a_fleet(tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    local = load_config(write(tmp_path))
+    fleet = load_config(write(tmp_path, top=FLEET))
+    assert local.runs_dir == local.state_dir / "runs"
+    assert fleet.runs_dir == (tmp_path / "shared").resolve() / "runs"
+    assert load_plan(fleet, ref="HEAD", level="baseline").runs_dir == fleet.runs_dir
