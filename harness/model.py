@@ -205,6 +205,8 @@ class RunOutcome:
     killed_for: str = ""  # "deadline", "silence" or "output" when harness had to kill the container
     results_error: str = ""  # why results.json was refused (FIFO, symlink, too big, malformed): a FAIL
     missing_weights: dict[str, tuple[str, ...]] = field(default_factory=dict)  # case id -> files not in the cache
+    node: str = ""  # on a fleet: the Swarm node that ran it
+    image_digest: str = ""  # on a fleet: the registry digest it ran from
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,6 +228,8 @@ class RunRecord:
     level: RecordLevel = "baseline"
     contract_hash: str = ""  # the contract that judged it (contract_digest); "" unknown: vouches for nothing
     wrapper: str = ""  # wrapper mode: the wrapper's commit tested with `commit` ("" harness's own runner)
+    node: str = ""  # on a fleet: the Swarm node its test ran on ("" locally)
+    image_digest: str = ""  # on a fleet: the image's digest in the fleet's registry ("" locally)
 
     def vouches_for(self, key: RunKey) -> bool:
         """Whether this record's verdict, whatever it is, answers `key`'s question.

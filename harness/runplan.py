@@ -76,6 +76,7 @@ class ContainerExit:
     seconds: float
     killed_for: str = ""  # "deadline", "silence" or "output" (wrote past its cap) when harness killed it
     node: str = ""  # on a fleet: the Swarm node that ran it ("" locally)
+    image_digest: str = ""  # on a fleet: the registry digest the node pulled ("" locally)
 
 
 # The engine keeps its own copy of every container's output (json-file): without a size it grew

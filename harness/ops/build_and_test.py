@@ -87,6 +87,8 @@ class Judged:
     cases: tuple[CaseResult, ...] = ()
     run_seconds: float = 0.0
     baseline: bool = False  # a judged baseline: only its PASS moves last-good
+    node: str = ""  # on a fleet: where its test ran
+    image_digest: str = ""  # on a fleet: the digest it ran from
 
 
 def new_run_id(now: datetime.datetime) -> str:
@@ -237,6 +239,8 @@ def record(run: Run, judged: Judged, world: World) -> Result:
         run_seconds=judged.run_seconds,
         level=run.level,
         wrapper=run.wrapper.sha if run.wrapper else "",
+        node=judged.node,
+        image_digest=judged.image_digest,
     )
     move = False
     if judged.baseline:
@@ -353,7 +357,14 @@ def _smoke(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> Judged
     verdict, summary = evaluate_smoke(outcome)
     doc = json.dumps({**(outcome.results or {}), "verdict": verdict.value, "summary": summary}, indent=2)
     verdict, summary = _write(run.run_dir / "results.json", doc, verdict, summary)
-    return Judged(verdict=verdict, summary=summary, built=built, run_seconds=outcome.seconds)
+    return Judged(
+        verdict=verdict,
+        summary=summary,
+        built=built,
+        run_seconds=outcome.seconds,
+        node=outcome.node,
+        image_digest=outcome.image_digest,
+    )
 
 
 def _baseline(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> Judged:
@@ -363,7 +374,14 @@ def _baseline(test: SuitePlan, run: Run, built: BuiltImage, world: World) -> Jud
     )
     verdict, summary = _write_results(run.run_dir, outcome.results, cases, verdict, summary)
     return Judged(
-        verdict=verdict, summary=summary, built=built, cases=cases, run_seconds=outcome.seconds, baseline=True
+        verdict=verdict,
+        summary=summary,
+        built=built,
+        cases=cases,
+        run_seconds=outcome.seconds,
+        baseline=True,
+        node=outcome.node,
+        image_digest=outcome.image_digest,
     )
 
 

@@ -133,6 +133,8 @@ def run_suite(
         killed_for=done.killed_for,
         results_error=results_error,
         missing_weights=missing,
+        node=done.node,
+        image_digest=done.image_digest,
     )
 
 

@@ -39,6 +39,8 @@ RUN_FIELDS = (
     "run_dir",
     "cases",
     "wrapper_sha",
+    "node",
+    "image_digest",
 )
 RUN_COLUMNS = ", ".join(RUN_FIELDS)
 RUN_SLOTS = ", ".join("?" for _ in RUN_FIELDS)
@@ -133,6 +135,8 @@ def run_row(record: RunRecord) -> tuple[object, ...]:
         record.run_dir,
         cases,
         record.wrapper,
+        record.node,
+        record.image_digest,
     )
 
 
@@ -162,6 +166,8 @@ def _decode(row: tuple[object, ...]) -> RunRecord:
         run_dir,
         cases,
         wrapper,
+        node,
+        image_digest,
     ) = row
     return RunRecord(
         run_id=str(run_id),
@@ -181,4 +187,6 @@ def _decode(row: tuple[object, ...]) -> RunRecord:
         run_dir=str(run_dir),
         cases=tuple(_case(c) for c in json.loads(str(cases))),
         wrapper=str(wrapper),
+        node=str(node),
+        image_digest=str(image_digest),
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.errors import StoreError
 from harness.store.guard import recovery
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 STORE_NAME = "state.db"  # <state_dir>/state.db, beside <state_dir>/runs
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS runs (
   suite_hash TEXT NOT NULL, level TEXT NOT NULL, verdict TEXT NOT NULL, summary TEXT NOT NULL,
   started TEXT NOT NULL, build_seconds REAL NOT NULL, run_seconds REAL NOT NULL,
   run_dir TEXT NOT NULL, cases TEXT NOT NULL, contract_hash TEXT NOT NULL DEFAULT '',
-  wrapper_sha TEXT NOT NULL DEFAULT ''
+  wrapper_sha TEXT NOT NULL DEFAULT '', node TEXT NOT NULL DEFAULT '',
+  image_digest TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_commit ON runs (commit_sha, suite_hash, level);
 CREATE TABLE IF NOT EXISTS releases (
@@ -82,6 +83,11 @@ def _wrapper_mode(db: sqlite3.Connection) -> None:
     _add_missing(db, "bisects", _BISECT_SIDES)
 
 
+def _fleet_runs(db: sqlite3.Connection) -> None:
+    """v7: where a fleet's run ran, and from which digest ('' for local runs)."""
+    _add_missing(db, "runs", (("node", "TEXT NOT NULL DEFAULT ''"), ("image_digest", "TEXT NOT NULL DEFAULT ''")))
+
+
 # Each step takes the store from version n to n + 1, inside the opening transaction.
 MIGRATIONS: dict[int, tuple[str, ...] | Callable[[sqlite3.Connection], None]] = {
     # v2: the contract digest that judged a run. Older rows get '' (unknown): they never vouch.
@@ -95,6 +101,8 @@ MIGRATIONS: dict[int, tuple[str, ...] | Callable[[sqlite3.Connection], None]] = 
     4: _wrapper_mode,
     # v6: watch's state and its outbox of events (new tables, made by SCHEMA before migrating).
     5: (),
+    # v7: a fleet: the Swarm node that ran a run, and the registry digest it ran from.
+    6: _fleet_runs,
 }
 
 

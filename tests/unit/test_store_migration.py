@@ -130,8 +130,10 @@ def _version(path: Path) -> str:
 
 def _without_version(rows: dict[str, list[tuple[object, ...]]]) -> dict[str, list[tuple[object, ...]]]:
     """The rows less the version, less v5's columns: runs' wrapper ('' for every old run),
-    bisects' side and fixed ('upstream' and ''), and less v6's watch tables (empty)."""
-    runs = [r[:-1] if len(r) == 17 and r[-1] == "" else r for r in rows["runs"]]
+    bisects' side and fixed ('upstream' and ''), less v6's watch tables (empty), and less v7's
+    runs' node and image digest ('' for every old run)."""
+    runs = [r[:-2] if len(r) == 19 and r[-2:] == ("", "") else r for r in rows["runs"]]
+    runs = [r[:-1] if len(r) == 17 and r[-1] == "" else r for r in runs]
     found = {"meta": [r for r in rows["meta"] if r[0] != "schema"], "runs": runs}
     if "bisects" in rows:
         found["bisects"] = [r[:-2] if len(r) == 12 and r[-2:] == ("upstream", "") else r for r in rows["bisects"]]
@@ -146,8 +148,8 @@ def test_a_v3_store_with_bisects_in_their_latest_shape_keeps_every_row_at_v4(tmp
 
     store = Store(path)
     try:
-        assert SCHEMA_VERSION == 6
-        assert _version(path) == "6"
+        assert SCHEMA_VERSION == 7
+        assert _version(path) == "7"
         assert _without_version(_rows(path)) == _without_version(before)  # every row, every value
         # ... and each reads back through the code, its closed sets checked.
         assert [r.run_id for r in store.runs()] == [
@@ -201,7 +203,7 @@ def test_a_v3_store_with_bisects_in_their_first_shape_gains_the_columns(tmp_path
     before = _v3_store(path, BISECTS_FIRST_SHAPE)
     Store(path).close()
     after = _rows(path)
-    assert _version(path) == "6"
+    assert _version(path) == "7"
     # v4 added reason and case_id, v5 side and fixed
     assert after["bisects"] == [(*row, "", "", "upstream", "") for row in before["bisects"]]
     after = _without_version(after)
@@ -242,10 +244,10 @@ def test_a_newer_store_is_refused_naming_both_versions(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     _v3_store(path, BISECTS_FIRST_SHAPE)
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE meta SET value='7' WHERE key='schema'")
+        db.execute("UPDATE meta SET value='8' WHERE key='schema'")
     db.close()
     before = _rows(path)
-    with pytest.raises(StoreError, match="store schema 7, this harness reads 6: upgrade harness") as info:
+    with pytest.raises(StoreError, match="store schema 8, this harness reads 7: upgrade harness") as info:
         Store(path)
     assert info.value.exit_code == EXIT_SKIP
     assert _rows(path) == before  # refused untouched
