@@ -11,6 +11,7 @@ one manifest, one digest, under two names: `127.0.0.1:P/repo@sha256:X` on the ho
 from __future__ import annotations
 
 import secrets
+import shutil
 import socket
 import subprocess
 import time
@@ -49,6 +50,7 @@ def start_registry(stack: ExitStack, folder: Path, bridge_ip: str) -> Registry:
     port = _free_port()
     storage = folder / "registry"
     storage.mkdir()
+    stack.callback(shutil.rmtree, storage, ignore_errors=True)  # after both processes stopped
     # Shared by both processes: an upload session one of them opened is valid on the other.
     secret = secrets.token_hex(16)
     pids = tuple(
