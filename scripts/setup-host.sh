@@ -16,11 +16,20 @@ need_apt=()
 command -v dockerd >/dev/null || need_apt+=(docker.io)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 command -v git >/dev/null || need_apt+=(git)
+# The fleet tests (tests/fleet): engines in network namespaces, and the registry they pull from
+# (the reference distribution server, run by the tests as a plain process).
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> apt-get install ${need_apt[*]}"
   apt-get update -qq || fail "apt-get update failed (see its output above)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/tmp/harness-apt.log 2>&1 \
     || { tail -20 /tmp/harness-apt.log >&2; fail "apt-get install ${need_apt[*]} failed (log: /tmp/harness-apt.log)"; }
+  if [[ " ${need_apt[*]} " == *" docker-registry "* ]]; then
+    # The package starts its service (a registry on :5000) where services may start; the tests
+    # run their own registry processes, so it is stopped and left disabled.
+    { systemctl disable --now docker-registry || { /etc/init.d/docker-registry stop && update-rc.d docker-registry disable; }; } >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! docker info >/dev/null 2>&1; then

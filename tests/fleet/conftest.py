@@ -1,0 +1,76 @@
+"""Fleet fixtures: one Swarm per test module, the host engine, a tiny image pushed by digest."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.conftest import BASE_IMAGE
+from tests.fleet.registry import push
+from tests.fleet.swarm import Cluster, swarm_cluster, swarm_unavailable
+
+
+def unavailable(reason: str) -> None:
+    # CI sets HARNESS_REQUIRE_SWARM (it runs as root): there a missing piece fails, never skips.
+    if os.environ.get("HARNESS_REQUIRE_SWARM"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A 3-node Swarm for the module; its teardown raises if anything is left on the host."""
+    if reason := swarm_unavailable():
+        unavailable(reason)
+    with swarm_cluster(tmp_path_factory.mktemp("swarm")) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[docker.DockerClient]:
+    """The host engine (where images are built), shared with other sessions."""
+    with closing(docker.from_env(timeout=300)) as client:
+        try:
+            client.ping()
+        except (docker.errors.DockerException, OSError) as exc:
+            unavailable(f"no host engine: {exc}")
+        yield client
+
+
+@pytest.fixture(scope="module")
+def probe_image(cluster: Cluster, host: docker.DockerClient) -> Iterator[str]:
+    """A tiny image built on the host: the base image plus a file holding the cluster's tag."""
+    try:
+        host.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        unavailable(f"base image {BASE_IMAGE} missing: run scripts/setup-host.sh")
+    tag = f"harness-test/{cluster.tag}-swarm:probe"
+    dockerfile = f"FROM {BASE_IMAGE}\nRUN echo {cluster.tag} > /swarm-probe\n"
+    image, _ = host.images.build(
+        fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, forcerm=True, labels={"harness.test": "swarm"}
+    )
+    try:
+        yield str(image.id)
+    finally:
+        host.images.remove(tag)
+
+
+@pytest.fixture(scope="module")
+def image_ref(cluster: Cluster, host: docker.DockerClient, probe_image: str) -> str:
+    """The probe image pushed to the test registry: its digest reference as the nodes name it."""
+    return cluster.for_nodes(push(host, probe_image, cluster.registry_host, f"harness-test/{cluster.tag}"))
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    """The shared results path: one host folder, bind-mounted on every node (they share the host's
+    file system; NFS in production)."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    return folder
