@@ -108,7 +108,7 @@ class SwarmRunner:
         finally:
             with suppress(docker.errors.DockerException):
                 service.remove()
-        return _exit(task, killed_for, time.monotonic() - started)
+        return _exit(task, killed_for, time.monotonic() - started, digest)
 
     def _wait(
         self, service: Any, deadline: float, request: RunRequest, on_line: LineSink
@@ -124,13 +124,22 @@ class SwarmRunner:
                 said = node
             if state in DONE:
                 return task, ""
+            if node and state not in DONE and self._node_down(node):
+                # Swarm does not start a job's task again elsewhere, and reports it running (the
+                # last state the lost node sent) or rejected: harness decides, as infra.
+                raise RunInfraError(f"node {self._node_name(node)} was lost while it ran {request.name}")
             if state in LOST:
                 err = task.get("Status", {}).get("Err") or state
-                raise RunInfraError(f"the fleet task of {request.name} was {state} ({err}); node {node or 'none'}")
+                where = f"on node {self._node_name(node)}" if node else "placed on no node"
+                raise RunInfraError(f"the fleet task of {request.name} was {state} ({err}), {where}")
             killed_for = _kill_reason(time.monotonic(), deadline, request)
             if killed_for:
                 return task, killed_for
             time.sleep(self.poll_s)
+
+    def _node_down(self, node_id: str) -> bool:
+        with engine_errors("reading the fleet's nodes"):
+            return str(self.manager.client.nodes.get(node_id).attrs["Status"]["State"]) == "down"
 
     def _node_name(self, node_id: str) -> str:
         with suppress(docker.errors.DockerException):
@@ -163,7 +172,7 @@ def _keep_logs(service: Any, log_path: str, on_line: LineSink) -> None:
                 on_line(line)
 
 
-def _exit(task: dict[str, Any], killed_for: str, seconds: float) -> ContainerExit:
+def _exit(task: dict[str, Any], killed_for: str, seconds: float, digest: str) -> ContainerExit:
     status = task.get("Status", {}).get("ContainerStatus", {})
     code = None if killed_for else int(status.get("ExitCode", -1))
     return ContainerExit(
@@ -173,4 +182,5 @@ def _exit(task: dict[str, Any], killed_for: str, seconds: float) -> ContainerExi
         seconds=seconds,
         killed_for=killed_for,
         node=str(task.get("NodeID", "")),
+        image_digest=digest,
     )

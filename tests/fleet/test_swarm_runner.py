@@ -1,0 +1,169 @@
+"""SwarmRunner, the ContainerRunner port over a real 3-node Swarm with a registry.
+
+A test run's request, as build-and-test plans it for a local container, goes to the fleet: the
+image built on the host is pushed and pulled by digest, the task reserves one GPU (a generic
+resource), writes its outputs into the shared results path and its log comes back; its exit
+code is the run's. A node lost mid-task is infra.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from harness.adapters.engine.connection import Connection
+from harness.adapters.engine.swarm import SwarmRunner
+from harness.errors import RunInfraError
+from harness.fleetconfig import FleetConfig
+from harness.limits import Limits
+from harness.runplan import GpuPlan, Mount, RunRequest
+from tests.conftest import BASE_IMAGE
+from tests.fleet.swarm import Cluster
+
+pytestmark = pytest.mark.integration
+
+# The "runner" of this image: says hello, writes its GPU and argv into /harness/out, sleeps
+# argv[2] seconds, exits argv[1].
+RUNNER = """\
+import os, sys, time
+print("hello from the fleet", flush=True)
+gpu = os.environ.get("DOCKER_RESOURCE_NVIDIA-GPU", "")
+open("/harness/out/done.txt", "w").write(f"{gpu} {' '.join(sys.argv[1:])}")
+time.sleep(float(sys.argv[2]))
+sys.exit(int(sys.argv[1]))
+"""
+
+
+@pytest.fixture(scope="module")
+def runner_image(host: docker.DockerClient, cluster: Cluster) -> Iterator[str]:
+    dockerfile = f'FROM {BASE_IMAGE}\nCOPY runner.py /runner.py\nENTRYPOINT ["python3", "/runner.py"]\n'
+    context = io.BytesIO()
+
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, text in (("Dockerfile", dockerfile), ("runner.py", RUNNER)):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    tag = f"harness-test/{cluster.tag}-runner:latest"
+    image, _ = host.images.build(
+        fileobj=context, custom_context=True, tag=tag, rm=True, labels={"harness.test": "swarm"}
+    )
+    try:
+        yield str(image.id)
+    finally:
+        host.images.remove(tag, force=True)
+
+
+def _runner(cluster: Cluster, results: Path, repo: str) -> SwarmRunner:
+    fleet = FleetConfig(
+        manager=cluster.manager_url,
+        registry=cluster.registry_host,
+        node_registry=cluster.registry_nodes,
+        results=results,
+    )
+    return SwarmRunner(
+        manager=Connection({"DOCKER_HOST": cluster.manager_url}),
+        builder=Connection(dict(os.environ)),
+        fleet=fleet,
+        repo=repo,
+        shared=(str(results),),
+        poll_s=0.2,
+    )
+
+
+def _request(image: str, out: Path, name: str, *args: str, timeout_s: float = 120) -> RunRequest:
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o777)  # the task's user is unprivileged
+    return RunRequest(
+        image=image,
+        command=args,
+        labels=(("harness.run", name),),
+        mounts=(Mount(source=str(out), target="/harness/out", read_only=False),),
+        environment=(),
+        gpu=GpuPlan(mode="nvidia", reason="fleet"),
+        timeout_s=timeout_s,
+        name=name,
+        limits=Limits(memory_bytes=0),
+        output_dir=str(out),
+    )
+
+
+def test_a_run_goes_to_a_node_by_digest_with_a_gpu_and_its_exit_code_and_log_come_back(
+    cluster: Cluster, runner_image: str, results: Path
+) -> None:
+    runner = _runner(cluster, results, f"harness-test/{cluster.tag}-fleet")
+    lines: list[str] = []
+    outcomes = {}
+    for code in ("0", "3"):
+        out = results / "runs" / f"r{code}" / "out"
+        log = results / "runs" / f"r{code}" / "test.log"
+        done = runner.run(
+            _request(runner_image, out, f"{cluster.tag}-r{code}", code, "0"), log_path=str(log), on_line=lines.append
+        )
+        outcomes[code] = (done, out, log)
+    with closing(cluster.client()) as manager:
+        nodes = {n.id: n.attrs["Description"]["Hostname"] for n in manager.nodes.list()}
+        assert manager.services.list(filters={"name": cluster.tag}) == []  # every job's service removed
+    for code, (done, out, log) in outcomes.items():
+        assert done.exit_code == int(code) and not done.timed_out and done.killed_for == ""
+        assert done.node in nodes and done.image_digest.startswith("sha256:")
+        gpu, argv = out.joinpath("done.txt").read_text().split(" ", 1)
+        assert gpu.startswith("GPU-") and argv == f"{code} 0"
+        assert "hello from the fleet" in log.read_text()
+    assert any(line.startswith("[fleet] task ") and " on node node" in line for line in lines)
+    assert "hello from the fleet" in lines
+
+
+def test_a_run_past_its_deadline_is_stopped_and_said(cluster: Cluster, runner_image: str, results: Path) -> None:
+    runner = _runner(cluster, results, f"harness-test/{cluster.tag}-fleet")
+    out = results / "runs" / "slow" / "out"
+    request = _request(runner_image, out, f"{cluster.tag}-slow", "0", "300", timeout_s=8)
+    done = runner.run(request, log_path=str(out.parent / "test.log"), on_line=lambda line: None)
+    assert done.exit_code is None and done.timed_out and done.killed_for == "deadline"
+
+
+def test_a_node_lost_mid_task_is_infra(cluster: Cluster, runner_image: str, results: Path) -> None:
+    """Runs last in the module: it kills a worker's engine (the manager is drained first, so the
+    task lands on a worker: the Swarm has one manager)."""
+    runner = _runner(cluster, results, f"harness-test/{cluster.tag}-fleet")
+    out = results / "runs" / "lost" / "out"
+    request = _request(runner_image, out, f"{cluster.tag}-lost", "0", "300", timeout_s=120)
+    with closing(cluster.client()) as manager:
+        node = manager.nodes.list(filters={"name": "node1"})[0]
+        node.update({**node.attrs["Spec"], "Availability": "drain"})
+    killed: list[str] = []
+
+    def kill_where_it_runs() -> None:
+        deadline = time.monotonic() + 60
+        while not out.joinpath("done.txt").exists():  # the task started (and wrote its file)
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.2)
+        with closing(cluster.client()) as manager:
+            service: Any = manager.services.list(filters={"name": f"{cluster.tag}-lost"})[0]
+            hostname = manager.nodes.get(service.tasks()[0]["NodeID"]).attrs["Description"]["Hostname"]
+        cluster.kill_node(int(hostname.removeprefix("node")))
+        killed.append(hostname)
+
+    killer = threading.Thread(target=kill_where_it_runs)
+    killer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(RunInfraError, match=r"node (node\d) was lost while it ran") as lost:
+            runner.run(request, log_path=str(out.parent / "test.log"), on_line=lambda line: None)
+    finally:
+        killer.join()
+    assert killed and killed[0] != "node1" and killed[0] in str(lost.value)
+    assert time.monotonic() - started < 60  # seen by harness in seconds, not at the deadline
