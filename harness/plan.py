@@ -49,6 +49,9 @@ class GpuNeeds:
     gpus: tuple[int, ...]  # run.gpus: only these (empty: all)
     requires_gpu: bool
     min_free_gib: float
+    # The runs' GPUs are a fleet's nodes', not this host's: no local GPU checks (Swarm places a
+    # run on a node with a free GPU; a suite that needs one still fails loudly when none has).
+    remote: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -297,7 +300,11 @@ def contract_plan(path: Path | None, suite: Suite, *, derived: DerivedContract |
 
 def gpu_needs(cfg: Config) -> GpuNeeds:
     return GpuNeeds(
-        mode=cfg.gpu, gpus=cfg.gpus, requires_gpu=cfg.suite.requires_gpu, min_free_gib=cfg.suite.min_free_gpu_gib
+        mode=cfg.gpu,
+        gpus=cfg.gpus,
+        requires_gpu=cfg.suite.requires_gpu,
+        min_free_gib=cfg.suite.min_free_gpu_gib,
+        remote=cfg.fleet is not None,
     )
 
 

@@ -56,6 +56,20 @@ class HostGpuProbe:
         return GpuSampler(indexes, period_s)
 
 
+class NoLocalGpu:
+    """The GpuProbe of a fleet's build host: the runs' GPUs are on the nodes (checked by Swarm's
+    placement and by the runs themselves), none here is looked at or sampled."""
+
+    def device_nodes(self) -> tuple[str, ...]:
+        return ()
+
+    def gpus(self) -> tuple[list[GpuInfo], str]:
+        return [], "the fleet's nodes hold the GPUs"
+
+    def sampler(self, indexes: list[int], period_s: float = 0.25) -> GpuSampler:
+        return GpuSampler([], period_s)
+
+
 class GpuSampler:
     """Samples memory used and utilisation of some GPUs in a thread, until stopped."""
 

@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from harness.adapters.engine import Engine, connect
+from harness.adapters.engine.connection import Connection
+from harness.adapters.engine.swarm import SwarmRunner, fleet_gpus
 from harness.adapters.git_repo import FetchSession, GitCheckout, GitUpstream
-from harness.adapters.gpu import HostGpuProbe
+from harness.adapters.gpu import HostGpuProbe, NoLocalGpu
 from harness.adapters.metrics import serve_metrics
 from harness.adapters.notify import notifiers_for
 from harness.adapters.site_files import SiteFolder
@@ -188,11 +190,12 @@ def make_world(cfg: Config, reporter: Reporter, run_store: Store | None = None) 
     """The real adapters behind build-and-test (and the probes of bisect)."""
     run_store = run_store or store(cfg)
     docker = owned_engine(cfg, run_store)
+    fleet = fleet_runner(cfg, docker, run_store) if cfg.fleet else None
     return World(
         upstream=upstream_for(cfg),
         builder=docker.images,
-        runner=docker.containers,
-        gpu=gpu(),
+        runner=fleet or docker.containers,
+        gpu=NoLocalGpu() if fleet else gpu(),
         probe=probe_video,
         frames=read_frames,
         sample_clip=functools.partial(write_sample_clip, width=496, height=496, frames=81, seed=12345),
@@ -204,9 +207,36 @@ def make_world(cfg: Config, reporter: Reporter, run_store: Store | None = None) 
     )
 
 
+def fleet_manager(cfg: Config, owner: dict[str, str]) -> Connection:
+    """The fleet's Swarm manager (fleet.manager), its services labelled as this state's."""
+    assert cfg.fleet is not None
+    return Connection({**os.environ, "DOCKER_HOST": cfg.fleet.manager}, owner=owner)
+
+
+def fleet_runner(cfg: Config, docker: Engine, run_store: Store) -> SwarmRunner:
+    """Test runs as Swarm jobs: images pushed from this host's engine, outputs on fleet.results,
+    the model cache at the same path on every node. Memory: only a configured run.memory_gib
+    (the share of a node's RAM cannot be read from here)."""
+    assert cfg.fleet is not None
+    shared = (str(cfg.fleet.results), *((str(cfg.model_cache),) if cfg.model_cache else ()))
+    return SwarmRunner(
+        manager=fleet_manager(cfg, owner_labels(run_store.state_id(), cfg.state_dir)),
+        builder=docker.connection,
+        fleet=cfg.fleet,
+        repo=cfg.repo,
+        shared=shared,
+        memory_bytes=cfg.limits.memory_bytes or 0,
+    )
+
+
 def scheduler(cfg: Config, *, slots: int, limit: int | None = None) -> GpuScheduler:
     """Hands out the host's GPUs to parallel runs, one each (or `slots` at once without GPUs, or
-    when the runs get none: `run.gpu: none`)."""
+    when the runs get none: `run.gpu: none`). On a fleet, Swarm places the runs: at most as many
+    at once as its nodes have GPUs."""
+    if cfg.fleet is not None and cfg.gpu != "none":
+        return GpuScheduler(
+            [], cpu_slots=max(1, min(slots, fleet_gpus(fleet_manager(cfg, {}), cfg.fleet.gpu_resource)))
+        )
     if cfg.gpu == "none":
         return GpuScheduler([], cpu_slots=slots)
     return scheduler_for(cfg.gpus, gpu(), slots=slots, limit=limit)

@@ -12,8 +12,9 @@ from harness.preflight import arch_problem, env_problem, host_problems
 
 
 def wants_gpu(needs: GpuNeeds, gpu: GpuProbe) -> bool:
-    """The run will use a GPU: asked for explicitly, needed by the suite, or `auto` finds nodes."""
-    if needs.mode == "none":
+    """The run will use a GPU of this host: asked for explicitly, needed by the suite, or `auto`
+    finds nodes (never on a fleet: its nodes' GPUs are not this host's to check)."""
+    if needs.mode == "none" or needs.remote:
         return False
     return needs.mode != "auto" or needs.requires_gpu or any(n.startswith("/dev/nvidia") for n in gpu.device_nodes())
 

@@ -86,7 +86,12 @@ class SwarmRunner:
     poll_s: float = 0.5
 
     def runtimes(self) -> set[str]:
-        return set()  # GPUs come from the nodes' runtimes, reserved per task: nothing to plan here
+        """ "nvidia" while the fleet has GPUs: the run plan then asks for one (the job reserves it
+        as a generic resource and the node's NVIDIA runtime maps it), as `auto` does locally."""
+        return {"nvidia"} if self.gpus() else set()
+
+    def gpus(self) -> int:
+        return fleet_gpus(self.manager, self.fleet.gpu_resource)
 
     def run(self, request: RunRequest, *, log_path: str, on_line: LineSink) -> ContainerExit:
         started = time.monotonic()
@@ -145,6 +150,27 @@ class SwarmRunner:
         with suppress(docker.errors.DockerException):
             return str(self.manager.client.nodes.get(node_id).attrs["Description"]["Hostname"])
         return node_id[:12]
+
+
+def fleet_gpus(manager: Connection, kind: str) -> int:
+    """The GPUs the fleet's ready, active nodes advertise (generic resources of `kind`)."""
+    with engine_errors("reading the fleet's nodes"):
+        nodes = manager.client.nodes.list()
+    return sum(node_gpus(n.attrs, kind) for n in nodes)
+
+
+def node_gpus(attrs: dict[str, Any], kind: str) -> int:
+    """How many GPUs of `kind` a node offers runs: none unless it is ready and active."""
+    if attrs.get("Status", {}).get("State") != "ready" or attrs.get("Spec", {}).get("Availability") != "active":
+        return 0
+    found = 0
+    for spec in attrs.get("Description", {}).get("Resources", {}).get("GenericResources") or []:
+        named, discrete = spec.get("NamedResourceSpec") or {}, spec.get("DiscreteResourceSpec") or {}
+        if named.get("Kind") == kind:  # one GPU by its id (NVIDIA-GPU=GPU-xxxx)
+            found += 1
+        elif discrete.get("Kind") == kind:  # a count of them (NVIDIA-GPU=4)
+            found += int(discrete.get("Value", 0))
+    return found
 
 
 def _task(service: Any) -> dict[str, Any]:
