@@ -79,7 +79,7 @@ def _build_and_test_many(
             refs,
             make_world=lambda: world.make_world(cfg, reporter),
             scheduler=world.scheduler(cfg, slots=parallel),
-            reap=world.reaper(),
+            reap=world.reaper(cfg),
         )
     docs, codes = [], []
     for ref, outcome in outcomes.items():

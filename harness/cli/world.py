@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness.adapters.engine import Engine, connect
 from harness.adapters.engine.connection import Connection
-from harness.adapters.engine.swarm import SwarmRunner, fleet_gpus
+from harness.adapters.engine.swarm import SwarmRunner, fleet_gpus, remove_session_jobs
 from harness.adapters.git_repo import FetchSession, GitCheckout, GitUpstream
 from harness.adapters.gpu import HostGpuProbe, NoLocalGpu
 from harness.adapters.metrics import serve_metrics
@@ -242,9 +242,19 @@ def scheduler(cfg: Config, *, slots: int, limit: int | None = None) -> GpuSchedu
     return scheduler_for(cfg.gpus, gpu(), slots=slots, limit=limit)
 
 
-def reaper() -> Reap:
-    """Removes the containers of this process's session (on an interrupt of parallel runs)."""
-    return functools.partial(reap_session, engine().inventory, session_id())
+def reaper(cfg: Config) -> Reap:
+    """Removes the containers of this process's session (on an interrupt of parallel runs), and
+    on a fleet its Swarm jobs (a worker waiting for its task then ends at once)."""
+    local = functools.partial(reap_session, engine().inventory, session_id())
+    if cfg.fleet is None:
+        return local
+    manager = fleet_manager(cfg, {})
+
+    def both() -> None:
+        remove_session_jobs(manager, session_id())
+        local()
+
+    return both
 
 
 def _parallel(cfg: Config, reporter: Reporter, jobs: int) -> Callable[[Plan, list[str]], dict[str, RunRecord]]:
@@ -257,7 +267,7 @@ def _parallel(cfg: Config, reporter: Reporter, jobs: int) -> Callable[[Plan, lis
             shas,
             make_world=lambda: make_world(cfg, reporter),
             scheduler=scheduler(cfg, slots=jobs, limit=jobs),
-            reap=reaper(),
+            reap=reaper(cfg),
         )
         return records(many)
 

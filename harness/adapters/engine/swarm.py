@@ -25,6 +25,7 @@ from harness.adapters.run_files import tree_bytes
 from harness.errors import RunInfraError
 from harness.fleet import FleetJob, digest_ref, fleet_job
 from harness.fleetconfig import FleetConfig
+from harness.naming import SESSION_LABEL
 from harness.ports import LineSink
 from harness.runplan import ContainerExit, RunRequest
 
@@ -150,6 +151,15 @@ class SwarmRunner:
         with suppress(docker.errors.DockerException):
             return str(self.manager.client.nodes.get(node_id).attrs["Description"]["Hostname"])
         return node_id[:12]
+
+
+def remove_session_jobs(manager: Connection, session: str) -> None:
+    """Remove the fleet jobs of harness session `session` (an interrupt of parallel runs)."""
+    with engine_errors("removing this session's fleet jobs"):
+        services: list[Any] = manager.client.services.list(filters={"label": f"{SESSION_LABEL}={session}"})
+        for service in services:
+            with suppress(docker.errors.NotFound):
+                service.remove()
 
 
 def fleet_gpus(manager: Connection, kind: str) -> int:
