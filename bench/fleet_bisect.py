@@ -1,0 +1,123 @@
+"""Benchmark of issue 19 (run by hand, as root, not a test): prints figures, asserts nothing.
+
+`harness bisect` over a 64-commit synthetic upstream (the sample, commit 33 breaks the import)
+on a real Swarm made on this machine (tests/fleet/swarm.py: three dockerd in network namespaces,
+one fake GPU each, Debian's docker-registry), twice from a fresh state each time:
+  1 node:  nodes 2 and 3 drained, `--jobs 1` (one probe at a time, as on one GPU host)
+  3 nodes: all active, `--jobs 3` (three probes per round, one per node)
+Before timing, each state's good endpoint is tested (env, deps and the first push are made
+then, untimed), so both bisects start with the same images warm and only the probes timed.
+The fake GPUs carry no CUDA: the sample's runner runs on the CPU inside each task, and the
+three nodes share this machine's cores (the 3-node figure is a lower bound of a real fleet's).
+Usage: .venv/bin/python bench/fleet_bisect.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from harness.adapters.git_repo import write_commits
+from harness.sample.make import Files, broken_import, template
+from tests.conftest import write_config
+from tests.fleet.swarm import Cluster, swarm_cluster, swarm_unavailable
+
+COMMITS, CULPRIT = 64, 33
+HARNESS = [sys.executable, "-m", "harness"]
+
+
+def history() -> list[tuple[str, Files]]:
+    wgp = template()["wgp.py"] or ""
+    out: list[tuple[str, Files]] = [("base", template())]
+    for i in range(1, COMMITS):
+        text = broken_import(wgp) if i >= CULPRIT else wgp
+        out.append((f"commit {i}", {"wgp.py": f"{text}\n# commit {i}\n"}))
+    return out
+
+
+def project(folder: Path, cluster: Cluster, name: str, shas_from: Path | None) -> tuple[Path, list[str]]:
+    upstream = shas_from or folder / "upstream"
+    shas = write_commits(upstream, history()) if shas_from is None else _shas(upstream)
+    results = folder / name / "shared"
+    results.mkdir(parents=True)
+    config = write_config(folder / name, upstream=upstream, repo=f"harness-bench/fleet-{cluster.tag}-{name}")
+    with config.open("a") as out:
+        out.write(
+            f"fleet:\n  manager: {cluster.manager_url}\n  registry: {cluster.registry_host}\n"
+            f"  node_registry: {cluster.registry_nodes}\n  results: {results}\n"
+        )
+    return config, shas
+
+
+def _shas(upstream: Path) -> list[str]:
+    out = subprocess.run(["git", "rev-list", "--reverse", "HEAD"], cwd=upstream, capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def harness(config: Path, *args: str) -> tuple[int, Any, float]:
+    started = time.monotonic()
+    proc = subprocess.run([*HARNESS, "-c", str(config), *args, "--json"], capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    try:
+        return proc.returncode, json.loads(proc.stdout[proc.stdout.index("{") :]), seconds
+    except ValueError:
+        return proc.returncode, {"stderr": proc.stderr[-2000:]}, seconds
+
+
+def availability(cluster: Cluster, active: set[str]) -> None:
+    with closing(cluster.client()) as manager:
+        for node in manager.nodes.list():
+            name = node.attrs["Description"]["Hostname"]
+            node.update({**node.attrs["Spec"], "Availability": "active" if name in active else "drain"})
+
+
+def side(config: Path, shas: list[str], jobs: int) -> str:
+    code, warm, warm_s = harness(config, "build-and-test", shas[0])
+    if code != 0:
+        return f"warming failed (exit {code}): {warm}"
+    code, doc, seconds = harness(config, "bisect", "--good", shas[0], "--bad", shas[-1], "--jobs", str(jobs))
+    if code != 0:
+        return f"bisect failed (exit {code}): {doc}"
+    probes = doc.get("probes", [])
+    right = "right" if doc.get("first_bad") == shas[CULPRIT] else f"WRONG ({doc.get('first_bad')})"
+    fresh = [p for p in probes if p.get("source") == "fresh"]
+    return f"{seconds:.1f} s, {len(fresh)} fresh probes, culprit {right} (warm-up {warm_s:.1f} s untimed)"
+
+
+def cleanup(cluster: Cluster) -> None:
+    """The bench's images on this host's engine (its repositories and their registry names)."""
+    names = subprocess.run(
+        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True
+    ).stdout.split()
+    mine = [n for n in names if f"harness-bench/fleet-{cluster.tag}-" in n]
+    if mine:
+        subprocess.run(["docker", "rmi", "-f", *mine], capture_output=True)
+
+
+def main() -> None:
+    if reason := swarm_unavailable():
+        print(f"cannot make a Swarm here: {reason}")
+        return
+    with tempfile.TemporaryDirectory(prefix="harness-fleet-bench-") as tmp:
+        folder = Path(tmp)
+        with swarm_cluster(folder / "swarm") as cluster:
+            try:
+                one, shas = project(folder, cluster, "one", None)
+                three, _ = project(folder, cluster, "three", folder / "upstream")
+                availability(cluster, {"node1"})
+                print(f"1 node  (--jobs 1): {side(one, shas, 1)}")
+                availability(cluster, {"node1", "node2", "node3"})
+                print(f"3 nodes (--jobs 3): {side(three, shas, 3)}")
+                print("promote/rollback on 3 replicas: not measured (production on the fleet is not wired yet)")
+            finally:
+                cleanup(cluster)
+
+
+if __name__ == "__main__":
+    main()
