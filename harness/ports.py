@@ -28,6 +28,7 @@ from harness.model import (
 from harness.patches import Patch, PatchSeries
 from harness.preflight import GpuInfo
 from harness.refs import RefResolution
+from harness.rollout import ServiceView
 from harness.runplan import ContainerExit, RunRequest
 from harness.services import ContainerInfo, ImageInfo, ServiceState
 from harness.tarball import TreeEntry
@@ -125,6 +126,13 @@ class ServiceEngine(Protocol):
 
     def replace_service(self, spec: ServiceSpec, image: str, *, project: str, labels: dict[str, str]) -> str: ...
     def service_state(self, container_id: str) -> ServiceState: ...
+
+
+class FleetService(Protocol):
+    """Production as a Swarm service (ops/fleet_deploy.py)."""
+
+    def roll(self, spec: ServiceSpec, image: str, labels: dict[str, str]) -> None: ...
+    def view(self, image: str) -> ServiceView: ...
 
 
 class GcEngine(Protocol):

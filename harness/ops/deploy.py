@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from harness.compose import ServiceSpec
 from harness.errors import DeployFailed, PromotionRefused
@@ -19,7 +20,25 @@ from harness.ports import Reporter, ServiceEngine
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeployReport:
+    healthy: bool
+    container: str
+    detail: str
+    # The orchestrator put the previous image back by itself (Swarm's failure_action rollback):
+    # the automatic rollback then records the move and deploys nothing again.
+    engine_rolled_back: bool = False
+
+
+class Deploys(Protocol):
+    """Puts a release's image into service and says whether it turned healthy."""
+
+    def deploy(self, release: Release) -> DeployReport: ...
+
+
+@dataclass(frozen=True, kw_only=True)
 class Deployer:
+    """Production as the local compose service's container."""
+
     engine: ServiceEngine
     spec: ServiceSpec
     project: str
@@ -28,12 +47,8 @@ class Deployer:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
 
-
-@dataclass(frozen=True, kw_only=True)
-class DeployReport:
-    healthy: bool
-    container: str
-    detail: str
+    def deploy(self, release: Release) -> DeployReport:
+        return deploy(self, release)
 
 
 def deploy(d: Deployer, release: Release) -> DeployReport:
@@ -54,11 +69,11 @@ def deploy(d: Deployer, release: Release) -> DeployReport:
         d.sleep(1.0)
 
 
-def promote_and_deploy(mover: Mover, d: Deployer, spec: str, *, reason: str, force: bool) -> tuple[Release, str]:
+def promote_and_deploy(mover: Mover, d: Deploys, spec: str, *, reason: str, force: bool) -> tuple[Release, str]:
     """Promote, deploy, and roll back automatically (a new revision) if the service is unhealthy."""
     with locked(mover):  # held across the deploy: no second move while this one is judged
         release = promote(mover, spec, reason=reason, force=force)
-        report = deploy(d, release)
+        report = d.deploy(release)
         if report.healthy:
             return release, f"service healthy on revision {release.revision}: {report.detail}"
         if release.revision == 1:
@@ -73,8 +88,11 @@ def promote_and_deploy(mover: Mover, d: Deployer, spec: str, *, reason: str, for
             back = rollback(
                 mover, to=release.revision - 1, action="auto-rollback", force=True, reason=f"{why}; {exc}"
             ).release
-        again = deploy(d, back)
-        state = "service healthy again" if again.healthy else f"the old image is unhealthy too ({again.detail})"
+        if report.engine_rolled_back:
+            state = "the orchestrator had already put it back"
+        else:
+            again = d.deploy(back)
+            state = "service healthy again" if again.healthy else f"the old image is unhealthy too ({again.detail})"
         raise DeployFailed(
             f"revision {release.revision} did not turn healthy ({report.detail}); rolled back automatically "
             f"to {back.image_id[7:19]} as revision {back.revision}: {state}"
@@ -83,7 +101,7 @@ def promote_and_deploy(mover: Mover, d: Deployer, spec: str, *, reason: str, for
 
 def rollback_and_deploy(
     mover: Mover,
-    d: Deployer,
+    d: Deploys,
     *,
     to: int | None,
     reason: str,
@@ -96,7 +114,7 @@ def rollback_and_deploy(
     rolled = rollback(mover, to=to, reason=reason, force=force)
     moved(rolled)
     release = rolled.release
-    report = deploy(d, release)
+    report = d.deploy(release)
     if not report.healthy:
         raise DeployFailed(f"service not healthy on revision {release.revision}: {report.detail}")
     return report

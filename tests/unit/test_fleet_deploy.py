@@ -1,0 +1,97 @@
+"""Production on a fleet (harness/ops/fleet_deploy.py) through promote_and_deploy, over fakes.
+
+A rollout that converges is production; one Swarm rolled back by itself is recorded as an
+automatic rollback and deployed nothing again; one that paused or timed out is rolled back by
+harness (the previous release's digest rolled out again)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from harness.compose import ServiceSpec
+from harness.errors import DeployFailed
+from harness.model import Release
+from harness.ops.deploy import promote_and_deploy
+from harness.ops.fleet_deploy import FleetDeployer
+from harness.ops.promote import promote
+from harness.rollout import ServiceView
+from harness.store import Store
+from tests.unit.fakes import SERVICE_SPEC, FakeBuilder, FakeUpstream, Quiet, image, mover, record, sha
+
+SPEC = dataclasses.replace(SERVICE_SPEC, image="harness-test/x:production")
+
+
+class Swarm:
+    """A FleetService: each roll answers with the next planned rollout state."""
+
+    def __init__(self, states: list[str]) -> None:
+        self.states, self.current = states, ""
+        self.rolled: list[str] = []
+
+    def roll(self, spec: ServiceSpec, image: str, labels: dict[str, str]) -> None:
+        self.rolled.append(image)
+        self.current = self.states.pop(0)
+
+    def view(self, image: str) -> ServiceView:
+        return ServiceView(
+            update_state=self.current,
+            update_message="task unhealthy" if "rollback" in self.current else "",
+            replicas=3,
+            running=3,
+        )
+
+
+def _deployer(swarm: Swarm) -> FleetDeployer:
+    return FleetDeployer(
+        service=swarm,
+        spec=SPEC,
+        name="harness-worker",
+        publish=lambda release: f"reg:5000/x@sha256:{release.image_id[7:]}",
+        timeout_s=5.0,
+        reporter=Quiet(),
+        sleep=lambda s: None,
+    )
+
+
+def _store(tmp_path: Path) -> tuple[Store, FakeBuilder]:
+    store = Store(tmp_path / "state.db")
+    builder = FakeBuilder({"harness-test/x:aaaa": image("a"), "harness-test/x:bbbb": image("b")})
+    store.add_run(record(sha("a"), image("a"), "20260101-000001-aaaaa1"))
+    store.add_run(record(sha("b"), image("b"), "20260101-000002-bbbbb2"))
+    return store, builder
+
+
+def test_a_converged_rollout_is_production(tmp_path: Path) -> None:
+    store, builder = _store(tmp_path)
+    swarm = Swarm(["completed"])
+    release, detail = promote_and_deploy(
+        mover(store, builder, FakeUpstream(), tmp_path), _deployer(swarm), image("a"), reason="", force=False
+    )
+    assert release.revision == 1 and swarm.rolled == [f"reg:5000/x@sha256:{image('a')[7:]}"]
+    assert "3/3 tasks on it, update completed" in detail
+
+
+def test_a_rollout_swarm_rolled_back_is_an_automatic_rollback_deploying_nothing_again(tmp_path: Path) -> None:
+    store, builder = _store(tmp_path)
+    m = mover(store, builder, FakeUpstream(), tmp_path)
+    promote(m, image("a"), reason="", force=False)
+    swarm = Swarm(["rollback_completed"])
+    with pytest.raises(DeployFailed, match="the orchestrator had already put it back"):
+        promote_and_deploy(m, _deployer(swarm), image("b"), reason="", force=False)
+    releases: list[Release] = store.releases()
+    assert [(r.revision, r.action, r.image_id) for r in releases][-1] == (3, "auto-rollback", image("a"))
+    assert len(swarm.rolled) == 1  # nothing rolled again: Swarm serves the old digest already
+
+
+def test_a_paused_rollout_is_rolled_back_by_harness(tmp_path: Path) -> None:
+    store, builder = _store(tmp_path)
+    m = mover(store, builder, FakeUpstream(), tmp_path)
+    promote(m, image("a"), reason="", force=False)
+    swarm = Swarm(["paused", "completed"])
+    with pytest.raises(DeployFailed, match=r"rollout paused.*service healthy again"):
+        promote_and_deploy(m, _deployer(swarm), image("b"), reason="", force=False)
+    assert swarm.rolled[-1] == f"reg:5000/x@sha256:{image('a')[7:]}"
+    assert store.releases()[-1].action == "auto-rollback"
