@@ -21,15 +21,17 @@ UpdateOrder = Literal["start-first", "stop-first"]
 UPDATE_ORDERS: tuple[UpdateOrder, ...] = ("start-first", "stop-first")
 FailureAction = Literal["rollback", "pause"]
 FAILURE_ACTIONS: tuple[FailureAction, ...] = ("rollback", "pause")
-# Production as a Swarm service (service, replicas, update: SwarmService, rollout.py) is not
-# wired to promote and rollback yet: those keys are refused as unknown until it is.
-FLEET_KEYS = frozenset({"manager", "registry", "node_registry", "results", "gpu_resource"})
+FLEET_KEYS = frozenset(
+    {"manager", "registry", "node_registry", "results", "gpu_resource", "service", "replicas", "update"}
+)
+UPDATE_KEYS = frozenset({"order", "parallelism", "monitor_s", "failure_action"})
 
 _ADDRESS = re.compile(r"(unix|tcp|ssh)://\S+\Z")
 # A registry as docker's reference grammar spells its domain: host names or an IPv4, a port maybe.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _REGISTRY = re.compile(rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?\Z")
 _RESOURCE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
+_SERVICE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +70,10 @@ def fleet_from(top: Section, base: Path) -> FleetConfig | None:
         results=_results(sec, base),
         gpu_resource=_matching(sec, "gpu_resource", _RESOURCE, "a generic resource kind, e.g. NVIDIA-GPU")
         or "NVIDIA-GPU",
+        service=_matching(sec, "service", _SERVICE, "a Swarm service name ([a-zA-Z0-9][a-zA-Z0-9_.-])")
+        or "harness-worker",
+        replicas=sec.integer("replicas", 1, low=1, high=1000),
+        update=_update(sec.section("update")),
     )
 
 
@@ -90,3 +96,13 @@ def _results(sec: Section, base: Path) -> Path:
             sec.source, sec.key("results"), f"{value!r} is not a folder (the shared results path, on every node)"
         )
     return path.resolve()
+
+
+def _update(sec: Section) -> UpdatePolicy:
+    sec.check_keys(UPDATE_KEYS)
+    return UpdatePolicy(
+        order=sec.choice("order", "start-first", UPDATE_ORDERS),
+        parallelism=sec.integer("parallelism", 1, low=1, high=1000),
+        monitor_s=sec.number("monitor_s", 30.0, low=0.0, high=3600.0),
+        failure_action=sec.choice("failure_action", "rollback", FAILURE_ACTIONS),
+    )

@@ -23,7 +23,9 @@ from pathlib import Path
 
 from harness.adapters.engine import Engine, connect
 from harness.adapters.engine.connection import Connection
+from harness.adapters.engine.registry import push
 from harness.adapters.engine.swarm import SwarmRunner, fleet_gpus, remove_session_jobs
+from harness.adapters.engine.swarm_service import SwarmService
 from harness.adapters.git_repo import FetchSession, GitCheckout, GitUpstream
 from harness.adapters.gpu import HostGpuProbe, NoLocalGpu
 from harness.adapters.metrics import serve_metrics
@@ -33,20 +35,23 @@ from harness.adapters.site_server import serve_site
 from harness.adapters.video import VideoMedia, probe_video, read_frames, write_sample_clip
 from harness.bisect_log import BisectLog
 from harness.cli.app import state
-from harness.compose import load_service
+from harness.compose import ServiceSpec, load_service
 from harness.config import Config, default_config, load_config
 from harness.contract import DEFAULT_CONTRACT, Contract, load_contract
 from harness.derive import DerivedContract
 from harness.errors import BisectError, DeployFailed, HarnessError, InfraError, UsageError
+from harness.fleet import digest_ref
+from harness.fleetconfig import FleetConfig
 from harness.metrics import MetricsAddr, NullMetrics
-from harness.model import Level, RunKey, RunRecord
+from harness.model import Level, Release, RunKey, RunRecord
 from harness.naming import STATE_LABEL, owner_labels
 from harness.ops.bisect import run_bisect
 from harness.ops.build_and_test import World, build_and_test
-from harness.ops.deploy import Deployer, promote_and_deploy
+from harness.ops.deploy import Deployer, Deploys, promote_and_deploy
 from harness.ops.derive import derive_contract
 from harness.ops.diagnose import disk_free, host_reasons, suite_weights
 from harness.ops.diff import DiffReport, diff, markdown
+from harness.ops.fleet_deploy import FleetDeployer
 from harness.ops.gc import gc, session_id
 from harness.ops.notify import deliver
 from harness.ops.parallel import Reap, reap_session, records, run_many, scheduler_for
@@ -328,18 +333,41 @@ def make_mover(cfg: Config) -> tuple[Mover, Engine]:
     return mover, docker
 
 
-def deployer(cfg: Config, docker: Engine, reporter: Reporter) -> Deployer:
-    """The compose service of `deploy:`; its bind-mount sources are created (as compose would)."""
+def deployer(cfg: Config, docker: Engine, reporter: Reporter) -> Deploys:
+    """The compose service of `deploy:`; its bind-mount sources are created (as compose would).
+    On a fleet: the same service as the Swarm service fleet.service, rolled by digest."""
     env = dict(os.environ)
     if cfg.model_cache is not None:
         env["HARNESS_MODEL_CACHE"] = str(cfg.model_cache)
     spec = load_service(cfg.deploy.compose_file, cfg.deploy.service, env)
     for mount in spec.mounts:
         Path(mount.source).mkdir(parents=True, exist_ok=True)
+    if cfg.fleet is not None:
+        return fleet_deployer(cfg, cfg.fleet, docker, spec, reporter)
     return Deployer(
         engine=docker.services,
         spec=spec,
         project=cfg.deploy.project,
+        timeout_s=float(cfg.deploy.health_timeout_s),
+        reporter=reporter,
+    )
+
+
+def fleet_deployer(
+    cfg: Config, fleet: FleetConfig, docker: Engine, spec: ServiceSpec, reporter: Reporter
+) -> FleetDeployer:
+    """Production as the Swarm service: each release's image pushed, rolled out by digest."""
+
+    def publish(release: Release) -> str:
+        tag = f"release-{release.revision}"
+        digest = push(docker.connection, release.image_id, registry=fleet.registry, repo=cfg.repo, tag=tag)
+        return digest_ref(fleet.node_registry, cfg.repo, digest)
+
+    return FleetDeployer(
+        service=SwarmService(conn=fleet_manager(cfg, {}), fleet=fleet),
+        spec=spec,
+        name=fleet.service,
+        publish=publish,
         timeout_s=float(cfg.deploy.health_timeout_s),
         reporter=reporter,
     )

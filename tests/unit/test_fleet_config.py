@@ -42,8 +42,14 @@ def test_defaults_and_the_node_registry_following_the_registry(tmp_path: Path) -
 
 
 def test_every_key_written(tmp_path: Path) -> None:
-    fleet = _fleet(tmp_path, FLEET + "  node_registry: 10.99.0.1:5000\n  gpu_resource: GPU\n")
+    text = FLEET + (
+        "  node_registry: 10.99.0.1:5000\n  gpu_resource: GPU\n  service: worker\n  replicas: 3\n"
+        "  update:\n    order: stop-first\n    parallelism: 2\n    monitor_s: 5\n    failure_action: pause\n"
+    )
+    fleet = _fleet(tmp_path, text)
     assert fleet is not None and fleet.node_registry == "10.99.0.1:5000" and fleet.gpu_resource == "GPU"
+    assert (fleet.service, fleet.replicas) == ("worker", 3)
+    assert fleet.update == UpdatePolicy(order="stop-first", parallelism=2, monitor_s=5.0, failure_action="pause")
 
 
 @pytest.mark.parametrize(
@@ -60,7 +66,10 @@ def test_every_key_written(tmp_path: Path) -> None:
         ),
         (FLEET.replace("results: shared", "results: nowhere"), "fleet.results: 'nowhere' is not a folder"),
         (FLEET + "  gpus: 3\n", "fleet.gpus: unknown key; allowed: gpu_resource, manager"),
-        (FLEET + "  replicas: 3\n", "fleet.replicas: unknown key"),  # production on the fleet: not yet
+        (FLEET + "  replicas: 0\n", "fleet.replicas: 0 out of range 1..1000"),
+        (FLEET + "  update:\n    order: rolling\n", "fleet.update.order: 'rolling'; allowed: start-first, stop-first"),
+        (FLEET + "  update:\n    failure_action: continue\n", "'continue'; allowed: rollback, pause"),
+        (FLEET + "  service: -worker\n", "fleet.service: '-worker' is not a Swarm service name"),
         ("fleet: swarm\n", "fleet: must be a mapping"),
     ],
 )
