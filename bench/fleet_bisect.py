@@ -9,7 +9,7 @@ Before timing, each state's good endpoint is tested (env, deps and the first pus
 then, untimed), so both bisects start with the same images warm and only the probes timed.
 The fake GPUs carry no CUDA: the sample's runner runs on the CPU inside each task, and the
 three nodes share this machine's cores (the 3-node figure is a lower bound of a real fleet's).
-Usage: .venv/bin/python bench/fleet_bisect.py
+Usage: PYTHONPATH=. .venv/bin/python bench/fleet_bisect.py   (it makes its Swarm with tests/fleet/swarm.py)
 """
 
 from __future__ import annotations
@@ -29,6 +29,18 @@ from tests.conftest import write_config
 from tests.fleet.swarm import Cluster, swarm_cluster, swarm_unavailable
 
 COMMITS, CULPRIT = 64, 33
+COMPOSE = """\
+services:
+  worker:
+    image: ${HARNESS_IMAGE:-x}
+    command: ["--serve"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/harness-worker-ready"]
+      interval: 1s
+      timeout: 2s
+      retries: 2
+      start_period: 10s
+"""
 HARNESS = [sys.executable, "-m", "harness"]
 
 
@@ -90,6 +102,30 @@ def side(config: Path, shas: list[str], jobs: int) -> str:
     return f"{seconds:.1f} s, {len(fresh)} fresh probes, culprit {right} (warm-up {warm_s:.1f} s untimed)"
 
 
+def production(config: Path, shas: list[str], cluster: Cluster) -> str:
+    """Wall of `promote --deploy` of two good images in turn onto the 3-replica service
+    (start-first, parallelism 1), then of `rollback --deploy` to the first."""
+    (config.parent / "compose.yaml").write_text(COMPOSE)
+    with config.open("a") as out:
+        out.write(f"  service: {cluster.tag}-worker\n  replicas: 3\n  update:\n    monitor_s: 2\n")
+        out.write(f"deploy:\n  compose_file: {config.parent / 'compose.yaml'}\n  health_timeout_s: 300\n")
+    figures = []
+    for what, args in (
+        ("promote A", ("promote", shas[0], "--deploy")),
+        ("promote B", ("promote", shas[1], "--deploy")),
+        ("rollback to A", ("rollback", "--deploy")),
+    ):
+        if what == "promote B" and harness(config, "build-and-test", shas[1])[0] != 0:
+            return "could not test the second image"
+        started = time.monotonic()
+        proc = subprocess.run([*HARNESS, "-c", str(config), *args], capture_output=True, text=True)
+        figures.append(f"{what} {time.monotonic() - started:.1f} s (exit {proc.returncode})")
+    with closing(cluster.client()) as manager:
+        for service in manager.services.list(filters={"name": f"{cluster.tag}-worker"}):
+            service.remove()
+    return ", ".join(figures)
+
+
 def cleanup(cluster: Cluster) -> None:
     """The bench's images on this host's engine (its repositories and their registry names)."""
     names = subprocess.run(
@@ -114,7 +150,7 @@ def main() -> None:
                 print(f"1 node  (--jobs 1): {side(one, shas, 1)}")
                 availability(cluster, {"node1", "node2", "node3"})
                 print(f"3 nodes (--jobs 3): {side(three, shas, 3)}")
-                print("promote/rollback on 3 replicas: not measured (production on the fleet is not wired yet)")
+                print(f"production on 3 replicas: {production(three, shas, cluster)}")
             finally:
                 cleanup(cluster)
 
