@@ -101,7 +101,7 @@ def _request(image: str, out: Path, name: str, *args: str, timeout_s: float = 12
 
 
 def test_a_run_goes_to_a_node_by_digest_with_a_gpu_and_its_exit_code_and_log_come_back(
-    cluster: Cluster, runner_image: str, results: Path
+    cluster: Cluster, runner_image: str, results: Path, host: docker.DockerClient
 ) -> None:
     runner = _runner(cluster, results, f"harness-test/{cluster.tag}-fleet")
     lines: list[str] = []
@@ -123,6 +123,8 @@ def test_a_run_goes_to_a_node_by_digest_with_a_gpu_and_its_exit_code_and_log_com
         assert gpu.startswith("GPU-") and argv == f"{code} 0"
         assert "hello from the fleet" in log.read_text()
     assert any(line.startswith("[fleet] task ") and " on node node" in line for line in lines)
+    # The names the image was pushed under stay in the registry only, not on this host's engine.
+    assert [t for t in host.images.get(runner_image).tags if t.startswith(cluster.registry_host)] == []
     assert "hello from the fleet" in lines
 
 

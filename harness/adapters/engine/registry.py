@@ -1,8 +1,8 @@
 """Images to the fleet's registry: pushed from the engine that built them, known by digest after.
 
-A push that fails (the registry down, refused, a layer cut off) is infra (exit 125), and the
-name it was pushed under is removed again from the local engine: nothing is left tagged for a
-registry that does not hold the image.
+A push that fails (the registry down, refused, a layer cut off) is infra (exit 125). The name
+an image is pushed under is removed again from the local engine once the push is over, whether
+it succeeded or not: nothing is left tagged for the registry here.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ def push(conn: Connection, image_id: str, *, registry: str, repo: str, tag: str)
     try:
         with engine_errors(f"pushing {name}:{tag}"):
             return _digest(conn.client.api.push(name, tag=tag, stream=True, decode=True), f"{name}:{tag}")
-    except BaseException:
+    finally:
+        # Only the registry keeps that name: here it would pile up, one per run, where gc never
+        # looks (the image itself keeps its own tags).
         with suppress(docker.errors.DockerException):
             conn.client.api.remove_image(f"{name}:{tag}", noprune=True)
-        raise
 
 
 def _digest(stream: Any, what: str) -> str:
