@@ -27,20 +27,9 @@ from harness.adapters.git_repo import write_commits
 from harness.sample.make import Files, broken_import, template
 from tests.conftest import write_config
 from tests.fleet.swarm import Cluster, swarm_cluster, swarm_unavailable
+from tests.fleet.test_fleet_production import worker_compose
 
 COMMITS, CULPRIT = 64, 33
-COMPOSE = """\
-services:
-  worker:
-    image: ${HARNESS_IMAGE:-x}
-    command: ["--serve"]
-    healthcheck:
-      test: ["CMD", "test", "-f", "/tmp/harness-worker-ready"]
-      interval: 1s
-      timeout: 2s
-      retries: 2
-      start_period: 10s
-"""
 HARNESS = [sys.executable, "-m", "harness"]
 
 
@@ -105,7 +94,7 @@ def side(config: Path, shas: list[str], jobs: int) -> str:
 def production(config: Path, shas: list[str], cluster: Cluster) -> str:
     """Wall of `promote --deploy` of two good images in turn onto the 3-replica service
     (start-first, parallelism 1), then of `rollback --deploy` to the first."""
-    (config.parent / "compose.yaml").write_text(COMPOSE)
+    (config.parent / "compose.yaml").write_text(worker_compose(10))
     with config.open("a") as out:
         out.write(f"  service: {cluster.tag}-worker\n  replicas: 3\n  update:\n    monitor_s: 2\n")
         out.write(f"deploy:\n  compose_file: {config.parent / 'compose.yaml'}\n  health_timeout_s: 300\n")

@@ -11,8 +11,10 @@ from pathlib import Path
 import docker
 import pytest
 
+from harness.adapters.engine.connection import Connection
+from harness.adapters.engine.registry import push
+from harness.fleet import digest_ref
 from tests.conftest import BASE_IMAGE
-from tests.fleet.registry import push
 from tests.fleet.swarm import Cluster, swarm_cluster, swarm_unavailable
 
 
@@ -64,7 +66,9 @@ def probe_image(cluster: Cluster, host: docker.DockerClient) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def image_ref(cluster: Cluster, host: docker.DockerClient, probe_image: str) -> str:
     """The probe image pushed to the test registry: its digest reference as the nodes name it."""
-    return cluster.for_nodes(push(host, probe_image, cluster.registry_host, f"harness-test/{cluster.tag}"))
+    repo = f"harness-test/{cluster.tag}"
+    digest = push(Connection(dict(os.environ)), probe_image, registry=cluster.registry_host, repo=repo, tag="probe")
+    return digest_ref(cluster.registry_nodes, repo, digest)
 
 
 @pytest.fixture

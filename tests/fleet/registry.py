@@ -1,4 +1,5 @@
-"""The test registry (Debian's `docker-registry`, the reference `distribution` server) and `push`.
+"""The test registry: Debian's `docker-registry` (the reference `distribution` server); images
+reach it through harness.adapters.engine.registry.push.
 
 Two `docker-registry serve` processes share one storage folder: one listens on the test bridge's
 address for the nodes (their engines run with `--insecure-registry` for it), one on 127.0.0.1
@@ -21,7 +22,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
 import yaml
 
 from tests.fleet.hostnet import stop_process
@@ -32,10 +32,6 @@ START_S = 20.0
 
 class RegistryFailed(RuntimeError):
     """The registry did not start; the message names its log."""
-
-
-class PushFailed(RuntimeError):
-    """The engine reported an error while pushing (registry down, refused, out of space)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,28 +94,3 @@ def _answers(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
-
-
-def push(host: docker.DockerClient, image_id: str, registry: str, repo: str) -> str:
-    """Push the image to `registry`/`repo`; its digest reference `registry/repo@sha256:...`.
-
-    The engine answers a push with a stream: an entry with `error` is the failure (the HTTP call
-    itself succeeded), the `aux` entry carries the manifest's digest. The tag made for the push
-    goes again afterwards, unless it is the image's only tag (removing it would remove the image).
-    """
-    name, tag = f"{registry}/{repo}", image_id.removeprefix("sha256:")[:12]
-    host.api.tag(image_id, name, tag)
-    digest = ""
-    try:
-        for entry in host.images.push(name, tag=tag, stream=True, decode=True):
-            if "error" in entry or "errorDetail" in entry:
-                raise PushFailed(f"push of {name}:{tag} failed: {entry.get('error') or entry.get('errorDetail')}")
-            aux = entry.get("aux")
-            if isinstance(aux, dict) and aux.get("Digest"):
-                digest = str(aux["Digest"])
-    finally:
-        if len(host.images.get(image_id).tags) > 1:
-            host.api.remove_image(f"{name}:{tag}", noprune=True)
-    if not digest:
-        raise PushFailed(f"push of {name}:{tag} ended without a digest")
-    return f"{name}@{digest}"

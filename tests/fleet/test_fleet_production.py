@@ -19,19 +19,22 @@ from tests.fleet.test_fleet_bisect import _project
 
 pytestmark = pytest.mark.integration
 
+
 # The worker as compose.yaml's, without a GPU reservation (the fleet's fake GPUs carry no CUDA)
 # and with a short start period: the broken image's worker never reports ready.
-COMPOSE = """\
+def worker_compose(start_period_s: int) -> str:
+    """compose.yaml's worker with a health check of `start_period_s` (the bench takes this too)."""
+    return f"""\
 services:
   worker:
-    image: ${HARNESS_IMAGE:-x}
+    image: ${{HARNESS_IMAGE:-x}}
     command: ["--serve"]
     healthcheck:
       test: ["CMD", "test", "-f", "/tmp/harness-worker-ready"]
       interval: 1s
       timeout: 2s
       retries: 2
-      start_period: 4s
+      start_period: {start_period_s}s
 """
 
 
@@ -49,7 +52,7 @@ def _serving(cluster: Cluster, service: str) -> set[str]:
 
 def test_promote_rolls_out_and_a_broken_image_is_rolled_back_by_swarm(tmp_path: Path, cluster: Cluster) -> None:
     config, shas = _project(tmp_path, cluster)
-    (tmp_path / "compose.yaml").write_text(COMPOSE)
+    (tmp_path / "compose.yaml").write_text(worker_compose(4))
     service = f"{cluster.tag}-worker"
     with config.open("a") as out:
         out.write(f"  service: {service}\n  replicas: 3\n  update:\n    order: stop-first\n    monitor_s: 5\n")

@@ -9,6 +9,7 @@ The engine-loss test kills node 3: it stays the module's last test.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -21,9 +22,11 @@ import pytest
 from docker.models.services import Service
 from docker.types import Mount, Resources, RestartPolicy, ServiceMode
 
+from harness.adapters.engine.connection import Connection
+from harness.adapters.engine.registry import push
+from harness.errors import RunInfraError
 from tests.fleet.conftest import unavailable
 from tests.fleet.hostnet import ip
-from tests.fleet.registry import PushFailed, push
 from tests.fleet.swarm import GPU_KIND, Cluster, NodeFailed, swarm_cluster, swarm_unavailable
 
 pytestmark = pytest.mark.integration
@@ -139,8 +142,8 @@ def test_a_push_to_a_registry_that_is_down_fails_and_leaves_no_tag(host: docker.
     with socket.socket() as closed:  # a port nothing listens on: the registry is down
         closed.bind(("127.0.0.1", 0))
         down = f"127.0.0.1:{closed.getsockname()[1]}"
-    with pytest.raises(PushFailed, match="connection refused"):
-        push(host, probe_image, down, "harness-test/down")
+    with pytest.raises(RunInfraError, match="connection refused"):  # infra: exit 125
+        push(Connection(dict(os.environ)), probe_image, registry=down, repo="harness-test/down", tag="probe")
     assert [t for t in host.images.get(probe_image).tags if t.startswith(down)] == []
 
 

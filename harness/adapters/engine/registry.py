@@ -27,9 +27,10 @@ def push(conn: Connection, image_id: str, *, registry: str, repo: str, tag: str)
             return _digest(conn.client.api.push(name, tag=tag, stream=True, decode=True), f"{name}:{tag}")
     finally:
         # Only the registry keeps that name: here it would pile up, one per run, where gc never
-        # looks (the image itself keeps its own tags).
+        # looks. Unless it is the image's only tag: removing that would remove the image.
         with suppress(docker.errors.DockerException):
-            conn.client.api.remove_image(f"{name}:{tag}", noprune=True)
+            if len(conn.client.images.get(image_id).tags) > 1:
+                conn.client.api.remove_image(f"{name}:{tag}", noprune=True)
 
 
 def _digest(stream: Any, what: str) -> str:
