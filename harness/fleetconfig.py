@@ -22,7 +22,7 @@ UPDATE_ORDERS: tuple[UpdateOrder, ...] = ("start-first", "stop-first")
 FailureAction = Literal["rollback", "pause"]
 FAILURE_ACTIONS: tuple[FailureAction, ...] = ("rollback", "pause")
 FLEET_KEYS = frozenset(
-    {"manager", "registry", "node_registry", "results", "gpu_resource", "service", "replicas", "update"}
+    {"manager", "registry", "node_registry", "results", "gpu_resource", "service", "replicas", "update", "reschedule"}
 )
 UPDATE_KEYS = frozenset({"order", "parallelism", "monitor_s", "failure_action"})
 
@@ -54,6 +54,9 @@ class FleetConfig:
     service: str = "harness-worker"  # production's Swarm service
     replicas: int = 1
     update: UpdatePolicy = UpdatePolicy()
+    # Swarm never starts a job's task again when its node is lost: harness starts the run again
+    # on another node this many times before the run is infra (125).
+    reschedule: int = 1
 
 
 def fleet_from(top: Section, base: Path) -> FleetConfig | None:
@@ -74,6 +77,7 @@ def fleet_from(top: Section, base: Path) -> FleetConfig | None:
         or "harness-worker",
         replicas=sec.integer("replicas", 1, low=1, high=1000),
         update=_update(sec.section("update")),
+        reschedule=sec.integer("reschedule", 1, low=0, high=5),
     )
 
 

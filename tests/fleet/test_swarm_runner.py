@@ -33,13 +33,15 @@ from tests.fleet.swarm import Cluster
 pytestmark = pytest.mark.integration
 
 # The "runner" of this image: says hello, writes its GPU and argv into /harness/out, sleeps
-# argv[2] seconds, exits argv[1].
+# argv[2] seconds or until /harness/out/go appears, exits argv[1].
 RUNNER = """\
 import os, sys, time
 print("hello from the fleet", flush=True)
 gpu = os.environ.get("DOCKER_RESOURCE_NVIDIA-GPU", "")
 open("/harness/out/done.txt", "w").write(f"{gpu} {' '.join(sys.argv[1:])}")
-time.sleep(float(sys.argv[2]))
+until = time.time() + float(sys.argv[2])
+while time.time() < until and not os.path.exists("/harness/out/go"):
+    time.sleep(0.1)
 sys.exit(int(sys.argv[1]))
 """
 
@@ -66,12 +68,13 @@ def runner_image(host: docker.DockerClient, cluster: Cluster) -> Iterator[str]:
         host.images.remove(tag, force=True)
 
 
-def _runner(cluster: Cluster, results: Path, repo: str) -> SwarmRunner:
+def _runner(cluster: Cluster, results: Path, repo: str, *, reschedule: int = 1) -> SwarmRunner:
     fleet = FleetConfig(
         manager=cluster.manager_url,
         registry=cluster.registry_host,
         node_registry=cluster.registry_nodes,
         results=results,
+        reschedule=reschedule,
     )
     return SwarmRunner(
         manager=Connection({"DOCKER_HOST": cluster.manager_url}),
@@ -136,28 +139,79 @@ def test_a_run_past_its_deadline_is_stopped_and_said(cluster: Cluster, runner_im
     assert done.exit_code is None and done.timed_out and done.killed_for == "deadline"
 
 
-def test_a_node_lost_mid_task_is_infra(cluster: Cluster, runner_image: str, results: Path) -> None:
-    """Runs last in the module: it kills a worker's engine (the manager is drained first, so the
-    task lands on a worker: the Swarm has one manager)."""
-    runner = _runner(cluster, results, f"harness-test/{cluster.tag}-fleet")
-    out = results / "runs" / "lost" / "out"
-    request = _request(runner_image, out, f"{cluster.tag}-lost", "0", "300", timeout_s=120)
+def _wait_for(path: Path, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _drain_the_manager(cluster: Cluster) -> None:
+    """Tasks then land on workers: the Swarm has one manager, and a test kills a worker."""
     with closing(cluster.client()) as manager:
         node = manager.nodes.list(filters={"name": "node1"})[0]
-        node.update({**node.attrs["Spec"], "Availability": "drain"})
+        if node.attrs["Spec"]["Availability"] != "drain":
+            node.update({**node.attrs["Spec"], "Availability": "drain"})
+
+
+def _kill_where_it_runs(cluster: Cluster, service_name: str) -> str:
+    with closing(cluster.client()) as manager:
+        service: Any = manager.services.list(filters={"name": service_name})[0]
+        hostname = str(manager.nodes.get(service.tasks()[0]["NodeID"]).attrs["Description"]["Hostname"])
+    cluster.kill_node(int(hostname.removeprefix("node")))
+    return hostname
+
+
+def test_a_run_whose_node_is_lost_starts_again_on_another_node(
+    cluster: Cluster, runner_image: str, results: Path
+) -> None:
+    """Kills one worker (the next test kills the other): the task started (its file written),
+    then its node's engine is killed; the run starts again elsewhere, the lost attempt's outputs
+    set aside, and ends as the second attempt ends."""
+    _drain_the_manager(cluster)
+    runner = _runner(cluster, results, f"harness-test/{cluster.tag}-fleet", reschedule=1)
+    out = results / "runs" / "again" / "out"
+    request = _request(runner_image, out, f"{cluster.tag}-again", "0", "300", timeout_s=120)
+    killed: list[str] = []
+
+    def kill_then_release() -> None:
+        if not _wait_for(out / "done.txt"):  # the first attempt runs
+            return
+        killed.append(_kill_where_it_runs(cluster, f"{cluster.tag}-again"))
+        if _wait_for(out.with_name("out.lost-1")) and _wait_for(out / "done.txt"):  # the second runs
+            (out / "go").touch()
+
+    killer = threading.Thread(target=kill_then_release)
+    killer.start()
+    lines: list[str] = []
+    try:
+        done = runner.run(request, log_path=str(out.parent / "test.log"), on_line=lines.append)
+    finally:
+        killer.join()
+    assert killed, "the first attempt never started"
+    with closing(cluster.client()) as manager:
+        ran_on = manager.nodes.get(done.node).attrs["Description"]["Hostname"]
+        assert manager.services.list(filters={"name": cluster.tag}) == []  # both attempts' jobs removed
+    assert done.exit_code == 0 and ran_on not in (killed[0], "node1")
+    said = f"[fleet] node {killed[0]} was lost while it ran {cluster.tag}-again: starting it again on another node"
+    assert any(line.startswith(said) for line in lines)
+    assert said in (out.parent / "test.log").read_text()
+    assert (out.with_name("out.lost-1") / "done.txt").exists() and (out / "done.txt").exists()
+
+
+def test_a_node_lost_mid_task_is_infra(cluster: Cluster, runner_image: str, results: Path) -> None:
+    """Runs last in the module: it kills the other worker, with no attempt left (reschedule 0)."""
+    _drain_the_manager(cluster)
+    runner = _runner(cluster, results, f"harness-test/{cluster.tag}-fleet", reschedule=0)
+    out = results / "runs" / "lost" / "out"
+    request = _request(runner_image, out, f"{cluster.tag}-lost", "0", "300", timeout_s=120)
     killed: list[str] = []
 
     def kill_where_it_runs() -> None:
-        deadline = time.monotonic() + 60
-        while not out.joinpath("done.txt").exists():  # the task started (and wrote its file)
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.2)
-        with closing(cluster.client()) as manager:
-            service: Any = manager.services.list(filters={"name": f"{cluster.tag}-lost"})[0]
-            hostname = manager.nodes.get(service.tasks()[0]["NodeID"]).attrs["Description"]["Hostname"]
-        cluster.kill_node(int(hostname.removeprefix("node")))
-        killed.append(hostname)
+        if _wait_for(out / "done.txt"):  # the task started (and wrote its file)
+            killed.append(_kill_where_it_runs(cluster, f"{cluster.tag}-lost"))
 
     killer = threading.Thread(target=kill_where_it_runs)
     killer.start()

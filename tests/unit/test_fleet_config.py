@@ -38,17 +38,18 @@ def test_defaults_and_the_node_registry_following_the_registry(tmp_path: Path) -
         results=(tmp_path / "shared").resolve(),
     )
     assert fleet.gpu_resource == "NVIDIA-GPU" and fleet.service == "harness-worker" and fleet.replicas == 1
+    assert fleet.reschedule == 1
     assert fleet.update == UpdatePolicy(order="start-first", parallelism=1, monitor_s=30.0, failure_action="rollback")
 
 
 def test_every_key_written(tmp_path: Path) -> None:
     text = FLEET + (
-        "  node_registry: 10.99.0.1:5000\n  gpu_resource: GPU\n  service: worker\n  replicas: 3\n"
+        "  node_registry: 10.99.0.1:5000\n  gpu_resource: GPU\n  service: worker\n  replicas: 3\n  reschedule: 0\n"
         "  update:\n    order: stop-first\n    parallelism: 2\n    monitor_s: 5\n    failure_action: pause\n"
     )
     fleet = _fleet(tmp_path, text)
     assert fleet is not None and fleet.node_registry == "10.99.0.1:5000" and fleet.gpu_resource == "GPU"
-    assert (fleet.service, fleet.replicas) == ("worker", 3)
+    assert (fleet.service, fleet.replicas, fleet.reschedule) == ("worker", 3, 0)
     assert fleet.update == UpdatePolicy(order="stop-first", parallelism=2, monitor_s=5.0, failure_action="pause")
 
 
@@ -67,6 +68,7 @@ def test_every_key_written(tmp_path: Path) -> None:
         (FLEET.replace("results: shared", "results: nowhere"), "fleet.results: 'nowhere' is not a folder"),
         (FLEET + "  gpus: 3\n", "fleet.gpus: unknown key; allowed: gpu_resource, manager"),
         (FLEET + "  replicas: 0\n", "fleet.replicas: 0 out of range 1..1000"),
+        (FLEET + "  reschedule: 9\n", "fleet.reschedule: 9 out of range 0..5"),
         (FLEET + "  update:\n    order: rolling\n", "fleet.update.order: 'rolling'; allowed: start-first, stop-first"),
         (FLEET + "  update:\n    failure_action: continue\n", "'continue'; allowed: rollback, pause"),
         (FLEET + "  service: -worker\n", "fleet.service: '-worker' is not a Swarm service name"),

@@ -6,10 +6,15 @@ the fleet's registry and the task pulls it by digest; harness waits with its own
 output cap, keeps the task's output in the run's log, and always removes the service. A task
 Swarm could not run (rejected: no node has a free GPU or pulls the image) or lost with its node
 is infra (RunInfraError, exit 125), never the commit's verdict; the node that ran it is said.
+Swarm never starts a job's task again elsewhere, so harness does: a run whose node was lost (or
+whose task was rejected or orphaned on a node) starts again on another node, up to
+`fleet.reschedule` times, with the lost attempt's outputs set aside.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from contextlib import suppress
 from dataclasses import dataclass
@@ -34,9 +39,19 @@ DONE = frozenset({"complete", "failed"})
 LOST = frozenset({"rejected", "orphaned", "shutdown", "remove"})
 
 
-def service_kwargs(job: FleetJob, labels: dict[str, str]) -> dict[str, Any]:
+class NodeLost(RunInfraError):
+    """The run's task stopped being run by any node (its node lost, the task rejected or
+    orphaned) before it finished: infra, and the run may start again elsewhere."""
+
+    def __init__(self, node: str, message: str) -> None:
+        super().__init__(message)
+        self.node = node  # the node's ID ("" when the task was placed on none)
+
+
+def service_kwargs(job: FleetJob, labels: dict[str, str], *, avoid: tuple[str, ...] = ()) -> dict[str, Any]:
     """docker-py's services.create arguments for `job`: one task, never restarted by Swarm
-    (harness decides what an infra failure means), confined as a local run."""
+    (harness decides what an infra failure means), confined as a local run, kept off the nodes
+    in `avoid` (lost under an earlier attempt of the same run)."""
     mounts = [
         docker.types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only) for m in job.mounts
     ]
@@ -57,6 +72,7 @@ def service_kwargs(job: FleetJob, labels: dict[str, str]) -> dict[str, Any]:
         "read_only": job.read_only_root,
         "cap_drop": ["ALL"],
         "mode": docker.types.ServiceMode("replicated-job", replicas=1, concurrency=1),
+        "constraints": [f"node.id!={node}" for node in avoid if node],
         "restart_policy": docker.types.RestartPolicy(condition="none", max_attempts=0),
         "resources": docker.types.Resources(mem_limit=job.memory_bytes or None, generic_resources=generic),
         "log_driver": "json-file",
@@ -97,24 +113,42 @@ class SwarmRunner:
     def run(self, request: RunRequest, *, log_path: str, on_line: LineSink) -> ContainerExit:
         started = time.monotonic()
         digest = push(self.builder, request.image, registry=self.fleet.registry, repo=self.repo, tag=request.name)
-        image = digest_ref(self.fleet.node_registry, self.repo, digest)
         job = fleet_job(
             request,
-            image=image,
+            image=digest_ref(self.fleet.node_registry, self.repo, digest),
             gpu_resource=self.fleet.gpu_resource,
             shared=self.shared,
             memory_bytes=self.memory_bytes,
         )
+        lost: list[str] = []  # the nodes lost under this run: the next attempt avoids them
+        while True:
+            attempt = job if not lost else dataclasses.replace(job, name=f"{job.name}-r{len(lost)}")
+            try:
+                task, killed_for = self._attempt(attempt, tuple(lost), request, log_path, on_line)
+            except NodeLost as exc:
+                if len(lost) >= self.fleet.reschedule:
+                    raise
+                lost.append(exc.node)
+                again = f"starting it again on another node ({len(lost)} of {self.fleet.reschedule})"
+                _note(log_path, on_line, f"[fleet] {exc}: {again}")
+                _set_aside(request.output_dir, len(lost))
+                continue
+            return _exit(task, killed_for, time.monotonic() - started, digest)
+
+    def _attempt(
+        self, job: FleetJob, avoid: tuple[str, ...], request: RunRequest, log_path: str, on_line: LineSink
+    ) -> tuple[dict[str, Any], str]:
+        """One Swarm job for the run, kept off the nodes in `avoid`; always removed after."""
         with engine_errors(f"creating the fleet job {job.name}"):
-            kwargs = service_kwargs(job, self.manager.labels(dict(job.labels)))
+            kwargs = service_kwargs(job, self.manager.labels(dict(job.labels)), avoid=avoid)
             service = self.manager.client.services.create(**kwargs)  # type: ignore[no-untyped-call]
         try:
-            task, killed_for = self._wait(service, started + request.timeout_s, request, on_line)
+            done = self._wait(service, time.monotonic() + request.timeout_s, request, on_line)
             _keep_logs(service, log_path, on_line)
+            return done
         finally:
             with suppress(docker.errors.DockerException):
                 service.remove()
-        return _exit(task, killed_for, time.monotonic() - started, digest)
 
     def _wait(
         self, service: Any, deadline: float, request: RunRequest, on_line: LineSink
@@ -133,11 +167,11 @@ class SwarmRunner:
             if node and state not in DONE and self._node_down(node):
                 # Swarm does not start a job's task again elsewhere, and reports it running (the
                 # last state the lost node sent) or rejected: harness decides, as infra.
-                raise RunInfraError(f"node {self._node_name(node)} was lost while it ran {request.name}")
+                raise NodeLost(node, f"node {self._node_name(node)} was lost while it ran {request.name}")
             if state in LOST:
                 err = task.get("Status", {}).get("Err") or state
                 where = f"on node {self._node_name(node)}" if node else "placed on no node"
-                raise RunInfraError(f"the fleet task of {request.name} was {state} ({err}), {where}")
+                raise NodeLost(node, f"the fleet task of {request.name} was {state} ({err}), {where}")
             killed_for = _kill_reason(time.monotonic(), deadline, request)
             if killed_for:
                 return task, killed_for
@@ -196,6 +230,26 @@ def _kill_reason(now: float, deadline: float, request: RunRequest) -> str:
     if request.output_dir and cap and tree_bytes(Path(request.output_dir), cap) > cap:
         return "output"
     return ""
+
+
+def _note(log_path: str, on_line: LineSink, text: str) -> None:
+    """A line of harness's own in the run's log, and to the reporter."""
+    with open(log_path, "a") as log:
+        log.write(text + "\n")
+    on_line(text)
+
+
+def _set_aside(output_dir: str, attempt: int) -> None:
+    """The lost attempt's outputs moved aside, the output folder empty again for the next one: a
+    task on a lost node may still be writing (a partitioned node, NFS), and what it wrote must not
+    be judged. Its writes follow the renamed folder (the bind holds the folder, not the name)."""
+    if not output_dir or not os.path.isdir(output_dir):
+        return
+    was = os.stat(output_dir)
+    os.rename(output_dir, f"{output_dir}.lost-{attempt}")
+    os.mkdir(output_dir)
+    os.chmod(output_dir, was.st_mode & 0o7777)
+    os.chown(output_dir, was.st_uid, was.st_gid)
 
 
 def _keep_logs(service: Any, log_path: str, on_line: LineSink) -> None:
