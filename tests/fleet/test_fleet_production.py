@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from harness.cli.app import app
 from harness.config import load_config
 from harness.store import Store
+from tests.fleet.project import fleet_project
 from tests.fleet.swarm import Cluster
-from tests.fleet.test_fleet_bisect import _project
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ def _serving(cluster: Cluster, service: str) -> set[str]:
 
 
 def test_promote_rolls_out_and_a_broken_image_is_rolled_back_by_swarm(tmp_path: Path, cluster: Cluster) -> None:
-    config, shas = _project(tmp_path, cluster)
+    config, shas = fleet_project(tmp_path, cluster)
     (tmp_path / "compose.yaml").write_text(worker_compose(4))
     service = f"{cluster.tag}-worker"
     with config.open("a") as out:

@@ -37,6 +37,9 @@ from harness.runplan import ContainerExit, RunRequest
 # Task states (Swarm's own words): finished ones, and those that mean no node runs it any more.
 DONE = frozenset({"complete", "failed"})
 LOST = frozenset({"rejected", "orphaned", "shutdown", "remove"})
+# Of those, the ones where a node failed the task: worth another node. Shut down or removed means
+# somebody stopped it (an interrupt's reaper removes the session's jobs): never started again.
+NODE_FAILED = frozenset({"rejected", "orphaned"})
 
 
 class NodeLost(RunInfraError):
@@ -171,7 +174,8 @@ class SwarmRunner:
             if state in LOST:
                 err = task.get("Status", {}).get("Err") or state
                 where = f"on node {self._node_name(node)}" if node else "placed on no node"
-                raise NodeLost(node, f"the fleet task of {request.name} was {state} ({err}), {where}")
+                why = f"the fleet task of {request.name} was {state} ({err}), {where}"
+                raise NodeLost(node, why) if state in NODE_FAILED and node else RunInfraError(why)
             killed_for = _kill_reason(time.monotonic(), deadline, request)
             if killed_for:
                 return task, killed_for
@@ -218,8 +222,15 @@ def node_gpus(attrs: dict[str, Any], kind: str) -> int:
 
 
 def _task(service: Any) -> dict[str, Any]:
+    """The job's task ({} until Swarm made it). A job removed meanwhile (an interrupt's reaper
+    removes the session's jobs) is infra at once, not a wait to the deadline."""
     with engine_errors("reading the fleet task"):
         tasks = service.tasks()
+        if not tasks:
+            try:
+                service.reload()
+            except docker.errors.NotFound:
+                raise RunInfraError(f"the fleet job {service.name} was removed before it ran") from None
     return dict(tasks[0]) if tasks else {}
 
 
