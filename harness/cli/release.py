@@ -30,8 +30,10 @@ DeployOpt = Annotated[bool, typer.Option("--deploy", help="recreate the compose 
 
 
 def _release_line(r: Release) -> str:
+    digest = f" digest {r.image_digest[7:19]}" if r.image_digest else ""
     return escape(
-        f"revision {r.revision} ({r.action}): image {r.image_id[7:19]} commit {r.commit[:12]} by {r.user}: {r.reason}"
+        f"revision {r.revision} ({r.action}): image {r.image_id[7:19]}{digest} commit {r.commit[:12]} "
+        f"by {r.user}: {r.reason}"
     )
 
 
@@ -114,13 +116,20 @@ def releases_cmd(json_out: JsonOpt = False) -> None:
     if json_out:
         out.print_json(to_json([dataclasses.asdict(r) for r in history]))
         return
+    out.print(releases_table(history))
+
+
+def releases_table(history: list[Release]) -> Table:
+    """The history as a table; a digest column once a release has one (deployed to a fleet)."""
+    fleet = any(r.image_digest for r in history)
     table = Table(title="production releases")
-    for column in ("rev", "action", "commit", "image", "when", "who", "why"):
+    for column in ("rev", "action", "commit", "image", *(("digest",) if fleet else ()), "when", "who", "why"):
         table.add_column(column, overflow="fold")
     for r in history:
-        row = (str(r.revision), r.action, r.commit[:12], r.image_id[7:19], r.created, r.user, r.reason)
+        digest = (r.image_digest[7:19] or "-",) if fleet else ()
+        row = (str(r.revision), r.action, r.commit[:12], r.image_id[7:19], *digest, r.created, r.user, r.reason)
         table.add_row(*map(escape, row))
-    out.print(table)
+    return table
 
 
 @app.command("status")

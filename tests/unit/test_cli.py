@@ -155,6 +155,26 @@ def test_release_lines_keep_the_forced_past_note() -> None:
     console = Console(file=buffer, width=400)
     console.print(_release_line(release))
     assert "hotfix [forced past: FAIL]" in buffer.getvalue()
+    assert "digest" not in buffer.getvalue()  # a local deploy has none
+
+
+def test_releases_deployed_to_a_fleet_show_their_digest() -> None:
+    import dataclasses
+
+    from harness.cli.release import _release_line, releases_table
+    from tests.unit.fakes import release
+
+    local = release(1, "sha256:" + "c" * 64, "d" * 40)
+    fleet = dataclasses.replace(release(2, "sha256:" + "e" * 64, "f" * 40), image_digest="sha256:" + "9" * 64)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=400)
+    console.print(_release_line(fleet))
+    console.print(releases_table([local]))
+    assert "digest 999999999999" in buffer.getvalue() and "digest" not in buffer.getvalue().split("\n", 1)[1]
+    buffer.truncate(0)
+    console.print(releases_table([local, fleet]))
+    rows = [line for line in buffer.getvalue().splitlines() if "cccccccccccc" in line or "eeeeeeeeeeee" in line]
+    assert "digest" in buffer.getvalue() and "999999999999" in rows[1] and " - " in rows[0]
 
 
 class FakeClock:
