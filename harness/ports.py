@@ -28,7 +28,7 @@ from harness.model import (
 from harness.patches import Patch, PatchSeries
 from harness.preflight import GpuInfo
 from harness.refs import RefResolution
-from harness.rollout import ServiceView
+from harness.rollout import ServiceImage, ServiceView
 from harness.runplan import ContainerExit, RunRequest
 from harness.services import ContainerInfo, ImageInfo, ServiceState
 from harness.tarball import TreeEntry
@@ -133,6 +133,7 @@ class FleetService(Protocol):
 
     def roll(self, spec: ServiceSpec, image: str, labels: dict[str, str]) -> None: ...
     def view(self, image: str) -> ServiceView: ...
+    def current(self) -> ServiceImage | None: ...  # what its spec runs now (reconcile); None: no service
 
 
 class GcEngine(Protocol):

@@ -1,18 +1,28 @@
 """Production on a real 3-node Swarm: promote rolls the 3-replica service to a digest and waits;
 a broken image fails its health check, Swarm rolls it back by itself, harness records the
-automatic rollback and the old digest serves."""
+automatic rollback and the old digest serves; each release records its digest. reconcile says the
+service is in line; moved to another digest behind harness's back, reconcile says so (exit 125)
+and `reconcile --deploy` rolls it back to production's digest."""
 
 from __future__ import annotations
 
+import io
+import os
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from typer.testing import CliRunner
 
+from harness.adapters.engine.connection import Connection
+from harness.adapters.engine.registry import push
 from harness.cli.app import app
-from harness.config import load_config
+from harness.config import Config, load_config
+from harness.errors import EXIT_SKIP
+from harness.fleet import digest_ref, ref_digest
+from harness.model import Release
 from harness.store import Store
 from tests.fleet.swarm import Cluster
 from tests.fleet.test_fleet_bisect import _project
@@ -50,7 +60,34 @@ def _serving(cluster: Cluster, service: str) -> set[str]:
     return {t["Spec"]["ContainerSpec"]["Image"] for t in tasks if t["Status"]["State"] == "running"}
 
 
-def test_promote_rolls_out_and_a_broken_image_is_rolled_back_by_swarm(tmp_path: Path, cluster: Cluster) -> None:
+def _releases(cfg: Config) -> list[Release]:
+    store = Store(cfg.state_dir / "state.db", runs_dir=cfg.runs_dir)
+    try:
+        return store.releases()
+    finally:
+        store.close()
+
+
+def _drift(cluster: Cluster, host: docker.DockerClient, cfg: Config, service: str, image_id: str) -> str:
+    """Roll `service` by hand (docker-py, not harness) to a healthy image of another digest: production's
+    image with one more label, pushed to the registry. Its digest."""
+    tag = f"{cfg.repo}:drift"
+    dockerfile = f"FROM {image_id}\nLABEL harness.test.drift={cluster.tag}\n"
+    built, _ = host.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, labels={"harness.test": "swarm"})
+    try:
+        conn = Connection(dict(os.environ))
+        digest = push(conn, str(built.id), registry=cluster.registry_host, repo=cfg.repo, tag="drift")
+    finally:
+        host.images.remove(tag)
+    with closing(cluster.client()) as manager:
+        found: Any = manager.services.get(service)  # type: ignore[no-untyped-call]
+        found.update(image=digest_ref(cluster.registry_nodes, cfg.repo, digest))
+    return digest
+
+
+def test_promote_rolls_out_and_a_broken_image_is_rolled_back_by_swarm(
+    tmp_path: Path, cluster: Cluster, host: docker.DockerClient
+) -> None:
     config, shas = _project(tmp_path, cluster)
     (tmp_path / "compose.yaml").write_text(worker_compose(4))
     service = f"{cluster.tag}-worker"
@@ -69,12 +106,22 @@ def test_promote_rolls_out_and_a_broken_image_is_rolled_back_by_swarm(tmp_path: 
         assert code == 1 and "the orchestrator had already put it back" in output, output
         assert _serving(cluster, service) == first  # the old digest serves
         cfg = load_config(config)
-        store = Store(cfg.state_dir / "state.db", runs_dir=cfg.runs_dir)
-        try:
-            actions = [(r.revision, r.action) for r in store.releases()]
-        finally:
-            store.close()
-        assert actions == [(1, "promote"), (2, "promote"), (3, "auto-rollback")]
+        releases = _releases(cfg)
+        assert [(r.revision, r.action) for r in releases] == [(1, "promote"), (2, "promote"), (3, "auto-rollback")]
+        # Each records its digest; the automatic rollback the one Swarm put back, revision 1's.
+        good_digest = ref_digest(next(iter(first)))
+        assert [r.image_digest for r in releases] == [good_digest, releases[1].image_digest, good_digest]
+        assert releases[1].image_digest.startswith("sha256:") and releases[1].image_digest != good_digest
+
+        code, output = _cli(config, "reconcile")
+        assert code == 0 and f"fleet: service {service} runs production (revision 3" in output, output
+        drifted = _drift(cluster, host, cfg, service, releases[0].image_id)
+        code, output = _cli(config, "reconcile")
+        assert code == EXIT_SKIP, output
+        assert f"runs digest {drifted[7:19]}" in output and "production is revision 3" in output, output
+        code, output = _cli(config, "reconcile", "--deploy")
+        assert code == 0 and "repaired: service" in output, output
+        assert _serving(cluster, service) == first  # production's digest serves again
     finally:
         with closing(cluster.client()) as manager:
             left: list[Any] = manager.services.list(filters={"name": service})

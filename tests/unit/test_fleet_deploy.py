@@ -18,7 +18,7 @@ from harness.model import Release, Verdict
 from harness.ops.deploy import promote_and_deploy, rollback_and_deploy
 from harness.ops.fleet_deploy import FleetDeployer
 from harness.ops.promote import promote
-from harness.rollout import ServiceView
+from harness.rollout import ServiceImage, ServiceView
 from harness.store import Store
 from tests.unit.fakes import SERVICE_SPEC, FakeBuilder, FakeUpstream, Quiet, image, mover, record, sha
 
@@ -29,20 +29,23 @@ class Swarm:
     """A FleetService: each roll answers with the next planned rollout state."""
 
     def __init__(self, states: list[str]) -> None:
-        self.states, self.current = states, ""
+        self.states, self.state = states, ""
         self.rolled: list[str] = []
 
     def roll(self, spec: ServiceSpec, image: str, labels: dict[str, str]) -> None:
         self.rolled.append(image)
-        self.current = self.states.pop(0)
+        self.state = self.states.pop(0)
 
     def view(self, image: str) -> ServiceView:
         return ServiceView(
-            update_state=self.current,
-            update_message="task unhealthy" if "rollback" in self.current else "",
+            update_state=self.state,
+            update_message="task unhealthy" if "rollback" in self.state else "",
             replicas=3,
             running=3,
         )
+
+    def current(self) -> ServiceImage | None:
+        return ServiceImage(image=self.rolled[-1], view=self.view(self.rolled[-1])) if self.rolled else None
 
 
 def _deployer(swarm: Swarm) -> FleetDeployer:
