@@ -224,3 +224,26 @@ def test_tables_are_not_wrapped_when_stdout_is_not_a_terminal(config: Path) -> N
     code, stdout, stderr = invoke("-c", str(config), "history")
     assert code == 0, stderr
     assert summary.strip() in stdout, stdout
+
+
+def test_show_says_a_fleet_runs_node_and_digest_and_json_has_both(config: Path) -> None:
+    import dataclasses
+    import json
+
+    digest = "sha256:" + "9" * 64
+    fleet = dataclasses.replace(
+        record("ran on the fleet"), image_id="", image_tag="", node="n0de1d", image_digest=digest
+    )
+    local = dataclasses.replace(record("ran here"), run_id="20260101-000001-abcdef", image_id="", image_tag="")
+    store = Store(config.parent / ".harness" / "state.db")
+    store.add_run(fleet)
+    store.add_run(local)
+    store.close()
+    code, stdout, stderr = invoke("-c", str(config), "show", fleet.run_id)
+    assert code == 0, stderr
+    assert f"on the fleet: node n0de1d, image digest {digest}" in stdout, stdout
+    code, stdout, stderr = invoke("-c", str(config), "show", local.run_id)
+    assert code == 0 and "on the fleet" not in stdout, stdout + stderr
+    code, stdout, stderr = invoke("-c", str(config), "show", fleet.run_id, "--json")
+    doc = json.loads(stdout)
+    assert code == 0 and (doc["node"], doc["image_digest"]) == ("n0de1d", digest)
