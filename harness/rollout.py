@@ -29,7 +29,14 @@ class ServiceView:
     update_state: str  # UpdateStatus.State ("" before any update: a new service)
     update_message: str
     replicas: int  # asked
-    running: int  # tasks running the digest asked for (and healthy, when there is a health check)
+    # Tasks running the digest asked for. With a health check, running means it passed: Swarm keeps
+    # a task `starting` until its container reports healthy (moby daemon/cluster/executor/
+    # container/controller.go, controller.Start waits for the health_status: healthy event, and
+    # swarmkit's agent/exec/controller.go moves a task to running only once Start returns; an
+    # unhealthy container is shut down and its task fails). So counting running tasks on the digest
+    # is counting healthy ones; a task that turns unhealthy later fails within the update's monitor
+    # window, and Swarm's failure_action takes it from there. See docs/fleet.md.
+    running: int
 
 
 def rollout(view: ServiceView) -> Rollout:
@@ -46,7 +53,7 @@ def rollout(view: ServiceView) -> Rollout:
 
 
 # reconcile's cross-check of the store's production against the service (`harness reconcile`).
-FleetState = Literal["in_line", "rolling", "missing", "orphan", "undeployed", "differs", "stuck"]
+FleetState = Literal["in_line", "rolling", "missing", "orphan", "undeployed", "differs", "stuck", "short"]
 FINE: frozenset[FleetState] = frozenset({"in_line", "rolling"})  # nothing to do (rolling: a rollout under way)
 # Deploying production's release puts these in line (`reconcile --deploy`); the others need a person.
 REPAIRABLE: frozenset[FleetState] = frozenset({"missing", "undeployed", "differs"})
@@ -128,9 +135,9 @@ def _on_production(view: ServiceView, service: str, production: str) -> FleetChe
             found=f"fleet: {service} is on production's digest ({production}){_update(view)}: {tasks}",
             todo="production's image may be what fails there: `harness rollback --deploy` moves production back",
         )
-    if view.running < view.replicas:
+    if view.running < view.replicas:  # Swarm is done, yet replicas are missing: tasks pending, failing, starting
         return FleetCheck(
-            state="stuck",
+            state="short",
             found=f"fleet: {service} is on production's digest ({production}) but only {tasks}",
             todo=f"see why with `docker service ps {service.removeprefix('service ')}` on the manager",
         )

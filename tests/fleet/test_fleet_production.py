@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,15 @@ from typer.testing import CliRunner
 
 from harness.adapters.engine.connection import Connection
 from harness.adapters.engine.registry import push
+from harness.adapters.engine.swarm_service import SwarmService
 from harness.cli.app import app
+from harness.compose import Health, ServiceSpec
 from harness.config import Config, load_config
 from harness.errors import EXIT_SKIP
 from harness.fleet import digest_ref, ref_digest
+from harness.fleetconfig import FleetConfig
 from harness.model import Release
+from harness.ops.fleet_deploy import FleetDeployer
 from harness.store import Store
 from tests.fleet.swarm import Cluster
 from tests.fleet.test_fleet_bisect import _project
@@ -60,6 +65,19 @@ def _serving(cluster: Cluster, service: str) -> set[str]:
     return {t["Spec"]["ContainerSpec"]["Image"] for t in tasks if t["Status"]["State"] == "running"}
 
 
+def _replicas_on(cluster: Cluster, service: str, image: str, replicas: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with closing(cluster.client()) as manager:
+            found: list[Any] = manager.services.list(filters={"name": service})
+            tasks = found[0].tasks(filters={"desired-state": "running"})
+        on = [t for t in tasks if t["Status"]["State"] == "running" and t["Spec"]["ContainerSpec"]["Image"] == image]
+        if len(on) >= replicas:
+            return
+        time.sleep(1)
+    raise AssertionError(f"{service}: fewer than {replicas} tasks run {image} after 60 s")
+
+
 def _releases(cfg: Config) -> list[Release]:
     store = Store(cfg.state_dir / "state.db", runs_dir=cfg.runs_dir)
     try:
@@ -73,7 +91,9 @@ def _drift(cluster: Cluster, host: docker.DockerClient, cfg: Config, service: st
     image with one more label, pushed to the registry. Its digest."""
     tag = f"{cfg.repo}:drift"
     dockerfile = f"FROM {image_id}\nLABEL harness.test.drift={cluster.tag}\n"
-    built, _ = host.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, labels={"harness.test": "swarm"})
+    built, _ = host.images.build(
+        fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, forcerm=True, labels={"harness.test": "swarm"}
+    )
     try:
         conn = Connection(dict(os.environ))
         digest = push(conn, str(built.id), registry=cluster.registry_host, repo=cfg.repo, tag="drift")
@@ -113,6 +133,7 @@ def test_promote_rolls_out_and_a_broken_image_is_rolled_back_by_swarm(
         assert [r.image_digest for r in releases] == [good_digest, releases[1].image_digest, good_digest]
         assert releases[1].image_digest.startswith("sha256:") and releases[1].image_digest != good_digest
 
+        _replicas_on(cluster, service, next(iter(first)), 3)  # the task Swarm put back may still be starting
         code, output = _cli(config, "reconcile")
         assert code == 0 and f"fleet: service {service} runs production (revision 3" in output, output
         drifted = _drift(cluster, host, cfg, service, releases[0].image_id)
@@ -125,5 +146,79 @@ def test_promote_rolls_out_and_a_broken_image_is_rolled_back_by_swarm(
     finally:
         with closing(cluster.client()) as manager:
             left: list[Any] = manager.services.list(filters={"name": service})
+            for found in left:
+                found.remove()
+
+
+# A worker that stays up but whose health check has not passed: within its start period a failing
+# probe does not count, so the container stays `starting` (health) for the whole test.
+UNREADY = ServiceSpec(
+    name="worker",
+    image="",
+    command=("sleep", "300"),
+    environment=(),
+    mounts=(),
+    health=Health(test=("CMD", "false"), interval_s=1.0, timeout_s=1.0, retries=1, start_period_s=300.0),
+    restart="no",
+    labels=(),
+    gpu=False,
+)
+FIRST = Release(
+    revision=1,
+    action="promote",
+    image_id="",
+    commit="0" * 40,
+    from_image_id="",
+    run_id="",
+    created="t",
+    user="u",
+    reason="",
+    forced=False,
+    based_on=1,
+)
+
+
+class _Quiet:
+    def step(self, text: str) -> None:
+        pass
+
+    def line(self, text: str) -> None:
+        pass
+
+
+def _states(cluster: Cluster, service: str) -> list[str]:
+    with closing(cluster.client()) as manager:
+        services: list[Any] = manager.services.list(filters={"name": service})
+        tasks = services[0].tasks(filters={"desired-state": "running"}) if services else []
+    return sorted(str(t["Status"]["State"]) for t in tasks)
+
+
+def test_a_task_stays_starting_until_its_health_check_passes(cluster: Cluster, image_ref: str, tmp_path: Path) -> None:
+    """A new service's rollout converges only on healthy tasks (Swarm holds a task `starting` until
+    its health check passes: docs/fleet.md): a first deploy whose check never passes times out."""
+    name = f"{cluster.tag}-unready"
+    fleet = FleetConfig(
+        manager=cluster.manager_url,
+        registry=cluster.registry_host,
+        node_registry=cluster.registry_nodes,
+        results=tmp_path,
+        service=name,
+        replicas=2,
+    )
+    swarm = SwarmService(conn=Connection({**os.environ, "DOCKER_HOST": cluster.manager_url}), fleet=fleet)
+    deployer = FleetDeployer(
+        service=swarm, spec=UNREADY, name=name, publish=lambda r: image_ref, timeout_s=10.0, reporter=_Quiet()
+    )
+    try:
+        report = deployer.deploy(FIRST)
+        assert not report.healthy and "timed out waiting for the rollout; 0/2 tasks on it" in report.detail, report
+        deadline = time.monotonic() + 60  # a node still pulling the image says `preparing` first
+        while (states := _states(cluster, name)) != ["starting", "starting"] and time.monotonic() < deadline:
+            time.sleep(1)
+        assert states == ["starting", "starting"]  # up, not yet healthy: not running
+        assert swarm.view(image_ref).running == 0
+    finally:
+        with closing(cluster.client()) as manager:
+            left: list[Any] = manager.services.list(filters={"name": name})
             for found in left:
                 found.remove()

@@ -62,7 +62,7 @@ HISTORY = [_rel(1, "a", A), _rel(2, "b", B)]
         (_on(f"r/x@{B}", "rollback_completed"), HISTORY, "in_line", "Swarm rolled its last update back"),
         (_on(f"r/x@{B}", "updating", 1), HISTORY, "rolling", "rolling out production (revision 2"),
         (_on(f"r/x@{B}", "paused", 2), HISTORY, "stuck", "(its update paused): 2/3 tasks on it"),
-        (_on(f"r/x@{B}", "completed", 2), HISTORY, "stuck", "but only 2/3 tasks on it"),
+        (_on(f"r/x@{B}", "completed", 2), HISTORY, "short", "but only 2/3 tasks on it"),
         (
             _on(f"r/x@{A}", "rollback_completed"),
             HISTORY,
