@@ -138,6 +138,13 @@ class DeployFailed(HarnessError):
     exit_code = EXIT_FAIL
 
 
+class FleetOutOfLine(InfraError):
+    """The fleet's production service does not run what the store says is production (`reconcile`).
+
+    Exit 125, as any infra trouble: nothing is said about a commit (1), and the configuration
+    is not at fault (128); a cron running `harness reconcile` hears it as a non-zero exit."""
+
+
 class BisectError(UsageError):
     """The range cannot be bisected as asked (endpoints do not bound it, nothing to resume)."""
 

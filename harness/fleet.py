@@ -48,6 +48,12 @@ def digest_ref(registry: str, repo: str, digest: str) -> str:
     return f"{registry}/{repo}@{digest}"
 
 
+def ref_digest(ref: str) -> str:
+    """The digest a reference pins (`...@sha256:...`), "" for one that pins none (a tag)."""
+    _, at, digest = ref.rpartition("@")
+    return digest if at and digest.startswith("sha256:") else ""
+
+
 def fleet_job(
     request: RunRequest,
     *,

@@ -291,6 +291,9 @@ class Release:
     reason: str
     forced: bool
     based_on: int  # the promote revision whose image this release puts back (itself for promote)
+    # On a fleet: the image's digest in the fleet's registry (sha256:...), the one its deploy
+    # rolled the service to. "" for local deploys, moves without --deploy, and stores before v8.
+    image_digest: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

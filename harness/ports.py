@@ -28,7 +28,7 @@ from harness.model import (
 from harness.patches import Patch, PatchSeries
 from harness.preflight import GpuInfo
 from harness.refs import RefResolution
-from harness.rollout import ServiceView
+from harness.rollout import ServiceImage, ServiceView
 from harness.runplan import ContainerExit, RunRequest
 from harness.services import ContainerInfo, ImageInfo, ServiceState
 from harness.tarball import TreeEntry
@@ -133,6 +133,7 @@ class FleetService(Protocol):
 
     def roll(self, spec: ServiceSpec, image: str, labels: dict[str, str]) -> None: ...
     def view(self, image: str) -> ServiceView: ...
+    def current(self) -> ServiceImage | None: ...  # what its spec runs now (reconcile); None: no service
 
 
 class GcEngine(Protocol):
@@ -181,6 +182,7 @@ class ReleaseStore(Protocol):
     """Production's history: a release is appended, never changed (the store's release role)."""
 
     def add_release(self, release: Release) -> Release: ...
+    def set_image_digest(self, revision: int, digest: str) -> None: ...  # once its deploy pushed the image
     def releases(self) -> list[Release]: ...
     def production(self) -> Release | None: ...
 

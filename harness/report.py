@@ -71,6 +71,13 @@ def print_record(console: Console, record: RunRecord) -> None:
                 f"run {record.run_seconds:.1f} s; files in {record.run_dir}"
             )
         )
+    if record.node or record.image_digest:
+        console.print(escape(fleet_line(record)), highlight=False)
+
+
+def fleet_line(record: RunRecord) -> str:
+    """Where a fleet's run ran: its Swarm node, and the registry digest the node pulled."""
+    return f"on the fleet: node {record.node or 'unknown'}, image digest {record.image_digest or 'unknown'}"
 
 
 def lock_of(labels: Mapping[str, str]) -> str:

@@ -13,12 +13,13 @@ from rich.table import Table
 import harness.cli.world as world
 from harness.cli.app import JsonOpt, app, err, out, state
 from harness.context import KEY_LABEL
+from harness.errors import UsageError
 from harness.model import Release
 from harness.ops.deploy import promote_and_deploy, rollback_and_deploy
 from harness.ops.gc import gc
 from harness.ops.pin import pin
 from harness.ops.promote import RolledBack, promote, reconcile, rollback
-from harness.ops.reconcile import reconcile_all
+from harness.ops.reconcile import check_fleet, reconcile_all
 from harness.ops.status import Status, releases, status
 from harness.ops.watch import WatchView
 from harness.report import ConsoleReporter, record_dict, to_json
@@ -30,8 +31,10 @@ DeployOpt = Annotated[bool, typer.Option("--deploy", help="recreate the compose 
 
 
 def _release_line(r: Release) -> str:
+    digest = f" digest {r.image_digest[7:19]}" if r.image_digest else ""
     return escape(
-        f"revision {r.revision} ({r.action}): image {r.image_id[7:19]} commit {r.commit[:12]} by {r.user}: {r.reason}"
+        f"revision {r.revision} ({r.action}): image {r.image_id[7:19]}{digest} commit {r.commit[:12]} "
+        f"by {r.user}: {r.reason}"
     )
 
 
@@ -88,10 +91,20 @@ def _print_rolled_back(rolled: RolledBack) -> None:
 
 
 @app.command("reconcile")
-def reconcile_cmd() -> None:
+def reconcile_cmd(
+    deploy: Annotated[
+        bool, typer.Option("--deploy", help="on a fleet: roll a service out of line to production's digest")
+    ] = False,
+) -> None:
     """Repair tags left behind by an interrupted move (the store is the truth); fetch upstream
-    and mark recorded commits it no longer has (force-pushed away): their runs are kept."""
-    mover, _ = world.make_mover(world.config())
+    and mark recorded commits it no longer has (force-pushed away): their runs are kept. On a
+    fleet, check that the service runs production's digest: exit 125 when it does not, unless
+    --deploy rolls it there."""
+    cfg = world.config()
+    service = world.fleet_service(cfg)
+    if deploy and service is None:
+        raise UsageError("reconcile --deploy rolls a fleet's service (fleet:); locally use promote/rollback --deploy")
+    mover, engine = world.make_mover(cfg)
     gone = reconcile_all(mover, repaired=_print_repaired)
     if state.offline:
         out.print("--offline: upstream not fetched; reachability below is as of the last fetch")
@@ -100,6 +113,9 @@ def reconcile_cmd() -> None:
             f"{len(gone)} recorded commits are no longer upstream (runs kept, marked unreachable): "
             + ", ".join(s[:12] for s in gone)
         )
+    if cfg.fleet is not None and service is not None:  # last: its exit 125 leaves the rest done and said
+        deployer = world.deployer(cfg, engine, _steps()) if deploy else None
+        out.print(escape(check_fleet(mover, service, cfg.fleet.service, deployer=deployer)), highlight=False)
 
 
 def _print_repaired(repaired: list[str]) -> None:
@@ -114,13 +130,20 @@ def releases_cmd(json_out: JsonOpt = False) -> None:
     if json_out:
         out.print_json(to_json([dataclasses.asdict(r) for r in history]))
         return
+    out.print(releases_table(history))
+
+
+def releases_table(history: list[Release]) -> Table:
+    """The history as a table; a digest column once a release has one (deployed to a fleet)."""
+    fleet = any(r.image_digest for r in history)
     table = Table(title="production releases")
-    for column in ("rev", "action", "commit", "image", "when", "who", "why"):
+    for column in ("rev", "action", "commit", "image", *(("digest",) if fleet else ()), "when", "who", "why"):
         table.add_column(column, overflow="fold")
     for r in history:
-        row = (str(r.revision), r.action, r.commit[:12], r.image_id[7:19], r.created, r.user, r.reason)
+        digest = (r.image_digest[7:19] or "-",) if fleet else ()
+        row = (str(r.revision), r.action, r.commit[:12], r.image_id[7:19], *digest, r.created, r.user, r.reason)
         table.add_row(*map(escape, row))
-    out.print(table)
+    return table
 
 
 @app.command("status")

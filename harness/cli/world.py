@@ -373,6 +373,11 @@ def fleet_deployer(
     )
 
 
+def fleet_service(cfg: Config) -> SwarmService | None:
+    """Production's Swarm service on the fleet (fleet.service), read by reconcile; None without a fleet."""
+    return SwarmService(conn=fleet_manager(cfg, {}), fleet=cfg.fleet) if cfg.fleet is not None else None
+
+
 def contract_for(cfg: Config) -> Contract:
     """The configured contract file (the bundled one by default), or with `contract: derived`
     the contract derived from the wrapper at its configured ref."""

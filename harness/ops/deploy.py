@@ -7,6 +7,7 @@ worker usually owns its GPU, so the old container goes before the new one starts
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Protocol
 
 from harness.compose import ServiceSpec
 from harness.errors import DeployFailed, PromotionRefused
+from harness.fleet import ref_digest
 from harness.model import Release
 from harness.ops.promote import Mover, RolledBack, locked, promote, rollback
 from harness.ports import Reporter, ServiceEngine
@@ -27,6 +29,7 @@ class DeployReport:
     # The orchestrator put the previous image back by itself (Swarm's failure_action rollback):
     # the automatic rollback then records the move and deploys nothing again.
     engine_rolled_back: bool = False
+    image_ref: str = ""  # on a fleet: the registry reference the service was rolled to ("" locally)
 
 
 class Deploys(Protocol):
@@ -74,6 +77,7 @@ def promote_and_deploy(mover: Mover, d: Deploys, spec: str, *, reason: str, forc
     with locked(mover):  # held across the deploy: no second move while this one is judged
         release = promote(mover, spec, reason=reason, force=force)
         report = d.deploy(release)
+        release = deployed_as(mover, release, report)
         if report.healthy:
             return release, f"service healthy on revision {release.revision}: {report.detail}"
         if release.revision == 1:
@@ -88,15 +92,37 @@ def promote_and_deploy(mover: Mover, d: Deploys, spec: str, *, reason: str, forc
             back = rollback(
                 mover, to=release.revision - 1, action="auto-rollback", force=True, reason=f"{why}; {exc}"
             ).release
-        if report.engine_rolled_back:
-            state = "the orchestrator had already put it back"
-        else:
-            again = d.deploy(back)
-            state = "service healthy again" if again.healthy else f"the old image is unhealthy too ({again.detail})"
+        state = _restore(mover, d, report, failed=release, back=back)
         raise DeployFailed(
             f"revision {release.revision} did not turn healthy ({report.detail}); rolled back automatically "
             f"to {back.image_id[7:19]} as revision {back.revision}: {state}"
         )
+
+
+def _restore(mover: Mover, d: Deploys, report: DeployReport, *, failed: Release, back: Release) -> str:
+    """Put the automatic rollback's image into service; what came of it.
+
+    When the orchestrator already put back what served before (Swarm's own rollback) and that is
+    the image the rollback restores, nothing is deployed again: the release records the digest of
+    the release that served before, the one the orchestrator restored."""
+    if report.engine_rolled_back and back.image_id == failed.from_image_id:
+        before = [r for r in mover.store.releases() if r.revision == failed.revision - 1]
+        if before and before[0].image_digest:
+            mover.store.set_image_digest(back.revision, before[0].image_digest)
+        return "the orchestrator had already put it back"
+    again = d.deploy(back)
+    deployed_as(mover, back, again)
+    return "service healthy again" if again.healthy else f"the old image is unhealthy too ({again.detail})"
+
+
+def deployed_as(mover: Mover, release: Release, report: DeployReport) -> Release:
+    """`release` as deployed: with the registry digest its deploy rolled the fleet's service to,
+    recorded in the store (a local deploy has none: `release` as it was)."""
+    digest = ref_digest(report.image_ref)
+    if not digest:
+        return release
+    mover.store.set_image_digest(release.revision, digest)
+    return dataclasses.replace(release, image_digest=digest)
 
 
 def rollback_and_deploy(
@@ -113,8 +139,8 @@ def rollback_and_deploy(
     deploy starts, so a failing deploy never hides that production moved."""
     rolled = rollback(mover, to=to, reason=reason, force=force)
     moved(rolled)
-    release = rolled.release
-    report = d.deploy(release)
+    report = d.deploy(rolled.release)
+    release = deployed_as(mover, rolled.release, report)
     if not report.healthy:
         raise DeployFailed(f"service not healthy on revision {release.revision}: {report.detail}")
     return report

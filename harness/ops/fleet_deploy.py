@@ -41,11 +41,15 @@ class FleetDeployer:
             seen = f"{view.running}/{view.replicas} tasks on it, update {view.update_state or 'none'}"
             detail = f"{seen}: {view.update_message}" if view.update_message else seen
             if state == "converged":
-                return DeployReport(healthy=True, container=self.name, detail=detail)
+                return DeployReport(healthy=True, container=self.name, detail=detail, image_ref=image)
             if state != "updating" or self.clock() >= deadline:
                 why = "timed out waiting for the rollout" if state == "updating" else f"rollout {state}"
                 rolled_back = state == "rolled_back"
                 return DeployReport(
-                    healthy=False, container=self.name, detail=f"{why}; {detail}", engine_rolled_back=rolled_back
+                    healthy=False,
+                    container=self.name,
+                    detail=f"{why}; {detail}",
+                    engine_rolled_back=rolled_back,
+                    image_ref=image,
                 )
             self.sleep(1.0)

@@ -84,6 +84,8 @@ def run_page_of(record: RunRecord, inp: SiteInput) -> Page:
                 "suite": record.suite,
                 "image_tag": record.image_tag,
                 "image": short_image(record.image_id),
+                "node": record.node,  # on a fleet: the Swarm node that ran it ("" locally)
+                "digest": record.image_digest,  # on a fleet: the registry digest the node pulled
                 "build": _num(record.build_seconds, "s"),
                 "duration": _num(record.run_seconds, "s"),
             },
@@ -127,11 +129,17 @@ def commit_page_of(sha: str, runs: list[RunRecord], inp: SiteInput) -> Page:
                 "author": commit.author if commit else "",
                 "date": commit.date if commit else "",
             },
-            "runs": [run_ref(r) for r in runs],
-            "images": [_image(inp.images.get(i), i) for i in images],
+            "runs": [run_ref(r) | {"node": r.node} for r in runs],
+            "fleet": any(r.node for r in runs),  # the runs table gets a node column
+            "images": [_image(inp.images.get(i), i) | {"digests": _digests(runs, i)} for i in images],
             "contract": None if contract is None else {**run_ref(contract), "reasons": _reasons(contract)},
         },
     )
+
+
+def _digests(runs: list[RunRecord], image_id: str) -> list[str]:
+    """The registry digests the image's runs were pulled as on a fleet (one, unless pushed anew)."""
+    return list(dict.fromkeys(r.image_digest for r in runs if r.image_id == image_id and r.image_digest))
 
 
 def _reasons(record: RunRecord) -> list[str]:

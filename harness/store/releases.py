@@ -37,7 +37,7 @@ class ReleasesRole(Connection):
                     release, revision=revision, based_on=based_on, from_image_id=row[1] if row else ""
                 )
                 self.db.execute(
-                    "INSERT INTO releases VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO releases VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         stored.revision,
                         stored.action,
@@ -50,11 +50,23 @@ class ReleasesRole(Connection):
                         stored.reason,
                         int(stored.forced),
                         stored.based_on,
+                        stored.image_digest,
                     ),
                 )
         except sqlite3.Error as exc:
             raise StoreError(explain(self.path, "could not record the release", exc)) from exc
         return stored
+
+    @guarded("recording a release's digest")
+    def set_image_digest(self, revision: int, digest: str) -> None:
+        """The registry digest `revision`'s deploy rolled the fleet's service to.
+
+        The one thing a release gains after it is written: the move is recorded before its deploy
+        (the store leads, ops/promote.py), and the digest exists only once the deploy pushed the
+        image. It names the image the release already names, so the decision stays as recorded.
+        """
+        with self.transaction():
+            self.db.execute("UPDATE releases SET image_digest=? WHERE revision=?", (digest, revision))
 
     @guarded("reading the releases")
     def releases(self) -> list[Release]:

@@ -90,6 +90,7 @@ def decode_release(r: tuple[object, ...]) -> Release:
         reason=str(r[8]),
         forced=bool(r[9]),
         based_on=int(str(r[10])),
+        image_digest=str(r[11]),
     )
 
 

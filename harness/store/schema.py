@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.errors import StoreError
 from harness.store.guard import recovery
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 STORE_NAME = "state.db"  # <state_dir>/state.db, beside <state_dir>/runs
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS releases (
   revision INTEGER PRIMARY KEY, action TEXT NOT NULL, image_id TEXT NOT NULL,
   commit_sha TEXT NOT NULL, from_image_id TEXT NOT NULL, run_id TEXT NOT NULL,
   created TEXT NOT NULL, user TEXT NOT NULL, reason TEXT NOT NULL, forced INTEGER NOT NULL,
-  based_on INTEGER NOT NULL
+  based_on INTEGER NOT NULL, image_digest TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS unreachable (commit_sha TEXT PRIMARY KEY, seen TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pointers (
@@ -88,6 +88,11 @@ def _fleet_runs(db: sqlite3.Connection) -> None:
     _add_missing(db, "runs", (("node", "TEXT NOT NULL DEFAULT ''"), ("image_digest", "TEXT NOT NULL DEFAULT ''")))
 
 
+def _fleet_releases(db: sqlite3.Connection) -> None:
+    """v8: the registry digest a release's deploy rolled the fleet's service to ('' otherwise)."""
+    _add_missing(db, "releases", (("image_digest", "TEXT NOT NULL DEFAULT ''"),))
+
+
 # Each step takes the store from version n to n + 1, inside the opening transaction.
 MIGRATIONS: dict[int, tuple[str, ...] | Callable[[sqlite3.Connection], None]] = {
     # v2: the contract digest that judged a run. Older rows get '' (unknown): they never vouch.
@@ -103,6 +108,8 @@ MIGRATIONS: dict[int, tuple[str, ...] | Callable[[sqlite3.Connection], None]] = 
     5: (),
     # v7: a fleet: the Swarm node that ran a run, and the registry digest it ran from.
     6: _fleet_runs,
+    # v8: a fleet: the registry digest a release's image was deployed as.
+    7: _fleet_releases,
 }
 
 

@@ -155,6 +155,26 @@ def test_release_lines_keep_the_forced_past_note() -> None:
     console = Console(file=buffer, width=400)
     console.print(_release_line(release))
     assert "hotfix [forced past: FAIL]" in buffer.getvalue()
+    assert "digest" not in buffer.getvalue()  # a local deploy has none
+
+
+def test_releases_deployed_to_a_fleet_show_their_digest() -> None:
+    import dataclasses
+
+    from harness.cli.release import _release_line, releases_table
+    from tests.unit.fakes import release
+
+    local = release(1, "sha256:" + "c" * 64, "d" * 40)
+    fleet = dataclasses.replace(release(2, "sha256:" + "e" * 64, "f" * 40), image_digest="sha256:" + "9" * 64)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=400)
+    console.print(_release_line(fleet))
+    console.print(releases_table([local]))
+    assert "digest 999999999999" in buffer.getvalue() and "digest" not in buffer.getvalue().split("\n", 1)[1]
+    buffer.truncate(0)
+    console.print(releases_table([local, fleet]))
+    rows = [line for line in buffer.getvalue().splitlines() if "cccccccccccc" in line or "eeeeeeeeeeee" in line]
+    assert "digest" in buffer.getvalue() and "999999999999" in rows[1] and " - " in rows[0]
 
 
 class FakeClock:
@@ -204,3 +224,26 @@ def test_tables_are_not_wrapped_when_stdout_is_not_a_terminal(config: Path) -> N
     code, stdout, stderr = invoke("-c", str(config), "history")
     assert code == 0, stderr
     assert summary.strip() in stdout, stdout
+
+
+def test_show_says_a_fleet_runs_node_and_digest_and_json_has_both(config: Path) -> None:
+    import dataclasses
+    import json
+
+    digest = "sha256:" + "9" * 64
+    fleet = dataclasses.replace(
+        record("ran on the fleet"), image_id="", image_tag="", node="n0de1d", image_digest=digest
+    )
+    local = dataclasses.replace(record("ran here"), run_id="20260101-000001-abcdef", image_id="", image_tag="")
+    store = Store(config.parent / ".harness" / "state.db")
+    store.add_run(fleet)
+    store.add_run(local)
+    store.close()
+    code, stdout, stderr = invoke("-c", str(config), "show", fleet.run_id)
+    assert code == 0, stderr
+    assert f"on the fleet: node n0de1d, image digest {digest}" in stdout, stdout
+    code, stdout, stderr = invoke("-c", str(config), "show", local.run_id)
+    assert code == 0 and "on the fleet" not in stdout, stdout + stderr
+    code, stdout, stderr = invoke("-c", str(config), "show", fleet.run_id, "--json")
+    doc = json.loads(stdout)
+    assert code == 0 and (doc["node"], doc["image_digest"]) == ("n0de1d", digest)

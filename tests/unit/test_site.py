@@ -215,6 +215,20 @@ def test_the_commit_page_lists_its_runs_images_and_contract_check() -> None:
     assert b["images"][0]["note"] == "not asked"  # no facts for it: said, not invented
 
 
+def test_a_fleet_runs_node_and_digest_are_on_its_run_and_commit_pages() -> None:
+    digest = "sha256:" + "9" * 64
+    inp = site()
+    fleet = dataclasses.replace(inp.runs[0], node="n0de1d", image_digest=digest)
+    pages_ = by_path(site(runs=(fleet, *inp.runs[1:])))
+    text = "".join(parsed(pages_[run_page("r6")]).text)
+    assert "n0de1d" in text and digest in text
+    commit_text = "".join(parsed(pages_["commits/" + sha("c") + ".html"]).text)
+    assert "n0de1d" in commit_text and f"registry digest {digest}" in commit_text
+    local = by_path(site())  # a local run: neither row, no node column
+    assert "registry digest" not in "".join(parsed(local[run_page("r6")]).text)
+    assert "node" not in "".join(parsed(local["commits/" + sha("c") + ".html"]).text)
+
+
 def test_the_bisect_page_has_its_steps_culprit_and_impact() -> None:
     context = by_path(site())["bisects/bis-1.html"].context
     assert context["bisect"]["culprit"]["sha"] == sha("b")

@@ -155,6 +155,19 @@ def test_releases_get_revisions_and_from_images_in_order(tmp_path: Path) -> None
     assert store.production() == back
 
 
+def test_a_releases_digest_is_recorded_once_its_deploy_pushed_the_image(tmp_path: Path) -> None:
+    from tests.unit.fakes import release
+
+    store = Store(tmp_path / "state.db")
+    first = store.add_release(release(0, "sha256:a", "c"))
+    second = store.add_release(release(0, "sha256:b", "c"))
+    assert first.image_digest == second.image_digest == ""
+    store.set_image_digest(1, "sha256:" + "d" * 64)
+    assert [r.image_digest for r in store.releases()] == ["sha256:" + "d" * 64, ""]  # that revision only
+    store.close()
+    assert [r.image_digest for r in Store(tmp_path / "state.db").releases()] == ["sha256:" + "d" * 64, ""]
+
+
 def test_v1_store_is_migrated_and_its_runs_vouch_for_nothing(tmp_path: Path) -> None:
     """A store written by the v1 code (tests/unit/data/store_v1.sql): runs, pointer, releases
     and bisect sessions survive; its runs' contract is unknown, so they answer no key."""

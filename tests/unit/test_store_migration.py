@@ -130,11 +130,13 @@ def _version(path: Path) -> str:
 
 def _without_version(rows: dict[str, list[tuple[object, ...]]]) -> dict[str, list[tuple[object, ...]]]:
     """The rows less the version, less v5's columns: runs' wrapper ('' for every old run),
-    bisects' side and fixed ('upstream' and ''), less v6's watch tables (empty), and less v7's
-    runs' node and image digest ('' for every old run)."""
+    bisects' side and fixed ('upstream' and ''), less v6's watch tables (empty), less v7's
+    runs' node and image digest ('' for every old run), and less v8's releases' image digest
+    ('' for every old release)."""
     runs = [r[:-2] if len(r) == 19 and r[-2:] == ("", "") else r for r in rows["runs"]]
     runs = [r[:-1] if len(r) == 17 and r[-1] == "" else r for r in runs]
-    found = {"meta": [r for r in rows["meta"] if r[0] != "schema"], "runs": runs}
+    releases = [r[:-1] if len(r) == 12 and r[-1] == "" else r for r in rows["releases"]]
+    found = {"meta": [r for r in rows["meta"] if r[0] != "schema"], "runs": runs, "releases": releases}
     if "bisects" in rows:
         found["bisects"] = [r[:-2] if len(r) == 12 and r[-2:] == ("upstream", "") else r for r in rows["bisects"]]
     rows = {t: r for t, r in rows.items() if not (t.startswith("watch") or t == "sqlite_sequence") or r}
@@ -148,8 +150,8 @@ def test_a_v3_store_with_bisects_in_their_latest_shape_keeps_every_row_at_v4(tmp
 
     store = Store(path)
     try:
-        assert SCHEMA_VERSION == 7
-        assert _version(path) == "7"
+        assert SCHEMA_VERSION == 8
+        assert _version(path) == "8"
         assert _without_version(_rows(path)) == _without_version(before)  # every row, every value
         # ... and each reads back through the code, its closed sets checked.
         assert [r.run_id for r in store.runs()] == [
@@ -164,6 +166,7 @@ def test_a_v3_store_with_bisects_in_their_latest_shape_keeps_every_row_at_v4(tmp
             (2, "promote"),
             (3, "auto-rollback"),
         ]
+        assert {r.image_digest for r in store.releases()} == {""}  # v8: deployed before digests were kept
         assert store.state_id() == "0123456789ab"
         assert store.unreachable() == {"c" * 40}
         log = BisectLog(store)
@@ -203,7 +206,7 @@ def test_a_v3_store_with_bisects_in_their_first_shape_gains_the_columns(tmp_path
     before = _v3_store(path, BISECTS_FIRST_SHAPE)
     Store(path).close()
     after = _rows(path)
-    assert _version(path) == "7"
+    assert _version(path) == "8"
     # v4 added reason and case_id, v5 side and fixed
     assert after["bisects"] == [(*row, "", "", "upstream", "") for row in before["bisects"]]
     after = _without_version(after)
@@ -244,10 +247,10 @@ def test_a_newer_store_is_refused_naming_both_versions(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     _v3_store(path, BISECTS_FIRST_SHAPE)
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE meta SET value='8' WHERE key='schema'")
+        db.execute("UPDATE meta SET value='9' WHERE key='schema'")
     db.close()
     before = _rows(path)
-    with pytest.raises(StoreError, match="store schema 8, this harness reads 7: upgrade harness") as info:
+    with pytest.raises(StoreError, match="store schema 9, this harness reads 8: upgrade harness") as info:
         Store(path)
     assert info.value.exit_code == EXIT_SKIP
     assert _rows(path) == before  # refused untouched

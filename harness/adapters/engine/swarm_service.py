@@ -17,7 +17,7 @@ import docker.types
 from harness.adapters.engine.connection import Connection, engine_errors
 from harness.compose import ServiceSpec
 from harness.fleetconfig import FleetConfig, UpdatePolicy
-from harness.rollout import ServiceView
+from harness.rollout import ServiceImage, ServiceView
 
 _NS = 1_000_000_000  # Swarm's durations are nanoseconds
 
@@ -93,23 +93,40 @@ class SwarmService:
             service = self._service()
             if service is None:
                 return ServiceView(update_state="gone", update_message="", replicas=self.fleet.replicas, running=0)
-            status = dict(service.attrs.get("UpdateStatus") or {})
-            tasks = service.tasks(filters={"desired-state": "running"})
-        running = [
-            t
-            for t in tasks
-            if t.get("Status", {}).get("State") == "running"
-            and t.get("Spec", {}).get("ContainerSpec", {}).get("Image", "") == image
-        ]
-        return ServiceView(
-            update_state=str(status.get("State", "")),
-            update_message=str(status.get("Message", "")),
-            replicas=self.fleet.replicas,
-            running=len(running),
-        )
+            return _view(service, image, self.fleet.replicas)
+
+    def current(self) -> ServiceImage | None:
+        """What the service's spec runs now, and its tasks on it (None: no such service)."""
+        with engine_errors(f"reading service {self.fleet.service}"):
+            service = self._service()
+            if service is None:
+                return None
+            spec = service.attrs.get("Spec") or {}
+            image = str(spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", ""))
+            replicas = int((spec.get("Mode", {}).get("Replicated") or {}).get("Replicas", self.fleet.replicas))
+            return ServiceImage(image=image, view=_view(service, image, replicas))
 
     def _service(self) -> Any:
         try:
             return self.conn.client.services.get(self.fleet.service)  # type: ignore[no-untyped-call]
         except docker.errors.NotFound:
             return None
+
+
+def _view(service: Any, image: str, replicas: int) -> ServiceView:
+    """`service`'s update state and its tasks running `image` (running means healthy, when the
+    service has a health check: a task stays `starting` until then; see rollout.py)."""
+    status = dict(service.attrs.get("UpdateStatus") or {})
+    tasks = service.tasks(filters={"desired-state": "running"})
+    running = [
+        t
+        for t in tasks
+        if t.get("Status", {}).get("State") == "running"
+        and t.get("Spec", {}).get("ContainerSpec", {}).get("Image", "") == image
+    ]
+    return ServiceView(
+        update_state=str(status.get("State", "")),
+        update_message=str(status.get("Message", "")),
+        replicas=replicas,
+        running=len(running),
+    )
