@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.adapters.git_repo import write_commits
-from harness.sample.make import Files, broken_import, template
 from tests.conftest import write_config
+from tests.fleet.project import history
 from tests.fleet.swarm import Cluster, swarm_cluster, swarm_unavailable
 from tests.fleet.test_fleet_production import worker_compose
 
@@ -33,18 +33,9 @@ COMMITS, CULPRIT = 64, 33
 HARNESS = [sys.executable, "-m", "harness"]
 
 
-def history() -> list[tuple[str, Files]]:
-    wgp = template()["wgp.py"] or ""
-    out: list[tuple[str, Files]] = [("base", template())]
-    for i in range(1, COMMITS):
-        text = broken_import(wgp) if i >= CULPRIT else wgp
-        out.append((f"commit {i}", {"wgp.py": f"{text}\n# commit {i}\n"}))
-    return out
-
-
 def project(folder: Path, cluster: Cluster, name: str, shas_from: Path | None) -> tuple[Path, list[str]]:
     upstream = shas_from or folder / "upstream"
-    shas = write_commits(upstream, history()) if shas_from is None else _shas(upstream)
+    shas = write_commits(upstream, history(commits=COMMITS, culprit=CULPRIT)) if shas_from is None else _shas(upstream)
     results = folder / name / "shared"
     results.mkdir(parents=True)
     config = write_config(folder / name, upstream=upstream, repo=f"harness-bench/fleet-{cluster.tag}-{name}")
@@ -61,14 +52,27 @@ def _shas(upstream: Path) -> list[str]:
     return out.stdout.split()
 
 
-def harness(config: Path, *args: str) -> tuple[int, Any, float]:
+def harness(config: Path, *args: str) -> tuple[int, Any, float, str]:
+    """Exit code, the --json document, wall seconds and the progress (stderr)."""
     started = time.monotonic()
     proc = subprocess.run([*HARNESS, "-c", str(config), *args, "--json"], capture_output=True, text=True)
     seconds = time.monotonic() - started
     try:
-        return proc.returncode, json.loads(proc.stdout[proc.stdout.index("{") :]), seconds
+        return proc.returncode, json.loads(proc.stdout[proc.stdout.index("{") :]), seconds, proc.stderr
     except ValueError:
-        return proc.returncode, {"stderr": proc.stderr[-2000:]}, seconds
+        return proc.returncode, {"stderr": proc.stderr[-2000:]}, seconds, proc.stderr
+
+
+def rounds(progress: str) -> int:
+    """The bisect's waits for runs, from its progress lines: the speculative start that runs the
+    endpoints and first probes at once, each multisection round, each probe run alone."""
+    lines = [line.removeprefix("==> ") for line in progress.splitlines()]
+    at_once = any(line.startswith("speculative: building and running") for line in lines)
+    return (
+        int(at_once)
+        + sum(line.startswith("round: ") for line in lines)
+        + sum(line.startswith("probe ") and line.endswith(": build-and-test") for line in lines)
+    )
 
 
 def availability(cluster: Cluster, active: set[str]) -> None:
@@ -79,16 +83,19 @@ def availability(cluster: Cluster, active: set[str]) -> None:
 
 
 def side(config: Path, shas: list[str], jobs: int) -> str:
-    code, warm, warm_s = harness(config, "build-and-test", shas[0])
+    code, warm, warm_s, _ = harness(config, "build-and-test", shas[0])
     if code != 0:
         return f"warming failed (exit {code}): {warm}"
-    code, doc, seconds = harness(config, "bisect", "--good", shas[0], "--bad", shas[-1], "--jobs", str(jobs))
+    code, doc, seconds, progress = harness(config, "bisect", "--good", shas[0], "--bad", shas[-1], "--jobs", str(jobs))
     if code != 0:
         return f"bisect failed (exit {code}): {doc}"
     probes = doc.get("probes", [])
     right = "right" if doc.get("first_bad") == shas[CULPRIT] else f"WRONG ({doc.get('first_bad')})"
     fresh = [p for p in probes if p.get("source") == "fresh"]
-    return f"{seconds:.1f} s, {len(fresh)} fresh probes, culprit {right} (warm-up {warm_s:.1f} s untimed)"
+    return (
+        f"{seconds:.1f} s, {rounds(progress)} rounds, {len(fresh)} fresh probes, culprit {right}"
+        f" (warm-up {warm_s:.1f} s untimed)"
+    )
 
 
 def production(config: Path, shas: list[str], cluster: Cluster) -> str:

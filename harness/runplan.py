@@ -75,7 +75,7 @@ class ContainerExit:
     oom_killed: bool
     seconds: float
     killed_for: str = ""  # "deadline", "silence" or "output" (wrote past its cap) when harness killed it
-    node: str = ""  # on a fleet: the Swarm node that ran it ("" locally)
+    node: str = ""  # on a fleet: the hostname of the Swarm node that ran it ("" locally)
     image_digest: str = ""  # on a fleet: the registry digest the node pulled ("" locally)
 
 

@@ -11,11 +11,13 @@ from pathlib import Path
 import docker
 import pytest
 
+from harness.adapters.engine import Engine
 from harness.adapters.engine.connection import Connection
 from harness.adapters.engine.registry import push
 from harness.fleet import digest_ref
 from tests.conftest import BASE_IMAGE
 from tests.fleet.swarm import Cluster, swarm_cluster, swarm_unavailable
+from tests.integration.conftest import engine  # noqa: F401  (the fixture: its teardown removes this session's images)
 
 
 def unavailable(reason: str) -> None:
@@ -26,8 +28,10 @@ def unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """A 3-node Swarm for the module; its teardown raises if anything is left on the host."""
+def cluster(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> Iterator[Cluster]:  # noqa: F811
+    """A 3-node Swarm for the module; its teardown raises if anything is left on the host. The
+    host engine's session fixture comes with it: the images the CLI tests build (repositories of
+    this test session) are removed at the session's end, as the integration tests' are."""
     if reason := swarm_unavailable():
         unavailable(reason)
     with swarm_cluster(tmp_path_factory.mktemp("swarm")) as made:

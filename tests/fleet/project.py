@@ -21,17 +21,17 @@ from tests.integration.conftest import unique_repo
 CULPRIT = 5  # of the 8 commits: the first with an import that fails
 
 
-def history(*, sleep_s: float = 0) -> list[tuple[str, Files]]:
-    """8 commits, the 5th and later broken; each run's import of wgp takes `sleep_s` first (a
-    task then runs long enough to be killed or interrupted while it runs)."""
+def history(*, sleep_s: float = 0, commits: int = 8, culprit: int = CULPRIT) -> list[tuple[str, Files]]:
+    """`commits` commits, the `culprit`th and later broken; each run's import of wgp takes
+    `sleep_s` first (a task then runs long enough to be killed or interrupted while it runs)."""
     wgp = template()["wgp.py"] or ""
     if sleep_s:
         wgp = f"import time\ntime.sleep({sleep_s})\n{wgp}"
-    commits: list[tuple[str, Files]] = [("base", {**template(), "wgp.py": wgp})]
-    for i in range(1, 8):
-        text = broken_import(wgp) if i >= CULPRIT else wgp
-        commits.append((f"commit {i}", {"wgp.py": f"{text}\n# commit {i}\n"}))
-    return commits
+    made: list[tuple[str, Files]] = [("base", {**template(), "wgp.py": wgp})]
+    for i in range(1, commits):
+        text = broken_import(wgp) if i >= culprit else wgp
+        made.append((f"commit {i}", {"wgp.py": f"{text}\n# commit {i}\n"}))
+    return made
 
 
 def fleet_project(

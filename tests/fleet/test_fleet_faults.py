@@ -122,6 +122,5 @@ def test_a_node_killed_during_a_bisect_probe_is_rescheduled_and_the_culprit_name
     logs = {r.run_id: Path(r.run_dir, "container.log").read_text() for r in runs}
     again = [r for r in runs if f"was lost while it ran {killed[0][0]}: starting it again" in logs[r.run_id]]
     assert len(again) == 1, {r.run_id: logs[r.run_id][-500:] for r in runs}
-    with closing(cluster.client()) as manager:
-        assert manager.nodes.get(again[0].node).attrs["Description"]["Hostname"] != killed[0][1]
+    assert again[0].node not in ("", killed[0][1])  # the node's hostname is recorded
     assert all(r.verdict is not Verdict.ERROR for r in runs), [(r.commit[:8], r.summary) for r in runs]

@@ -33,9 +33,11 @@ from tests.fleet.swarm import Cluster
 pytestmark = pytest.mark.integration
 
 # The "runner" of this image: says hello, writes its GPU and argv into /harness/out, sleeps
-# argv[2] seconds or until /harness/out/go appears, exits argv[1].
+# argv[2] seconds or until /harness/out/go appears, exits argv[1]. SIGTERM ends it at once (as
+# PID 1 it would be ignored, and a stopped job would keep its node's GPU for the grace period).
 RUNNER = """\
-import os, sys, time
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 print("hello from the fleet", flush=True)
 gpu = os.environ.get("DOCKER_RESOURCE_NVIDIA-GPU", "")
 open("/harness/out/done.txt", "w").write(f"{gpu} {' '.join(sys.argv[1:])}")
@@ -121,7 +123,7 @@ def test_a_run_goes_to_a_node_by_digest_with_a_gpu_and_its_exit_code_and_log_com
         assert manager.services.list(filters={"name": cluster.tag}) == []  # every job's service removed
     for code, (done, out, log) in outcomes.items():
         assert done.exit_code == int(code) and not done.timed_out and done.killed_for == ""
-        assert done.node in nodes and done.image_digest.startswith("sha256:")
+        assert done.node in nodes.values() and done.image_digest.startswith("sha256:")
         gpu, argv = out.joinpath("done.txt").read_text().split(" ", 1)
         assert gpu.startswith("GPU-") and argv == f"{code} 0"
         assert "hello from the fleet" in log.read_text()
@@ -134,7 +136,9 @@ def test_a_run_goes_to_a_node_by_digest_with_a_gpu_and_its_exit_code_and_log_com
 def test_a_run_past_its_deadline_is_stopped_and_said(cluster: Cluster, runner_image: str, results: Path) -> None:
     runner = _runner(cluster, results, f"harness-test/{cluster.tag}-fleet")
     out = results / "runs" / "slow" / "out"
-    request = _request(runner_image, out, f"{cluster.tag}-slow", "0", "300", timeout_s=8)
+    # Long enough for the pull on a busy machine: a job removed while its task still pulls kept
+    # that node's GPU reserved for minutes (seen), and the next tests need both workers' GPUs.
+    request = _request(runner_image, out, f"{cluster.tag}-slow", "0", "300", timeout_s=30)
     done = runner.run(request, log_path=str(out.parent / "test.log"), on_line=lambda line: None)
     assert done.exit_code is None and done.timed_out and done.killed_for == "deadline"
 
@@ -192,9 +196,8 @@ def test_a_run_whose_node_is_lost_starts_again_on_another_node(
         killer.join()
     assert killed, "the first attempt never started"
     with closing(cluster.client()) as manager:
-        ran_on = manager.nodes.get(done.node).attrs["Description"]["Hostname"]
         assert manager.services.list(filters={"name": cluster.tag}) == []  # both attempts' jobs removed
-    assert done.exit_code == 0 and ran_on not in (killed[0], "node1")
+    assert done.exit_code == 0 and done.node not in ("", killed[0], "node1"), (done, killed, lines)
     said = f"[fleet] node {killed[0]} was lost while it ran {cluster.tag}-again: starting it again on another node"
     assert any(line.startswith(said) for line in lines)
     assert said in (out.parent / "test.log").read_text()

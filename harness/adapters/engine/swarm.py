@@ -136,7 +136,8 @@ class SwarmRunner:
                 _note(log_path, on_line, f"[fleet] {exc}: {again}")
                 _set_aside(request.output_dir, len(lost))
                 continue
-            return _exit(task, killed_for, time.monotonic() - started, digest)
+            node = str(task.get("NodeID", ""))
+            return _exit(task, killed_for, time.monotonic() - started, digest, self._node_name(node) if node else "")
 
     def _attempt(
         self, job: FleetJob, avoid: tuple[str, ...], request: RunRequest, log_path: str, on_line: LineSink
@@ -273,7 +274,8 @@ def _keep_logs(service: Any, log_path: str, on_line: LineSink) -> None:
                 on_line(line)
 
 
-def _exit(task: dict[str, Any], killed_for: str, seconds: float, digest: str) -> ContainerExit:
+def _exit(task: dict[str, Any], killed_for: str, seconds: float, digest: str, node: str) -> ContainerExit:
+    """The run's end; `node` is the node's hostname (what `docker node ls` and a maintainer say)."""
     status = task.get("Status", {}).get("ContainerStatus", {})
     code = None if killed_for else int(status.get("ExitCode", -1))
     return ContainerExit(
@@ -282,6 +284,6 @@ def _exit(task: dict[str, Any], killed_for: str, seconds: float, digest: str) ->
         oom_killed=False,  # Swarm's task status does not say; an OOM kill shows as exit 137
         seconds=seconds,
         killed_for=killed_for,
-        node=str(task.get("NodeID", "")),
+        node=node,
         image_digest=digest,
     )
