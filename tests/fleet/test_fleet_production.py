@@ -6,6 +6,7 @@ and `reconcile --deploy` rolls it back to production's digest."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import time
@@ -21,7 +22,7 @@ from harness.adapters.engine.connection import Connection
 from harness.adapters.engine.registry import push
 from harness.adapters.engine.swarm_service import SwarmService
 from harness.cli.app import app
-from harness.compose import Health, ServiceSpec
+from harness.compose import Health
 from harness.config import Config, load_config
 from harness.errors import EXIT_SKIP
 from harness.fleet import digest_ref, ref_digest
@@ -31,6 +32,7 @@ from harness.ops.fleet_deploy import FleetDeployer
 from harness.store import Store
 from tests.fleet.project import fleet_project
 from tests.fleet.swarm import Cluster
+from tests.unit.fakes import SERVICE_SPEC, release
 
 pytestmark = pytest.mark.integration
 
@@ -152,30 +154,12 @@ def test_promote_rolls_out_and_a_broken_image_is_rolled_back_by_swarm(
 
 # A worker that stays up but whose health check has not passed: within its start period a failing
 # probe does not count, so the container stays `starting` (health) for the whole test.
-UNREADY = ServiceSpec(
-    name="worker",
-    image="",
+UNREADY = dataclasses.replace(
+    SERVICE_SPEC,
     command=("sleep", "300"),
-    environment=(),
-    mounts=(),
     health=Health(test=("CMD", "false"), interval_s=1.0, timeout_s=1.0, retries=1, start_period_s=300.0),
-    restart="no",
-    labels=(),
-    gpu=False,
 )
-FIRST = Release(
-    revision=1,
-    action="promote",
-    image_id="",
-    commit="0" * 40,
-    from_image_id="",
-    run_id="",
-    created="t",
-    user="u",
-    reason="",
-    forced=False,
-    based_on=1,
-)
+FIRST = release(1, "", "0" * 40)
 
 
 class _Quiet:
