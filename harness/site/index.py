@@ -50,6 +50,7 @@ def _release(release: Release, commits: Mapping[str, Commit]) -> Context:
         "action": release.action,
         "commit": commit_ref(commits, release.commit),
         "image": short_image(release.image_id),
+        "digest": release.image_digest,  # on a fleet: the registry digest the service was rolled to
         "created": release.created,
         "user": release.user,
         "reason": release.reason,

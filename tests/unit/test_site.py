@@ -175,6 +175,13 @@ def test_index_shows_each_commits_verdict_per_level_and_the_markers() -> None:
     assert context["bisects"][0]["culprit"]["sha"] == sha("b")
 
 
+def test_the_index_shows_the_digest_a_fleet_release_was_rolled_to() -> None:
+    fleet = dataclasses.replace(release(2, "sha256:cc", sha("c")), image_digest="sha256:" + "e" * 64)
+    rendered = by_path(site(releases=(*site().releases, fleet)))["index.html"]
+    assert [r["digest"] for r in rendered.context["releases"]] == ["sha256:" + "e" * 64, ""]
+    assert f'<code title="sha256:{"e" * 64}">sha256:eeeeeeeeeeee</code>' in render(rendered)
+
+
 def test_commits_with_runs_off_the_timeline_are_listed_after_it() -> None:
     off = dataclasses.replace(record(sha("z"), "sha256:zz", "r9"), started="2027-01-01T00:00:00+00:00")
     inp = site(runs=(off, *site().runs))
