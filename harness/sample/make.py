@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import shutil
 from pathlib import Path
 
@@ -140,10 +141,10 @@ def host_build_extra(ca_bundle: Path | None, wheelhouse: Path | None) -> str:
 
 
 def sample_name(folder: Path) -> str:
-    """A name for the sample in `folder`: its folder name, made valid, and a hash of its path.
+    """A name for the sample in `folder`: its folder name, made valid, and a hash of its path
+    (write_sample adds a random part for each new sample: _kept_name).
 
-    The same folder keeps its name (re-running `harness sample` keeps its images its own);
-    two folders never share one, so their `:production` and `:last-good` never collide.
+    Two folders never share one, so their `:production` and `:last-good` never collide.
     """
     slug = re.sub(r"[^a-z0-9]+", "-", folder.name.lower()).strip("-")[:24].strip("-") or "sample"
     return f"{slug}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}"
@@ -164,11 +165,16 @@ def write_sample(
     write_sample_clip(folder / "inputs" / "mask.mp4", "mask", width=64, height=48, frames=9, seed=7)
     shutil.copytree(OVERLAYS, folder / "overlays", dirs_exist_ok=True)
     config = folder / "harness.yaml"
+    name = _kept_name(config) or f"{sample_name(folder)}-{secrets.token_hex(2)}"
     config.write_text(
-        CONFIG.format(
-            build_extra=host_build_extra(ca_bundle, wheelhouse),
-            contract=HERE / "contract.yaml",
-            name=sample_name(folder),
-        )
+        CONFIG.format(build_extra=host_build_extra(ca_bundle, wheelhouse), contract=HERE / "contract.yaml", name=name)
     )
     return config
+
+
+def _kept_name(config: Path) -> str | None:
+    """The name an existing sample config gave its images: re-running `harness sample` in the
+    folder keeps them its own. A folder made again gets a new name: the images the state that
+    lived there before left are another state's (ops/isolation.py), and would block it."""
+    found = re.search(r"^  repo: harness/sample-([a-z0-9-]+)", config.read_text(), re.M) if config.is_file() else None
+    return found.group(1) if found else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -220,6 +221,9 @@ def test_each_sample_folder_gets_its_own_repo_and_service(tmp_path: Path) -> Non
     assert first.repo != second.repo and first.deploy.project != second.deploy.project
     assert again.repo == first.repo  # re-running `harness sample` keeps the folder's images its own
     assert first.repo.startswith("harness/sample-")
+    shutil.rmtree(tmp_path / "one")  # made again: the images its old state left are not this one's
+    remade = load_config(write_sample(tmp_path / "one", ca_bundle=None, wheelhouse=None))
+    assert remade.repo != first.repo and remade.repo.startswith(first.repo.rsplit("-", 1)[0])
 
 
 def test_a_service_of_another_state_is_not_replaced(tmp_path: Path, engine: Any) -> None:
