@@ -45,6 +45,13 @@ class OwnerLock:
         self.release()
 
 
+def abandon(run_dir: Path, lock: OwnerLock) -> None:
+    """Remove the folder of a run that never ran (harness refused it: exit 128), then drop its
+    lock: removed while still locked, so no sweeper records it as an interrupted run."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    lock.release()
+
+
 @dataclass(frozen=True, kw_only=True)
 class Orphan:
     """A run folder nobody records: its owner's facts (commit, level, started...), empty when

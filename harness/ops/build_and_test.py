@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness.config import ClipKind
 from harness.diskfull import DiskFull, mapped
-from harness.errors import BuildFailed, InfraError, PatchConflict
+from harness.errors import BuildFailed, InfraError, PatchConflict, UsageError
 from harness.evaluate import classify_build_failure, evaluate_smoke, evaluate_with_retries
 from harness.model import LEVELS as LEVELS  # re-exported: the CLI checks --level against it
 from harness.model import CaseResult, Commit, Level, RunOutcome, RunRecord, Verdict
@@ -29,7 +29,7 @@ from harness.ops.gpu_checks import drift_reference, host_preflight, image_prefli
 from harness.ops.test import FramesReader, VideoProbe, run_suite
 from harness.plan import GpuNeeds, Plan, SuitePlan
 from harness.ports import ContainerRunner, GpuProbe, ImageBuilder, Reporter, RunStore, StateStore, Upstream
-from harness.runfolder import OwnerLock
+from harness.runfolder import OwnerLock, abandon
 from harness.runfolder import claim as claim_run_dir
 
 Clock = Callable[[], datetime.datetime]
@@ -144,7 +144,13 @@ def default_level(needs: GpuNeeds, gpu: GpuProbe) -> tuple[Level, str]:
 def build_and_test(plan: Plan, world: World) -> Result:
     """Build the image of the plan's ref, run its suite, judge the videos, record the run."""
     run = start_run(plan, world)
-    judged = execute(plan, run, world)
+    try:
+        judged = execute(plan, run, world)
+    except UsageError:
+        # Refused before anything ran (another state's repository, a mount no fleet node has: exit
+        # 128): no run happened, so none is recorded, not even later as an interrupted one.
+        abandon(run.run_dir, run.owner)
+        raise
     return record(run, judged, world)
 
 

@@ -103,6 +103,12 @@ def test_a_second_state_on_the_same_repo_is_refused_before_any_build_or_move(tmp
     assert f"image.repo {repo} is used by another harness state" in flat
     assert str(a.folder / ".harness") in flat and _state(a) in flat
     assert b.image_id(b_sha[:12]) is None  # nothing built under the shared name
+    store = b.store()  # opening it records dead runs as interrupted: a refusal is no run at all
+    try:
+        assert store.runs(10) == []
+    finally:
+        store.close()
+    assert list((b.folder / ".harness" / "runs").glob("*")) == []
     for command in ("reconcile", "gc", "promote"):
         args = (command, b_sha) if command == "promote" else (command,)
         code, output = b.run(*args)
