@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from harness.adapters.git_repo import write_commits
 from harness.cli.app import app
+from harness.fleetconfig import FleetConfig
 from harness.model import RunRecord
 from harness.sample.make import Files, broken_import, template
 from harness.store import Store
@@ -50,6 +51,17 @@ def fleet_project(
             f"  node_registry: {registry or cluster.registry_nodes}\n  results: {results}\n"
         )
     return config, shas
+
+
+def fleet_config(cluster: Cluster, results: Path, **changes: Any) -> FleetConfig:
+    """The `fleet:` of `cluster` (its manager and registry) with `results` as the shared path."""
+    return FleetConfig(
+        manager=cluster.manager_url,
+        registry=cluster.registry_host,
+        node_registry=cluster.registry_nodes,
+        results=results,
+        **changes,
+    )
 
 
 def recorded_runs(state_dir: Path, runs_dir: Path) -> list[RunRecord]:

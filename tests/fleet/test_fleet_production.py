@@ -26,11 +26,10 @@ from harness.compose import Health
 from harness.config import Config, load_config
 from harness.errors import EXIT_SKIP
 from harness.fleet import digest_ref, ref_digest
-from harness.fleetconfig import FleetConfig
 from harness.model import Release
 from harness.ops.fleet_deploy import FleetDeployer
 from harness.store import Store
-from tests.fleet.project import fleet_project
+from tests.fleet.project import fleet_config, fleet_project
 from tests.fleet.swarm import Cluster
 from tests.unit.fakes import SERVICE_SPEC, release
 
@@ -181,14 +180,7 @@ def test_a_task_stays_starting_until_its_health_check_passes(cluster: Cluster, i
     """A new service's rollout converges only on healthy tasks (Swarm holds a task `starting` until
     its health check passes: docs/fleet.md): a first deploy whose check never passes times out."""
     name = f"{cluster.tag}-unready"
-    fleet = FleetConfig(
-        manager=cluster.manager_url,
-        registry=cluster.registry_host,
-        node_registry=cluster.registry_nodes,
-        results=tmp_path,
-        service=name,
-        replicas=2,
-    )
+    fleet = fleet_config(cluster, tmp_path, service=name, replicas=2)
     swarm = SwarmService(conn=Connection({**os.environ, "DOCKER_HOST": cluster.manager_url}), fleet=fleet)
     deployer = FleetDeployer(
         service=swarm, spec=UNREADY, name=name, publish=lambda r: image_ref, timeout_s=10.0, reporter=_Quiet()

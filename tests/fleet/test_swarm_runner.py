@@ -13,7 +13,7 @@ import os
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,10 @@ import pytest
 from harness.adapters.engine.connection import Connection
 from harness.adapters.engine.swarm import SwarmRunner
 from harness.errors import RunInfraError
-from harness.fleetconfig import FleetConfig
 from harness.limits import Limits
-from harness.runplan import GpuPlan, Mount, RunRequest
+from harness.runplan import ContainerExit, GpuPlan, Mount, RunRequest
 from tests.conftest import BASE_IMAGE
+from tests.fleet.project import fleet_config
 from tests.fleet.swarm import Cluster
 
 pytestmark = pytest.mark.integration
@@ -71,13 +71,7 @@ def runner_image(host: docker.DockerClient, cluster: Cluster) -> Iterator[str]:
 
 
 def _runner(cluster: Cluster, results: Path, repo: str, *, reschedule: int = 1) -> SwarmRunner:
-    fleet = FleetConfig(
-        manager=cluster.manager_url,
-        registry=cluster.registry_host,
-        node_registry=cluster.registry_nodes,
-        results=results,
-        reschedule=reschedule,
-    )
+    fleet = fleet_config(cluster, results, reschedule=reschedule)
     return SwarmRunner(
         manager=Connection({"DOCKER_HOST": cluster.manager_url}),
         builder=Connection(dict(os.environ)),
@@ -133,16 +127,6 @@ def test_a_run_goes_to_a_node_by_digest_with_a_gpu_and_its_exit_code_and_log_com
     assert "hello from the fleet" in lines
 
 
-def test_a_run_past_its_deadline_is_stopped_and_said(cluster: Cluster, runner_image: str, results: Path) -> None:
-    runner = _runner(cluster, results, f"harness-test/{cluster.tag}-fleet")
-    out = results / "runs" / "slow" / "out"
-    # Long enough for the pull on a busy machine: a job removed while its task still pulls kept
-    # that node's GPU reserved for minutes (seen), and the next tests need both workers' GPUs.
-    request = _request(runner_image, out, f"{cluster.tag}-slow", "0", "300", timeout_s=30)
-    done = runner.run(request, log_path=str(out.parent / "test.log"), on_line=lambda line: None)
-    assert done.exit_code is None and done.timed_out and done.killed_for == "deadline"
-
-
 def _wait_for(path: Path, seconds: float = 60) -> bool:
     deadline = time.monotonic() + seconds
     while not path.exists():
@@ -168,6 +152,16 @@ def _kill_where_it_runs(cluster: Cluster, service_name: str) -> str:
     return hostname
 
 
+def _run_beside(side: Callable[[], None], runner: SwarmRunner, request: RunRequest, lines: list[str]) -> ContainerExit:
+    """`runner.run(request)` while `side` (a thread) acts on the fleet; the log beside `out/`."""
+    thread = threading.Thread(target=side)
+    thread.start()
+    try:
+        return runner.run(request, log_path=str(Path(request.output_dir).parent / "test.log"), on_line=lines.append)
+    finally:
+        thread.join()
+
+
 def test_a_run_whose_node_is_lost_starts_again_on_another_node(
     cluster: Cluster, runner_image: str, results: Path
 ) -> None:
@@ -187,13 +181,8 @@ def test_a_run_whose_node_is_lost_starts_again_on_another_node(
         if _wait_for(out.with_name("out.lost-1")) and _wait_for(out / "done.txt"):  # the second runs
             (out / "go").touch()
 
-    killer = threading.Thread(target=kill_then_release)
-    killer.start()
     lines: list[str] = []
-    try:
-        done = runner.run(request, log_path=str(out.parent / "test.log"), on_line=lines.append)
-    finally:
-        killer.join()
+    done = _run_beside(kill_then_release, runner, request, lines)
     assert killed, "the first attempt never started"
     with closing(cluster.client()) as manager:
         assert manager.services.list(filters={"name": cluster.tag}) == []  # both attempts' jobs removed
@@ -205,7 +194,7 @@ def test_a_run_whose_node_is_lost_starts_again_on_another_node(
 
 
 def test_a_node_lost_mid_task_is_infra(cluster: Cluster, runner_image: str, results: Path) -> None:
-    """Runs last in the module: it kills the other worker, with no attempt left (reschedule 0)."""
+    """Kills the other worker, with no attempt left (reschedule 0)."""
     _drain_the_manager(cluster)
     runner = _runner(cluster, results, f"harness-test/{cluster.tag}-fleet", reschedule=0)
     out = results / "runs" / "lost" / "out"
@@ -216,13 +205,22 @@ def test_a_node_lost_mid_task_is_infra(cluster: Cluster, runner_image: str, resu
         if _wait_for(out / "done.txt"):  # the task started (and wrote its file)
             killed.append(_kill_where_it_runs(cluster, f"{cluster.tag}-lost"))
 
-    killer = threading.Thread(target=kill_where_it_runs)
-    killer.start()
     started = time.monotonic()
-    try:
-        with pytest.raises(RunInfraError, match=r"node (node\d) was lost while it ran") as lost:
-            runner.run(request, log_path=str(out.parent / "test.log"), on_line=lambda line: None)
-    finally:
-        killer.join()
+    with pytest.raises(RunInfraError, match=r"node (node\d) was lost while it ran") as lost:
+        _run_beside(kill_where_it_runs, runner, request, [])
     assert killed and killed[0] != "node1" and killed[0] in str(lost.value)
     assert time.monotonic() - started < 60  # seen by harness in seconds, not at the deadline
+
+
+def test_a_run_past_its_deadline_is_stopped_and_said(cluster: Cluster, runner_image: str, results: Path) -> None:
+    with closing(cluster.client()) as manager:  # the workers are dead by now: the manager runs it
+        node = manager.nodes.list(filters={"name": "node1"})[0]
+        node.update({**node.attrs["Spec"], "Availability": "active"})
+    runner = _runner(cluster, results, f"harness-test/{cluster.tag}-fleet")
+    out = results / "runs" / "slow" / "out"
+    # Long enough for the pull on a busy machine (a job removed while its task still pulled kept
+    # that node's GPU reserved for minutes, seen): the deadline stops a running task. Last in the
+    # module, so that no test after it needs that GPU.
+    request = _request(runner_image, out, f"{cluster.tag}-slow", "0", "300", timeout_s=30)
+    done = runner.run(request, log_path=str(out.parent / "test.log"), on_line=lambda line: None)
+    assert done.exit_code is None and done.timed_out and done.killed_for == "deadline"
